@@ -1,0 +1,41 @@
+# One virtual environment (.venv) for everything.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+FASHION_MNIST := /usr/share/datasets/fashion-mnist
+
+.PHONY: install test demo bench lint fashion-mnist clean
+
+install: $(STAMP)
+
+$(STAMP): setup.cfg pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip setuptools wheel
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+# Fashion-MNIST from Debian's package: the offline dataset of the demo and
+# of the integration test. Skipped (with a note) where apt is unavailable.
+fashion-mnist:
+	@if [ -f $(FASHION_MNIST)/t10k-images-idx3-ubyte.gz ]; then :; \
+	elif command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
+	  apt-get update -q >/dev/null && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -q dataset-fashion-mnist >/dev/null; \
+	else echo "note: install Debian's dataset-fashion-mnist or pass --data_dir"; fi
+
+test: install fashion-mnist
+	$(PY) -m pytest -ra
+
+demo: install fashion-mnist
+	$(PY) trainers/demo.py
+
+bench: install
+	$(PY) benchmarks/bench_stats.py
+	$(PY) benchmarks/bench_train.py
+
+lint: install
+	$(VENV)/bin/ruff check bnorder_tf trainers tuning tests benchmarks
+
+clean:
+	rm -rf $(VENV) build *.egg-info

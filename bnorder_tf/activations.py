@@ -1,0 +1,186 @@
+"""Activation functions studied by the paper, each knowing its asymptote.
+
+Every activation here is a small serializable object: calling it applies the
+function, `bound` is the largest absolute value it can approach (its
+asymptote), or `None` when it has none (ReLU). The statistics engine divides
+by `bound` to measure saturation.
+
+Example:
+
+>>> from bnorder_tf import activations
+>>> f = activations.get("lecun_tanh")
+>>> f.bound
+1.7159
+"""
+
+import keras
+from keras import ops
+
+_PACKAGE = "bnorder_tf"
+
+
+class BoundedActivation:
+    """Base class: an elementwise function with an optional asymptote.
+
+    Subclasses set `name`, implement `__call__` with `keras.ops` and, when
+    the function is bounded, `bound`.
+    """
+
+    name = None
+    bound = None
+
+    def __call__(self, x):
+        raise NotImplementedError
+
+    def get_config(self):
+        return {}
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)
+
+    def __eq__(self, other):
+        return (
+            type(self) is type(other)
+            and self.get_config() == other.get_config()
+        )
+
+    def __hash__(self):
+        return hash((type(self).__name__, tuple(self.get_config().items())))
+
+    def __repr__(self):
+        args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
+        return f"{type(self).__name__}({args})"
+
+
+@keras.saving.register_keras_serializable(package=_PACKAGE)
+class ReLU(BoundedActivation):
+    """`max(x, 0)`: unbounded above, so `bound` is `None`."""
+
+    name = "relu"
+
+    def __call__(self, x):
+        return ops.relu(x)
+
+
+@keras.saving.register_keras_serializable(package=_PACKAGE)
+class Tanh(BoundedActivation):
+    """`tanh(x)`, asymptotes at -1 and 1."""
+
+    name = "tanh"
+    bound = 1.0
+
+    def __call__(self, x):
+        return ops.tanh(x)
+
+
+@keras.saving.register_keras_serializable(package=_PACKAGE)
+class LeCunTanh(BoundedActivation):
+    """LeCun's scaled tanh, `1.7159 * tanh(2 x / 3)`, asymptotes at +-1.7159."""
+
+    name = "lecun_tanh"
+    bound = 1.7159
+
+    def __call__(self, x):
+        return 1.7159 * ops.tanh(x * (2.0 / 3.0))
+
+
+@keras.saving.register_keras_serializable(package=_PACKAGE)
+class Softsign(BoundedActivation):
+    """`x / (1 + |x|)`, asymptotes at -1 and 1, approached polynomially."""
+
+    name = "softsign"
+    bound = 1.0
+
+    def __call__(self, x):
+        return x / (1.0 + ops.abs(x))
+
+
+@keras.saving.register_keras_serializable(package=_PACKAGE)
+class ShiftedTanh(BoundedActivation):
+    """A tanh moved off the origin: `tanh(x - input_shift) + output_shift`.
+
+    With the default `output_shift=1.0` the function runs from 0 to 2: one
+    asymptote sits at zero, as with ReLU, which makes the function
+    asymmetric around the origin (the "shifted tanh" of "Tanh Works Better
+    With Asymmetry", whose exact parameterisation is not published; this is
+    ours). Its `bound` is the largest absolute asymptote,
+    `1 + |output_shift|`.
+
+    Note: in Swap order (weight -> f -> BN) an output shift is cancelled by
+    the following BN, and an input shift is absorbed by the weight layer's
+    bias; the shift only changes a Convention or NoBN model.
+
+    Args:
+        input_shift: float, subtracted from the input before the tanh.
+        output_shift: float, added to the tanh's output.
+    """
+
+    name = "shifted_tanh"
+
+    def __init__(self, input_shift=0.0, output_shift=1.0):
+        self.input_shift = float(input_shift)
+        self.output_shift = float(output_shift)
+
+    @property
+    def bound(self):
+        return 1.0 + abs(self.output_shift)
+
+    def __call__(self, x):
+        return ops.tanh(x - self.input_shift) + self.output_shift
+
+    def get_config(self):
+        return {
+            "input_shift": self.input_shift,
+            "output_shift": self.output_shift,
+        }
+
+
+_BY_NAME = {
+    cls.name: cls for cls in (ReLU, Tanh, LeCunTanh, Softsign, ShiftedTanh)
+}
+
+#: The names `get` accepts.
+NAMES = tuple(_BY_NAME)
+
+relu = ReLU()
+tanh = Tanh()
+lecun_tanh = LeCunTanh()
+softsign = Softsign()
+shifted_tanh = ShiftedTanh()
+
+
+def get(identifier):
+    """Returns the activation object for a name, a config dict or an object.
+
+    Args:
+        identifier: one of `NAMES` (e.g. `"tanh"`), a dict produced by
+            `serialize`, or a `BoundedActivation` instance (returned as is).
+
+    Returns:
+        A `BoundedActivation`.
+
+    Raises:
+        ValueError: for an unknown name, listing the valid ones.
+
+    Example:
+
+    >>> get("softsign")(0.0)
+    """
+    if isinstance(identifier, BoundedActivation):
+        return identifier
+    if isinstance(identifier, dict):
+        return get(identifier["name"]).from_config(
+            identifier.get("config", {})
+        )
+    if isinstance(identifier, str) and identifier in _BY_NAME:
+        return _BY_NAME[identifier]()
+    raise ValueError(
+        f"Unknown activation {identifier!r}; valid names are: "
+        f"{', '.join(NAMES)}."
+    )
+
+
+def serialize(activation):
+    """Returns a JSON-friendly dict that `get` turns back into `activation`."""
+    return {"name": activation.name, "config": activation.get_config()}

@@ -1,0 +1,112 @@
+"""Model builders: `build_model(name, ...)` and the names it accepts.
+
+Example:
+
+>>> from bnorder_tf.models import build_model
+>>> model = build_model("vgg16_11", order="swap", activation="tanh",
+...                     num_classes=100, input_shape=(32, 32, 3), width=0.25)
+"""
+
+from bnorder_tf.blocks import ORDERS
+from bnorder_tf.models.common import BlockFactory
+from bnorder_tf.models.mobilenet import build_mobilenet
+from bnorder_tf.models.vgg import VGG16_DEPTHS, VGG_CONFIGS, build_vgg
+
+#: Every name `build_model` accepts.
+MODEL_NAMES = (
+    *VGG_CONFIGS,
+    *(f"vgg16_{n}" for n in VGG16_DEPTHS),
+    "mobilenet",
+)
+
+
+def build_model(
+    name,
+    *,
+    order,
+    activation,
+    num_classes,
+    input_shape,
+    width=1.0,
+    weight_decay=5e-4,
+    bn_gamma_decay=None,
+    bn_beta_decay=None,
+    fc_bn=None,
+    fc_units=None,
+    dropout=0.0,
+    conv_bias=None,
+):
+    """Builds a VGG or MobileNet whose blocks use the given order.
+
+    Args:
+        name: one of `MODEL_NAMES` (`vgg11`, `vgg13`, `vgg16`, `vgg19`,
+            `vgg16_8` ... `vgg16_16`, `mobilenet`).
+        order: `"convention"`, `"swap"` or `"nobn"`. NWDBN is
+            `"convention"` with `bn_gamma_decay=0, bn_beta_decay=0`.
+        activation: `"relu"`, `"tanh"`, `"lecun_tanh"`, `"softsign"`,
+            `"shifted_tanh"` or an activation object.
+        num_classes: int, number of logits.
+        input_shape: `(H, W, C)` of the (preprocessed) images.
+        width: float, multiplies every channel count (MobileNet's alpha).
+        weight_decay: float, PyTorch-style decay of kernels and biases.
+        bn_gamma_decay: decay of BN gamma (`None` = `weight_decay`).
+        bn_beta_decay: decay of BN beta (`None` = `weight_decay`).
+        fc_bn: VGG only: BN in the hidden FC blocks. `None` means true
+            for inputs up to 32x32 (the paper's CIFAR models) and false
+            above (its Tiny ImageNet and ImageNet models).
+        fc_units: VGG only: hidden FC width; `None` means 512 for inputs
+            up to 64x64 and 4096 above.
+        dropout: float, dropout rate (none by default).
+        conv_bias: whether conv layers have a bias; `None` means true for
+            VGG and false for MobileNet.
+
+    Returns:
+        A `keras.Sequential` chain whose last layer outputs logits.
+
+    Raises:
+        ValueError: for an unknown name, order or activation, listing the
+            valid values.
+    """
+    if name not in MODEL_NAMES:
+        raise ValueError(
+            f"Unknown model {name!r}; valid names are: "
+            f"{', '.join(MODEL_NAMES)}."
+        )
+    if order not in ORDERS:
+        raise ValueError(
+            f"Unknown order {order!r}; valid values are: "
+            f"{', '.join(ORDERS)}."
+        )
+    if width <= 0:
+        raise ValueError(f"width must be > 0, got {width}.")
+    make_block = BlockFactory(
+        order=order,
+        activation=activation,
+        weight_decay=weight_decay,
+        bn_gamma_decay=bn_gamma_decay,
+        bn_beta_decay=bn_beta_decay,
+    )
+    side = max(input_shape[:2])
+    if name == "mobilenet":
+        return build_mobilenet(
+            make_block=make_block,
+            num_classes=num_classes,
+            input_shape=input_shape,
+            alpha=width,
+            dropout=dropout,
+            conv_bias=bool(conv_bias),
+        )
+    return build_vgg(
+        name,
+        make_block=make_block,
+        num_classes=num_classes,
+        input_shape=input_shape,
+        width=width,
+        fc_bn=side <= 32 if fc_bn is None else fc_bn,
+        fc_units=fc_units or (512 if side <= 64 else 4096),
+        dropout=dropout,
+        conv_bias=True if conv_bias is None else conv_bias,
+    )
+
+
+__all__ = ["MODEL_NAMES", "build_model"]

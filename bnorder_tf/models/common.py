@@ -1,0 +1,59 @@
+"""Pieces shared by the model families: block factories and the input."""
+
+import dataclasses
+
+import keras
+
+from bnorder_tf import blocks
+from bnorder_tf.regularizers import weight_decay_or_none
+
+
+def scaled(channels, width):
+    """`channels * width`, rounded, at least 1."""
+    return max(1, int(round(channels * width)))
+
+
+@dataclasses.dataclass(frozen=True)
+class BlockFactory:
+    """Makes the blocks of one model with shared order, activation and decay.
+
+    Args:
+        order: `"convention"`, `"swap"` or `"nobn"`.
+        activation: activation name or object.
+        weight_decay: decay of kernels and biases.
+        bn_gamma_decay: decay of BN gamma (`None` = `weight_decay`).
+        bn_beta_decay: decay of BN beta (`None` = `weight_decay`).
+    """
+
+    order: str
+    activation: object
+    weight_decay: float
+    bn_gamma_decay: float = None
+    bn_beta_decay: float = None
+
+    def __call__(self, filters, *, name, order=None, **kwargs):
+        cls = blocks.block_class(order or self.order)
+        return cls(
+            filters,
+            activation=self.activation,
+            weight_decay=self.weight_decay,
+            bn_gamma_decay=self.bn_gamma_decay,
+            bn_beta_decay=self.bn_beta_decay,
+            name=name,
+            **kwargs,
+        )
+
+    def classifier(self, num_classes):
+        """The final linear layer producing logits (no BN, no activation)."""
+        decay = weight_decay_or_none(self.weight_decay)
+        return keras.layers.Dense(
+            num_classes,
+            kernel_regularizer=decay,
+            bias_regularizer=decay,
+            name="logits",
+        )
+
+
+def image_input(input_shape):
+    """The model's input layer, named `image` (the SavedModel input key)."""
+    return keras.Input(shape=tuple(input_shape), name="image")

@@ -1,0 +1,86 @@
+"""MobileNet v1 (Howard et al., 2017) built from Convention/Swap blocks.
+
+A 3x3 conv block `conv1` (32 filters) and 13 depthwise-separable pairs:
+a 3x3 depthwise block `dw<i>` and a 1x1 pointwise block `pw<i>`, each with
+its own BN and activation (27 blocks), then global average pooling and a
+linear `logits` layer.
+
+Choices the paper leaves open, and ours: `conv1` has stride 1 for inputs up
+to 64x64 (CIFAR, Tiny ImageNet) and 2 above (ImageNet), so a 32x32 input
+reaches 2x2 after the four stride-2 pairs; no conv bias, as in the original
+MobileNet; no dropout by default. `alpha` (the width multiplier) scales
+every channel count.
+"""
+
+import keras
+
+from bnorder_tf.models.common import BlockFactory, image_input, scaled
+
+#: (pointwise filters, depthwise stride) of the 13 separable pairs.
+MOBILENET_V1_PAIRS = (
+    (64, 1), (128, 2), (128, 1), (256, 2), (256, 1), (512, 2),
+    (512, 1), (512, 1), (512, 1), (512, 1), (512, 1),
+    (1024, 2), (1024, 1),
+)  # fmt: skip
+
+
+def build_mobilenet(
+    *,
+    make_block: BlockFactory,
+    num_classes,
+    input_shape,
+    alpha=1.0,
+    dropout=0.0,
+    conv_bias=False,
+):
+    """Builds MobileNet v1 as a `keras.Sequential` chain of blocks.
+
+    Args:
+        make_block: a `BlockFactory` with the order, activation and decay.
+        num_classes: int, size of the logits.
+        input_shape: `(H, W, C)`.
+        alpha: float, the width multiplier.
+        dropout: float, dropout rate before the logits.
+        conv_bias: bool, whether conv and depthwise layers have a bias.
+
+    Returns:
+        A `keras.Sequential`: `conv1`, `dw1`, `pw1`, ..., `dw13`, `pw13`,
+        `pool`, `logits`.
+    """
+    first_stride = 1 if max(input_shape[:2]) <= 64 else 2
+    layers = [
+        image_input(input_shape),
+        make_block(
+            scaled(32, alpha),
+            kind="conv",
+            kernel_size=3,
+            strides=first_stride,
+            use_bias=conv_bias,
+            name="conv1",
+        ),
+    ]
+    for i, (filters, stride) in enumerate(MOBILENET_V1_PAIRS, start=1):
+        layers.append(
+            make_block(
+                None,
+                kind="depthwise",
+                kernel_size=3,
+                strides=stride,
+                use_bias=conv_bias,
+                name=f"dw{i}",
+            )
+        )
+        layers.append(
+            make_block(
+                scaled(filters, alpha),
+                kind="conv",
+                kernel_size=1,
+                use_bias=conv_bias,
+                name=f"pw{i}",
+            )
+        )
+    layers.append(keras.layers.GlobalAveragePooling2D(name="pool"))
+    if dropout:
+        layers.append(keras.layers.Dropout(dropout, name="dropout"))
+    layers.append(make_block.classifier(num_classes))
+    return keras.Sequential(layers, name="mobilenet")

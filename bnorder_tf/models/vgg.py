@@ -1,0 +1,142 @@
+"""VGG (Simonyan & Zisserman, 2014) built from Convention/Swap blocks.
+
+Architectures are data: each configuration lists conv widths and `"M"` for
+a 2x2 max pool.
+
+Choices the paper leaves open, and ours:
+
+* `vgg16_n` keeps the first `n - 3` conv layers of VGG16 (configuration D):
+  `vgg16_11` has 8. Every pool that follows a kept conv is kept, and a
+  stage cut short still ends with a pool, so `vgg16_11` pools 4 times
+  (32x32 -> 2x2).
+* Head: flatten, two hidden FC blocks `fc1`, `fc2` (512 units, or 4096 for
+  inputs above 64x64), then a linear `logits` layer. The FC blocks use the
+  model's order when `fc_bn` is true (the paper's CIFAR models) and no BN
+  otherwise (its Tiny ImageNet and ImageNet models).
+* No dropout by default (`dropout` adds it after each FC block).
+* Conv layers have a bias (`conv_bias=True`), as in torchvision's VGG.
+"""
+
+import keras
+
+from bnorder_tf.models.common import BlockFactory, image_input, scaled
+
+VGG_CONFIGS = {
+    "vgg11": [64, "M", 128, "M", 256, 256, "M", 512, 512, "M", 512, 512, "M"],
+    "vgg13": [
+        64, 64, "M", 128, 128, "M", 256, 256, "M", 512, 512, "M",
+        512, 512, "M",
+    ],
+    "vgg16": [
+        64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M",
+        512, 512, 512, "M",
+    ],
+    "vgg19": [
+        64, 64, "M", 128, 128, "M", 256, 256, 256, 256, "M",
+        512, 512, 512, 512, "M", 512, 512, 512, 512, "M",
+    ],
+}  # fmt: skip
+
+#: Depths accepted by `vgg16_n`.
+VGG16_DEPTHS = range(8, 17)
+
+
+def truncated_vgg16(n):
+    """The configuration of VGG16_n: VGG16 without its last `16 - n` convs.
+
+    Args:
+        n: int in 8..16.
+
+    Returns:
+        A list of conv widths and `"M"` pools with `n - 3` convs.
+
+    Example:
+
+    >>> truncated_vgg16(11)
+    [64, 64, 'M', 128, 128, 'M', 256, 256, 256, 'M', 512, 'M']
+    """
+    if n not in VGG16_DEPTHS:
+        raise ValueError(f"vgg16_n needs n in 8..16, got {n}.")
+    keep = n - 3
+    config, convs = [], 0
+    for item in VGG_CONFIGS["vgg16"]:
+        if item == "M":
+            config.append(item)
+            continue
+        if convs == keep:
+            break
+        config.append(item)
+        convs += 1
+    if config[-1] != "M":
+        config.append("M")
+    return config
+
+
+def vgg_config(name):
+    """Returns the layer list of `vgg11|13|16|19` or `vgg16_<n>`."""
+    if name in VGG_CONFIGS:
+        return list(VGG_CONFIGS[name])
+    return truncated_vgg16(int(name.split("_", 1)[1]))
+
+
+def build_vgg(
+    name,
+    *,
+    make_block: BlockFactory,
+    num_classes,
+    input_shape,
+    width=1.0,
+    fc_bn=True,
+    fc_units=512,
+    dropout=0.0,
+    conv_bias=True,
+):
+    """Builds a VGG as a `keras.Sequential` chain of blocks.
+
+    Args:
+        name: a key of `VGG_CONFIGS` or `vgg16_<n>`.
+        make_block: a `BlockFactory` with the order, activation and decay.
+        num_classes: int, size of the logits.
+        input_shape: `(H, W, C)`.
+        width: float, multiplies every channel and FC width.
+        fc_bn: bool, whether the hidden FC blocks have BN.
+        fc_units: int, hidden FC width before `width` scaling.
+        dropout: float, dropout rate after each hidden FC block.
+        conv_bias: bool, whether the conv layers have a bias.
+
+    Returns:
+        A `keras.Sequential` whose conv blocks are named `conv1`...,
+        FC blocks `fc1`, `fc2`, pools `pool1`..., the last layer `logits`.
+    """
+    layers = [image_input(input_shape)]
+    convs = pools = 0
+    for item in vgg_config(name):
+        if item == "M":
+            pools += 1
+            layers.append(keras.layers.MaxPooling2D(2, name=f"pool{pools}"))
+        else:
+            convs += 1
+            layers.append(
+                make_block(
+                    scaled(item, width),
+                    kind="conv",
+                    kernel_size=3,
+                    use_bias=conv_bias,
+                    name=f"conv{convs}",
+                )
+            )
+    layers.append(keras.layers.Flatten(name="flatten"))
+    fc_order = None if fc_bn else "nobn"
+    for i in (1, 2):
+        layers.append(
+            make_block(
+                scaled(fc_units, width),
+                kind="dense",
+                order=fc_order,
+                name=f"fc{i}",
+            )
+        )
+        if dropout:
+            layers.append(keras.layers.Dropout(dropout, name=f"dropout{i}"))
+    layers.append(make_block.classifier(num_classes))
+    return keras.Sequential(layers, name=name)

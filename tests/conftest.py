@@ -1,0 +1,34 @@
+"""Test set-up: two logical CPU devices for the tf.distribute tests.
+
+The split must happen before TensorFlow initialises its devices, so it runs
+at import time, once per test session.
+"""
+
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+_cpus = tf.config.list_physical_devices("CPU")
+tf.config.set_logical_device_configuration(
+    _cpus[0],
+    [tf.config.LogicalDeviceConfiguration()] * 2,
+)
+
+#: The two logical CPU devices the distribution tests mirror over.
+CPU_DEVICES = ["/cpu:0", "/cpu:1"]
+
+
+@pytest.fixture
+def rng():
+    return np.random.default_rng(1234)
+
+
+@pytest.fixture(autouse=True)
+def _seeded():
+    import keras
+
+    keras.utils.set_random_seed(0)

@@ -1,0 +1,40 @@
+import numpy as np
+import pytest
+
+from bnorder_tf import activations
+
+X = np.linspace(-6.0, 6.0, 101).astype("float32")
+
+
+@pytest.mark.parametrize(
+    "name, formula, bound",
+    [
+        ("relu", lambda x: np.maximum(x, 0.0), None),
+        ("tanh", np.tanh, 1.0),
+        ("lecun_tanh", lambda x: 1.7159 * np.tanh(2.0 * x / 3.0), 1.7159),
+        ("softsign", lambda x: x / (1.0 + np.abs(x)), 1.0),
+        ("shifted_tanh", lambda x: np.tanh(x) + 1.0, 2.0),
+    ],
+)
+def test_activation_matches_formula_and_bound(name, formula, bound):
+    f = activations.get(name)
+    np.testing.assert_allclose(np.asarray(f(X)), formula(X), atol=1e-6)
+    assert f.bound == bound
+    if bound is not None:
+        far = np.asarray(f(np.float32([-1e8, 1e8])))
+        assert np.max(np.abs(far)) == pytest.approx(bound, rel=1e-6)
+
+
+def test_shifted_tanh_parameters_and_round_trip():
+    f = activations.ShiftedTanh(input_shift=0.5, output_shift=-0.25)
+    np.testing.assert_allclose(
+        np.asarray(f(X)), np.tanh(X - 0.5) - 0.25, atol=1e-6
+    )
+    assert f.bound == 1.25
+    again = activations.get(activations.serialize(f))
+    assert again == f and again.bound == 1.25
+
+
+def test_unknown_name_lists_valid_names():
+    with pytest.raises(ValueError, match="valid names are: relu, tanh"):
+        activations.get("sigmoid")

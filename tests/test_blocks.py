@@ -1,0 +1,138 @@
+import keras
+import numpy as np
+import pytest
+
+from bnorder_tf import blocks
+from bnorder_tf.activations import ShiftedTanh
+
+
+def _randomize_bn(block, rng):
+    """Gives BN non-trivial statistics and affine parameters."""
+    bn = block.norm
+    c = bn.gamma.shape[0]
+    bn.gamma.assign(rng.uniform(0.5, 2.0, c).astype("float32"))
+    bn.beta.assign(rng.normal(size=c).astype("float32"))
+    bn.moving_mean.assign(rng.normal(size=c).astype("float32"))
+    bn.moving_variance.assign(rng.uniform(0.1, 3.0, c).astype("float32"))
+
+
+def test_convention_activation_tap_is_its_output(rng):
+    block = blocks.ConventionBlock(6, activation="tanh")
+    x = rng.normal(size=(2, 5, 5, 3)).astype("float32")
+    block(x)
+    _randomize_bn(block, rng)
+    taps = block.call_with_taps(x)
+    np.testing.assert_array_equal(taps["activation"], taps["output"])
+    # and the tap is tanh of BN of the conv output, by hand
+    z = np.asarray(block.weight_layer(x))
+    bn = block.norm
+    expected = np.tanh(
+        bn.gamma.numpy() * (z - bn.moving_mean.numpy())
+        / np.sqrt(bn.moving_variance.numpy() + 1e-5) + bn.beta.numpy()
+    )
+    np.testing.assert_allclose(taps["output"], expected, atol=1e-5)
+
+
+@pytest.mark.parametrize("kind, filters, shape", [
+    ("conv", 4, (3, 6, 6, 2)),
+    ("depthwise", None, (3, 6, 6, 2)),
+    ("dense", 7, (3, 5)),
+])
+def test_swap_output_is_bn_of_activation_tap(rng, kind, filters, shape):
+    block = blocks.SwapBlock(filters, kind=kind, activation="lecun_tanh")
+    x = rng.normal(size=shape).astype("float32")
+    block(x)
+    _randomize_bn(block, rng)
+    taps = block.call_with_taps(x, training=False)
+    a = np.asarray(taps["activation"], dtype="float64")
+    bn = block.norm
+    expected = (
+        bn.gamma.numpy() * (a - bn.moving_mean.numpy())
+        / np.sqrt(bn.moving_variance.numpy() + 1e-5) + bn.beta.numpy()
+    )
+    np.testing.assert_allclose(taps["output"], expected, rtol=1e-5, atol=1e-5)
+    z = np.asarray(block.weight_layer(x), dtype="float64")
+    np.testing.assert_allclose(a, 1.7159 * np.tanh(2 * z / 3), atol=1e-5)
+    np.testing.assert_allclose(block(x), taps["output"], atol=1e-6)
+
+
+def test_nobn_block_has_no_norm_and_applies_activation(rng):
+    block = blocks.NoBNBlock(3, kind="dense", activation="softsign")
+    x = rng.normal(size=(4, 2)).astype("float32")
+    taps = block.call_with_taps(x)
+    z = np.asarray(block.weight_layer(x))
+    assert block.norm is None
+    np.testing.assert_allclose(taps["output"], z / (1 + np.abs(z)), atol=1e-6)
+
+
+@pytest.mark.parametrize("gamma_decay, beta_decay", [
+    (None, None), (0.0, 0.0), (1e-2, 0.0), (0.0, 3e-3), (2e-3, 7e-3),
+])
+def test_losses_sum_to_pytorch_decay_per_group(rng, gamma_decay, beta_decay):
+    wd = 5e-3
+    block = blocks.SwapBlock(
+        4, weight_decay=wd, bn_gamma_decay=gamma_decay,
+        bn_beta_decay=beta_decay,
+    )
+    block(rng.normal(size=(2, 4, 4, 3)).astype("float32"))
+    _randomize_bn(block, rng)
+    block.weight_layer.bias.assign(rng.normal(size=4).astype("float32"))
+    g = wd if gamma_decay is None else gamma_decay
+    b = wd if beta_decay is None else beta_decay
+
+    def sq(v):
+        return np.sum(np.asarray(v, dtype="float64") ** 2)
+
+    expected = 0.5 * (
+        wd * (sq(block.kernel) + sq(block.weight_layer.bias))
+        + g * sq(block.norm.gamma) + b * sq(block.norm.beta)
+    )
+    total = sum(float(loss) for loss in block.losses)
+    assert total == pytest.approx(expected, rel=1e-5)
+    # zero-rate groups add no loss term at all
+    n_terms = 2 + (g > 0) + (b > 0)
+    assert len(block.losses) == n_terms
+
+
+def test_orders_share_one_class_and_config_round_trips():
+    for cls in (blocks.ConventionBlock, blocks.SwapBlock, blocks.NoBNBlock):
+        block = cls(5, activation=ShiftedTanh(0.2, 0.5), bn_beta_decay=0.0)
+        assert isinstance(block, blocks.Block)
+        config = block.get_config()
+        assert "order" not in config
+        again = cls.from_config(config)
+        assert again.order == block.order == cls.ORDER
+        assert again.activation == ShiftedTanh(0.2, 0.5)
+        assert again.get_config() == config
+
+
+def test_bad_arguments_name_the_problem():
+    with pytest.raises(ValueError, match="Unknown order 'after'"):
+        blocks.Block(3, order="after")
+    with pytest.raises(ValueError, match="Unknown kind"):
+        blocks.Block(3, order="swap", kind="lstm")
+    with pytest.raises(ValueError, match="filters=None"):
+        blocks.SwapBlock(3, kind="depthwise")
+    with pytest.raises(ValueError, match="filters >= 1"):
+        blocks.SwapBlock(0)
+
+
+def test_keras_file_round_trip_gives_identical_predictions(tmp_path, rng):
+    model = keras.Sequential([
+        keras.Input((8, 8, 3)),
+        blocks.ConventionBlock(4, activation="tanh", weight_decay=1e-3),
+        blocks.SwapBlock(None, kind="depthwise", activation="softsign"),
+        blocks.NoBNBlock(3, activation=ShiftedTanh(0.1, 0.3)),
+        keras.layers.Flatten(),
+        blocks.SwapBlock(5, kind="dense", bn_gamma_decay=0.0),
+    ])
+    x = rng.normal(size=(4, 8, 8, 3)).astype("float32")
+    model.compile(optimizer="sgd", loss="mse")
+    model.fit(x, rng.normal(size=(4, 5)), epochs=1, verbose=0)
+    path = tmp_path / "model.keras"
+    model.save(path)
+    again = keras.saving.load_model(path)
+    np.testing.assert_array_equal(model.predict(x, verbose=0),
+                                  again.predict(x, verbose=0))
+    assert sum(map(float, again.losses)) == pytest.approx(
+        sum(map(float, model.losses)))

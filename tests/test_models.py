@@ -1,0 +1,93 @@
+import keras
+import numpy as np
+import pytest
+
+from bnorder_tf import blocks
+from bnorder_tf.models import MODEL_NAMES, build_model
+from bnorder_tf.models.vgg import truncated_vgg16
+
+
+def _blocks(model):
+    return [layer for layer in model.layers if isinstance(layer, blocks.Block)]
+
+
+def _build(name, **kwargs):
+    defaults = dict(order="swap", activation="tanh", num_classes=10,
+                    input_shape=(32, 32, 3), width=0.125)
+    defaults.update(kwargs)
+    return build_model(name, **defaults)
+
+
+@pytest.mark.parametrize("name, convs", [
+    ("vgg11", 8), ("vgg13", 10), ("vgg16", 13), ("vgg19", 16),
+    ("vgg16_8", 5), ("vgg16_11", 8), ("vgg16_16", 13),
+])
+def test_vgg_conv_block_counts(name, convs):
+    model = _build(name)
+    conv = [b for b in _blocks(model) if b.kind == "conv"]
+    assert len(conv) == convs
+    assert [b.name for b in conv] == [f"conv{i}" for i in range(1, convs + 1)]
+    assert [b.name for b in _blocks(model) if b.kind == "dense"] == [
+        "fc1", "fc2"]
+    assert model.output_shape == (None, 10)
+
+
+def test_vgg16_11_layout():
+    assert truncated_vgg16(11) == [
+        64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, "M"]
+    model = _build("vgg16_11", width=1.0)
+    assert model.get_layer("conv8").output.shape[1:] == (4, 4, 512)
+    assert model.get_layer("flatten").output.shape[1:] == (2048,)
+
+
+def test_mobilenet_has_v1_layer_count():
+    model = _build("mobilenet", order="convention", width=0.25)
+    bl = _blocks(model)
+    assert len(bl) == 27
+    assert sum(b.kind == "depthwise" for b in bl) == 13
+    assert [b.name for b in bl[:3]] == ["conv1", "dw1", "pw1"]
+    assert bl[-1].name == "pw13" and bl[-1].filters == 256
+    assert model.get_layer("pw13").output.shape[1:3] == (2, 2)
+    assert all(isinstance(b, blocks.ConventionBlock) for b in bl)
+
+
+def test_order_and_fc_bn_choose_block_classes():
+    assert all(isinstance(b, blocks.NoBNBlock)
+               for b in _blocks(_build("vgg11", order="nobn")))
+    model = _build("vgg11", order="swap", input_shape=(64, 64, 3))
+    assert isinstance(model.get_layer("conv1"), blocks.SwapBlock)
+    assert isinstance(model.get_layer("fc1"), blocks.NoBNBlock)  # no FC BN
+    model = _build("vgg11", order="swap", fc_bn=True, input_shape=(64, 64, 3))
+    assert isinstance(model.get_layer("fc1"), blocks.SwapBlock)
+
+
+def test_nwdbn_has_no_bn_decay_terms():
+    model = _build("vgg16_11", order="convention", bn_gamma_decay=0,
+                   bn_beta_decay=0, weight_decay=1e-3)
+    # kernel + bias per block and the logits layer, nothing for BN
+    assert len(model.losses) == 2 * len(_blocks(model)) + 2
+
+
+def test_unknown_names_list_valid_ones():
+    with pytest.raises(ValueError, match="valid names are: vgg11"):
+        _build("resnet50")
+    with pytest.raises(ValueError, match="valid values are: convention"):
+        _build("vgg11", order="pre")
+    with pytest.raises(ValueError, match="valid names"):
+        _build("vgg11", activation="gelu")
+    assert "vgg16_11" in MODEL_NAMES and "mobilenet" in MODEL_NAMES
+
+
+@pytest.mark.parametrize("order", ["convention", "swap"])
+def test_tiny_model_loss_goes_down_on_a_fixed_batch(order, rng):
+    model = _build("vgg16_11", order=order, width=0.125, num_classes=4)
+    x = rng.normal(size=(32, 32, 32, 3)).astype("float32")
+    y = rng.integers(0, 4, size=32)
+    model.compile(
+        optimizer=keras.optimizers.SGD(0.05, momentum=0.9),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+    )
+    history = model.fit(x, y, batch_size=32, epochs=8, verbose=0)
+    losses = history.history["loss"]
+    assert losses[-1] < 0.7 * losses[0]
+    assert np.isfinite(losses).all()
