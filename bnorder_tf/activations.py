@@ -170,9 +170,7 @@ def get(identifier):
     if isinstance(identifier, BoundedActivation):
         return identifier
     if isinstance(identifier, dict):
-        return get(identifier["name"]).from_config(
-            identifier.get("config", {})
-        )
+        return get(identifier["name"]).from_config(identifier.get("config", {}))
     if isinstance(identifier, str) and identifier in _BY_NAME:
         return _BY_NAME[identifier]()
     raise ValueError(

@@ -40,9 +40,27 @@ KINDS = ("conv", "depthwise", "dense")
 def _check_choice(what, value, choices):
     if value not in choices:
         raise ValueError(
-            f"Unknown {what} {value!r}; valid values are: "
-            f"{', '.join(choices)}."
+            f"Unknown {what} {value!r}; valid values are: {', '.join(choices)}."
         )
+
+
+@keras.saving.register_keras_serializable(package="bnorder_tf")
+class ReplicaMeanBatchNormalization(keras.layers.BatchNormalization):
+    """`BatchNormalization` whose moving statistics agree across replicas.
+
+    Keras creates BN's moving mean and variance with no aggregation, so
+    under `tf.distribute` each replica updates its own copy from its own
+    share of the batch and the copies drift apart: a model then predicts
+    differently on each replica. Here each update is averaged over the
+    replicas (`aggregation="mean"`), so every copy holds the same value.
+    Batch statistics in training stay per replica, as in Keras and
+    PyTorch's non-synchronized BN. On one device nothing changes.
+    """
+
+    def add_weight(self, *args, **kwargs):
+        if str(kwargs.get("name", "")).startswith("moving_"):
+            kwargs.setdefault("aggregation", "mean")
+        return super().add_weight(*args, **kwargs)
 
 
 @keras.saving.register_keras_serializable(package="bnorder_tf")
@@ -141,7 +159,7 @@ class Block(keras.layers.Layer):
         self.weight_layer = self._make_weight_layer()
         self.norm = None
         if "norm" in ORDERS[order]:
-            self.norm = keras.layers.BatchNormalization(
+            self.norm = ReplicaMeanBatchNormalization(
                 momentum=bn_momentum,
                 epsilon=bn_epsilon,
                 gamma_regularizer=weight_decay_or_none(

@@ -136,3 +136,30 @@ def test_keras_file_round_trip_gives_identical_predictions(tmp_path, rng):
                                   again.predict(x, verbose=0))
     assert sum(map(float, again.losses)) == pytest.approx(
         sum(map(float, model.losses)))
+
+
+def test_moving_mean_agrees_across_replicas_and_with_one_device(rng):
+    import tensorflow as tf
+
+    from tests.conftest import CPU_DEVICES
+
+    x = rng.normal(size=(16, 6, 6, 3)).astype("float32")
+    y = rng.normal(size=(16, 6, 6, 4)).astype("float32")
+
+    def fit_one_step():
+        keras.utils.set_random_seed(7)
+        model = keras.Sequential(
+            [keras.Input((6, 6, 3)), blocks.SwapBlock(4, activation="tanh")])
+        model.compile(optimizer=keras.optimizers.SGD(0.0), loss="mse")
+        model.fit(x, y, batch_size=16, epochs=1, verbose=0, shuffle=False)
+        return model.layers[0].norm.moving_mean
+
+    single = fit_one_step().numpy()
+    with tf.distribute.MirroredStrategy(CPU_DEVICES).scope():
+        mirrored = fit_one_step()
+    copies = [v.numpy() for v in mirrored.value.values]
+    assert len(copies) == 2
+    np.testing.assert_array_equal(copies[0], copies[1])
+    # 0.9 * 0 + 0.1 * mean of the two half-batch means = the full-batch one
+    np.testing.assert_allclose(copies[0], single, rtol=1e-5, atol=1e-7)
+    assert np.abs(single).max() > 1e-4

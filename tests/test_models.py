@@ -91,3 +91,10 @@ def test_tiny_model_loss_goes_down_on_a_fixed_batch(order, rng):
     losses = history.history["loss"]
     assert losses[-1] < 0.7 * losses[0]
     assert np.isfinite(losses).all()
+
+
+def test_too_small_input_is_a_clear_error():
+    with pytest.raises(ValueError, match="vgg11 downsamples 32x.*got 16x16"):
+        _build("vgg11", input_shape=(16, 16, 3))
+    with pytest.raises(ValueError, match="mobilenet downsamples 16x"):
+        _build("mobilenet", input_shape=(8, 8, 3))

@@ -74,8 +74,7 @@ def build_model(
         )
     if order not in ORDERS:
         raise ValueError(
-            f"Unknown order {order!r}; valid values are: "
-            f"{', '.join(ORDERS)}."
+            f"Unknown order {order!r}; valid values are: {', '.join(ORDERS)}."
         )
     if width <= 0:
         raise ValueError(f"width must be > 0, got {width}.")

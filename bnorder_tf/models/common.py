@@ -54,6 +54,27 @@ class BlockFactory:
         )
 
 
+def check_input_side(name, input_shape, downsampling):
+    """Raises `ValueError` if the images are smaller than the model reduces.
+
+    Args:
+        name: the model's name, for the message.
+        input_shape: `(H, W, C)`.
+        downsampling: int, the model's total stride.
+    """
+    if len(input_shape) != 3:
+        raise ValueError(
+            f"input_shape must be (height, width, channels), got "
+            f"{tuple(input_shape)}."
+        )
+    if min(input_shape[:2]) < downsampling:
+        raise ValueError(
+            f"{name} downsamples {downsampling}x and needs images of at "
+            f"least {downsampling}x{downsampling}, got "
+            f"{input_shape[0]}x{input_shape[1]}."
+        )
+
+
 def image_input(input_shape):
     """The model's input layer, named `image` (the SavedModel input key)."""
     return keras.Input(shape=tuple(input_shape), name="image")

@@ -14,7 +14,12 @@ every channel count.
 
 import keras
 
-from bnorder_tf.models.common import BlockFactory, image_input, scaled
+from bnorder_tf.models.common import (
+    BlockFactory,
+    check_input_side,
+    image_input,
+    scaled,
+)
 
 #: (pointwise filters, depthwise stride) of the 13 separable pairs.
 MOBILENET_V1_PAIRS = (
@@ -48,6 +53,10 @@ def build_mobilenet(
         `pool`, `logits`.
     """
     first_stride = 1 if max(input_shape[:2]) <= 64 else 2
+    downsampling = first_stride * 2 ** sum(
+        s == 2 for _, s in MOBILENET_V1_PAIRS
+    )
+    check_input_side("mobilenet", input_shape, downsampling)
     layers = [
         image_input(input_shape),
         make_block(

@@ -19,7 +19,12 @@ Choices the paper leaves open, and ours:
 
 import keras
 
-from bnorder_tf.models.common import BlockFactory, image_input, scaled
+from bnorder_tf.models.common import (
+    BlockFactory,
+    check_input_side,
+    image_input,
+    scaled,
+)
 
 VGG_CONFIGS = {
     "vgg11": [64, "M", 128, "M", 256, 256, "M", 512, 512, "M", 512, 512, "M"],
@@ -108,9 +113,11 @@ def build_vgg(
         A `keras.Sequential` whose conv blocks are named `conv1`...,
         FC blocks `fc1`, `fc2`, pools `pool1`..., the last layer `logits`.
     """
+    config = vgg_config(name)
+    check_input_side(name, input_shape, 2 ** config.count("M"))
     layers = [image_input(input_shape)]
     convs = pools = 0
-    for item in vgg_config(name):
+    for item in config:
         if item == "M":
             pools += 1
             layers.append(keras.layers.MaxPooling2D(2, name=f"pool{pools}"))

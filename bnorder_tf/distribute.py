@@ -1,0 +1,133 @@
+"""Distribution strategies by name, and batches every replica can take.
+
+Example:
+
+>>> strategy = get_strategy("mirrored")      # all local GPUs
+>>> strategy = get_strategy("multi_worker")  # cluster from TF_CONFIG
+"""
+
+import json
+import os
+
+import tensorflow as tf
+
+#: The names `get_strategy` accepts.
+STRATEGIES = ("one_device", "mirrored", "multi_worker", "tpu")
+
+
+def get_strategy(name="one_device", devices=None, tpu_address=""):
+    """Returns the `tf.distribute.Strategy` for a name.
+
+    Args:
+        name: `"one_device"` (the first GPU, else the CPU), `"mirrored"`
+            (`devices`, or every local GPU, or the CPU),
+            `"multi_worker"` (`MultiWorkerMirroredStrategy`, cluster from
+            the `TF_CONFIG` environment variable) or `"tpu"`.
+        devices: optional list of device names for `one_device` (the first)
+            and `mirrored`.
+        tpu_address: the TPU's address for `tpu` (empty: the local one).
+
+    Returns:
+        A `tf.distribute.Strategy`.
+
+    Raises:
+        ValueError: for an unknown name, listing the valid ones, or
+            `multi_worker` without a `TF_CONFIG`.
+    """
+    if name not in STRATEGIES:
+        raise ValueError(
+            f"Unknown strategy {name!r}; valid values are: "
+            f"{', '.join(STRATEGIES)}."
+        )
+    if name == "one_device":
+        if devices:
+            device = devices[0]
+        else:
+            gpus = tf.config.list_logical_devices("GPU")
+            device = gpus[0].name if gpus else "/cpu:0"
+        return tf.distribute.OneDeviceStrategy(device)
+    if name == "mirrored":
+        if not devices and not tf.config.list_logical_devices("GPU"):
+            devices = ["/cpu:0"]
+        return tf.distribute.MirroredStrategy(devices=devices or None)
+    if name == "multi_worker":
+        if "TF_CONFIG" not in os.environ:
+            raise ValueError(
+                "strategy=multi_worker needs the TF_CONFIG environment "
+                "variable describing the cluster and this worker's task."
+            )
+        return tf.distribute.MultiWorkerMirroredStrategy()
+    resolver = tf.distribute.cluster_resolver.TPUClusterResolver(tpu_address)
+    tf.config.experimental_connect_to_cluster(resolver)
+    tf.tpu.experimental.initialize_tpu_system(resolver)
+    return tf.distribute.TPUStrategy(resolver)
+
+
+def is_chief(strategy=None):
+    """Whether this process writes files: always, except on non-chief workers.
+
+    Under several workers every worker runs the same program, but only the
+    chief (task `chief`, or `worker` 0 when there is no chief) writes the
+    run directory.
+    """
+    resolver = getattr(strategy, "cluster_resolver", None)
+    if resolver is None or not resolver.task_type:
+        config = json.loads(os.environ.get("TF_CONFIG", "{}"))
+        task = config.get("task", {})
+        task_type, task_id = task.get("type"), task.get("index", 0)
+        cluster = config.get("cluster", {})
+    else:
+        task_type, task_id = resolver.task_type, resolver.task_id
+        cluster = resolver.cluster_spec().as_dict()
+    if not task_type:
+        return True
+    if task_type == "chief":
+        return True
+    return task_type == "worker" and task_id == 0 and "chief" not in cluster
+
+
+def check_global_batch(batch_size, strategy):
+    """Raises `ValueError` unless the global batch divides over the replicas."""
+    replicas = strategy.num_replicas_in_sync
+    if batch_size % replicas:
+        raise ValueError(
+            f"batch_size={batch_size} (the global batch) does not divide "
+            f"over {replicas} replicas; use a multiple of {replicas}."
+        )
+
+
+def pad_for_replicas(dataset, num_replicas):
+    """Pads each batch so that every replica gets at least one sample.
+
+    A last batch smaller than the number of replicas leaves some replica an
+    empty batch, which crashes or corrupts convolutions and BN under
+    `tf.distribute`. Each batch is padded with zeros to a multiple of
+    `num_replicas` and gets a per-sample weight: 1 for real samples, 0 for
+    padding, so that metrics count every real sample exactly once.
+
+    Args:
+        dataset: batched `tf.data.Dataset` of a tensor or a tuple of
+            tensors sharing the batch dimension.
+        num_replicas: int.
+
+    Returns:
+        A dataset of `(*tensors, weights)`.
+    """
+
+    def pad(*tensors):
+        size = tf.shape(tensors[0])[0]
+        target = tf.maximum(
+            (size + num_replicas - 1) // num_replicas * num_replicas,
+            num_replicas,
+        )
+        extra = target - size
+        padded = tuple(
+            tf.pad(t, [[0, extra]] + [[0, 0]] * (t.shape.rank - 1))
+            for t in tensors
+        )
+        weights = tf.concat(
+            [tf.ones([size], tf.float32), tf.zeros([extra], tf.float32)], 0
+        )
+        return (*padded, weights)
+
+    return dataset.map(pad, num_parallel_calls=tf.data.AUTOTUNE)

@@ -1,0 +1,147 @@
+"""`ActivationStatsCallback`: the paper's statistics at the end of epochs.
+
+Keras 3's TensorBoard callback logs weight histograms only; this callback
+fills the gap for activations: model-level saturation, skewness and
+sparsity go into the epoch's `logs` (so `History`, `CSVLogger`, the
+progress bar and TensorBoard's scalars see them), per-layer values and
+per-channel histograms into `stats.jsonl` and TensorBoard.
+"""
+
+import json
+import os
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from bnorder_tf.stats.engine import ActivationStatsPass
+from bnorder_tf.stats.gradients import GradientStatsPass
+
+STATS_FILE = "stats.jsonl"
+
+
+class ActivationStatsCallback(keras.callbacks.Callback):
+    """Measures activation statistics every `every` epochs.
+
+    The compiled passes and the TensorBoard writer are created lazily in
+    `on_train_begin` (keras-tuner deep-copies callbacks for each trial).
+
+    Args:
+        dataset: finite batched `tf.data.Dataset` of preprocessed
+            `(images, labels)` (usually the test split).
+        every: int, measure at the end of every `every`-th epoch.
+        log_dir: optional directory: appends one JSON line per measured
+            epoch to `<log_dir>/stats.jsonl` and writes per-layer scalars
+            and activation histograms to TensorBoard under
+            `<log_dir>/tensorboard/stats`.
+        gradient_dataset: optional `(images, labels)` training batches for
+            the gradient scale (figure 15).
+        gradient_batches: int, batches of `gradient_dataset` to average.
+        histogram_bins: int, bins of the per-channel histograms.
+        write_files: bool, false on non-chief workers (nothing is written,
+            `logs` are still filled).
+
+    Example:
+
+    >>> model.fit(train_ds, epochs=10, callbacks=[
+    ...     ActivationStatsCallback(test_ds, log_dir="runs/swap")])
+    """
+
+    def __init__(
+        self,
+        dataset,
+        every=1,
+        log_dir=None,
+        gradient_dataset=None,
+        gradient_batches=0,
+        histogram_bins=50,
+        write_files=True,
+    ):
+        super().__init__()
+        if every < 1:
+            raise ValueError(f"every must be >= 1, got {every}.")
+        self.dataset = dataset
+        self.every = int(every)
+        self.log_dir = log_dir
+        self.gradient_dataset = gradient_dataset
+        self.gradient_batches = int(gradient_batches)
+        self.histogram_bins = histogram_bins
+        self.write_files = write_files
+        self.last_result = None
+        self._stats_pass = self._gradient_pass = self._writer = None
+
+    def on_train_begin(self, logs=None):
+        self._stats_pass = ActivationStatsPass(
+            self.model,
+            strategy=self.model.distribute_strategy,
+            histogram_bins=self.histogram_bins,
+        )
+        if self.gradient_dataset is not None and self.gradient_batches:
+            self._gradient_pass = GradientStatsPass(self.model)
+        if self.log_dir and self.write_files:
+            os.makedirs(self.log_dir, exist_ok=True)
+            self._writer = tf.summary.create_file_writer(
+                os.path.join(self.log_dir, "tensorboard", "stats")
+            )
+
+    def on_train_end(self, logs=None):
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
+
+    def on_epoch_end(self, epoch, logs=None):
+        if (epoch + 1) % self.every:
+            return
+        if self._stats_pass is None:  # used outside fit
+            self.on_train_begin()
+        result = self._stats_pass(self.dataset)
+        record = {"epoch": epoch, **result.to_dict()}
+        if self._gradient_pass is not None:
+            record["gradients"] = self._gradient_pass(
+                self.gradient_dataset, self.gradient_batches
+            )
+        self.last_result = record
+        if logs is not None:
+            logs.update(
+                {k: v for k, v in result.model.items() if v is not None}
+            )
+        if self.log_dir and self.write_files:
+            with open(os.path.join(self.log_dir, STATS_FILE), "a") as f:
+                f.write(json.dumps(record) + "\n")
+            self._write_tensorboard(epoch, result, record.get("gradients"))
+
+    def _write_tensorboard(self, epoch, result, gradients):
+        from tensorboard.plugins.histogram import metadata
+
+        with self._writer.as_default(step=epoch):
+            for key, value in result.model.items():
+                if value is not None:
+                    tf.summary.scalar(f"model/{key}", value)
+            for name, layer in result.layers.items():
+                for key in (
+                    "saturation",
+                    "empirical_saturation",
+                    "skewness",
+                    "sparsity",
+                ):
+                    value = getattr(layer, key)
+                    if value is not None:
+                        tf.summary.scalar(f"{name}/{key}", value)
+                edges = layer.histogram_edges
+                buckets = np.stack(
+                    [edges[:-1], edges[1:], layer.histogram.sum(axis=0)],
+                    axis=1,
+                )
+                tf.summary.write(
+                    f"{name}/activation",
+                    tf.constant(buckets, tf.float64),
+                    metadata=metadata.create_summary_metadata(
+                        f"{name}/activation",
+                        "Histogram of the block's activation output, all "
+                        "channels, over the evaluation set.",
+                    ),
+                )
+            for name, values in (gradients or {}).items():
+                for key, value in values.items():
+                    tf.summary.scalar(f"{name}/{key}", value)
+        self._writer.flush()

@@ -1,0 +1,231 @@
+"""One compiled pass over an evaluation set: every block's statistics.
+
+`ActivationStatsPass` compiles the pass once per model (a `tf.function`
+looping over a distributed dataset); `activation_stats` is the one-call
+form. Each replica summarises its share of a batch into per-channel
+float64 states (`moments.batch_state`); the states of all replicas are
+gathered and merged with Chan's update, so every device count gives the
+same numbers.
+"""
+
+import numpy as np
+import tensorflow as tf
+
+from bnorder_tf.distribute import pad_for_replicas
+from bnorder_tf.stats import moments
+from bnorder_tf.stats.metrics import ActivationStats, LayerStats
+from bnorder_tf.stats.taps import forward_with_taps, model_chain
+
+#: Bins of the per-channel activation histograms.
+DEFAULT_HISTOGRAM_BINS = 50
+#: Histogram range of an unbounded activation (ReLU): (-4, 4).
+UNBOUNDED_HISTOGRAM_LIMIT = 4.0
+_EMPTY = "The dataset is empty: there is nothing to measure."
+
+
+def _images_only(dataset):
+    spec = dataset.element_spec
+    if isinstance(spec, tuple):
+        return dataset.map(lambda *element: element[0]), spec[0]
+    if isinstance(spec, dict):
+        raise ValueError(
+            "Expected a dataset of images or (images, labels) tuples, got "
+            f"a dict with keys {sorted(spec)}."
+        )
+    return dataset, spec
+
+
+class ActivationStatsPass:
+    """A compiled statistics pass for one model, reusable every epoch.
+
+    Args:
+        model: a chain model built from blocks (see `bnorder_tf.models`).
+        strategy: the `tf.distribute.Strategy` to run under; `None` means
+            the current one (the default strategy outside any scope).
+        histogram_bins: int, bins of the per-channel activation histograms.
+        histogram_range: `(low, high)`; `None` means `(-bound, bound)` of
+            each block's activation, or `(-4, 4)` when it is unbounded.
+
+    Example:
+
+    >>> stats_pass = ActivationStatsPass(model)
+    >>> result = stats_pass(test_dataset)    # an `ActivationStats`
+    >>> result.model["skewness"]
+    """
+
+    def __init__(
+        self,
+        model,
+        strategy=None,
+        histogram_bins=DEFAULT_HISTOGRAM_BINS,
+        histogram_range=None,
+    ):
+        self.model = model
+        self.layers = model_chain(model)
+        self.blocks = [b for b in self.layers if hasattr(b, "call_with_taps")]
+        self.strategy = strategy or tf.distribute.get_strategy()
+        self.histogram_bins = int(histogram_bins)
+        self._ranges = {
+            block.name: self._histogram_range(block, histogram_range)
+            for block in self.blocks
+        }
+        self._compiled = None
+
+    @staticmethod
+    def _histogram_range(block, histogram_range):
+        if histogram_range is not None:
+            return tuple(float(v) for v in histogram_range)
+        limit = block.bound or UNBOUNDED_HISTOGRAM_LIMIT
+        return (-float(limit), float(limit))
+
+    def _channels(self, block):
+        return block.compute_output_shape(block.input.shape)[-1]
+
+    def _empty_state(self):
+        state = {}
+        for block in self.blocks:
+            c = self._channels(block)
+            state[block.name] = {
+                "activation": moments.empty_state(
+                    c, histogram_bins=self.histogram_bins
+                ),
+                "output": moments.empty_state(c, moments=False),
+            }
+        return state
+
+    def _replica_state(self, images, weights):
+        _, taps = forward_with_taps(self.layers, images, training=False)
+        state = {}
+        for block in self.blocks:
+            low, high = self._ranges[block.name]
+            block_taps = taps[block.name]
+            activation = moments.batch_state(
+                block_taps["activation"],
+                weights,
+                histogram=(low, high, self.histogram_bins),
+            )
+            if block_taps["output"] is block_taps["activation"]:
+                output = {
+                    k: activation[k] for k in ("count", "sum_abs", "max_abs")
+                }
+            else:
+                output = moments.batch_state(
+                    block_taps["output"], weights, moments=False
+                )
+            state[block.name] = {"activation": activation, "output": output}
+        # a leading axis to gather the replicas' states along
+        return tf.nest.map_structure(lambda t: t[None], state)
+
+    def _merge_tree(self, a, b):
+        return {
+            name: {
+                tap: moments.merge(a[name][tap], b[name][tap])
+                for tap in a[name]
+            }
+            for name in a
+        }
+
+    def _run(self, distributed):
+        strategy = self.strategy
+        replicas = strategy.num_replicas_in_sync
+        state = self._empty_state()
+        for images, weights in distributed:
+            per_replica = strategy.run(
+                self._replica_state, args=(images, weights)
+            )
+            gathered = tf.nest.map_structure(
+                lambda t: strategy.gather(t, axis=0), per_replica
+            )
+            for r in range(replicas):
+                state = self._merge_tree(
+                    state, tf.nest.map_structure(lambda t: t[r], gathered)
+                )
+        return state
+
+    def _distribute(self, dataset):
+        images, spec = _images_only(dataset)
+        expected = tuple(self.model.input_shape[1:])
+        got = tuple(spec.shape[1:])
+        if len(got) != len(expected) or any(
+            e is not None and g is not None and e != g
+            for e, g in zip(expected, got)
+        ):
+            raise ValueError(
+                f"The dataset's images have shape {got} but model "
+                f"{self.model.name!r} takes {expected}: give batches of "
+                "preprocessed images of the model's input shape."
+            )
+        if not spec.dtype.is_floating:
+            raise ValueError(
+                f"The dataset's images are {spec.dtype.name}; the model takes "
+                "preprocessed float images (normalise them first, as the "
+                "training pipeline does)."
+            )
+        if int(images.cardinality()) == 0:
+            raise ValueError(_EMPTY)
+        padded = pad_for_replicas(images, self.strategy.num_replicas_in_sync)
+        return self.strategy.experimental_distribute_dataset(padded)
+
+    def __call__(self, dataset):
+        """Measures the model on a finite dataset.
+
+        Args:
+            dataset: a batched `tf.data.Dataset` of images or of
+                `(images, labels, ...)` tuples, preprocessed as for the
+                model.
+
+        Returns:
+            An `ActivationStats`.
+
+        Raises:
+            ValueError: for an empty dataset or images the model does not
+                take.
+        """
+        distributed = self._distribute(dataset)
+        if self._compiled is None:
+            self._compiled = tf.function(self._run)
+        state = tf.nest.map_structure(
+            lambda t: t.numpy(), self._compiled(distributed)
+        )
+        return self._result(state)
+
+    def _result(self, state):
+        layers = {}
+        for block in self.blocks:
+            taps = state[block.name]
+            if taps["activation"]["count"] == 0:
+                raise ValueError(_EMPTY)
+            low, high = self._ranges[block.name]
+            layers[block.name] = LayerStats.from_states(
+                taps["activation"],
+                taps["output"],
+                bound=block.bound,
+                edges=np.linspace(low, high, self.histogram_bins + 1),
+            )
+        return ActivationStats(layers)
+
+
+def activation_stats(model, dataset, strategy=None, **kwargs):
+    """Saturation, skewness and sparsity of every block over a dataset.
+
+    One compiled pass; the state kept per block is O(channels), in
+    float64, so the result is exact for any dataset size.
+
+    Args:
+        model: a chain model built from blocks.
+        dataset: a finite, batched `tf.data.Dataset` of images or
+            `(images, labels)`, preprocessed as for the model.
+        strategy: optional `tf.distribute.Strategy` (default: the current
+            one); results equal a single device's.
+        **kwargs: `histogram_bins`, `histogram_range` (see
+            `ActivationStatsPass`).
+
+    Returns:
+        An `ActivationStats`; `.to_dict()` gives plain JSON values.
+
+    Example:
+
+    >>> result = activation_stats(model, test_ds)
+    >>> result.layers["conv3"].channel_skewness[:5]
+    """
+    return ActivationStatsPass(model, strategy=strategy, **kwargs)(dataset)

@@ -1,0 +1,182 @@
+"""From streaming states to the paper's statistics (host side, NumPy).
+
+Definitions (see the package docs and the paper, sections 3-5), for one
+block over a whole evaluation set, with `N` values of a tap, `C` channels
+and `M` values per channel:
+
+* saturation = mean |a| / bound, on the activation tap `a` (`None` for an
+  unbounded activation such as ReLU);
+* empirical saturation = mean |a| / max_c |a|, the channel's maximum;
+* channel skewness = sqrt(M (M - 1)) / (M - 2) * m3 / m2^(3/2), the
+  adjusted Fisher-Pearson coefficient (`scipy.stats.skew(bias=False)`);
+  skewness = mean over channels of |channel skewness|, leaving out channels
+  whose variance is zero (reported in `excluded_channels`);
+* sparsity = 1 - mean |o| / max_c |o| on the block output tap `o`; a
+  channel whose values are all zero contributes 0 to the mean.
+"""
+
+import dataclasses
+import math
+
+import numpy as np
+
+#: A channel whose standard deviation is below this fraction of its largest
+#: |value| is constant up to float64 round-off: its skewness is undefined.
+ZERO_VARIANCE_RTOL = 1e-12
+
+
+def _ratio_mean(sum_abs, max_abs, count):
+    """mean over all values of |x| / max_c |x| (0 for an all-zero channel)."""
+    safe = np.where(max_abs > 0, max_abs, 1.0)
+    return float(np.sum(np.where(max_abs > 0, sum_abs / safe, 0.0))) / (
+        count * sum_abs.shape[0]
+    )
+
+
+def channel_skewness(state):
+    """Signed per-channel skewness and the mask of channels it is defined for.
+
+    Args:
+        state: a merged moments state (NumPy arrays).
+
+    Returns:
+        `(skew, defined)`: float64 `[C]` with NaN where undefined, and a
+        boolean `[C]`.
+
+    Raises:
+        ValueError: with 2 or fewer values per channel.
+    """
+    m = float(state["count"])
+    if m <= 2:
+        raise ValueError(
+            f"Skewness needs more than 2 values per channel, got {m:g}: "
+            "evaluate on more samples."
+        )
+    m2 = state["m2"] / m
+    m3 = state["m3"] / m
+    defined = np.sqrt(np.maximum(m2, 0.0)) > (
+        ZERO_VARIANCE_RTOL * state["max_abs"]
+    )
+    safe_m2 = np.where(defined, m2, 1.0)
+    factor = math.sqrt(m * (m - 1.0)) / (m - 2.0)
+    skew = np.where(defined, factor * m3 / safe_m2**1.5, np.nan)
+    return skew, defined
+
+
+def _json_float(value):
+    if value is None or not np.isfinite(value):
+        return None
+    return float(value)
+
+
+@dataclasses.dataclass
+class LayerStats:
+    """The statistics of one block.
+
+    Attributes:
+        saturation: mean |activation| / bound, `None` if unbounded.
+        empirical_saturation: mean |activation| / channel max |activation|.
+        skewness: mean |channel skewness| over channels where it is
+            defined (`None` if none is).
+        channel_skewness: float64 `[C]`, signed, NaN where undefined.
+        excluded_channels: number of zero-variance channels left out.
+        skewed_fraction: fraction of defined channels with |skew| > 1.
+        sparsity: 1 - mean |output| / channel max |output|.
+        count: values per channel (M).
+        histogram: float64 `[C, bins]` counts of the activation tap.
+        histogram_edges: float64 `[bins + 1]` bin edges.
+    """
+
+    saturation: float
+    empirical_saturation: float
+    skewness: float
+    channel_skewness: np.ndarray
+    excluded_channels: int
+    skewed_fraction: float
+    sparsity: float
+    count: int
+    histogram: np.ndarray
+    histogram_edges: np.ndarray
+
+    @classmethod
+    def from_states(cls, activation, output, bound, edges):
+        """Computes the statistics from the two taps' merged states."""
+        count = float(activation["count"])
+        sum_abs = activation["sum_abs"]
+        skew, defined = channel_skewness(activation)
+        abs_skew = np.abs(skew[defined])
+        return cls(
+            saturation=(
+                None
+                if bound is None
+                else float(np.sum(sum_abs)) / (count * len(sum_abs) * bound)
+            ),
+            empirical_saturation=_ratio_mean(
+                sum_abs, activation["max_abs"], count
+            ),
+            skewness=float(np.mean(abs_skew)) if abs_skew.size else None,
+            channel_skewness=skew,
+            excluded_channels=int(np.sum(~defined)),
+            skewed_fraction=(
+                float(np.mean(abs_skew > 1.0)) if abs_skew.size else None
+            ),
+            sparsity=1.0
+            - _ratio_mean(output["sum_abs"], output["max_abs"], count),
+            count=int(count),
+            histogram=activation["hist"],
+            histogram_edges=edges,
+        )
+
+    def to_dict(self):
+        """Plain JSON-serialisable values (NaN and inf become `None`)."""
+        return {
+            "saturation": _json_float(self.saturation),
+            "empirical_saturation": _json_float(self.empirical_saturation),
+            "skewness": _json_float(self.skewness),
+            "channel_skewness": [_json_float(v) for v in self.channel_skewness],
+            "excluded_channels": self.excluded_channels,
+            "skewed_fraction": _json_float(self.skewed_fraction),
+            "sparsity": _json_float(self.sparsity),
+            "count": self.count,
+            "histogram": self.histogram.astype(int).tolist(),
+            "histogram_edges": self.histogram_edges.tolist(),
+        }
+
+
+#: The model-level quantities: plain means of the layer values.
+MODEL_KEYS = ("saturation", "skewness", "sparsity")
+
+
+@dataclasses.dataclass
+class ActivationStats:
+    """Per-block statistics and their model-level means.
+
+    Attributes:
+        layers: dict from block name to `LayerStats`, in model order.
+        model: dict with `saturation`, `skewness`, `sparsity`: the mean of
+            the layer values over the blocks that define them (`None` when
+            no block does, e.g. saturation of a ReLU model).
+    """
+
+    layers: dict
+
+    @property
+    def model(self):
+        means = {}
+        for key in MODEL_KEYS:
+            values = [
+                getattr(layer, key)
+                for layer in self.layers.values()
+                if getattr(layer, key) is not None
+            ]
+            means[key] = float(np.mean(values)) if values else None
+        return means
+
+    def to_dict(self):
+        """`{"layers": {name: {...}}, "model": {...}}` in plain Python."""
+        return {
+            "layers": {
+                name: layer.to_dict() for name, layer in self.layers.items()
+            },
+            "model": {k: _json_float(v) for k, v in self.model.items()},
+        }

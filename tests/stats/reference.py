@@ -1,0 +1,44 @@
+"""Independent references for the statistics tests.
+
+A plain-NumPy, three-pass implementation of the paper's Algorithm 1
+(mean, then variance, then third moment, each a pass over mini-batches)
+and Algorithm 2 (saturation), written from the paper and the design notes,
+sharing no code with `bnorder_tf.stats`.
+"""
+
+import numpy as np
+
+
+def per_channel(values):
+    """`[N, ..., C]` -> `[M, C]` float64."""
+    values = np.asarray(values, dtype=np.float64)
+    return values.reshape(-1, values.shape[-1])
+
+
+def three_pass_skewness(batches):
+    """Algorithm 1: signed per-channel skewness, three passes over batches."""
+    batches = [per_channel(b) for b in batches]
+    m = sum(b.shape[0] for b in batches)
+    mean = sum(b.sum(axis=0) for b in batches) / m
+    var = sum(((b - mean) ** 2).sum(axis=0) for b in batches) / m
+    third = sum(((b - mean) ** 3).sum(axis=0) for b in batches) / m
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.sqrt(m * (m - 1)) / (m - 2) * third / var**1.5
+
+
+def saturation(batches, bound):
+    """Algorithm 2: mean |x| / bound over every value."""
+    values = np.concatenate([per_channel(b) for b in batches])
+    return float(np.mean(np.abs(values)) / bound)
+
+
+def empirical_saturation(batches):
+    """Algorithm 2, empirical branch: mean |x| / channel max |x|."""
+    values = np.abs(np.concatenate([per_channel(b) for b in batches]))
+    top = values.max(axis=0)
+    ratio = np.divide(values, top, out=np.zeros_like(values), where=top > 0)
+    return float(ratio.mean())
+
+
+def sparsity(batches):
+    return 1.0 - empirical_saturation(batches)

@@ -1,0 +1,104 @@
+import json
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from bnorder_tf import blocks, build_model
+from bnorder_tf.stats import ActivationStatsCallback, gradient_stats
+from bnorder_tf.stats import tap_outputs
+from tests.conftest import CPU_DEVICES
+from tests.stats import reference
+
+
+def _data(rng, n=48):
+    x = rng.normal(size=(n, 16, 16, 3)).astype("float32")
+    y = rng.integers(0, 4, size=n)
+    return x, y
+
+
+def test_callback_under_mirrored_fit_logs_exact_values(tmp_path, rng):
+    x, y = _data(rng)
+    eval_ds = tf.data.Dataset.from_tensor_slices((x[:21], y[:21])).batch(8)
+    strategy = tf.distribute.MirroredStrategy(CPU_DEVICES)
+    with strategy.scope():
+        model = build_model("vgg16_11", order="swap", activation="tanh",
+                            num_classes=4, input_shape=(16, 16, 3),
+                            width=0.0625)
+        model.compile(
+            optimizer=keras.optimizers.SGD(0.01),
+            loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        )
+    callback = ActivationStatsCallback(eval_ds, every=1, log_dir=tmp_path)
+    csv = keras.callbacks.CSVLogger(str(tmp_path / "history.csv"))
+    history = model.fit(x, y, batch_size=16, epochs=2, verbose=0,
+                        callbacks=[callback, csv])
+
+    # after the last epoch the logged values equal the NumPy reference
+    acts = tap_outputs(model, x[:21])
+    conv_blocks = [la for la in model.layers if isinstance(la, blocks.Block)]
+    expected_sat = np.mean([
+        reference.saturation([acts[b.name]["activation"]], 1.0)
+        for b in conv_blocks])
+    expected_sparsity = np.mean([
+        reference.sparsity([acts[b.name]["output"]]) for b in conv_blocks])
+    assert history.history["saturation"][-1] == pytest.approx(
+        expected_sat, rel=1e-5)
+    assert history.history["sparsity"][-1] == pytest.approx(
+        expected_sparsity, rel=1e-5)
+    assert len(history.history["skewness"]) == 2
+
+    lines = (tmp_path / "stats.jsonl").read_text().splitlines()
+    records = [json.loads(line) for line in lines]
+    assert [r["epoch"] for r in records] == [0, 1]
+    assert records[-1]["model"]["saturation"] == pytest.approx(expected_sat,
+                                                               rel=1e-5)
+    assert set(records[0]["layers"]) == {b.name for b in conv_blocks}
+    header = (tmp_path / "history.csv").read_text().splitlines()[0]
+    assert {"saturation", "skewness", "sparsity"} <= set(header.split(","))
+    assert list((tmp_path / "tensorboard" / "stats").iterdir())
+
+
+def test_callback_every_n_epochs(rng):
+    x, y = _data(rng, 16)
+    ds = tf.data.Dataset.from_tensor_slices((x, y)).batch(8)
+    model = build_model("vgg16_8", order="convention", activation="tanh",
+                        num_classes=4, input_shape=(16, 16, 3), width=0.0625)
+    model.compile(optimizer="sgd", loss=keras.losses.
+                  SparseCategoricalCrossentropy(from_logits=True))
+    seen = []
+    record = keras.callbacks.LambdaCallback(
+        on_epoch_end=lambda epoch, logs: seen.append("skewness" in logs))
+    model.fit(ds, epochs=4, verbose=0,
+              callbacks=[ActivationStatsCallback(ds, every=2), record])
+    assert seen == [False, True, False, True]
+
+
+def test_gradient_stats_match_hand_computed_gradients(rng):
+    model = keras.Sequential([
+        keras.Input((3,)),
+        blocks.NoBNBlock(4, kind="dense", activation="tanh",
+                         weight_decay=1e-2, name="h"),
+        keras.layers.Dense(2, name="logits"),
+    ])
+    x = rng.normal(size=(5, 3)).astype("float32")
+    y = rng.integers(0, 2, size=5)
+    ds = tf.data.Dataset.from_tensor_slices((x, y)).batch(5)
+    got = gradient_stats(model, ds, num_batches=1)["h"]
+
+    w1, b1 = (v.numpy().astype("f8") for v in model.get_layer("h").weights)
+    w2, b2 = (v.numpy().astype("f8") for v in model.get_layer("logits").weights)
+    z = x @ w1 + b1
+    a = np.tanh(z)
+    logits = a @ w2 + b2
+    p = np.exp(logits - logits.max(1, keepdims=True))
+    p /= p.sum(1, keepdims=True)
+    dlogits = (p - np.eye(2)[y]) / len(x)
+    dz = (dlogits @ w2.T) * (1 - a**2)
+    dw1 = x.T @ dz + 1e-2 * w1  # 0.5 * wd * ||w||^2 has gradient wd * w
+    assert got["input_abs_mean"] == pytest.approx(np.abs(x).mean(), rel=1e-6)
+    assert got["preactivation_grad_abs_mean"] == pytest.approx(
+        np.abs(dz).mean(), rel=1e-5)
+    assert got["kernel_grad_abs_mean"] == pytest.approx(
+        np.abs(dw1).mean(), rel=1e-5)

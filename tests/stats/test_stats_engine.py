@@ -1,0 +1,284 @@
+import keras
+import numpy as np
+import pytest
+import scipy.stats
+import tensorflow as tf
+
+from bnorder_tf import blocks, build_model
+from bnorder_tf.stats import activation_stats, tap_outputs
+from tests.conftest import CPU_DEVICES
+from tests.stats import reference
+
+C = 6  # channels of the adversarial block
+
+
+def adversarial_images(rng, n):
+    """`[n, 3, 3, C]` images whose ReLU-identity block taps are adversarial.
+
+    channel 0: saturated, mean 0.999, std 1e-3
+    channel 1: constant 0.5
+    channel 2: dead (negative inputs: all zeros after ReLU)
+    channel 3: exponential (strongly right-skewed)
+    channel 4: uniform on [0, 1]
+    channel 5: lognormal (heavy right tail)
+    """
+    shape = (n, 3, 3)
+    channels = [
+        0.999 + 1e-3 * rng.standard_normal(shape),
+        np.full(shape, 0.5),
+        -1.0 - rng.uniform(size=shape),
+        rng.exponential(size=shape),
+        rng.uniform(size=shape),
+        rng.lognormal(0.0, 1.0, size=shape),
+    ]
+    return np.stack(channels, axis=-1).astype("float32")
+
+
+def adversarial_model(rng):
+    """ReLU block with an identity 1x1 conv (taps = the images, clipped at
+    0) and random BN, then a tanh dense block and a tanh NoBN dense block."""
+    model = keras.Sequential([
+        keras.Input((3, 3, C), name="image"),
+        blocks.SwapBlock(C, kernel_size=1, activation="relu", name="ident"),
+        keras.layers.Flatten(),
+        blocks.ConventionBlock(7, kind="dense", activation="tanh", name="fc"),
+        blocks.NoBNBlock(5, kind="dense", activation="lecun_tanh", name="nb"),
+        keras.layers.Dense(3, name="logits"),
+    ])
+    ident = model.get_layer("ident")
+    ident.weight_layer.kernel.assign(np.eye(C, dtype="float32")[None, None])
+    for name in ("ident", "fc"):
+        bn = model.get_layer(name).norm
+        c = bn.gamma.shape[0]
+        bn.gamma.assign(rng.uniform(0.5, 2.0, c).astype("float32"))
+        bn.beta.assign(rng.normal(size=c).astype("float32"))
+        bn.moving_mean.assign(rng.normal(size=c).astype("float32"))
+        bn.moving_variance.assign(rng.uniform(0.2, 2.0, c).astype("float32"))
+    return model
+
+
+def reference_stats(model, images, batch_size):
+    """Per-layer statistics from the NumPy three-pass reference."""
+    batches = [images[i:i + batch_size]
+               for i in range(0, len(images), batch_size)]
+    taps = [tap_outputs(model, b) for b in batches]
+    result = {}
+    for layer in model.layers:
+        if not isinstance(layer, blocks.Block):
+            continue
+        act = [np.asarray(t[layer.name]["activation"]) for t in taps]
+        out = [np.asarray(t[layer.name]["output"]) for t in taps]
+        skew = reference.three_pass_skewness(act)
+        defined = np.isfinite(skew)
+        result[layer.name] = {
+            "saturation": (None if layer.bound is None
+                           else reference.saturation(act, layer.bound)),
+            "empirical_saturation": reference.empirical_saturation(act),
+            "channel_skewness": skew,
+            "skewness": float(np.mean(np.abs(skew[defined]))),
+            "excluded_channels": int(np.sum(~defined)),
+            "sparsity": reference.sparsity(out),
+            "activations": np.concatenate(act),
+        }
+    return result
+
+
+def assert_matches_reference(result, expected, rtol=1e-6):
+    for name, ref in expected.items():
+        got = result.layers[name]
+        if ref["saturation"] is None:
+            assert got.saturation is None
+        else:
+            assert got.saturation == pytest.approx(ref["saturation"], rel=rtol)
+        assert got.empirical_saturation == pytest.approx(
+            ref["empirical_saturation"], rel=rtol)
+        assert got.sparsity == pytest.approx(ref["sparsity"], rel=rtol)
+        assert got.excluded_channels == ref["excluded_channels"]
+        np.testing.assert_allclose(
+            got.channel_skewness, ref["channel_skewness"], rtol=rtol)
+        assert got.skewness == pytest.approx(ref["skewness"], rel=rtol)
+
+
+def test_adversarial_channels_match_three_pass_reference(rng):
+    model = adversarial_model(rng)
+    images = adversarial_images(rng, 203)
+    ds = tf.data.Dataset.from_tensor_slices(images).batch(50)  # last: 3
+    result = activation_stats(model, ds)
+    expected = reference_stats(model, images, 50)
+    assert_matches_reference(result, expected)
+
+    ident = result.layers["ident"]
+    # constant (1) and dead (2) channels are excluded, not NaN in the mean
+    assert ident.excluded_channels == 2
+    assert np.isnan(ident.channel_skewness[[1, 2]]).all()
+    # saturated channel: scipy agrees, and float32 power sums would not
+    acts = reference.per_channel(expected["ident"]["activations"])
+    sat = scipy.stats.skew(acts[:, 0], bias=False)
+    assert ident.channel_skewness[0] == pytest.approx(sat, rel=1e-6)
+    assert ident.channel_skewness[3] == pytest.approx(
+        scipy.stats.skew(acts[:, 3], bias=False), rel=1e-9)
+    assert ident.count == 203 * 9
+    assert result.layers["fc"].count == 203
+
+
+def test_batching_does_not_change_the_result(rng):
+    model = adversarial_model(rng)
+    images = adversarial_images(rng, 37)
+    whole = activation_stats(
+        model, tf.data.Dataset.from_tensor_slices(images).batch(37))
+    ones = activation_stats(
+        model, tf.data.Dataset.from_tensor_slices(images).batch(1))
+    for name, layer in whole.layers.items():
+        other = ones.layers[name]
+        assert other.sparsity == pytest.approx(layer.sparsity, rel=1e-9)
+        np.testing.assert_allclose(
+            other.channel_skewness, layer.channel_skewness, rtol=1e-7)
+        np.testing.assert_array_equal(other.histogram, layer.histogram)
+
+
+def _block_model(activation, channels=3, order="nobn"):
+    model = keras.Sequential([
+        keras.Input((2, 2, channels)),
+        blocks.Block(channels, order=order, kernel_size=1,
+                     activation=activation, use_bias=False, name="b"),
+    ])
+    model.get_layer("b").weight_layer.kernel.assign(
+        np.eye(channels, dtype="float32")[None, None])
+    return model
+
+
+def test_hand_worked_saturation_values():
+    # identity conv, so taps = activation(images)
+    k = 500
+    u = (np.arange(2 * k) + 0.5) / k - 1.0  # symmetric midpoints, mean|u| .5
+    x = np.arctanh(u).reshape(-1, 2, 2, 1).repeat(3, axis=-1)
+    ds = tf.data.Dataset.from_tensor_slices(x.astype("float32")).batch(64)
+    stats = activation_stats(_block_model("tanh"), ds).layers["b"]
+    assert stats.saturation == pytest.approx(0.5, abs=1e-6)
+
+    big = np.full((8, 2, 2, 3), 50.0, "float32")
+    big[::2] *= -1
+    result = activation_stats(
+        _block_model("lecun_tanh"),
+        tf.data.Dataset.from_tensor_slices(big).batch(3))
+    assert result.layers["b"].saturation == pytest.approx(1.0, abs=1e-6)
+    # +-bound in equal halves: symmetric, skewness 0
+    np.testing.assert_allclose(result.layers["b"].channel_skewness, 0,
+                               atol=1e-9)
+
+    zeros = tf.data.Dataset.from_tensor_slices(
+        np.zeros((5, 2, 2, 3), "float32")).batch(2)
+    result = activation_stats(_block_model("tanh"), zeros)
+    layer = result.layers["b"]
+    assert layer.saturation == 0.0
+    assert layer.sparsity == 1.0  # all-zero channels are fully sparse
+    assert layer.skewness is None and layer.excluded_channels == 3
+    assert result.to_dict()["layers"]["b"]["channel_skewness"] == [None] * 3
+
+
+def test_relu_saturation_is_missing_not_a_number(rng):
+    model = build_model("vgg11", order="convention", activation="relu",
+                        num_classes=3, input_shape=(32, 32, 3), width=0.0625)
+    ds = tf.data.Dataset.from_tensor_slices(
+        rng.normal(size=(6, 32, 32, 3)).astype("float32")).batch(4)
+    result = activation_stats(model, ds)
+    assert result.model["saturation"] is None
+    assert all(layer.saturation is None for layer in result.layers.values())
+    assert 0.0 < result.model["sparsity"] < 1.0
+
+
+def test_histograms_match_numpy(rng):
+    model = adversarial_model(rng)
+    images = adversarial_images(rng, 40)
+    ds = tf.data.Dataset.from_tensor_slices(images).batch(16)
+    result = activation_stats(model, ds, histogram_bins=10)
+    fc = result.layers["fc"]  # tanh: range (-1, 1)
+    acts = reference.per_channel(tap_outputs(model, images)["fc"]["activation"])
+    np.testing.assert_allclose(fc.histogram_edges, np.linspace(-1, 1, 11))
+    for c in range(acts.shape[1]):
+        expected, _ = np.histogram(np.clip(acts[:, c], -1, 1), bins=10,
+                                   range=(-1, 1))
+        # np.histogram's last bin is closed; ours too via clipping
+        np.testing.assert_array_equal(fc.histogram[c], expected)
+    assert fc.histogram.sum() == 40 * 7
+
+
+def test_model_level_values_are_means_of_layers(rng):
+    model = adversarial_model(rng)
+    ds = tf.data.Dataset.from_tensor_slices(adversarial_images(rng, 20))
+    result = activation_stats(model, ds.batch(8))
+    layers = result.layers.values()
+    assert result.model["sparsity"] == pytest.approx(
+        np.mean([la.sparsity for la in layers]))
+    assert result.model["saturation"] == pytest.approx(
+        np.mean([la.saturation for la in layers if la.saturation is not None]))
+    as_dict = result.to_dict()
+    assert set(as_dict) == {"layers", "model"}
+    assert list(as_dict["layers"]) == ["ident", "fc", "nb"]
+    assert as_dict["layers"]["fc"]["skewness"] == pytest.approx(
+        result.layers["fc"].skewness)
+
+
+def test_mirrored_strategy_equals_one_device_with_remainder(rng):
+    def make():
+        keras.utils.set_random_seed(3)
+        return build_model("vgg16_11", order="swap", activation="tanh",
+                           num_classes=4, input_shape=(16, 16, 3),
+                           width=0.0625)
+
+    images = rng.normal(size=(193, 16, 16, 3)).astype("float32")
+    labels = rng.integers(0, 4, size=193)
+    # 193 = 3 * 64 + 1: the last batch leaves the second replica empty
+    ds = tf.data.Dataset.from_tensor_slices((images, labels)).batch(64)
+    single = activation_stats(make(), ds)
+    strategy = tf.distribute.MirroredStrategy(CPU_DEVICES)
+    with strategy.scope():
+        mirrored_model = make()
+    inside = activation_stats(mirrored_model, ds, strategy=strategy)
+    with strategy.scope():
+        scoped = activation_stats(mirrored_model, ds)
+    for result in (inside, scoped):
+        for name, layer in single.layers.items():
+            other = result.layers[name]
+            assert other.count == layer.count
+            for key in ("saturation", "empirical_saturation", "skewness",
+                        "sparsity"):
+                assert getattr(other, key) == pytest.approx(
+                    getattr(layer, key), rel=1e-6), (name, key)
+            np.testing.assert_allclose(other.channel_skewness,
+                                       layer.channel_skewness, rtol=1e-6)
+            np.testing.assert_array_equal(other.histogram, layer.histogram)
+
+
+def test_too_few_values_for_skewness_is_a_clear_error(rng):
+    model = adversarial_model(rng)
+    ds = tf.data.Dataset.from_tensor_slices(adversarial_images(rng, 2))
+    with pytest.raises(ValueError, match="more than 2 values per channel"):
+        activation_stats(model, ds.batch(2))
+
+
+def test_bad_input_names_the_problem(rng):
+    model = adversarial_model(rng)
+    empty = tf.data.Dataset.from_tensor_slices(
+        np.zeros((0, 3, 3, C), "float32")).batch(4)
+    with pytest.raises(ValueError, match="dataset is empty"):
+        activation_stats(model, empty)
+    wrong = tf.data.Dataset.from_tensor_slices(
+        np.zeros((4, 5, 5, C), "float32")).batch(4)
+    with pytest.raises(ValueError, match=r"shape \(5, 5, 6\).*takes \(3, 3, 6\)"):
+        activation_stats(model, wrong)
+    raw = tf.data.Dataset.from_tensor_slices(
+        np.zeros((4, 3, 3, C), "uint8")).batch(4)
+    with pytest.raises(ValueError, match="uint8"):
+        activation_stats(model, raw)
+
+    no_blocks = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)])
+    with pytest.raises(ValueError, match="no ConventionBlock"):
+        activation_stats(no_blocks, empty)
+
+    inputs = keras.Input((3, 3, C))
+    a = blocks.SwapBlock(2, kernel_size=1)(inputs)
+    b = blocks.SwapBlock(2, kernel_size=1)(inputs)
+    branched = keras.Model(inputs, keras.layers.Add()([a, b]))
+    with pytest.raises(ValueError, match="not a chain of layers"):
+        activation_stats(branched, empty)
