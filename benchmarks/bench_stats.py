@@ -1,0 +1,187 @@
+"""Benchmark: the statistics pass against a forward pass and the paper's
+three-pass algorithm.
+
+Times, on VGG16_11 at width 0.25 over 10,000 32x32 images (medians over
+repeats, the three alternating in one process):
+
+  (a) `model.predict` over the set (a plain forward pass),
+  (b) `bnorder_tf.stats.activation_stats` (one compiled pass),
+  (c) a faithful TensorFlow version of the paper's Algorithm 1/2: one
+      forward pass per moment (mean, then variance, then third moment),
+      each compiled, with saturation and sparsity folded into those passes.
+
+Prints b/a (target <= 1.3) and c/b (target >= 2.5). Then runs (b) in fresh
+processes over 2,000 and 20,000 images streamed from a generator and prints
+each one's peak memory growth: it must not depend on the dataset size.
+
+Usage: python benchmarks/bench_stats.py [--repeats 3] [--images 10000]
+"""
+
+import argparse
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+from bnorder_tf import build_model  # noqa: E402
+from bnorder_tf.stats import ActivationStatsPass, model_blocks  # noqa: E402
+from bnorder_tf.stats.taps import forward_with_taps, model_chain  # noqa: E402
+
+BATCH = 250
+
+
+def make_model():
+    return build_model("vgg16_11", order="swap", activation="tanh",
+                       num_classes=100, input_shape=(32, 32, 3), width=0.25)
+
+
+def three_pass(model):
+    """The paper's algorithm: a separate forward pass per moment."""
+    layers = model_chain(model)
+    blocks = model_blocks(model)
+    names = [b.name for b in blocks]
+    widths = {b.name: b.compute_output_shape(b.input.shape)[-1]
+              for b in blocks}
+
+    def zeros():
+        return {n: tf.zeros([widths[n]]) for n in names}
+
+    def per_channel(t):
+        return tf.reshape(t, [-1, t.shape[-1]])
+
+    def flat_taps(x):
+        _, taps = forward_with_taps(layers, x)
+        return ({n: per_channel(taps[n]["activation"]) for n in names},
+                {n: per_channel(taps[n]["output"]) for n in names})
+
+    # autograph carries only reassigned variables through a dataset loop,
+    # so every accumulator dict is rebuilt, never mutated in place
+    @tf.function
+    def pass_one(ds):  # means, and channel max |x| for the empirical ratios
+        sums, tops = zeros(), zeros()
+        count = tf.constant(0.0)
+        for x in ds:
+            a, o = flat_taps(x)
+            sums = {n: sums[n] + tf.reduce_sum(a[n], 0) for n in names}
+            tops = {n: tf.maximum(tops[n], tf.reduce_max(tf.abs(o[n]), 0))
+                    for n in names}
+            count += tf.cast(tf.shape(x)[0], tf.float32)
+        return sums, tops, count
+
+    @tf.function
+    def pass_two(ds, means, tops):  # variance, saturation, sparsity
+        var, sat, ratio = zeros(), zeros(), zeros()
+        for x in ds:
+            a, o = flat_taps(x)
+            var = {n: var[n] + tf.reduce_sum(tf.square(a[n] - means[n]), 0)
+                   for n in names}
+            sat = {n: sat[n] + tf.reduce_sum(tf.abs(a[n]), 0) for n in names}
+            ratio = {n: ratio[n] + tf.reduce_sum(
+                tf.math.divide_no_nan(tf.abs(o[n]), tops[n]), 0)
+                for n in names}
+        return var, sat, ratio
+
+    @tf.function
+    def pass_three(ds, means):  # third moment
+        third = zeros()
+        for x in ds:
+            a, _ = flat_taps(x)
+            third = {n: third[n] + tf.reduce_sum((a[n] - means[n]) ** 3, 0)
+                     for n in names}
+        return third
+
+    def run(ds):
+        sums, tops, count = pass_one(ds)
+        # values per channel: images times the tap's spatial size
+        per_image = {b.name: float(np.prod(
+            b.compute_output_shape(b.input.shape)[1:-1])) for b in blocks}
+        m = {n: count * per_image[n] for n in names}
+        means = {n: sums[n] / m[n] for n in names}
+        var, sat, ratio = pass_two(ds, means, tops)
+        third = pass_three(ds, means)
+        out = {}
+        for n in names:
+            v, t = var[n] / m[n], third[n] / m[n]
+            skew = tf.sqrt(m[n] * (m[n] - 1)) / (m[n] - 2) * t / v**1.5
+            out[n] = float(tf.reduce_mean(tf.abs(skew)))
+        return out
+
+    return run
+
+
+def median_times(fns, repeats):
+    times = {name: [] for name in fns}
+    for _ in range(repeats):
+        for name, fn in fns.items():
+            start = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - start)
+    return {name: statistics.median(t) for name, t in times.items()}
+
+
+def memory_child(images):
+    """Peak RSS growth of one stats pass over a streamed dataset (KiB)."""
+    model = make_model()
+    ds = tf.data.Dataset.range(images // BATCH).map(
+        lambda i: tf.random.stateless_normal([BATCH, 32, 32, 3], [i, 0]))
+    stats_pass = ActivationStatsPass(model)
+    stats_pass(ds.take(1))  # compile and warm up
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    stats_pass(ds)
+    after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    print(json.dumps({"images": images, "peak_growth_kib": after - before}))
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--images", type=int, default=10000)
+    parser.add_argument("--memory-child", type=int, default=0,
+                        help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.memory_child:
+        return memory_child(args.memory_child)
+
+    model = make_model()
+    rng = np.random.default_rng(0)
+    images = rng.normal(size=(args.images, 32, 32, 3)).astype("float32")
+    ds = tf.data.Dataset.from_tensor_slices(images).batch(BATCH).cache()
+    stats_pass = ActivationStatsPass(model)
+    paper = three_pass(model)
+    fns = {
+        "predict": lambda: model.predict(ds, verbose=0),
+        "activation_stats": lambda: stats_pass(ds),
+        "three_pass": lambda: paper(ds),
+    }
+    for fn in fns.values():  # compile and warm up
+        fn()
+    times = median_times(fns, args.repeats)
+    print(f"VGG16_11 width 0.25, {args.images} images of 32x32, batch "
+          f"{BATCH}, median of {args.repeats}:")
+    for name, seconds in times.items():
+        print(f"  {name:17s} {seconds:7.2f} s")
+    print(f"  b/a  activation_stats / predict    = "
+          f"{times['activation_stats'] / times['predict']:.2f} "
+          "(target <= 1.3)")
+    print(f"  c/b  three_pass / activation_stats = "
+          f"{times['three_pass'] / times['activation_stats']:.2f} "
+          "(target >= 2.5)")
+    for n in (2000, 20000):
+        out = subprocess.run(
+            [sys.executable, __file__, "--memory-child", str(n)],
+            check=True, capture_output=True, text=True).stdout
+        record = json.loads(out.strip().splitlines()[-1])
+        print(f"  peak memory growth over {record['images']:6d} streamed "
+              f"images: {record['peak_growth_kib'] / 1024:.1f} MiB")
+
+
+if __name__ == "__main__":
+    main()

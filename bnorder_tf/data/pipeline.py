@@ -1,0 +1,122 @@
+"""`load`: a dataset name and split -> a batched, preprocessed tf.data
+pipeline, with what the model builder needs to know about it."""
+
+import dataclasses
+
+import tensorflow as tf
+
+from bnorder_tf.data.preprocessing import augment_large, augment_small
+from bnorder_tf.data.sources import get_source
+
+#: Inputs up to this side get CIFAR-style augmentation (crop + flip).
+SMALL_INPUT_SIDE = 64
+
+
+@dataclasses.dataclass
+class LoadedData:
+    """A pipeline and its description.
+
+    Attributes:
+        dataset: batched `tf.data.Dataset` of `(float32 images, int64
+            labels)`, preprocessed (and augmented when training).
+        num_classes: int.
+        input_shape: `(H, W, C)` of the model's input.
+        class_names: tuple of str, or `None`.
+        preprocessing: the `Preprocessing` applied (the export reuses it).
+        num_examples: int, examples in the split.
+        raw_dataset: unbatched `(uint8 image, label)` of the split.
+    """
+
+    dataset: tf.data.Dataset
+    num_classes: int
+    input_shape: tuple
+    class_names: tuple
+    preprocessing: object
+    num_examples: int
+    raw_dataset: tf.data.Dataset
+
+
+def load(
+    name,
+    split,
+    *,
+    batch_size,
+    data_dir=None,
+    seed=None,
+    training=None,
+    drop_remainder=None,
+    shuffle_buffer=10000,
+):
+    """Loads a dataset split as a `tf.data` pipeline.
+
+    Args:
+        name: one of `bnorder_tf.data.DATASETS` (`cifar10`, `cifar100`,
+            `fashion_mnist`, `tiny_imagenet`, `imagenet2012`,
+            `imagenet_resized/32x32`, `imagenet_resized/64x64`,
+            `synthetic`).
+        split: `"train"` or `"test"`.
+        batch_size: int, the global batch size.
+        data_dir: optional directory to look for the data in first.
+        seed: optional int: shuffling and augmentation order.
+        training: bool, shuffle and augment; default: `split == "train"`.
+        drop_remainder: bool, default: same as `training` (replicas then
+            always get full batches).
+        shuffle_buffer: int, shuffle buffer size.
+
+    Returns:
+        A `LoadedData`.
+
+    Raises:
+        ValueError: unknown dataset or split.
+        DatasetNotAvailableError: the data is not on this machine; the
+            message says how to get it.
+
+    Example:
+
+    >>> train = load("fashion_mnist", "train", batch_size=128, seed=0)
+    >>> train.input_shape, train.num_classes
+    ((32, 32, 1), 10)
+    """
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}.")
+    source = get_source(name, data_dir)
+    raw, num_examples = source.load_split(split)
+    training = split == "train" if training is None else training
+    drop_remainder = training if drop_remainder is None else drop_remainder
+    preprocessing = source.preprocessing
+    side = max(preprocessing.input_shape[:2])
+    augment = augment_small if side <= SMALL_INPUT_SIDE else augment_large
+
+    ds = raw
+    if num_examples <= 100_000:
+        ds = ds.cache()
+    if training:
+        ds = ds.shuffle(shuffle_buffer, seed=seed,
+                        reshuffle_each_iteration=True)  # fmt: skip
+        augment_seed = 0 if seed is None else seed
+        ds = tf.data.Dataset.zip(
+            (ds, tf.data.Dataset.random(seed=augment_seed).batch(2))
+        )
+
+        def train_map(element, random_seed):
+            image, label = element
+            x = preprocessing.apply(image)
+            return augment(x, tf.cast(random_seed, tf.int32)), label
+
+        ds = ds.map(train_map, num_parallel_calls=tf.data.AUTOTUNE)
+    else:
+        ds = ds.map(
+            lambda image, label: (preprocessing.apply(image), label),
+            num_parallel_calls=tf.data.AUTOTUNE,
+        )
+    ds = ds.batch(batch_size, drop_remainder=drop_remainder)
+    ds = ds.prefetch(tf.data.AUTOTUNE)
+    return LoadedData(
+        dataset=ds,
+        num_classes=source.num_classes,
+        input_shape=preprocessing.input_shape,
+        class_names=source.class_names,
+        preprocessing=preprocessing,
+        num_examples=num_examples,
+        raw_dataset=raw,
+    )

@@ -1,0 +1,538 @@
+"""Training: one loop for every strategy, Keras callbacks, resumable runs.
+
+`run(config)` trains one model as the paper did (SGD with momentum, the
+learning rate multiplied by `lr_decay` at each milestone, weight decay in
+the regularizers) and leaves a self-describing run directory:
+
+    <model_dir>/<run_name>/
+        flags.txt      the resolved flags, usable as a --flagfile
+        history.csv    one row per epoch (CSVLogger)
+        stats.jsonl    activation statistics per epoch
+        tensorboard/   scalars and histograms
+        backup/        BackupAndRestore checkpoint while training
+        model.keras    the trained model
+        summary.json   accuracies, statistics, speed
+
+The loop is a `tf.function` that calls `strategy.run` on a distributed
+dataset, so one-device, mirrored and multi-worker training share it
+(Keras's `fit` fails under MultiWorkerMirroredStrategy in Keras 3). It
+drives the usual Keras callbacks (`BackupAndRestore`, `CSVLogger`,
+`TensorBoard`, the progress bar, `ActivationStatsCallback`).
+"""
+
+import csv
+import json
+import os
+import shutil
+import tempfile
+import time
+
+import keras
+import tensorflow as tf
+
+from bnorder_tf import data as data_lib
+from bnorder_tf.distribute import (
+    check_global_batch,
+    get_strategy,
+    is_chief,
+    pad_for_replicas,
+)
+from bnorder_tf.models import build_model
+from bnorder_tf.stats import ActivationStatsCallback
+from bnorder_tf.stats.callback import STATS_FILE
+
+HISTORY_FILE = "history.csv"
+SUMMARY_FILE = "summary.json"
+FLAGS_FILE = "flags.txt"
+MODEL_FILE = "model.keras"
+#: Flags that may change when a run is resumed.
+RESUMABLE_CHANGES = ("epochs", "export_dir")
+
+
+class RunDirectoryError(RuntimeError):
+    """The run directory holds a finished run or a different one."""
+
+
+def make_optimizer(config, steps_per_epoch):
+    """SGD with momentum and a step schedule over epochs.
+
+    The learning rate is `learning_rate * lr_decay ** k` after the k-th
+    milestone epoch.
+    """
+    boundaries = [m * steps_per_epoch for m in config.lr_milestones]
+    if boundaries:
+        values = [
+            config.learning_rate * config.lr_decay**k
+            for k in range(len(boundaries) + 1)
+        ]
+        rate = keras.optimizers.schedules.PiecewiseConstantDecay(
+            boundaries, values
+        )
+    else:
+        rate = config.learning_rate
+    optimizer = keras.optimizers.SGD(rate, momentum=config.momentum)
+    if config.mixed_precision:
+        optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
+    return optimizer
+
+
+class Trainer:
+    """Compiled train and evaluation steps for a model under a strategy.
+
+    The per-replica loss is the cross-entropy summed over the replica's
+    examples divided by the global batch (`tf.nn.compute_average_loss`)
+    plus the regularization losses divided by the number of replicas, so
+    the gradients summed over replicas equal one device's.
+
+    Args:
+        model: a built Keras model returning logits.
+        optimizer: a Keras optimizer, built on the model's variables.
+        strategy: the `tf.distribute.Strategy` the model was built under.
+        global_batch_size: int.
+    """
+
+    def __init__(self, model, optimizer, strategy, global_batch_size):
+        self.model = model
+        self.optimizer = optimizer
+        self.strategy = strategy
+        self.global_batch_size = global_batch_size
+        self.train_step = tf.function(self._train_step)
+        self.evaluate_dataset = tf.function(self._evaluate_dataset)
+
+    def _regularization(self):
+        if not self.model.losses:
+            return tf.constant(0.0)
+        return tf.add_n([tf.cast(x, tf.float32) for x in self.model.losses])
+
+    def _replica_train_step(self, images, labels):
+        replicas = self.strategy.num_replicas_in_sync
+        with tf.GradientTape() as tape:
+            logits = tf.cast(self.model(images, training=True), tf.float32)
+            per_example = keras.losses.sparse_categorical_crossentropy(
+                labels, logits, from_logits=True
+            )
+            regularization = self._regularization() / replicas
+            loss = (
+                tf.nn.compute_average_loss(
+                    per_example, global_batch_size=self.global_batch_size
+                )
+                + regularization
+            )
+            scaled = self.optimizer.scale_loss(loss)
+        variables = self.model.trainable_variables
+        gradients = tape.gradient(scaled, variables)
+        self.optimizer.apply(gradients, variables)
+        return self._sums(labels, logits, per_example, None, regularization)
+
+    @staticmethod
+    def _sums(labels, logits, per_example, weights, regularization):
+        correct = tf.cast(
+            tf.equal(tf.argmax(logits, -1), tf.cast(labels, tf.int64)),
+            tf.float32,
+        )
+        if weights is None:
+            weights = tf.ones_like(correct)
+        return {
+            "loss_sum": tf.reduce_sum(per_example * weights),
+            "correct": tf.reduce_sum(correct * weights),
+            "count": tf.reduce_sum(weights),
+            "regularization": regularization,
+        }
+
+    def _reduce(self, per_replica):
+        return {
+            k: self.strategy.reduce(tf.distribute.ReduceOp.SUM, v, axis=None)
+            for k, v in per_replica.items()
+        }
+
+    def _train_step(self, iterator):
+        images, labels = next(iterator)
+        return self._reduce(
+            self.strategy.run(self._replica_train_step, args=(images, labels))
+        )
+
+    def _replica_eval_step(self, images, labels, weights):
+        logits = tf.cast(self.model(images, training=False), tf.float32)
+        per_example = keras.losses.sparse_categorical_crossentropy(
+            labels, logits, from_logits=True
+        )
+        regularization = (
+            self._regularization() / self.strategy.num_replicas_in_sync
+        )
+        return self._sums(labels, logits, per_example, weights, regularization)
+
+    def _evaluate_dataset(self, distributed):
+        totals = {
+            k: tf.constant(0.0)
+            for k in ("loss_sum", "correct", "count", "regularization")
+        }
+        for images, labels, weights in distributed:
+            sums = self._reduce(
+                self.strategy.run(
+                    self._replica_eval_step, args=(images, labels, weights)
+                )
+            )
+            totals = {
+                k: totals[k] + sums[k] if k != "regularization" else sums[k]
+                for k in totals
+            }
+        return totals
+
+    def distribute_eval(self, dataset):
+        """Pads and distributes `(images, labels)` batches for `evaluate`."""
+        padded = pad_for_replicas(dataset, self.strategy.num_replicas_in_sync)
+        return self.strategy.experimental_distribute_dataset(padded)
+
+    def evaluate(self, distributed):
+        """Returns `{"loss", "accuracy"}` over every example exactly once.
+
+        `loss` is the mean cross-entropy plus the regularization losses,
+        as Keras reports it.
+        """
+        totals = {k: float(v) for k, v in self.evaluate_dataset(distributed)
+                  .items()}  # fmt: skip
+        count = max(totals["count"], 1.0)
+        return {
+            "loss": totals["loss_sum"] / count + totals["regularization"],
+            "accuracy": totals["correct"] / count,
+        }
+
+
+def _epoch_logs(sums):
+    count = max(sums["count"], 1.0)
+    return {
+        "loss": sums["loss_sum"] / count + sums["regularization"],
+        "accuracy": sums["correct"] / count,
+    }
+
+
+def prepare_run_dir(config, chief):
+    """Creates (or checks, to resume) the run directory; returns its path.
+
+    Non-chief workers get a temporary directory instead, so that only the
+    chief writes the run directory.
+
+    Raises:
+        RunDirectoryError: the directory holds a finished run, or a run
+            started with other flags.
+    """
+    run_dir = os.path.join(config.model_dir, config.resolved_run_name)
+    flags_text = config.to_flags()
+    if not chief:
+        return run_dir, tempfile.mkdtemp(prefix="bnorder_worker_")
+    if os.path.exists(os.path.join(run_dir, SUMMARY_FILE)):
+        raise RunDirectoryError(
+            f"{run_dir} holds a finished run (summary.json): pass another "
+            "--run_name, or move that directory away to train it again."
+        )
+    flags_path = os.path.join(run_dir, FLAGS_FILE)
+    if os.path.exists(flags_path):
+        with open(flags_path) as f:
+            before = _comparable(f.read())
+        if before != _comparable(flags_text):
+            changed = sorted(
+                {
+                    line.split("=")[0]
+                    for line in before ^ _comparable(flags_text)
+                }
+            )
+            raise RunDirectoryError(
+                f"{run_dir} holds an unfinished run started with other flags "
+                f"({', '.join(changed)}): resume it with the flags in "
+                f"{flags_path}, or pass another --run_name."
+            )
+    os.makedirs(run_dir, exist_ok=True)
+    _write_atomically(flags_path, flags_text)
+    return run_dir, run_dir
+
+
+def _comparable(flags_text):
+    return {
+        line
+        for line in flags_text.splitlines()
+        if line and line.split("=")[0][2:] not in RESUMABLE_CHANGES
+    }
+
+
+def _write_atomically(path, text):
+    tmp = f"{path}.tmp"
+    with open(tmp, "w") as f:
+        f.write(text)
+    os.replace(tmp, path)
+
+
+def _truncate_logs(run_dir, first_epoch):
+    """Drops log rows of epochs >= `first_epoch` (re-run after a resume),
+    so the history shows every epoch once."""
+    history = os.path.join(run_dir, HISTORY_FILE)
+    if os.path.exists(history):
+        with open(history, newline="") as f:
+            rows = list(csv.reader(f))
+        kept = rows[:1] + [
+            row for row in rows[1:]
+            if row and row[0].isdigit() and int(row[0]) < first_epoch
+        ]  # fmt: skip
+        if not first_epoch:
+            kept = []
+        with open(history, "w", newline="") as f:
+            csv.writer(f).writerows(kept)
+    stats = os.path.join(run_dir, STATS_FILE)
+    if os.path.exists(stats):
+        kept = []
+        with open(stats) as f:
+            for line in f:
+                try:
+                    if json.loads(line)["epoch"] < first_epoch:
+                        kept.append(line)
+                except (ValueError, KeyError):
+                    pass  # a line cut short by a kill
+        with open(stats, "w") as f:
+            f.writelines(kept)
+
+
+def _layer_scalars(stats_record):
+    if not stats_record:
+        return {}
+    keys = ("saturation", "empirical_saturation", "skewness",
+            "excluded_channels", "skewed_fraction", "sparsity")  # fmt: skip
+    return {
+        name: {k: layer[k] for k in keys}
+        for name, layer in stats_record["layers"].items()
+    }
+
+
+def run(config, datasets_override=None, strategy_override=None, verbose=1):
+    """Trains, evaluates, measures and exports one model.
+
+    Re-running the same config resumes from the last finished epoch.
+
+    Args:
+        config: a `TrainConfig`.
+        datasets_override: optional `(train, test)` pair of `LoadedData`
+            (tests pass small data here).
+        strategy_override: optional `tf.distribute.Strategy`.
+        verbose: 0 (silent) or 1 (progress bar and a start line).
+
+    Returns:
+        The summary dict written to `summary.json`.
+
+    Raises:
+        RunDirectoryError: the run already finished, or differs.
+        DatasetNotAvailableError, ValueError: bad data or settings.
+    """
+    strategy = strategy_override or get_strategy(
+        config.strategy, devices=list(config.devices) or None
+    )
+    check_global_batch(config.batch_size, strategy)
+    if datasets_override is not None:
+        train, test = datasets_override
+    else:
+        load = dict(batch_size=config.batch_size, data_dir=config.data_dir,
+                    seed=config.seed)  # fmt: skip
+        train = data_lib.load(config.dataset, "train", **load)
+        test = data_lib.load(config.dataset, "test", **load)
+    steps_per_epoch = train.num_examples // config.batch_size
+    if config.steps_per_epoch:
+        steps_per_epoch = min(steps_per_epoch, config.steps_per_epoch)
+    if steps_per_epoch < 1:
+        raise ValueError(
+            f"{config.dataset} has {train.num_examples} training examples, "
+            f"fewer than one batch of {config.batch_size}."
+        )
+    chief = is_chief(strategy)
+    run_dir, write_dir = prepare_run_dir(config, chief)
+
+    keras.utils.set_random_seed(config.seed)
+    if config.mixed_precision:
+        keras.mixed_precision.set_global_policy("mixed_float16")
+    with strategy.scope():
+        model = build_model(
+            config.model,
+            order=config.order,
+            activation=config.activation,
+            num_classes=train.num_classes,
+            input_shape=train.input_shape,
+            width=config.width,
+            weight_decay=config.weight_decay,
+            bn_gamma_decay=config.bn_gamma_decay,
+            bn_beta_decay=config.bn_beta_decay,
+            fc_bn=config.fc_bn_value,
+        )
+        optimizer = make_optimizer(config, steps_per_epoch)
+        optimizer.build(model.trainable_variables)
+        model.optimizer = optimizer
+    trainer = Trainer(model, optimizer, strategy, config.batch_size)
+
+    test_batches = test.dataset
+    if config.eval_steps:
+        test_batches = test_batches.take(config.eval_steps)
+    train_batches = train.dataset.take(steps_per_epoch)
+    distributed_train = strategy.experimental_distribute_dataset(train_batches)
+    distributed_test = trainer.distribute_eval(test_batches)
+
+    backup_dir = os.path.join(write_dir, "backup")
+    if not chief and os.path.isdir(os.path.join(run_dir, "backup")):
+        # every worker resumes from the chief's checkpoint
+        shutil.copytree(os.path.join(run_dir, "backup"), backup_dir)
+    callbacks = [
+        keras.callbacks.BackupAndRestore(backup_dir, delete_checkpoint=False)
+    ]
+    if config.stats_every:
+        callbacks.append(
+            ActivationStatsCallback(
+                test_batches,
+                every=config.stats_every,
+                log_dir=write_dir,
+                gradient_dataset=train_batches,
+                gradient_batches=config.gradient_batches,
+                write_files=chief,
+            )
+        )
+    callbacks += [
+        keras.callbacks.CSVLogger(os.path.join(write_dir, HISTORY_FILE),
+                                  append=True),
+        keras.callbacks.TensorBoard(os.path.join(write_dir, "tensorboard"),
+                                    write_graph=False),
+    ]  # fmt: skip
+    callback_list = keras.callbacks.CallbackList(
+        callbacks,
+        add_history=True,
+        add_progbar=verbose > 0,
+        model=model,
+        verbose=verbose,
+        epochs=config.epochs,
+        steps=steps_per_epoch,
+    )
+
+    if verbose:
+        print(
+            f"bnorder_tf: {config.model} ({config.order}, "
+            f"{config.activation}, width {config.width:g}) on "
+            f"{config.dataset}, strategy {config.strategy} with "
+            f"{strategy.num_replicas_in_sync} replica(s); run directory "
+            f"{run_dir}",
+            flush=True,
+        )
+    model._initial_epoch = None
+    callback_list.on_train_begin()
+    initial_epoch = model._initial_epoch or 0
+    _truncate_logs(write_dir, initial_epoch)
+    if verbose and initial_epoch:
+        print(f"Resuming after epoch {initial_epoch}.", flush=True)
+
+    train_seconds = 0.0
+    trained_images = 0
+    started = time.time()
+    for epoch in range(initial_epoch, config.epochs):
+        callback_list.on_epoch_begin(epoch)
+        iterator = iter(distributed_train)
+        sums = dict.fromkeys(("loss_sum", "correct", "count"), 0.0)
+        epoch_start = time.perf_counter()
+        for step in range(steps_per_epoch):
+            callback_list.on_train_batch_begin(step)
+            out = {k: float(v) for k, v in trainer.train_step(iterator).items()}
+            for k in ("loss_sum", "correct", "count"):
+                sums[k] += out[k]
+            sums["regularization"] = out["regularization"]
+            callback_list.on_train_batch_end(step, _epoch_logs(sums))
+        train_seconds += time.perf_counter() - epoch_start
+        trained_images += int(sums["count"])
+        logs = _epoch_logs(sums)
+        evaluation = trainer.evaluate(distributed_test)
+        logs.update({f"val_{k}": v for k, v in evaluation.items()})
+        logs["learning_rate"] = float(optimizer.learning_rate)
+        callback_list.on_epoch_end(epoch, logs)
+
+    stats_callback = next(
+        (c for c in callbacks if isinstance(c, ActivationStatsCallback)), None
+    )
+    summary = _summary(
+        config, write_dir, strategy, stats_callback, train_seconds,
+        trained_images, time.time() - started,
+    )  # fmt: skip
+    model.save(os.path.join(write_dir, MODEL_FILE))
+    _export(config, model, test, summary, chief)
+    _write_atomically(
+        os.path.join(write_dir, SUMMARY_FILE), json.dumps(summary, indent=2)
+    )
+    callback_list.on_train_end()
+    shutil.rmtree(backup_dir, ignore_errors=True)
+    if not chief:
+        shutil.rmtree(write_dir, ignore_errors=True)
+    return summary
+
+
+def _summary(config, run_dir, strategy, stats_callback, train_seconds,
+             trained_images, wall_seconds):  # fmt: skip
+    history = _read_history(os.path.join(run_dir, HISTORY_FILE))
+    accuracies = history.get("val_accuracy", [])
+    last_stats = stats_callback.last_result if stats_callback else None
+    if last_stats is None:
+        last_stats = _last_stats_record(run_dir)
+    return {
+        "run_name": config.resolved_run_name,
+        "dataset": config.dataset,
+        "model": config.model,
+        "order": config.order,
+        "activation": config.activation,
+        "seed": config.seed,
+        "epochs": len(accuracies),
+        "final_test_accuracy": accuracies[-1] if accuracies else None,
+        "best_test_accuracy": max(accuracies) if accuracies else None,
+        "final_test_loss": (history.get("val_loss") or [None])[-1],
+        "stats": last_stats["model"] if last_stats else None,
+        "layer_stats": _layer_scalars(last_stats),
+        "gradients": (last_stats or {}).get("gradients"),
+        "wall_seconds": wall_seconds,
+        "train_images_per_second": (
+            trained_images / train_seconds if train_seconds else None
+        ),
+        "replicas": strategy.num_replicas_in_sync,
+    }
+
+
+def _read_history(path):
+    if not os.path.exists(path):
+        return {}
+    with open(path, newline="") as f:
+        rows = list(csv.DictReader(f))
+    columns = {}
+    for row in rows:
+        for key, value in row.items():
+            try:
+                columns.setdefault(key, []).append(float(value))
+            except (TypeError, ValueError):
+                columns.setdefault(key, []).append(None)
+    return columns
+
+
+def _last_stats_record(run_dir):
+    path = os.path.join(run_dir, STATS_FILE)
+    if not os.path.exists(path):
+        return None
+    with open(path) as f:
+        lines = [line for line in f if line.strip()]
+    return json.loads(lines[-1]) if lines else None
+
+
+def _export(config, model, test, summary, chief):
+    from bnorder_tf.export import export_savedmodel
+
+    export_dir = config.export_dir if chief else tempfile.mkdtemp()
+    path = export_savedmodel(
+        model,
+        export_dir,
+        config.resolved_run_name,
+        preprocessing=test.preprocessing,
+        class_names=test.class_names,
+        metadata={
+            "flags": config.to_flags().splitlines(),
+            "test_accuracy": summary["final_test_accuracy"],
+        },
+    )
+    summary["export_path"] = path if chief else None
+    if not chief:
+        shutil.rmtree(export_dir, ignore_errors=True)
+
+
+__all__ = ["RunDirectoryError", "Trainer", "make_optimizer", "run"]
