@@ -6,6 +6,7 @@ Example:
 >>> strategy = get_strategy("multi_worker")  # cluster from TF_CONFIG
 """
 
+import functools
 import json
 import os
 
@@ -28,7 +29,9 @@ def get_strategy(name="one_device", devices=None, tpu_address=""):
         tpu_address: the TPU's address for `tpu` (empty: the local one).
 
     Returns:
-        A `tf.distribute.Strategy`.
+        A `tf.distribute.Strategy`. `mirrored` returns the same object for
+        the same devices within a process, so that several models (tuning
+        trials, tests) can be trained one after another.
 
     Raises:
         ValueError: for an unknown name, listing the valid ones, or
@@ -49,7 +52,7 @@ def get_strategy(name="one_device", devices=None, tpu_address=""):
     if name == "mirrored":
         if not devices and not tf.config.list_logical_devices("GPU"):
             devices = ["/cpu:0"]
-        return tf.distribute.MirroredStrategy(devices=devices or None)
+        return _mirrored(tuple(devices or ()))
     if name == "multi_worker":
         if "TF_CONFIG" not in os.environ:
             raise ValueError(
@@ -61,6 +64,15 @@ def get_strategy(name="one_device", devices=None, tpu_address=""):
     tf.config.experimental_connect_to_cluster(resolver)
     tf.tpu.experimental.initialize_tpu_system(resolver)
     return tf.distribute.TPUStrategy(resolver)
+
+
+@functools.lru_cache(maxsize=None)
+def _mirrored(devices):
+    # One MirroredStrategy per device set and process: two strategies over
+    # the same devices reuse collective instance keys, so the second model
+    # trained in a process aborts with "Collective instance 100 expected
+    # type ..." (tensorflow/tensorflow#62790). Sharing the strategy is safe.
+    return tf.distribute.MirroredStrategy(devices=list(devices) or None)
 
 
 def is_chief(strategy=None):

@@ -32,3 +32,11 @@ def _seeded():
     import keras
 
     keras.utils.set_random_seed(0)
+
+
+@pytest.fixture
+def mirrored():
+    """The process's MirroredStrategy over the two logical CPUs."""
+    from bnorder_tf.distribute import get_strategy
+
+    return get_strategy("mirrored", CPU_DEVICES)

@@ -138,7 +138,8 @@ def test_keras_file_round_trip_gives_identical_predictions(tmp_path, rng):
         sum(map(float, model.losses)))
 
 
-def test_moving_mean_agrees_across_replicas_and_with_one_device(rng):
+def test_moving_mean_agrees_across_replicas_and_with_one_device(rng,
+                                                                mirrored):
     import tensorflow as tf
 
     from tests.conftest import CPU_DEVICES
@@ -155,7 +156,7 @@ def test_moving_mean_agrees_across_replicas_and_with_one_device(rng):
         return model.layers[0].norm.moving_mean
 
     single = fit_one_step().numpy()
-    with tf.distribute.MirroredStrategy(CPU_DEVICES).scope():
+    with mirrored.scope():
         mirrored = fit_one_step()
     copies = [v.numpy() for v in mirrored.value.values]
     assert len(copies) == 2

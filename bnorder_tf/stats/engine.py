@@ -142,19 +142,29 @@ class ActivationStatsPass:
     def _merge(self, a, b):
         return {tap: moments.merge(a[tap], b[tap]) for tap in a}
 
-    def _run(self, distributed):
+    def _centers(self, images):
+        """Every block's per-channel activation mean over one batch, the
+        center about which the whole pass accumulates its power sums.
+
+        It is computed once, on one device, from the dataset's first global
+        batch, so that every replica and every device count sums exactly
+        the same float32 deviations (see `moments.batch_state`).
+        """
+        _, taps = forward_with_taps(self.layers, images, training=False)
+        means = [
+            tf.reduce_mean(
+                tf.cast(taps[block.name]["activation"], tf.float64),
+                axis=list(range(taps[block.name]["activation"].shape.rank - 1)),
+            )
+            for block in self.blocks
+        ]
+        return tf.concat(means, 0)
+
+    def _run(self, distributed, centers):
         strategy = self.strategy
         replicas = strategy.num_replicas_in_sync
         state = self._empty_state()
         for images, weights in distributed:
-            # center each batch's power sums on the running means (on the
-            # first sample's mean before there are any: NaN)
-            running = state["activation"]
-            centers = tf.where(
-                running["count"] > 0,
-                running["mean"],
-                tf.constant(float("nan"), tf.float64),
-            )
             per_replica = strategy.run(
                 self._replica_state, args=(images, weights, centers)
             )
@@ -189,10 +199,12 @@ class ActivationStatsPass:
                 "preprocessed float images (normalise them first, as the "
                 "training pipeline does)."
             )
-        if int(images.cardinality()) == 0:
+        first_batch = next(iter(images.take(1)), None)
+        if first_batch is None:
             raise ValueError(_EMPTY)
         padded = pad_for_replicas(images, self.strategy.num_replicas_in_sync)
-        return self.strategy.experimental_distribute_dataset(padded)
+        distributed = self.strategy.experimental_distribute_dataset(padded)
+        return distributed, first_batch
 
     def __call__(self, dataset):
         """Measures the model on a finite dataset.
@@ -209,11 +221,13 @@ class ActivationStatsPass:
             ValueError: for an empty dataset or images the model does not
                 take.
         """
-        distributed = self._distribute(dataset)
+        distributed, first_batch = self._distribute(dataset)
         if self._compiled is None:
             self._compiled = tf.function(self._run)
+            self._compiled_centers = tf.function(self._centers)
+        centers = self._compiled_centers(first_batch)
         state = tf.nest.map_structure(
-            lambda t: t.numpy(), self._compiled(distributed)
+            lambda t: t.numpy(), self._compiled(distributed, centers)
         )
         return self._result(state)
 

@@ -64,8 +64,8 @@ def batch_state(x, moments=True, histogram=None, center=None):
     """Summarises one batch of one tap (padding rows already removed).
 
     The moments are computed about a per-channel center `c` near the mean
-    (the running mean of the batches before, else the first sample's
-    mean): power sums S_k = sum (x - c)^k are accumulated in float64 (see
+    (the statistics pass uses the mean of the dataset's first batch, else
+    this batch's first sample's mean is taken): power sums S_k = sum (x - c)^k are accumulated in float64 (see
     `_total`) and turned into central moments exactly,
 
         delta = S1 / n,  mean = c + delta,

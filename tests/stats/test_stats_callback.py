@@ -18,10 +18,11 @@ def _data(rng, n=48):
     return x, y
 
 
-def test_callback_under_mirrored_fit_logs_exact_values(tmp_path, rng):
+def test_callback_under_mirrored_fit_logs_exact_values(tmp_path, rng,
+                                                       mirrored):
     x, y = _data(rng)
     eval_ds = tf.data.Dataset.from_tensor_slices((x[:21], y[:21])).batch(8)
-    strategy = tf.distribute.MirroredStrategy(CPU_DEVICES)
+    strategy = mirrored
     with strategy.scope():
         model = build_model("vgg16_11", order="swap", activation="tanh",
                             num_classes=4, input_shape=(16, 16, 3),

@@ -223,8 +223,7 @@ def test_model_level_values_are_means_of_layers(rng):
         result.layers["fc"].skewness)
 
 
-@pytest.mark.xfail(reason="float32 batch sums differ by replica split beyond 1e-6 on some keys since the XLA rewrite; see issue 3 note", strict=False)
-def test_mirrored_strategy_equals_one_device_with_remainder(rng):
+def test_mirrored_strategy_equals_one_device_with_remainder(rng, mirrored):
     def make():
         keras.utils.set_random_seed(3)
         return build_model("vgg16_11", order="swap", activation="tanh",
@@ -236,7 +235,7 @@ def test_mirrored_strategy_equals_one_device_with_remainder(rng):
     # 193 = 3 * 64 + 1: the last batch leaves the second replica empty
     ds = tf.data.Dataset.from_tensor_slices((images, labels)).batch(64)
     single = activation_stats(make(), ds)
-    strategy = tf.distribute.MirroredStrategy(CPU_DEVICES)
+    strategy = mirrored
     with strategy.scope():
         mirrored_model = make()
     inside = activation_stats(mirrored_model, ds, strategy=strategy)
