@@ -87,6 +87,10 @@ class Block(keras.layers.Layer):
         bn_momentum: float, Keras momentum of BN's moving statistics (0.9
             is PyTorch's `momentum=0.1`).
         bn_epsilon: float, BN's epsilon (PyTorch's default 1e-5).
+        bn_synchronized: bool, under `tf.distribute` compute BN's batch
+            statistics over the global batch (Keras `synchronized=True`)
+            rather than each replica's share, so that training does not
+            depend on the number of replicas. No effect on one device.
         kernel_initializer: initializer of the weight layer's kernel.
         **kwargs: base `keras.layers.Layer` arguments (`name`, `dtype`).
 
@@ -125,6 +129,7 @@ class Block(keras.layers.Layer):
         bn_beta_decay=None,
         bn_momentum=0.9,
         bn_epsilon=1e-5,
+        bn_synchronized=False,
         kernel_initializer="glorot_uniform",
         **kwargs,
     ):
@@ -154,6 +159,7 @@ class Block(keras.layers.Layer):
         self.bn_beta_decay = bn_beta_decay
         self.bn_momentum = bn_momentum
         self.bn_epsilon = bn_epsilon
+        self.bn_synchronized = bool(bn_synchronized)
         self.kernel_initializer = keras.initializers.get(kernel_initializer)
 
         self.weight_layer = self._make_weight_layer()
@@ -162,6 +168,7 @@ class Block(keras.layers.Layer):
             self.norm = ReplicaMeanBatchNormalization(
                 momentum=bn_momentum,
                 epsilon=bn_epsilon,
+                synchronized=self.bn_synchronized,
                 gamma_regularizer=weight_decay_or_none(
                     self._resolved_decay(bn_gamma_decay)
                 ),
@@ -281,6 +288,7 @@ class Block(keras.layers.Layer):
                 "bn_beta_decay": self.bn_beta_decay,
                 "bn_momentum": self.bn_momentum,
                 "bn_epsilon": self.bn_epsilon,
+                "bn_synchronized": self.bn_synchronized,
                 "kernel_initializer": keras.initializers.serialize(
                     self.kernel_initializer
                 ),

@@ -43,6 +43,7 @@ class TrainConfig:
     seed: int = 0
     strategy: str = "one_device"
     devices: tuple = ()
+    sync_bn: bool = True
     model_dir: str = "runs"
     run_name: str = None
     export_dir: str = "savedmodels"
@@ -115,6 +116,9 @@ _FLAG_HELP = {
     "strategy": "Distribution strategy.",
     "devices": "Devices for one_device/mirrored, e.g. /gpu:0,/gpu:1 "
     "(default: all GPUs, else the CPU).",
+    "sync_bn": "With several replicas, BN normalises with the statistics "
+    "of the global batch, so results do not depend on the replica count "
+    "(--nosync_bn: per-replica statistics, PyTorch DDP's default).",
     "model_dir": "Directory holding the run directories.",
     "run_name": "Run directory name under --model_dir (default: made from "
     "model, order, activation, dataset, lr, wd and seed).",
@@ -159,6 +163,7 @@ def define_flags():
     flags.DEFINE_integer("seed", d.seed, h["seed"])
     flags.DEFINE_enum("strategy", d.strategy, STRATEGIES, h["strategy"])
     flags.DEFINE_list("devices", [], h["devices"])
+    flags.DEFINE_bool("sync_bn", d.sync_bn, h["sync_bn"])
     flags.DEFINE_string("model_dir", d.model_dir, h["model_dir"])
     flags.DEFINE_string("run_name", None, h["run_name"])
     flags.DEFINE_string("export_dir", d.export_dir, h["export_dir"])

@@ -305,6 +305,16 @@ def run(config, datasets_override=None, strategy_override=None, verbose=1):
     """Trains, evaluates, measures and exports one model.
 
     Re-running the same config resumes from the last finished epoch.
+    Arguments as for `train`.
+
+    Returns:
+        The summary dict written to `summary.json`.
+    """
+    return train(config, datasets_override, strategy_override, verbose)[1]
+
+
+def train(config, datasets_override=None, strategy_override=None, verbose=1):
+    """`run`, returning the trained model as well.
 
     Args:
         config: a `TrainConfig`.
@@ -314,7 +324,8 @@ def run(config, datasets_override=None, strategy_override=None, verbose=1):
         verbose: 0 (silent) or 1 (progress bar and a start line).
 
     Returns:
-        The summary dict written to `summary.json`.
+        `(model, summary)`: the trained Keras model and the summary dict
+        written to `summary.json`.
 
     Raises:
         RunDirectoryError: the run already finished, or differs.
@@ -357,6 +368,9 @@ def run(config, datasets_override=None, strategy_override=None, verbose=1):
             bn_gamma_decay=config.bn_gamma_decay,
             bn_beta_decay=config.bn_beta_decay,
             fc_bn=config.fc_bn_value,
+            bn_synchronized=(
+                config.sync_bn and strategy.num_replicas_in_sync > 1
+            ),
         )
         optimizer = make_optimizer(config, steps_per_epoch)
         optimizer.build(model.trainable_variables)
@@ -459,7 +473,7 @@ def run(config, datasets_override=None, strategy_override=None, verbose=1):
     shutil.rmtree(backup_dir, ignore_errors=True)
     if not chief:
         shutil.rmtree(write_dir, ignore_errors=True)
-    return summary
+    return model, summary
 
 
 def _summary(config, run_dir, strategy, stats_callback, train_seconds,
@@ -535,4 +549,4 @@ def _export(config, model, test, summary, chief):
         shutil.rmtree(export_dir, ignore_errors=True)
 
 
-__all__ = ["RunDirectoryError", "Trainer", "make_optimizer", "run"]
+__all__ = ["RunDirectoryError", "Trainer", "make_optimizer", "run", "train"]

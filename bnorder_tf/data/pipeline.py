@@ -88,7 +88,7 @@ def load(
     augment = augment_small if side <= SMALL_INPUT_SIDE else augment_large
 
     ds = raw
-    if num_examples <= 100_000:
+    if num_examples <= 100_000 and not source.in_memory:
         ds = ds.cache()
     if training:
         ds = ds.shuffle(shuffle_buffer, seed=seed,

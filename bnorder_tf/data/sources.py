@@ -43,6 +43,8 @@ class Source:
         preprocessing: the `Preprocessing` its models expect.
         load_split: function `split -> (dataset of (uint8 image, label),
             number of examples)`.
+        in_memory: bool, whether the splits are NumPy arrays already in
+            memory (then the pipeline does not cache them again).
     """
 
     name: str
@@ -50,6 +52,7 @@ class Source:
     class_names: tuple
     preprocessing: Preprocessing
     load_split: object
+    in_memory: bool = False
 
 
 def _check_split(split):
@@ -96,6 +99,7 @@ def synthetic(num_classes=10, image_size=32, channels=3, train_examples=512,
             raw_shape=(image_size, image_size, channels),
         ),
         load_split=load_split,
+        in_memory=True,
     )
 
 
@@ -163,7 +167,7 @@ def fashion_mnist(data_dir=None):
         return _in_memory(images[..., None], labels), len(images)
 
     return Source("fashion_mnist", 10, FASHION_MNIST_CLASSES, preprocessing,
-                  load_split)  # fmt: skip
+                  load_split, in_memory=True)  # fmt: skip
 
 
 # --- tensorflow-datasets -----------------------------------------------------
@@ -307,7 +311,7 @@ def tiny_imagenet(data_dir):
         ds = ds.map(decode, num_parallel_calls=tf.data.AUTOTUNE)
         return ds, len(files)
 
-    return Source("tiny_imagenet", 200, tuple(wnids),
+    return Source("tiny_imagenet", len(wnids), tuple(wnids),
                   Preprocessing(IMAGENET_MEAN, IMAGENET_STD, (64, 64, 3)),
                   load_split)  # fmt: skip
 

@@ -35,6 +35,7 @@ def build_model(
     fc_units=None,
     dropout=0.0,
     conv_bias=None,
+    bn_synchronized=False,
 ):
     """Builds a VGG or MobileNet whose blocks use the given order.
 
@@ -59,6 +60,8 @@ def build_model(
         dropout: float, dropout rate (none by default).
         conv_bias: whether conv layers have a bias; `None` means true for
             VGG and false for MobileNet.
+        bn_synchronized: bool, under `tf.distribute` BN normalises with
+            the statistics of the global batch (see `blocks.Block`).
 
     Returns:
         A `keras.Sequential` chain whose last layer outputs logits.
@@ -84,6 +87,7 @@ def build_model(
         weight_decay=weight_decay,
         bn_gamma_decay=bn_gamma_decay,
         bn_beta_decay=bn_beta_decay,
+        bn_synchronized=bn_synchronized,
     )
     side = max(input_shape[:2])
     if name == "mobilenet":

@@ -23,6 +23,7 @@ class BlockFactory:
         weight_decay: decay of kernels and biases.
         bn_gamma_decay: decay of BN gamma (`None` = `weight_decay`).
         bn_beta_decay: decay of BN beta (`None` = `weight_decay`).
+        bn_synchronized: BN batch statistics over all replicas.
     """
 
     order: str
@@ -30,6 +31,7 @@ class BlockFactory:
     weight_decay: float
     bn_gamma_decay: float = None
     bn_beta_decay: float = None
+    bn_synchronized: bool = False
 
     def __call__(self, filters, *, name, order=None, **kwargs):
         cls = blocks.block_class(order or self.order)
@@ -39,6 +41,7 @@ class BlockFactory:
             weight_decay=self.weight_decay,
             bn_gamma_decay=self.bn_gamma_decay,
             bn_beta_decay=self.bn_beta_decay,
+            bn_synchronized=self.bn_synchronized,
             name=name,
             **kwargs,
         )

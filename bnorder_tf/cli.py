@@ -1,0 +1,98 @@
+"""What the command-line programs share: flagfiles found by bare name, and
+bad input reported as one line with a non-zero exit.
+
+`trainers/train.py` and `tuning/tune.py` are thin: they call
+`run_program(main, search_dirs)`.
+"""
+
+import os
+import sys
+
+from absl import app, flags
+
+from bnorder_tf.data import DatasetNotAvailableError, MalformedFileError
+
+#: Errors that are the user's input, not a bug: printed as one line.
+USER_ERRORS = (
+    DatasetNotAvailableError,
+    MalformedFileError,
+    ValueError,
+    FileExistsError,
+    RuntimeError,
+)
+#: Exit status for bad flags and bad input.
+USAGE_EXIT = 2
+
+
+def fail(program, message):
+    """Prints `<program>: error: <message>` on stderr and exits with 2."""
+    print(f"{program}: error: {message}", file=sys.stderr)
+    sys.exit(USAGE_EXIT)
+
+
+def resolve_flagfiles(argv, search_dirs):
+    """Rewrites `--flagfile=NAME` so a bare NAME is also looked up in
+    `search_dirs` (the program's own directory), as in
+    `python trainers/train.py --flagfile=vgg_swap.flags` from the
+    repository root.
+
+    Returns:
+        The new argv.
+
+    Raises:
+        FileNotFoundError: a flagfile found nowhere; the message lists
+            the flagfiles available.
+    """
+    out = []
+    for arg in argv:
+        if arg.startswith("--flagfile="):
+            name = arg.split("=", 1)[1]
+            if not os.path.exists(name):
+                found = [
+                    os.path.join(d, name)
+                    for d in search_dirs
+                    if os.path.exists(os.path.join(d, name))
+                ]
+                if not found:
+                    available = sorted(
+                        f
+                        for d in search_dirs
+                        if os.path.isdir(d)
+                        for f in os.listdir(d)
+                        if f.endswith(".flags")
+                    )
+                    raise FileNotFoundError(
+                        f"--flagfile={name}: no such file here or in "
+                        f"{', '.join(search_dirs)}; available: "
+                        f"{', '.join(available) or 'none'}."
+                    )
+                arg = f"--flagfile={found[0]}"
+        out.append(arg)
+    return out
+
+
+def run_program(main, search_dirs):
+    """Runs an absl `main` with one-line errors for bad flags and input.
+
+    Args:
+        main: `main(argv)` of the program.
+        search_dirs: directories where bare flagfile names are looked up.
+    """
+    program = os.path.basename(sys.argv[0])
+
+    def parse(argv):
+        try:
+            argv = resolve_flagfiles(argv, search_dirs)
+            return flags.FLAGS(argv)
+        except (flags.Error, FileNotFoundError) as e:
+            fail(program, str(e).splitlines()[0])
+
+    def guarded(argv):
+        if len(argv) > 1:
+            fail(program, f"unexpected arguments {argv[1:]}; flags only.")
+        try:
+            return main(argv)
+        except USER_ERRORS as e:
+            fail(program, str(e).splitlines()[0])
+
+    app.run(guarded, flags_parser=parse)

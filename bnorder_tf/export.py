@@ -1,0 +1,206 @@
+"""Versioned SavedModel export for serving and analysis.
+
+`export_savedmodel` writes TensorFlow Serving's layout,
+
+    <export_dir>/<name>/<version>/
+        saved_model.pb, variables/   the SavedModel
+        metadata.json                class names, input, preprocessing, ...
+
+with two signatures, both taking raw uint8 images `[batch, H, W, C]` as
+the dataset provides them (the model's normalisation and padding happen
+inside the graph):
+
+- `serving_default` -> `probabilities` `[batch, classes]` (softmax) and
+  `classes` `[batch]` (int64 argmax);
+- `activations` -> `<block>_activation` and `<block>_output` for every
+  block, the taps the statistics engine measures.
+
+The SavedModel is traced functions and variables only: it loads with
+`tf.saved_model.load` in a process that never imports bnorder_tf.
+"""
+
+import json
+import os
+import shutil
+import tempfile
+
+import keras
+import tensorflow as tf
+
+from bnorder_tf.stats.taps import forward_with_taps, model_blocks, model_chain
+
+METADATA_FILE = "metadata.json"
+SERVING_SIGNATURE = "serving_default"
+ACTIVATIONS_SIGNATURE = "activations"
+
+
+def versions(model_path):
+    """The integer versions under `<export_dir>/<name>`, ascending."""
+    if not os.path.isdir(model_path):
+        return []
+    return sorted(
+        int(entry)
+        for entry in os.listdir(model_path)
+        if entry.isdigit() and os.path.isdir(os.path.join(model_path, entry))
+    )
+
+
+def _json_ready(value):
+    if isinstance(value, dict):
+        return {str(k): _json_ready(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_ready(v) for v in value]
+    if hasattr(value, "item"):  # NumPy scalars
+        return value.item()
+    return value
+
+
+def _archive(model, preprocessing):
+    raw_shape = tuple(preprocessing.raw_shape)
+    if tuple(preprocessing.input_shape) != tuple(model.input_shape[1:]):
+        raise ValueError(
+            f"The preprocessing makes images of shape "
+            f"{tuple(preprocessing.input_shape)} but the model takes "
+            f"{tuple(model.input_shape[1:])}: export with the "
+            "preprocessing the model was trained with."
+        )
+    layers = model_chain(model)
+    block_names = [block.name for block in model_blocks(model)]
+    spec = tf.TensorSpec((None,) + raw_shape, tf.uint8, name="images")
+
+    def model_input(images):
+        # a signature checks dtypes but not shapes when called
+        images = tf.ensure_shape(images, spec.shape)
+        return preprocessing.apply(images)
+
+    def serve(images):
+        logits = model(model_input(images), training=False)
+        logits = tf.cast(logits, tf.float32)
+        return {
+            "probabilities": tf.nn.softmax(logits, axis=-1),
+            "classes": tf.argmax(logits, axis=-1),
+        }
+
+    def activations(images):
+        _, taps = forward_with_taps(layers, model_input(images),
+                                    training=False)  # fmt: skip
+        out = {}
+        for name in block_names:
+            for tap in ("activation", "output"):
+                out[f"{name}_{tap}"] = tf.cast(taps[name][tap], tf.float32)
+        return out
+
+    archive = keras.export.ExportArchive()
+    archive.track(model)
+    archive.add_endpoint(SERVING_SIGNATURE, serve, input_signature=[spec])
+    archive.add_endpoint(
+        ACTIVATIONS_SIGNATURE, activations, input_signature=[spec]
+    )
+    return archive
+
+
+def export_savedmodel(
+    model,
+    export_dir,
+    name,
+    *,
+    preprocessing,
+    class_names=None,
+    version=None,
+    metadata=None,
+):
+    """Exports a trained chain model as `<export_dir>/<name>/<version>/`.
+
+    The version is written to a hidden temporary directory beside its
+    final place and renamed into it, so a crash never leaves a partial
+    version and a reader polling the directory (TensorFlow Serving) never
+    sees one.
+
+    Args:
+        model: a chain model of blocks returning logits (see
+            `bnorder_tf.models.build_model`).
+        export_dir: str, the directory of all exported models.
+        name: str, the model's name (a run name).
+        preprocessing: the `bnorder_tf.data.Preprocessing` used in training
+            (`LoadedData.preprocessing`).
+        class_names: optional sequence of str, one per class.
+        version: optional positive int; default: one more than the newest
+            version present (1 for the first).
+        metadata: optional dict of JSON values added to `metadata.json`
+            (the trainer adds its flags and the test accuracy).
+
+    Returns:
+        str, the path of the version directory written.
+
+    Raises:
+        FileExistsError: `version` is given and already exists.
+        ValueError: a bad version, or a preprocessing that does not fit.
+
+    Example:
+
+    >>> path = export_savedmodel(model, "savedmodels", "vgg_swap",
+    ...                          preprocessing=train.preprocessing,
+    ...                          class_names=train.class_names)
+    >>> served = tf.saved_model.load(path)
+    >>> served.signatures["serving_default"](images=uint8_batch)
+    """
+    if version is not None and (int(version) != version or version < 1):
+        raise ValueError(f"version must be a positive integer, got {version!r}.")
+    model_path = os.path.join(export_dir, name)
+    if version is not None and os.path.exists(
+        os.path.join(model_path, str(version))
+    ):
+        raise FileExistsError(
+            f"{os.path.join(model_path, str(version))} exists: exported "
+            "versions are never overwritten; omit version to write the "
+            "next one."
+        )
+    archive = _archive(model, preprocessing)
+    os.makedirs(model_path, exist_ok=True)
+    staging = tempfile.mkdtemp(prefix=".tmp-export-", dir=model_path)
+    try:
+        os.chmod(staging, 0o755)  # mkdtemp's 0700 would hide it from servers
+        archive.write_out(staging, verbose=False)
+        info = {
+            "name": name,
+            "class_names": list(class_names) if class_names else None,
+            "num_classes": int(model.output_shape[-1]),
+            "input_shape": list(preprocessing.raw_shape),
+            "input_dtype": "uint8",
+            "model_input_shape": list(model.input_shape[1:]),
+            "preprocessing": preprocessing.to_config(),
+            "signatures": {
+                SERVING_SIGNATURE: ["probabilities", "classes"],
+                ACTIVATIONS_SIGNATURE: [
+                    f"{block.name}_{tap}"
+                    for block in model_blocks(model)
+                    for tap in ("activation", "output")
+                ],
+            },
+            **(metadata or {}),
+        }
+        with open(os.path.join(staging, METADATA_FILE), "w") as f:
+            json.dump(_json_ready(info), f, indent=2)
+        return _publish(staging, model_path, version)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+
+
+def _publish(staging, model_path, version):
+    """Renames the staging directory to its version; with no version given,
+    takes the next free one, retrying if another writer took it first."""
+    while True:
+        number = version or (max(versions(model_path), default=0) + 1)
+        target = os.path.join(model_path, str(number))
+        try:
+            # os.rename onto an existing non-empty directory fails
+            # (atomically) on POSIX, so two writers never share a version
+            os.rename(staging, target)
+            return target
+        except OSError:
+            if version is not None or not os.path.exists(target):
+                raise
+
+
+__all__ = ["export_savedmodel", "versions"]

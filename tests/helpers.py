@@ -1,0 +1,29 @@
+"""Running the package's programs in subprocesses, as a user would."""
+
+import os
+import subprocess
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TRAIN = os.path.join(ROOT, "trainers", "train.py")
+
+
+def program_env(**extra):
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", PYTHONPATH=ROOT)
+    env.update(extra)
+    return env
+
+
+def run_program(args, timeout=600, **env):
+    """Runs `python args...` from the repository root; returns the
+    completed process (text output)."""
+    return subprocess.run(
+        [sys.executable, *args], cwd=ROOT, env=program_env(**env),
+        capture_output=True, text=True, timeout=timeout,
+    )  # fmt: skip
+
+
+def error_lines(stderr):
+    """The lines a program printed as its error (absl and TF chatter
+    removed)."""
+    return [line for line in stderr.splitlines() if ": error: " in line]

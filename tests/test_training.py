@@ -1,0 +1,297 @@
+"""The training loop and the trainers/train.py program.
+
+In-process tests use the synthetic dataset at tiny widths; the program
+tests run trainers/train.py in subprocesses, as a user would.
+"""
+
+import csv
+import gzip
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from bnorder_tf import training
+from bnorder_tf.config import TrainConfig
+from bnorder_tf.data import get_source
+from bnorder_tf.models import build_model
+from tests.helpers import ROOT, TRAIN, error_lines, program_env, run_program
+
+TINY = dict(dataset="synthetic", model="vgg16_11", width=0.0625,
+            batch_size=32, learning_rate=0.05, lr_milestones=(1,),
+            steps_per_epoch=4)  # fmt: skip
+
+
+def history_epochs(run_dir):
+    with open(os.path.join(run_dir, "history.csv"), newline="") as f:
+        return [int(row["epoch"]) for row in csv.DictReader(f)]
+
+
+def exported_accuracy(version_dir, images, labels):
+    served = tf.saved_model.load(version_dir)
+    probabilities = served.signatures["serving_default"](
+        images=tf.constant(images))["probabilities"].numpy()  # fmt: skip
+    return float(np.mean(np.argmax(probabilities, -1) == labels))
+
+
+def split_arrays(name, split, **kwargs):
+    raw, _ = get_source(name, **kwargs).load_split(split)
+    images, labels = zip(*raw.as_numpy_iterator())
+    return np.stack(images), np.asarray(labels)
+
+
+# --- the loop -----------------------------------------------------------------
+
+
+def _first_step(strategy, images, labels):
+    keras.utils.set_random_seed(11)
+    with strategy.scope():
+        model = build_model("vgg16_11", order="swap", activation="tanh",
+                            num_classes=10, input_shape=(16, 16, 3),
+                            width=0.0625, weight_decay=1e-2,
+                            bn_synchronized=True)  # fmt: skip
+        optimizer = keras.optimizers.SGD(0.1, momentum=0.9)
+        optimizer.build(model.trainable_variables)
+    initial = [v.numpy() for v in model.trainable_variables]
+    trainer = training.Trainer(model, optimizer, strategy, len(images))
+    ds = tf.data.Dataset.from_tensor_slices((images, labels)).batch(
+        len(images))
+    iterator = iter(strategy.experimental_distribute_dataset(ds))
+    sums = {k: float(v) for k, v in trainer.train_step(iterator).items()}
+    return model, initial, sums
+
+
+def test_mirrored_first_step_equals_one_device_and_numpy(rng, mirrored):
+    images = rng.normal(size=(16, 16, 16, 3)).astype("float32")
+    labels = rng.integers(0, 10, size=16)
+    single, initial, one = _first_step(tf.distribute.get_strategy(), images,
+                                       labels)  # fmt: skip
+    twin, _, two = _first_step(mirrored, images, labels)
+
+    # the reference loss, from the initial weights, outside the loop: the
+    # mean cross-entropy plus 0.5 * wd * sum w^2 over every parameter
+    model = build_model("vgg16_11", order="swap", activation="tanh",
+                        num_classes=10, input_shape=(16, 16, 3),
+                        width=0.0625, weight_decay=1e-2)  # fmt: skip
+    for variable, value in zip(model.trainable_variables, initial):
+        variable.assign(value)
+    logits = model(images, training=True).numpy().astype("float64")
+    log_softmax = logits - logits.max(1, keepdims=True)
+    log_softmax -= np.log(np.exp(log_softmax).sum(1, keepdims=True))
+    cross_entropy = -log_softmax[np.arange(16), labels].mean()
+    decay = 0.5 * 1e-2 * sum(float(np.sum(w.astype("float64") ** 2))
+                             for w in initial)  # fmt: skip
+
+    for sums in (one, two):
+        assert sums["count"] == 16
+        loss = sums["loss_sum"] / 16 + sums["regularization"]
+        assert loss == pytest.approx(cross_entropy + decay, rel=1e-5)
+    # float32 reductions in another order (the synchronized BN sums over
+    # replicas): equal to float32 accuracy, not bit for bit
+    assert two["loss_sum"] == pytest.approx(one["loss_sum"], rel=1e-5)
+    # the first updates agree to float32 accuracy (about 1e-4 of the update:
+    # BN over 8 or 16 values per channel amplifies rounding); with
+    # per-replica BN statistics they differ by 10% to 50%
+    for a, b, w0 in zip(single.trainable_variables, twin.trainable_variables,
+                        initial):  # fmt: skip
+        update_one, update_two = a.numpy() - w0, b.numpy() - w0
+        scale = np.abs(update_one).max()
+        assert np.abs(update_two - update_one).max() <= 2e-3 * scale, a.path
+    moved = [not np.allclose(a.numpy(), w0) for a, w0 in
+             zip(single.trainable_variables, initial)]  # fmt: skip
+    assert all(moved)
+
+
+def test_learning_rate_steps_down_at_the_milestones():
+    config = TrainConfig(learning_rate=0.1, lr_milestones=(2, 5),
+                         lr_decay=0.1)  # fmt: skip
+    optimizer = training.make_optimizer(config, steps_per_epoch=10)
+    schedule = optimizer.learning_rate_schedule if hasattr(
+        optimizer, "learning_rate_schedule") else optimizer._learning_rate
+    got = [float(schedule(step)) for step in (0, 19, 20, 21, 49, 50, 51, 99)]
+    # boundaries are "step <= 20 -> 0.1", as in PiecewiseConstantDecay
+    assert got == pytest.approx([0.1, 0.1, 0.1, 0.01, 0.01, 0.01, 0.001,
+                                 0.001])  # fmt: skip
+
+
+def test_run_writes_a_complete_run_directory(tmp_path):
+    config = TrainConfig(**TINY, epochs=2, seed=3,
+                         model_dir=str(tmp_path / "runs"),
+                         export_dir=str(tmp_path / "savedmodels"))  # fmt: skip
+    summary = training.run(config, verbose=0)
+    run_dir = tmp_path / "runs" / config.resolved_run_name
+    assert history_epochs(run_dir) == [0, 1]
+    with open(run_dir / "stats.jsonl") as f:
+        records = [json.loads(line) for line in f]
+    assert [r["epoch"] for r in records] == [0, 1]
+    assert summary["stats"] == records[-1]["model"]
+    assert sorted(summary["layer_stats"]) == sorted(records[-1]["layers"])
+    assert (run_dir / "flags.txt").read_text() == config.to_flags()
+    assert not (run_dir / "backup").exists()
+
+    # the summary's accuracy is that of the exported model on the raw
+    # test split, computed here from scratch
+    images, labels = split_arrays("synthetic", "test")
+    accuracy = exported_accuracy(summary["export_path"], images, labels)
+    assert summary["final_test_accuracy"] == pytest.approx(accuracy,
+                                                           abs=1.5 / 256)
+    assert summary["export_path"].endswith(
+        os.path.join(config.resolved_run_name, "1"))
+    assert summary["train_images_per_second"] > 0
+
+    # a finished run is never silently overwritten
+    with pytest.raises(training.RunDirectoryError, match="finished run"):
+        training.run(config, verbose=0)
+
+
+def test_unfinished_run_with_other_flags_is_refused(tmp_path):
+    config = TrainConfig(**TINY, model_dir=str(tmp_path))
+    run_dir = tmp_path / config.resolved_run_name
+    run_dir.mkdir()
+    other = TrainConfig(**{**TINY, "learning_rate": 0.5}, run_name=None,
+                        model_dir=str(tmp_path))  # fmt: skip
+    (run_dir / "flags.txt").write_text(other.to_flags())
+    with pytest.raises(training.RunDirectoryError, match="learning_rate"):
+        training.run(config, verbose=0)
+    assert sorted(os.listdir(run_dir)) == ["flags.txt"]
+
+
+def test_global_batch_must_divide_over_replicas(tmp_path, mirrored):
+    config = TrainConfig(**{**TINY, "batch_size": 33},
+                         model_dir=str(tmp_path))  # fmt: skip
+    with pytest.raises(ValueError, match="does not divide over 2 replicas"):
+        training.run(config, strategy_override=mirrored, verbose=0)
+    assert os.listdir(tmp_path) == []
+
+
+# --- the program --------------------------------------------------------------
+
+TINY_FLAGS = ["--dataset=synthetic", "--width=0.0625", "--batch_size=32",
+              "--learning_rate=0.05", "--lr_milestones=2",
+              "--steps_per_epoch=8"]  # fmt: skip
+
+
+@pytest.mark.parametrize("flag, named", [
+    ("--dataset=cifar1000", "--dataset"),
+    ("--order=sideways", "--order"),
+    ("--learning_rate=-0.1", "--learning_rate"),
+    ("--lr_milestones=150,100", "--lr_milestones"),
+    ("--flagfile=no_such.flags", "vgg_swap.flags"),
+])  # fmt: skip
+def test_bad_flags_give_one_line_and_write_nothing(tmp_path, flag, named):
+    out = run_program([TRAIN, "--flagfile=vgg_swap.flags",
+                       f"--model_dir={tmp_path}/runs", flag])  # fmt: skip
+    assert out.returncode == 2
+    lines = error_lines(out.stderr)
+    assert len(lines) == 1 and named in lines[0], out.stderr[-2000:]
+    assert "Traceback" not in out.stderr
+    assert not (tmp_path / "runs").exists()
+
+
+def test_killed_run_resumes_and_lists_every_epoch_once(tmp_path):
+    args = [TRAIN, *TINY_FLAGS, "--epochs=4", "--steps_per_epoch=16",
+            f"--model_dir={tmp_path}/runs",
+            f"--export_dir={tmp_path}/savedmodels", "--run_name=killed"]
+    run_dir = tmp_path / "runs" / "killed"
+    process = subprocess.Popen([sys.executable, *args], cwd=ROOT,
+                               env=program_env(), stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL)  # fmt: skip
+    deadline = time.time() + 300
+    while time.time() < deadline and process.poll() is None:
+        if (run_dir / "history.csv").exists() and history_epochs(run_dir):
+            break
+        time.sleep(0.05)
+    process.send_signal(signal.SIGKILL)  # mid-epoch 1 (or later)
+    process.wait()
+    done = history_epochs(run_dir)
+    assert done and done[-1] < 3 and not (run_dir / "summary.json").exists()
+
+    out = run_program(args)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert f"Resuming after epoch {done[-1] + 1}" in out.stdout
+    assert history_epochs(run_dir) == [0, 1, 2, 3]
+    with open(run_dir / "stats.jsonl") as f:
+        assert [json.loads(line)["epoch"] for line in f] == [0, 1, 2, 3]
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["epochs"] == 4
+
+    # flags.txt repeats the run as a flagfile; the run is finished, so
+    # the program refuses to overwrite it
+    again = run_program([TRAIN, f"--flagfile={run_dir}/flags.txt"])
+    assert again.returncode == 2
+    assert "finished run" in error_lines(again.stderr)[0]
+
+
+def _free_port():
+    with socket.socket() as s:
+        s.bind(("localhost", 0))
+        return s.getsockname()[1]
+
+
+def test_multi_worker_trains_on_two_local_workers(tmp_path):
+    ports = [_free_port(), _free_port()]
+    cluster = {"worker": [f"localhost:{p}" for p in ports]}
+    script = os.path.join(ROOT, "tests", "programs", "multi_worker_train.py")
+    workers = []
+    for index in range(2):
+        tf_config = json.dumps({"cluster": cluster,
+                                "task": {"type": "worker", "index": index}})
+        workers.append(subprocess.Popen(
+            [sys.executable, script, str(tmp_path / "runs"),
+             str(tmp_path / "savedmodels"), str(tmp_path / f"w{index}.npz")],
+            cwd=ROOT, env=program_env(TF_CONFIG=tf_config),
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        ))  # fmt: skip
+    logs = [w.communicate(timeout=400)[0] for w in workers]
+    assert [w.returncode for w in workers] == [0, 0], logs[0][-3000:]
+    chief, other = (np.load(tmp_path / f"w{i}.npz") for i in range(2))
+    # the workers saw different shards of the data: only synchronised
+    # gradients leave them with the same weights
+    for key in chief.files:
+        np.testing.assert_array_equal(chief[key], other[key])
+    initial = build_model("vgg16_11", order="swap", activation="tanh",
+                          num_classes=10, input_shape=(32, 32, 3),
+                          width=0.0625).weights  # fmt: skip
+    assert len(initial) == len(chief.files)
+    # only the chief wrote the run directory and the export
+    assert history_epochs(tmp_path / "runs" / "mw") == [0, 1]
+    assert os.listdir(tmp_path / "savedmodels" / "mw") == ["1"]
+
+
+def _fashion_mnist_test_arrays(directory, count):
+    """The first `count` test images and labels, read with gzip + NumPy."""
+    with gzip.open(os.path.join(directory, "t10k-images-idx3-ubyte.gz")) as f:
+        images = np.frombuffer(f.read(), np.uint8, offset=16)
+    with gzip.open(os.path.join(directory, "t10k-labels-idx1-ubyte.gz")) as f:
+        labels = np.frombuffer(f.read(), np.uint8, offset=8)
+    return images.reshape(-1, 28, 28, 1)[:count], labels[:count]
+
+
+@pytest.mark.slow
+def test_one_short_epoch_on_real_fashion_mnist(tmp_path):
+    from bnorder_tf.data.sources import DEBIAN_FASHION_MNIST
+
+    args = [TRAIN, "--flagfile=vgg_swap.flags", "--dataset=fashion_mnist",
+            "--epochs=1", "--width=0.125", "--batch_size=64",
+            "--steps_per_epoch=40", "--eval_steps=10", "--learning_rate=0.05",
+            f"--model_dir={tmp_path}/runs",
+            f"--export_dir={tmp_path}/savedmodels", "--run_name=fmnist"]
+    out = run_program(args)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert "fashion_mnist" in out.stdout and "1 replica(s)" in out.stdout
+    summary = json.loads(
+        (tmp_path / "runs" / "fmnist" / "summary.json").read_text())
+    images, labels = _fashion_mnist_test_arrays(DEBIAN_FASHION_MNIST, 640)
+    accuracy = exported_accuracy(summary["export_path"], images, labels)
+    assert summary["final_test_accuracy"] == pytest.approx(accuracy,
+                                                           abs=1.5 / 640)
+    assert accuracy > 0.4  # 40 steps learn well beyond chance (0.1)
+    assert 0 < summary["stats"]["saturation"] < 1
