@@ -76,6 +76,9 @@ def augment_small(image, seed, pad=4):
     """CIFAR-style augmentation: random crop after `pad`-pixel zero padding
     and a random horizontal flip, on one preprocessed `[H, W, C]` image.
 
+    The padding is applied after normalisation, so it fills with each
+    channel's mean (0), as TensorFlow's official CIFAR models do.
+
     Args:
         image: float `[H, W, C]`.
         seed: int32 `[2]` stateless seed.
