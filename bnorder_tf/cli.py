@@ -30,11 +30,34 @@ def fail(program, message):
     sys.exit(USAGE_EXIT)
 
 
-def resolve_flagfiles(argv, search_dirs):
-    """Rewrites `--flagfile=NAME` so a bare NAME is also looked up in
-    `search_dirs` (the program's own directory), as in
-    `python trainers/train.py --flagfile=vgg_swap.flags` from the
-    repository root.
+def _find_flagfile(name, search_dirs):
+    if os.path.exists(name):
+        return name
+    for directory in search_dirs:
+        path = os.path.join(directory, name)
+        if os.path.exists(path):
+            return path
+    available = sorted(
+        f
+        for d in search_dirs
+        if os.path.isdir(d)
+        for f in os.listdir(d)
+        if f.endswith(".flags")
+    )
+    raise FileNotFoundError(
+        f"--flagfile={name}: no such file here or in "
+        f"{', '.join(search_dirs)}; available: "
+        f"{', '.join(available) or 'none'}."
+    )
+
+
+def resolve_flagfiles(argv, search_dirs, _depth=0):
+    """Expands every `--flagfile=NAME` into the flags it holds, in place,
+    so that later flags override earlier ones. A bare NAME is also looked
+    up in `search_dirs` (the programs' own directories), also inside
+    flagfiles: `python trainers/train.py --flagfile=vgg_swap.flags` works
+    from the repository root, and a sweep flagfile can start with
+    `--flagfile=vgg_nwdbn.flags`.
 
     Returns:
         The new argv.
@@ -43,31 +66,20 @@ def resolve_flagfiles(argv, search_dirs):
         FileNotFoundError: a flagfile found nowhere; the message lists
             the flagfiles available.
     """
+    if _depth > 10:
+        raise FileNotFoundError("--flagfile: flagfiles include each other "
+                                "in a loop.")  # fmt: skip
     out = []
     for arg in argv:
-        if arg.startswith("--flagfile="):
-            name = arg.split("=", 1)[1]
-            if not os.path.exists(name):
-                found = [
-                    os.path.join(d, name)
-                    for d in search_dirs
-                    if os.path.exists(os.path.join(d, name))
-                ]
-                if not found:
-                    available = sorted(
-                        f
-                        for d in search_dirs
-                        if os.path.isdir(d)
-                        for f in os.listdir(d)
-                        if f.endswith(".flags")
-                    )
-                    raise FileNotFoundError(
-                        f"--flagfile={name}: no such file here or in "
-                        f"{', '.join(search_dirs)}; available: "
-                        f"{', '.join(available) or 'none'}."
-                    )
-                arg = f"--flagfile={found[0]}"
-        out.append(arg)
+        if not arg.startswith("--flagfile="):
+            out.append(arg)
+            continue
+        path = _find_flagfile(arg.split("=", 1)[1], search_dirs)
+        with open(path) as f:
+            lines = [line.strip() for line in f]
+        lines = [line for line in lines
+                 if line and not line.startswith(("#", "//"))]  # fmt: skip
+        out += resolve_flagfiles(lines, search_dirs, _depth + 1)
     return out
 
 

@@ -1,0 +1,222 @@
+"""Hyperparameter search as in the paper: each trial trains once per seed.
+
+`SeedAveragingTuner` is a keras-tuner `Tuner` whose trial is a set of
+`TrainConfig` overrides (learning rate, weight decay, BN decays,
+activation, order); it trains one full run per seed with
+`bnorder_tf.training.run` and reports the mean test accuracy over seeds as
+the objective, with each seed's accuracy and the mean model-level
+statistics as further metrics. Runs go to `<tuning_dir>/runs/trial_<id>_seed<k>`:
+an interrupted search re-runs the same command, keras-tuner retries the
+interrupted trial, and its finished seeds are read back, not trained again.
+
+Any keras-tuner oracle works (grid, random, Bayesian, Hyperband), and so
+does keras-tuner's chief/worker mode (`KERASTUNER_TUNER_ID`,
+`KERASTUNER_ORACLE_IP`, `KERASTUNER_ORACLE_PORT`).
+"""
+
+import csv
+import dataclasses
+import json
+import os
+import statistics
+
+import keras_tuner as kt
+
+from bnorder_tf import training
+
+#: Searchable `TrainConfig` fields, and the search-flag suffix of each.
+SEARCHABLE = ("learning_rate", "weight_decay", "bn_gamma_decay",
+              "bn_beta_decay", "bn_affine_decay", "activation", "order")
+TUNERS = ("grid", "random", "bayesian", "hyperband")
+OBJECTIVE = "val_accuracy"
+STATS = ("saturation", "skewness", "sparsity")
+RESULTS_CSV = "results.csv"
+RESULTS_MD = "results.md"
+BEST_FLAGS = "best.flags"
+
+
+def hyperparameters(space):
+    """A `kt.HyperParameters` with one `Choice` per searched field.
+
+    Args:
+        space: dict from a `SEARCHABLE` name to its list of values.
+    """
+    hp = kt.HyperParameters()
+    for name, values in space.items():
+        hp.Choice(name, list(values), ordered=False)
+    return hp
+
+
+def trial_config(base, values, seed):
+    """The `TrainConfig` of one seed of one trial.
+
+    `bn_affine_decay` sets both `bn_gamma_decay` and `bn_beta_decay` (the
+    paper's sweep of the decay on BN's affine parameters).
+    """
+    values = dict(values)
+    affine = values.pop("bn_affine_decay", None)
+    if affine is not None:
+        values["bn_gamma_decay"] = values["bn_beta_decay"] = affine
+    fields = {f.name for f in dataclasses.fields(base)}
+    values = {k: v for k, v in values.items() if k in fields}
+    return dataclasses.replace(base, **values, seed=seed)
+
+
+class SeedAveragingTuner(kt.Tuner):
+    """Runs each trial once per seed; the objective is the mean accuracy.
+
+    Args:
+        oracle: a keras-tuner oracle over `hyperparameters(space)`.
+        base_config: the `TrainConfig` every trial starts from.
+        seeds: int, runs per trial (seeds `base_config.seed + k`).
+        strategy: optional `tf.distribute.Strategy` every run trains under.
+        **kwargs: `kt.Tuner` arguments (`directory`, `project_name`,
+            `overwrite`, ...).
+
+    Example:
+
+    >>> hp = hyperparameters({"learning_rate": [0.1, 0.01]})
+    >>> oracle = kt.oracles.GridSearchOracle(
+    ...     objective=kt.Objective("val_accuracy", "max"),
+    ...     hyperparameters=hp)
+    >>> tuner = SeedAveragingTuner(oracle, base_config=config, seeds=3,
+    ...                            directory="tuning", project_name="search")
+    >>> tuner.search()
+    """
+
+    def __init__(self, oracle, base_config, seeds=3, strategy=None,
+                 **kwargs):  # fmt: skip
+        self.base_config = base_config
+        self.seeds = int(seeds)
+        self.strategy = strategy
+        super().__init__(oracle, hypermodel=None, **kwargs)
+
+    @property
+    def runs_dir(self):
+        return os.path.join(self.project_dir, "runs")
+
+    def seed_config(self, trial, k):
+        values = dict(trial.hyperparameters.values)
+        epochs = values.pop("tuner/epochs", None)  # set by Hyperband
+        for key in [k for k in values if k.startswith("tuner/")]:
+            values.pop(key)
+        config = trial_config(self.base_config, values,
+                              self.base_config.seed + k)  # fmt: skip
+        return dataclasses.replace(
+            config,
+            epochs=epochs or config.epochs,
+            model_dir=self.runs_dir,
+            run_name=f"trial_{trial.trial_id}_seed{k}",
+            export_dir=os.path.join(self.project_dir, "savedmodels"),
+        )
+
+    def _run_seed(self, config):
+        summary_path = os.path.join(config.model_dir, config.run_name,
+                                    training.SUMMARY_FILE)  # fmt: skip
+        if os.path.exists(summary_path):  # finished before an interruption
+            with open(summary_path) as f:
+                return json.load(f)
+        return training.run(config, strategy_override=self.strategy,
+                            verbose=0)  # fmt: skip
+
+    def run_trial(self, trial, *args, **kwargs):
+        summaries = [
+            self._run_seed(self.seed_config(trial, k))
+            for k in range(self.seeds)
+        ]
+        accuracies = [s["final_test_accuracy"] for s in summaries]
+        metrics = {
+            OBJECTIVE: statistics.fmean(accuracies),
+            "val_accuracy_std": (statistics.stdev(accuracies)
+                                 if len(accuracies) > 1 else 0.0),
+        }  # fmt: skip
+        for k, accuracy in enumerate(accuracies):
+            metrics[f"seed{k}_val_accuracy"] = accuracy
+        for name in STATS:
+            values = [s["stats"][name] for s in summaries
+                      if s.get("stats") and s["stats"].get(name) is not None]
+            if values:
+                metrics[name] = statistics.fmean(values)
+        return metrics
+
+    # keras-tuner saves a model per trial; the runs hold ours already
+    def save_model(self, trial_id, model, step=0):
+        pass
+
+    def load_model(self, trial):
+        raise NotImplementedError(
+            "Trial models are the runs under <tuning_dir>/<project>/runs.")
+
+
+def make_oracle(tuner, space, max_trials=None, seed=None, max_epochs=None):
+    """The keras-tuner oracle for a tuner name (`TUNERS`)."""
+    objective = kt.Objective(OBJECTIVE, direction="max")
+    hp = hyperparameters(space)
+    common = dict(objective=objective, hyperparameters=hp, seed=seed,
+                  tune_new_entries=False)  # fmt: skip
+    if tuner == "grid":
+        return kt.oracles.GridSearchOracle(max_trials=max_trials, **common)
+    if tuner == "random":
+        return kt.oracles.RandomSearchOracle(max_trials=max_trials or 10,
+                                             **common)  # fmt: skip
+    if tuner == "bayesian":
+        return kt.oracles.BayesianOptimizationOracle(
+            max_trials=max_trials or 10, **common)
+    if tuner == "hyperband":
+        return kt.oracles.HyperbandOracle(max_epochs=max_epochs, **common)
+    raise ValueError(
+        f"Unknown tuner {tuner!r}; valid values are: {', '.join(TUNERS)}.")
+
+
+def results_rows(oracle, space, seeds):
+    """One dict per completed trial, best first: its hyperparameters,
+    accuracy mean and std, each seed's accuracy and the mean statistics."""
+    rows = []
+    for trial in oracle.trials.values():
+        if trial.status != kt.engine.trial.TrialStatus.COMPLETED:
+            continue
+        metrics = {name: trial.metrics.get_last_value(name)
+                   for name in trial.metrics.metrics}  # fmt: skip
+        row = {"trial": trial.trial_id}
+        row.update({name: trial.hyperparameters.get(name) for name in space})
+        row["accuracy_mean"] = metrics.get(OBJECTIVE)
+        row["accuracy_std"] = metrics.get("val_accuracy_std")
+        for k in range(seeds):
+            row[f"seed{k}_accuracy"] = metrics.get(f"seed{k}_val_accuracy")
+        for name in STATS:
+            row[name] = metrics.get(name)
+        rows.append(row)
+    rows.sort(key=lambda r: -(r["accuracy_mean"] or 0.0))
+    return rows
+
+
+def _cell(value):
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return "" if value is None else str(value)
+
+
+def write_results(directory, rows, best_config):
+    """Writes `results.csv`, `results.md` and `best.flags`; returns the
+    path of `best.flags`."""
+    os.makedirs(directory, exist_ok=True)
+    columns = list(rows[0]) if rows else ["trial"]
+    with open(os.path.join(directory, RESULTS_CSV), "w", newline="") as f:
+        writer = csv.DictWriter(f, columns)
+        writer.writeheader()
+        writer.writerows(rows)
+    lines = ["| " + " | ".join(columns) + " |",
+             "|" + "---|" * len(columns)]  # fmt: skip
+    lines += ["| " + " | ".join(_cell(r[c]) for c in columns) + " |"
+              for r in rows]  # fmt: skip
+    with open(os.path.join(directory, RESULTS_MD), "w") as f:
+        f.write("\n".join(lines) + "\n")
+    best_path = os.path.join(directory, BEST_FLAGS)
+    if best_config is not None:
+        with open(best_path, "w") as f:
+            f.write(best_config.to_flags())
+    return best_path
+
+
+__all__ = ["SeedAveragingTuner", "hyperparameters", "make_oracle",
+           "results_rows", "trial_config", "write_results"]
