@@ -1,0 +1,165 @@
+"""tuning/tune.py: the table against the trials' own run directories,
+resuming, keras-tuner's chief/worker mode and bad search flags."""
+
+import csv
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from tests.helpers import ROOT, error_lines, program_env, run_program
+
+TUNE = os.path.join(ROOT, "tuning", "tune.py")
+TINY = ["--flagfile=vgg_swap.flags", "--dataset=synthetic", "--width=0.0625",
+        "--epochs=1", "--steps_per_epoch=3", "--batch_size=32",
+        "--lr_milestones=5"]  # fmt: skip
+
+
+def read_csv(path):
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def last_epoch(run_dir):
+    """The run's final test accuracy and statistics, read from its logs."""
+    accuracy = float(read_csv(os.path.join(run_dir, "history.csv"))[-1]
+                     ["val_accuracy"])  # fmt: skip
+    with open(os.path.join(run_dir, "stats.jsonl")) as f:
+        stats = [json.loads(line) for line in f][-1]["model"]
+    return accuracy, stats
+
+
+def test_grid_search_table_matches_the_trials_histories(tmp_path):
+    out = run_program([TUNE, *TINY, "--search_learning_rate=0.1,0.01",
+                       "--search_bn_affine_decay=0,1e-3", "--seeds=2",
+                       f"--tuning_dir={tmp_path}"])  # fmt: skip
+    assert out.returncode == 0, out.stderr[-3000:]
+    project = tmp_path / "search"
+    rows = read_csv(project / "results.csv")
+    assert len(rows) == 4  # the whole 2 x 2 grid
+    assert {(r["learning_rate"], r["bn_affine_decay"]) for r in rows} == {
+        ("0.1", "0.0"), ("0.1", "0.001"), ("0.01", "0.0"), ("0.01", "0.001")}
+    for row in rows:
+        seeds = [last_epoch(project / "runs" / f"trial_{row['trial']}_seed{k}")
+                 for k in range(2)]  # fmt: skip
+        accuracies = [accuracy for accuracy, _ in seeds]
+        assert [float(row[f"seed{k}_accuracy"]) for k in range(2)] == \
+            pytest.approx(accuracies)  # fmt: skip
+        assert float(row["accuracy_mean"]) == pytest.approx(
+            np.mean(accuracies))
+        assert float(row["accuracy_std"]) == pytest.approx(
+            np.std(accuracies, ddof=1))
+        for name in ("saturation", "skewness", "sparsity"):
+            assert float(row[name]) == pytest.approx(
+                np.mean([stats[name] for _, stats in seeds]))
+        # each seed trained with its own seed and the trial's settings
+        for k in range(2):
+            flags_txt = (project / "runs" / f"trial_{row['trial']}_seed{k}"
+                         / "flags.txt").read_text()  # fmt: skip
+            assert f"--seed={k}\n" in flags_txt
+            assert f"--learning_rate={float(row['learning_rate'])}\n" in \
+                flags_txt  # fmt: skip
+            decay = float(row["bn_affine_decay"])
+            assert f"--bn_gamma_decay={decay}\n" in flags_txt
+            assert f"--bn_beta_decay={decay}\n" in flags_txt
+    means = [float(r["accuracy_mean"]) for r in rows]
+    assert means == sorted(means, reverse=True)
+    best = (project / "best.flags").read_text()
+    assert f"--learning_rate={float(rows[0]['learning_rate'])}\n" in best
+    assert "--run_name" not in best and "--dataset=synthetic\n" in best
+    assert "| trial | learning_rate |" in (project / "results.md").read_text()
+
+
+def _wait_for(predicate, process, timeout=300):
+    deadline = time.time() + timeout
+    while time.time() < deadline and process.poll() is None:
+        if predicate():
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def test_interrupted_search_resumes_without_repeating_trials(tmp_path):
+    args = [TUNE, *TINY, "--search_learning_rate=0.1,0.05,0.01", "--seeds=1",
+            f"--tuning_dir={tmp_path}"]  # fmt: skip
+    runs = tmp_path / "search" / "runs"
+    process = subprocess.Popen([sys.executable, *args], cwd=ROOT,
+                               env=program_env(), stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL)  # fmt: skip
+    first_done = runs / "trial_0000_seed0" / "summary.json"
+    assert _wait_for(first_done.exists, process)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    finished_at = first_done.stat().st_mtime_ns
+
+    out = run_program(args)
+    assert out.returncode == 0, out.stderr[-3000:]
+    rows = read_csv(tmp_path / "search" / "results.csv")
+    assert sorted(r["learning_rate"] for r in rows) == ["0.01", "0.05", "0.1"]
+    # the trial finished before the kill was neither re-run nor rewritten
+    assert first_done.stat().st_mtime_ns == finished_at
+    assert sorted(os.listdir(runs)) == [f"trial_000{i}_seed0"
+                                        for i in range(3)]  # fmt: skip
+
+
+def _free_port():
+    with socket.socket() as s:
+        s.bind(("localhost", 0))
+        return s.getsockname()[1]
+
+
+def test_chief_and_worker_share_one_search(tmp_path):
+    args = [sys.executable, TUNE, *TINY, "--search_learning_rate=0.1,0.01",
+            "--seeds=1", f"--tuning_dir={tmp_path}"]  # fmt: skip
+    oracle = {"KERASTUNER_ORACLE_IP": "127.0.0.1",
+              "KERASTUNER_ORACLE_PORT": str(_free_port())}  # fmt: skip
+    chief = subprocess.Popen(
+        args, cwd=ROOT, env=program_env(KERASTUNER_TUNER_ID="chief", **oracle),
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    time.sleep(3)  # the chief starts the oracle server
+    worker = subprocess.Popen(
+        args, cwd=ROOT, env=program_env(KERASTUNER_TUNER_ID="tuner0",
+                                        **oracle),  # fmt: skip
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    worker_log = worker.communicate(timeout=400)[0]
+    chief_log = chief.communicate(timeout=120)[0]
+    assert worker.returncode == 0, worker_log[-3000:]
+    assert chief.returncode == 0, chief_log[-3000:]
+    rows = read_csv(tmp_path / "search" / "results.csv")
+    assert sorted(r["learning_rate"] for r in rows) == ["0.01", "0.1"]
+    # the worker trained both trials; the chief only served the oracle
+    for row in rows:
+        accuracy, _ = last_epoch(tmp_path / "search" / "runs"
+                                 / f"trial_{row['trial']}_seed0")  # fmt: skip
+        assert float(row["accuracy_mean"]) == pytest.approx(accuracy)
+
+
+@pytest.mark.parametrize("flag, named", [
+    ("--search_learning_rate=0.1,abc", "--search_learning_rate"),
+    ("--search_learning_rate=", "--search_learning_rate"),
+    ("--search_weight_decay=-1e-4", "--search_weight_decay"),
+    ("--search_order=swap,upside_down", "--search_order"),
+    ("--tuner=genetic", "--tuner"),
+    ("--seeds=0", "--seeds"),
+])  # fmt: skip
+def test_bad_search_flags_give_one_line_and_write_nothing(tmp_path, flag,
+                                                          named):  # fmt: skip
+    out = run_program([TUNE, *TINY, "--search_learning_rate=0.1",
+                       flag, f"--tuning_dir={tmp_path}/t"])  # fmt: skip
+    assert out.returncode == 2
+    lines = error_lines(out.stderr)
+    assert len(lines) == 1 and named in lines[0], out.stderr[-2000:]
+    assert not (tmp_path / "t").exists()
+
+
+def test_no_search_flag_is_an_error(tmp_path):
+    out = run_program([TUNE, *TINY, f"--tuning_dir={tmp_path}/t"])
+    assert out.returncode == 2
+    assert "No --search_* flag" in error_lines(out.stderr)[0]
+    assert not (tmp_path / "t").exists()
