@@ -124,7 +124,8 @@ def main(argv):
         best = dataclasses.replace(
             tuning.trial_config(base, values, base.seed), run_name=None)
     best_path = tuning.write_results(tuner.project_dir, rows, best)
-    print(open(os.path.join(tuner.project_dir, tuning.RESULTS_MD)).read())
+    with open(os.path.join(tuner.project_dir, tuning.RESULTS_MD)) as f:
+        print(f.read())
     if rows:
         print(f"Best: {rows[0]['accuracy_mean']:.4f} mean accuracy over "
               f"{FLAGS.seeds} seed(s) with "

@@ -1,0 +1,206 @@
+"""The paper's tables and figures from run and tuning directories.
+
+    python -m bnorder_tf.report runs/ tuning_runs/search --out report/
+
+writes `report.md`, a self-contained `report.html` (figures embedded) and
+the figures as PNG files. Runs are grouped by their `flags.txt`: runs that
+differ only in the seed (or paths, or distribution) are the seeds of one
+setting.
+
+`tanh_skewness_grid` (figure 12) needs no runs at all.
+"""
+
+import base64
+import html
+import math
+import os
+import statistics
+
+from bnorder_tf.report import figures
+from bnorder_tf.report.analytic import tanh_skewness_grid
+from bnorder_tf.report.runs import (
+    MAIN_SETTINGS,
+    NotARunError,
+    find_runs,
+    group_runs,
+    varying_settings,
+)
+
+REPORT_MD = "report.md"
+REPORT_HTML = "report.html"
+
+
+def accuracy_rows(groups):
+    """The table of the paper's shape: per group, its settings, the mean
+    and standard deviation of the final test accuracy over its runs, and
+    the number of runs (seeds)."""
+    extra = varying_settings(groups)
+    rows = []
+    for group in groups:
+        accuracies = [r.summary["final_test_accuracy"] for r in group.runs
+                      if r.summary.get("final_test_accuracy") is not None]
+        row = {"group": group.label.split()[0]}
+        row.update({k: group.settings.get(k, "") for k in MAIN_SETTINGS
+                    + tuple(extra)})  # fmt: skip
+        row["accuracy_mean"] = statistics.fmean(accuracies) if accuracies \
+            else math.nan  # fmt: skip
+        row["accuracy_std"] = statistics.stdev(accuracies) \
+            if len(accuracies) > 1 else 0.0  # fmt: skip
+        row["seeds"] = len(accuracies)
+        for key in ("saturation", "skewness", "sparsity"):
+            values = [(r.summary.get("stats") or {}).get(key)
+                      for r in group.runs]  # fmt: skip
+            values = [v for v in values if v is not None]
+            row[key] = statistics.fmean(values) if values else math.nan
+        rows.append(row)
+    return rows
+
+
+def _markdown_table(rows):
+    columns = [c for c in rows[0] if c not in ("accuracy_mean",
+                                                "accuracy_std")]
+    header = columns[:-4] + ["accuracy (%)", "seeds", "saturation",
+                             "skewness", "sparsity"]  # fmt: skip
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for row in rows:
+        cells = [str(row[c]) for c in columns[:-4]]
+        cells.append(f"{100 * row['accuracy_mean']:.2f} ± "
+                     f"{100 * row['accuracy_std']:.2f}")  # fmt: skip
+        cells.append(str(row["seeds"]))
+        cells += [f"{row[k]:.4f}" for k in ("saturation", "skewness",
+                                            "sparsity")]  # fmt: skip
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def _choose_layer(groups, layer):
+    for group in groups:
+        stats = group.runs[0].last_stats
+        if stats:
+            layers = list(stats["layers"])
+            if layer is None:
+                return layers[len(layers) // 2]
+            if layer in layers:
+                return layer
+            raise ValueError(f"--layer={layer}: the runs have blocks "
+                             f"{', '.join(layers)}.")  # fmt: skip
+    return layer
+
+
+def build_report(paths, out, layer=None, channels=4):
+    """Reads runs, writes `report.md`, `report.html` and PNG figures.
+
+    Args:
+        paths: run, model or tuning directories.
+        out: output directory (created).
+        layer: block whose per-channel histograms to draw (default: the
+            middle one).
+        channels: histogram channels per run.
+
+    Returns:
+        The path of `report.md`.
+
+    Raises:
+        NotARunError: a path holds no finished run.
+    """
+    groups = group_runs(find_runs(paths))
+    rows = accuracy_rows(groups)
+    layer = _choose_layer(groups, layer)
+    sections = [
+        ("Test accuracy", "Final test accuracy, mean ± standard deviation "
+         "over seeds, with the model-level statistics of the last epoch "
+         "(means over seeds).", _markdown_table(rows), None),
+    ]  # fmt: skip
+    drawn = [
+        ("saturation", "Saturation per block",
+         "Mean |activation| / bound of each block at the last epoch "
+         "(paper figures 3, 9, 13).",
+         figures.per_layer(groups, "saturation", "Saturation per block",
+                           "saturation")),
+        ("skewness", "Skewness per block",
+         "Mean absolute channel skewness of each block's activation "
+         "(paper figures 4, 10, 13).",
+         figures.per_layer(groups, "skewness", "Skewness per block",
+                           "mean |channel skewness|")),
+        ("sparsity", "Sparsity per block",
+         "1 - mean |output| / channel max |output| of each block.",
+         figures.per_layer(groups, "sparsity", "Sparsity per block",
+                           "sparsity")),
+        ("histograms", f"Activation histograms of {layer}",
+         f"Per-channel distributions of {layer}'s activation, one column per "
+         "setting, first run of each (paper figures 1, 8).",
+         figures.histograms(groups, layer, channels)),
+    ]  # fmt: skip
+    for key in ("sparsity", "skewness"):
+        fig, r = figures.versus_accuracy(groups, key)
+        drawn.append((f"{key}_vs_accuracy", f"{key.capitalize()} vs accuracy",
+                      f"One point per run; Pearson r = {r:.3f} (paper "
+                      "figures 5, 7)." if fig else "", fig))
+    drawn += [
+        ("loss", "Loss curves", "Training and test loss per epoch, mean "
+         "over seeds (paper figures 16, 17).", figures.loss_curves(groups)),
+        ("gradients", "Gradient scale", "Mean |input|, |kernel gradient| "
+         "and |gradient at the activation input| per block (paper figure "
+         "15).", figures.gradient_scale(groups)),
+        ("tanh_skewness", "Skewness of tanh of a normal", "Computed by "
+         "quadrature, no training involved (paper figure 12).",
+         figures.tanh_skewness()),
+    ]  # fmt: skip
+    os.makedirs(out, exist_ok=True)
+    for name, title, caption, fig in drawn:
+        if fig is None:
+            continue
+        path = os.path.join(out, f"{name}.png")
+        fig.savefig(path, dpi=110)
+        figures.plt.close(fig)
+        sections.append((title, caption, None, path))
+    return _write(out, groups, sections)
+
+
+def _write(out, groups, sections):
+    runs = sum(len(g.runs) for g in groups)
+    intro = (f"{runs} run(s) in {len(groups)} setting(s), grouped by their "
+             "flags.txt.")  # fmt: skip
+    md = ["# bnorder_tf report", "", intro, ""]
+    body = [f"<h1>bnorder_tf report</h1><p>{html.escape(intro)}</p>"]
+    for title, caption, table, image in sections:
+        md += [f"## {title}", "", caption, ""]
+        body.append(f"<h2>{html.escape(title)}</h2>")
+        if table:
+            md += [table, ""]
+            body.append(_html_table(table))
+        if image:
+            md += [f"![{title}]({os.path.basename(image)})", ""]
+            with open(image, "rb") as f:
+                data = base64.b64encode(f.read()).decode("ascii")
+            body.append(f'<img alt="{html.escape(title)}" '
+                        f'src="data:image/png;base64,{data}">')  # fmt: skip
+        body.append(f"<p><em>{html.escape(caption)}</em></p>")
+    md_path = os.path.join(out, REPORT_MD)
+    with open(md_path, "w") as f:
+        f.write("\n".join(md))
+    with open(os.path.join(out, REPORT_HTML), "w") as f:
+        f.write("<!DOCTYPE html><html><head><meta charset='utf-8'>"
+                "<title>bnorder_tf report</title><style>body{font-family:"
+                "sans-serif;max-width:1100px;margin:auto}table{border-"
+                "collapse:collapse}td,th{border:1px solid #ccc;padding:4px"
+                " 8px}img{max-width:100%}</style></head><body>"
+                + "".join(body) + "</body></html>")  # fmt: skip
+    return md_path
+
+
+def _html_table(markdown):
+    lines = markdown.splitlines()
+    header = [c.strip() for c in lines[0].strip("|").split("|")]
+    out = ["<table><tr>"] + [f"<th>{html.escape(c)}</th>" for c in header]
+    out.append("</tr>")
+    for line in lines[2:]:
+        cells = [c.strip() for c in line.strip("|").split("|")]
+        out.append("<tr>" + "".join(f"<td>{html.escape(c)}</td>"
+                                    for c in cells) + "</tr>")  # fmt: skip
+    out.append("</table>")
+    return "".join(out)
+
+
+__all__ = ["NotARunError", "accuracy_rows", "build_report",
+           "tanh_skewness_grid"]

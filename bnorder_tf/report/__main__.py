@@ -1,0 +1,30 @@
+"""`python -m bnorder_tf.report RUN_OR_TUNING_DIR... --out DIR`."""
+
+import argparse
+import sys
+
+from bnorder_tf.report import NotARunError, build_report
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(
+        prog="python -m bnorder_tf.report",
+        description="The paper's tables and figures from run directories.")
+    parser.add_argument("paths", nargs="+", metavar="RUN_OR_TUNING_DIR")
+    parser.add_argument("--out", required=True, help="Output directory.")
+    parser.add_argument("--layer", help="Block of the histogram figure "
+                        "(default: the middle one).")
+    parser.add_argument("--channels", type=int, default=4,
+                        help="Channels in the histogram figure.")
+    args = parser.parse_args(argv)
+    try:
+        path = build_report(args.paths, args.out, args.layer, args.channels)
+    except (NotARunError, ValueError) as e:
+        print(f"report: error: {e}", file=sys.stderr)
+        return 2
+    print(f"Wrote {path} and report.html")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,184 @@
+"""The report's figures (matplotlib, headless). Each function draws one
+figure from groups of runs and returns it, or `None` when the runs hold
+nothing to draw."""
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from bnorder_tf.report.analytic import tanh_skewness_grid  # noqa: E402
+
+
+def _layer_series(group, key):
+    """Layer names and the mean over the group's runs of a per-layer
+    statistic of each run's last epoch."""
+    records = [r.last_stats for r in group.runs if r.last_stats]
+    if not records:
+        return [], []
+    layers = list(records[0]["layers"])
+    values = []
+    for layer in layers:
+        column = [rec["layers"][layer].get(key) for rec in records]
+        column = [v for v in column if v is not None]
+        values.append(np.mean(column) if column else np.nan)
+    return layers, values
+
+
+def per_layer(groups, key, title, ylabel):
+    """One line per group: a statistic of each block at the last epoch."""
+    fig, ax = plt.subplots(figsize=(8, 4.5))
+    drawn = False
+    for group in groups:
+        layers, values = _layer_series(group, key)
+        if layers and not np.all(np.isnan(values)):
+            ax.plot(layers, values, marker="o", label=group.label)
+            drawn = True
+    if not drawn:
+        plt.close(fig)
+        return None
+    ax.set_title(title)
+    ax.set_xlabel("block")
+    ax.set_ylabel(ylabel)
+    ax.tick_params(axis="x", rotation=45)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def histograms(groups, layer, channels=4):
+    """Per-channel histograms of one block's activation, one column per
+    group (Convention beside Swap), one row per channel."""
+    columns = [g for g in groups if g.runs[0].last_stats
+               and layer in g.runs[0].last_stats["layers"]]  # fmt: skip
+    if not columns:
+        return None
+    fig, axes = plt.subplots(channels, len(columns), squeeze=False,
+                             figsize=(3.2 * len(columns), 1.8 * channels),
+                             sharex="col")  # fmt: skip
+    for col, group in enumerate(columns):
+        stats = group.runs[0].last_stats["layers"][layer]
+        edges = np.asarray(stats["histogram_edges"])
+        counts = np.asarray(stats["histogram"], float)
+        for row in range(min(channels, len(counts))):
+            ax = axes[row, col]
+            density = counts[row] / max(counts[row].sum(), 1.0)
+            ax.stairs(density, edges, fill=True, alpha=0.7)
+            ax.set_ylabel(f"ch {row}", fontsize=8)
+            if row == 0:
+                ax.set_title(group.label, fontsize=8)
+        axes[-1, col].set_xlabel("activation value")
+    fig.suptitle(f"Activation histograms of {layer}, per channel "
+                 "(fraction of values per bin, last epoch)")  # fmt: skip
+    fig.tight_layout()
+    return fig
+
+
+def versus_accuracy(groups, key):
+    """One point per run: a model-level statistic against test accuracy,
+    with Pearson's r over all points."""
+    points = [(run.summary["stats"][key], run.summary["final_test_accuracy"],
+               group.label)
+              for group in groups for run in group.runs
+              if (run.summary.get("stats") or {}).get(key) is not None
+              and run.summary.get("final_test_accuracy") is not None]
+    if len(points) < 2:
+        return None, None
+    x = np.array([p[0] for p in points])
+    y = np.array([p[1] for p in points])
+    r = float(np.corrcoef(x, y)[0, 1]) if x.std() and y.std() else np.nan
+    fig, ax = plt.subplots(figsize=(6, 4.5))
+    for label in dict.fromkeys(p[2] for p in points):
+        sel = [i for i, p in enumerate(points) if p[2] == label]
+        ax.scatter(x[sel], y[sel], label=label)
+    ax.set_title(f"{key.capitalize()} vs test accuracy (r = {r:.3f})")
+    ax.set_xlabel(f"model-level {key}")
+    ax.set_ylabel("test accuracy")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    return fig, r
+
+
+def loss_curves(groups):
+    """Training and test loss per epoch, mean over each group's runs."""
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2), sharey=True)
+    drawn = False
+    for group in groups:
+        for ax, key in zip(axes, ("loss", "val_loss")):
+            curves = [[row.get(key, np.nan) for row in run.history]
+                      for run in group.runs if run.history]  # fmt: skip
+            if not curves:
+                continue
+            length = min(len(c) for c in curves)
+            mean = np.mean([c[:length] for c in curves], axis=0)
+            ax.plot(np.arange(1, length + 1), mean, marker=".",
+                    label=group.label)  # fmt: skip
+            drawn = True
+    if not drawn:
+        plt.close(fig)
+        return None
+    for ax, title in zip(axes, ("Training loss", "Test loss")):
+        ax.set_title(title + " (mean over seeds)")
+        ax.set_xlabel("epoch")
+        ax.grid(alpha=0.3)
+    axes[0].set_ylabel("loss (cross-entropy + weight decay)")
+    axes[1].legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+GRADIENT_PANELS = (
+    ("input_abs_mean", "mean |input of the weight layer|"),
+    ("kernel_grad_abs_mean", "mean |gradient of the kernel|"),
+    ("preactivation_grad_abs_mean", "mean |gradient at the activation input|"),
+)
+
+
+def gradient_scale(groups):
+    """Figure 15: the three gradient scales per block, one line per group,
+    where the runs recorded them (`--gradient_batches`)."""
+    series = []
+    for group in groups:
+        recorded = [r.last_stats["gradients"] for r in group.runs
+                    if r.last_stats and r.last_stats.get("gradients")]
+        if recorded:
+            series.append((group.label, recorded[0]))
+    if not series:
+        return None
+    fig, axes = plt.subplots(1, 3, figsize=(14, 4))
+    for ax, (key, title) in zip(axes, GRADIENT_PANELS):
+        for label, gradients in series:
+            layers = list(gradients)
+            ax.plot(layers, [gradients[n][key] for n in layers], marker="o",
+                    label=label)  # fmt: skip
+        ax.set_title(title, fontsize=9)
+        ax.set_yscale("log")
+        ax.set_xlabel("block")
+        ax.tick_params(axis="x", rotation=45)
+        ax.grid(alpha=0.3)
+    axes[0].legend(fontsize=8)
+    fig.suptitle("Gradient scale per block (last epoch)")
+    fig.tight_layout()
+    return fig
+
+
+def tanh_skewness(means=None, stds=None):
+    """Figure 12: skewness of tanh(X), X ~ N(mean, std), by quadrature."""
+    means = np.linspace(-3, 3, 61) if means is None else means
+    stds = np.linspace(0.05, 3, 60) if stds is None else stds
+    grid = tanh_skewness_grid(means, stds)
+    fig, ax = plt.subplots(figsize=(6.5, 5))
+    limit = np.nanmax(np.abs(grid))
+    image = ax.pcolormesh(stds, means, grid, cmap="RdBu_r", vmin=-limit,
+                          vmax=limit, shading="auto")  # fmt: skip
+    fig.colorbar(image, ax=ax, label="skewness of tanh(X)")
+    ax.set_xlabel("std of X")
+    ax.set_ylabel("mean of X")
+    ax.set_title("Skewness of tanh(X), X ~ N(mean, std²): an off-centre "
+                 "input saturates one side", fontsize=9)  # fmt: skip
+    fig.tight_layout()
+    return fig

@@ -1,0 +1,111 @@
+"""Reports from real (short) runs, checked against their summary.json;
+the analytic tanh skewness against Monte Carlo."""
+
+import json
+import os
+import re
+
+import numpy as np
+import pytest
+from scipy import stats as scipy_stats
+
+from bnorder_tf import training
+from bnorder_tf.config import TrainConfig
+from bnorder_tf.report import build_report, tanh_skewness_grid
+from tests.helpers import error_lines, run_program
+
+
+def test_tanh_skewness_grid_matches_monte_carlo():
+    rng = np.random.default_rng(0)
+    means, stds = np.array([-1.5, 0.0, 0.4, 2.0]), np.array([0.3, 1.0, 2.5])
+    grid = tanh_skewness_grid(means, stds)
+    assert grid.shape == (4, 3)
+    for i, mean in enumerate(means):
+        for j, std in enumerate(stds):
+            sample = np.tanh(rng.normal(mean, std, 2_000_000))
+            expected = scipy_stats.skew(sample)
+            # Monte Carlo's standard error of the skewness is about
+            # sqrt(6 / n) * (a few) for these bounded samples
+            assert grid[i, j] == pytest.approx(expected, abs=1e-2), (mean, std)
+    assert np.all(grid[1] == 0.0)  # mean 0: symmetric
+    assert np.all(grid[3] < 0) and np.all(grid[0] > 0)  # saturating side
+    assert np.isnan(tanh_skewness_grid([0.5], [0.0])[0, 0])
+
+
+@pytest.fixture(scope="module")
+def run_dirs(tmp_path_factory):
+    """Convention and Swap, two seeds each, from real short runs."""
+    root = tmp_path_factory.mktemp("runs")
+    for order in ("convention", "swap"):
+        for seed in (0, 1):
+            config = TrainConfig(
+                dataset="synthetic", model="vgg16_11", order=order,
+                width=0.0625, epochs=2, batch_size=32, learning_rate=0.05,
+                lr_milestones=(5,), steps_per_epoch=3, seed=seed,
+                gradient_batches=1, model_dir=str(root / "runs"),
+                export_dir=str(root / "savedmodels"),
+            )  # fmt: skip
+            training.run(config, verbose=0)
+    return root / "runs"
+
+
+def _summaries(run_dirs, order):
+    out = []
+    for name in sorted(os.listdir(run_dirs)):
+        if f"_{order}_" in name:
+            with open(run_dirs / name / "summary.json") as f:
+                out.append(json.load(f))
+    return out
+
+
+def test_report_tables_match_the_runs_summaries(run_dirs, tmp_path):
+    md_path = build_report([str(run_dirs)], str(tmp_path / "report"))
+    with open(md_path) as f:
+        text = f.read()
+    rows = [line for line in text.splitlines()
+            if line.startswith("| G")]  # fmt: skip
+    assert len(rows) == 2
+    for row, order in zip(rows, ("convention", "swap")):
+        summaries = _summaries(run_dirs, order)
+        accuracies = [100 * s["final_test_accuracy"] for s in summaries]
+        cells = [c.strip() for c in row.strip("|").split("|")]
+        assert order in cells
+        mean, std = map(float, re.findall(r"[\d.]+", cells[-5]))
+        assert mean == pytest.approx(np.mean(accuracies), abs=0.006)
+        assert std == pytest.approx(np.std(accuracies, ddof=1), abs=0.006)
+        assert cells[-4] == "2"
+        for cell, key in zip(cells[-3:], ("saturation", "skewness",
+                                          "sparsity")):  # fmt: skip
+            assert float(cell) == pytest.approx(
+                np.mean([s["stats"][key] for s in summaries]), abs=6e-5)
+
+    out = tmp_path / "report"
+    figures = {"saturation", "skewness", "sparsity", "histograms",
+               "sparsity_vs_accuracy", "skewness_vs_accuracy", "loss",
+               "gradients", "tanh_skewness"}  # fmt: skip
+    for name in figures:
+        with open(out / f"{name}.png", "rb") as f:
+            assert f.read(8) == b"\x89PNG\r\n\x1a\n", name
+        assert f"]({name}.png)" in text
+    page = (out / "report.html").read_text()
+    assert page.count("src=\"data:image/png;base64,") == len(figures)
+    assert "src=\"http" not in page  # self-contained
+
+    # the correlation in the caption is Pearson's r over the four runs
+    points = [(s["stats"]["sparsity"], s["final_test_accuracy"])
+              for order in ("convention", "swap")
+              for s in _summaries(run_dirs, order)]
+    r = np.corrcoef(np.array(points).T)[0, 1]
+    caption = re.search(r"Sparsity vs accuracy\n\nOne point per run; "
+                        r"Pearson r = (-?[\d.]+)", text)  # fmt: skip
+    assert float(caption.group(1)) == pytest.approx(r, abs=6e-4)
+
+
+def test_report_of_a_directory_without_runs_is_one_line(tmp_path):
+    (tmp_path / "empty").mkdir()
+    out = run_program(["-m", "bnorder_tf.report", str(tmp_path / "empty"),
+                       "--out", str(tmp_path / "out")])  # fmt: skip
+    assert out.returncode == 2
+    lines = error_lines(out.stderr)
+    assert len(lines) == 1 and "holds no finished run" in lines[0]
+    assert not (tmp_path / "out").exists()
