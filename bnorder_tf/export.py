@@ -145,7 +145,9 @@ def export_savedmodel(
     >>> served.signatures["serving_default"](images=uint8_batch)
     """
     if version is not None and (int(version) != version or version < 1):
-        raise ValueError(f"version must be a positive integer, got {version!r}.")
+        raise ValueError(
+            f"version must be a positive integer, got {version!r}."
+        )
     model_path = os.path.join(export_dir, name)
     if version is not None and os.path.exists(
         os.path.join(model_path, str(version))

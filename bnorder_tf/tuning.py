@@ -5,9 +5,10 @@
 activation, order); it trains one full run per seed with
 `bnorder_tf.training.run` and reports the mean test accuracy over seeds as
 the objective, with each seed's accuracy and the mean model-level
-statistics as further metrics. Runs go to `<tuning_dir>/runs/trial_<id>_seed<k>`:
-an interrupted search re-runs the same command, keras-tuner retries the
-interrupted trial, and its finished seeds are read back, not trained again.
+statistics as further metrics. Runs go to
+`<tuning_dir>/<project>/runs/trial_<id>_seed<k>`: after an interruption,
+re-running the same command makes keras-tuner retry the interrupted
+trial, whose finished seeds are read back, not trained again.
 
 Any keras-tuner oracle works (grid, random, Bayesian, Hyperband), and so
 does keras-tuner's chief/worker mode (`KERASTUNER_TUNER_ID`,

@@ -1,6 +1,7 @@
 """Running the package's programs in subprocesses, as a user would."""
 
 import os
+import socket
 import subprocess
 import sys
 
@@ -27,3 +28,10 @@ def error_lines(stderr):
     """The lines a program printed as its error (absl and TF chatter
     removed)."""
     return [line for line in stderr.splitlines() if ": error: " in line]
+
+
+def free_port():
+    """A TCP port on localhost that nothing listens on right now."""
+    with socket.socket() as s:
+        s.bind(("localhost", 0))
+        return s.getsockname()[1]

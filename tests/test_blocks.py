@@ -140,9 +140,7 @@ def test_keras_file_round_trip_gives_identical_predictions(tmp_path, rng):
 
 def test_moving_mean_agrees_across_replicas_and_with_one_device(rng,
                                                                 mirrored):
-    import tensorflow as tf
 
-    from tests.conftest import CPU_DEVICES
 
     x = rng.normal(size=(16, 6, 6, 3)).astype("float32")
     y = rng.normal(size=(16, 6, 6, 4)).astype("float32")

@@ -1,7 +1,6 @@
 """Data sources and pipelines, against arrays built here with NumPy."""
 
 import gzip
-import os
 import struct
 
 import numpy as np

@@ -9,7 +9,6 @@ import gzip
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -23,7 +22,14 @@ from bnorder_tf import training
 from bnorder_tf.config import TrainConfig
 from bnorder_tf.data import get_source
 from bnorder_tf.models import build_model
-from tests.helpers import ROOT, TRAIN, error_lines, program_env, run_program
+from tests.helpers import (
+    ROOT,
+    TRAIN,
+    error_lines,
+    free_port,
+    program_env,
+    run_program,
+)
 
 TINY = dict(dataset="synthetic", model="vgg16_11", width=0.0625,
             batch_size=32, learning_rate=0.05, lr_milestones=(1,),
@@ -230,14 +236,8 @@ def test_killed_run_resumes_and_lists_every_epoch_once(tmp_path):
     assert "finished run" in error_lines(again.stderr)[0]
 
 
-def _free_port():
-    with socket.socket() as s:
-        s.bind(("localhost", 0))
-        return s.getsockname()[1]
-
-
 def test_multi_worker_trains_on_two_local_workers(tmp_path):
-    ports = [_free_port(), _free_port()]
+    ports = [free_port(), free_port()]
     cluster = {"worker": [f"localhost:{p}" for p in ports]}
     script = os.path.join(ROOT, "tests", "programs", "multi_worker_train.py")
     workers = []

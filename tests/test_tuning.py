@@ -5,7 +5,6 @@ import csv
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -13,7 +12,7 @@ import time
 import numpy as np
 import pytest
 
-from tests.helpers import ROOT, error_lines, program_env, run_program
+from tests.helpers import ROOT, error_lines, free_port, program_env, run_program
 
 TUNE = os.path.join(ROOT, "tuning", "tune.py")
 TINY = ["--flagfile=vgg_swap.flags", "--dataset=synthetic", "--width=0.0625",
@@ -108,17 +107,11 @@ def test_interrupted_search_resumes_without_repeating_trials(tmp_path):
                                         for i in range(3)]  # fmt: skip
 
 
-def _free_port():
-    with socket.socket() as s:
-        s.bind(("localhost", 0))
-        return s.getsockname()[1]
-
-
 def test_chief_and_worker_share_one_search(tmp_path):
     args = [sys.executable, TUNE, *TINY, "--search_learning_rate=0.1,0.01",
             "--seeds=1", f"--tuning_dir={tmp_path}"]  # fmt: skip
     oracle = {"KERASTUNER_ORACLE_IP": "127.0.0.1",
-              "KERASTUNER_ORACLE_PORT": str(_free_port())}  # fmt: skip
+              "KERASTUNER_ORACLE_PORT": str(free_port())}  # fmt: skip
     chief = subprocess.Popen(
         args, cwd=ROOT, env=program_env(KERASTUNER_TUNER_ID="chief", **oracle),
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)

@@ -1,4 +1,6 @@
-"""Trains one model of the paper: `python trainers/train.py --flagfile=vgg_swap.flags`.
+"""Trains one model of the paper.
+
+    python trainers/train.py --flagfile=vgg_swap.flags
 
 Flags after the flagfile override it, e.g. the offline smoke run
 

@@ -65,8 +65,9 @@ def batch_state(x, moments=True, histogram=None, center=None):
 
     The moments are computed about a per-channel center `c` near the mean
     (the statistics pass uses the mean of the dataset's first batch, else
-    this batch's first sample's mean is taken): power sums S_k = sum (x - c)^k are accumulated in float64 (see
-    `_total`) and turned into central moments exactly,
+    this batch's first sample's mean is taken): power sums
+    S_k = sum (x - c)^k are accumulated in float64 (see `_total`) and
+    turned into central moments exactly,
 
         delta = S1 / n,  mean = c + delta,
         m2 = S2 - n delta^2,  m3 = S3 - 3 delta S2 + 2 n delta^3,

@@ -6,9 +6,11 @@ import pytest
 import tensorflow as tf
 
 from bnorder_tf import blocks, build_model
-from bnorder_tf.stats import ActivationStatsCallback, gradient_stats
-from bnorder_tf.stats import tap_outputs
-from tests.conftest import CPU_DEVICES
+from bnorder_tf.stats import (
+    ActivationStatsCallback,
+    gradient_stats,
+    tap_outputs,
+)
 from tests.stats import reference
 
 

@@ -6,7 +6,6 @@ import tensorflow as tf
 
 from bnorder_tf import blocks, build_model
 from bnorder_tf.stats import activation_stats, tap_outputs
-from tests.conftest import CPU_DEVICES
 from tests.stats import reference
 
 C = 6  # channels of the adversarial block
@@ -270,7 +269,8 @@ def test_bad_input_names_the_problem(rng):
         activation_stats(model, empty)
     wrong = tf.data.Dataset.from_tensor_slices(
         np.zeros((4, 5, 5, C), "float32")).batch(4)
-    with pytest.raises(ValueError, match=r"shape \(5, 5, 6\).*takes \(3, 3, 6\)"):
+    with pytest.raises(ValueError,
+                       match=r"shape \(5, 5, 6\).*takes \(3, 3, 6\)"):
         activation_stats(model, wrong)
     raw = tf.data.Dataset.from_tensor_slices(
         np.zeros((4, 3, 3, C), "uint8")).batch(4)
