@@ -17,11 +17,13 @@ does keras-tuner's chief/worker mode (`KERASTUNER_TUNER_ID`,
 
 import csv
 import dataclasses
+import functools
 import json
 import os
 import statistics
 
 import keras_tuner as kt
+from keras_tuner.src.tuners.gridsearch import LinkedList
 
 from bnorder_tf import training
 
@@ -149,6 +151,30 @@ class SeedAveragingTuner(kt.Tuner):
             "Trial models are the runs under <tuning_dir>/<project>/runs.")
 
 
+class ResumableGridSearchOracle(kt.oracles.GridSearchOracle):
+    """keras-tuner's grid search, able to continue after a restart.
+
+    `GridSearchOracle` keeps its place in the grid (the trials in grid
+    order, and the trials whose successor is still to be made) in memory
+    only, so a reloaded search fails with `KeyError` on its next trial.
+    Both are rebuilt here from the saved trials; the grid order comes from
+    the oracle's own comparison.
+    """
+
+    def set_state(self, state):
+        super().set_state(state)
+
+        def compare(a, b):
+            return self._compare(self.trials[a].hyperparameters.values,
+                                 self.trials[b].hyperparameters.values)
+
+        ordered = sorted(self.trials, key=functools.cmp_to_key(compare))
+        self._ordered_ids = LinkedList()
+        for trial_id in ordered:
+            self._ordered_ids.insert(trial_id)
+        self._populate_next = list(ordered)
+
+
 def make_oracle(tuner, space, max_trials=None, seed=None, max_epochs=None):
     """The keras-tuner oracle for a tuner name (`TUNERS`)."""
     objective = kt.Objective(OBJECTIVE, direction="max")
@@ -156,7 +182,7 @@ def make_oracle(tuner, space, max_trials=None, seed=None, max_epochs=None):
     common = dict(objective=objective, hyperparameters=hp, seed=seed,
                   tune_new_entries=False)  # fmt: skip
     if tuner == "grid":
-        return kt.oracles.GridSearchOracle(max_trials=max_trials, **common)
+        return ResumableGridSearchOracle(max_trials=max_trials, **common)
     if tuner == "random":
         return kt.oracles.RandomSearchOracle(max_trials=max_trials or 10,
                                              **common)  # fmt: skip
