@@ -72,10 +72,8 @@ def make_step(build, jit_compile):
     model = build()
     optimizer = keras.optimizers.SGD(0.01, momentum=0.9)
     optimizer.build(model.trainable_variables)
-    trainer = Trainer(model, optimizer, strategy, BATCH)
-    if jit_compile:
-        trainer.train_step = tf.function(trainer._train_step,
-                                         jit_compile=True)  # fmt: skip
+    trainer = Trainer(model, optimizer, strategy, BATCH,
+                      jit_compile=jit_compile)  # fmt: skip
     rng = np.random.default_rng(0)
     images = rng.normal(size=(BATCH, 32, 32, 3)).astype("float32")
     labels = rng.integers(0, CLASSES, BATCH)

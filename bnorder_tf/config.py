@@ -50,6 +50,7 @@ class TrainConfig:
     stats_every: int = 1
     gradient_batches: int = 0
     mixed_precision: bool = False
+    jit_compile: bool = False
     steps_per_epoch: int = None
     eval_steps: int = None
 
@@ -127,6 +128,8 @@ _FLAG_HELP = {
     "gradient_batches": "Also measure gradient scale per layer over N "
     "training batches (0: never).",
     "mixed_precision": "Train with the mixed_float16 policy.",
+    "jit_compile": "Compile the training step with XLA (often faster on "
+    "GPUs; slower on CPUs).",
     "steps_per_epoch": "Limit training steps per epoch (smoke runs).",
     "eval_steps": "Limit evaluation batches (smoke runs).",
 }
@@ -173,6 +176,7 @@ def define_flags():
                          h["gradient_batches"], lower_bound=0)  # fmt: skip
     flags.DEFINE_bool("mixed_precision", d.mixed_precision,
                       h["mixed_precision"])  # fmt: skip
+    flags.DEFINE_bool("jit_compile", d.jit_compile, h["jit_compile"])
     flags.DEFINE_integer("steps_per_epoch", None, h["steps_per_epoch"],
                          lower_bound=1)  # fmt: skip
     flags.DEFINE_integer("eval_steps", None, h["eval_steps"], lower_bound=1)

@@ -89,13 +89,19 @@ class Trainer:
         optimizer: a Keras optimizer, built on the model's variables.
         strategy: the `tf.distribute.Strategy` the model was built under.
         global_batch_size: int.
+        jit_compile: bool, compile each replica's step with XLA.
     """
 
-    def __init__(self, model, optimizer, strategy, global_batch_size):
+    def __init__(self, model, optimizer, strategy, global_batch_size,
+                 jit_compile=False):  # fmt: skip
         self.model = model
         self.optimizer = optimizer
         self.strategy = strategy
         self.global_batch_size = global_batch_size
+        self._replica_step = self._replica_train_step
+        if jit_compile:
+            self._replica_step = tf.function(self._replica_train_step,
+                                             jit_compile=True)  # fmt: skip
         self.train_step = tf.function(self._train_step)
         self.evaluate_dataset = tf.function(self._evaluate_dataset)
 
@@ -148,7 +154,7 @@ class Trainer:
     def _train_step(self, iterator):
         images, labels = next(iterator)
         return self._reduce(
-            self.strategy.run(self._replica_train_step, args=(images, labels))
+            self.strategy.run(self._replica_step, args=(images, labels))
         )
 
     def _replica_eval_step(self, images, labels, weights):
@@ -375,7 +381,8 @@ def train(config, datasets_override=None, strategy_override=None, verbose=1):
         optimizer = make_optimizer(config, steps_per_epoch)
         optimizer.build(model.trainable_variables)
         model.optimizer = optimizer
-    trainer = Trainer(model, optimizer, strategy, config.batch_size)
+    trainer = Trainer(model, optimizer, strategy, config.batch_size,
+                      jit_compile=config.jit_compile)  # fmt: skip
 
     test_batches = test.dataset
     if config.eval_steps:

@@ -202,6 +202,7 @@ def test_bad_flags_give_one_line_and_write_nothing(tmp_path, flag, named):
     assert not (tmp_path / "runs").exists()
 
 
+@pytest.mark.slow
 def test_killed_run_resumes_and_lists_every_epoch_once(tmp_path):
     args = [TRAIN, *TINY_FLAGS, "--epochs=4", "--steps_per_epoch=16",
             f"--model_dir={tmp_path}/runs",
@@ -236,6 +237,7 @@ def test_killed_run_resumes_and_lists_every_epoch_once(tmp_path):
     assert "finished run" in error_lines(again.stderr)[0]
 
 
+@pytest.mark.slow
 def test_multi_worker_trains_on_two_local_workers(tmp_path):
     ports = [free_port(), free_port()]
     cluster = {"worker": [f"localhost:{p}" for p in ports]}

@@ -34,6 +34,7 @@ def last_epoch(run_dir):
     return accuracy, stats
 
 
+@pytest.mark.slow
 def test_grid_search_table_matches_the_trials_histories(tmp_path):
     out = run_program([TUNE, *TINY, "--search_learning_rate=0.1,0.01",
                        "--search_bn_affine_decay=0,1e-3", "--seeds=2",
@@ -84,6 +85,7 @@ def _wait_for(predicate, process, timeout=300):
     return False
 
 
+@pytest.mark.slow
 def test_interrupted_search_resumes_without_repeating_trials(tmp_path):
     args = [TUNE, *TINY, "--search_learning_rate=0.1,0.05,0.01", "--seeds=1",
             f"--tuning_dir={tmp_path}"]  # fmt: skip
@@ -111,6 +113,7 @@ def test_interrupted_search_resumes_without_repeating_trials(tmp_path):
                                         for i in range(3)]  # fmt: skip
 
 
+@pytest.mark.slow
 def test_chief_and_worker_share_one_search(tmp_path):
     args = [sys.executable, TUNE, *TINY, "--search_learning_rate=0.1,0.01",
             "--seeds=1", f"--tuning_dir={tmp_path}"]  # fmt: skip

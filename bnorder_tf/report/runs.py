@@ -10,7 +10,7 @@ import os
 NOT_SETTINGS = frozenset({
     "seed", "run_name", "model_dir", "export_dir", "data_dir", "devices",
     "strategy", "stats_every", "gradient_batches", "mixed_precision",
-    "sync_bn",
+    "sync_bn", "jit_compile",
 })  # fmt: skip
 #: Settings every table shows, in this order.
 MAIN_SETTINGS = ("dataset", "model", "activation", "order")
