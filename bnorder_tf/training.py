@@ -13,14 +13,14 @@ the regularizers) and leaves a self-describing run directory:
         model.keras    the trained model
         summary.json   accuracies, statistics, speed
 
-The loop is a `tf.function` that calls `strategy.run` on a distributed
-dataset, so one-device, mirrored and multi-worker training share it
-(Keras's `fit` fails under MultiWorkerMirroredStrategy in Keras 3). It
-drives the usual Keras callbacks (`BackupAndRestore`, `CSVLogger`,
-`TensorBoard`, the progress bar, `ActivationStatsCallback`).
+(see `bnorder_tf.run_dir`). The loop is a `tf.function` that calls
+`strategy.run` on a distributed dataset, so one-device, mirrored and
+multi-worker training share it (Keras's `fit` fails under
+MultiWorkerMirroredStrategy in Keras 3). It drives the usual Keras
+callbacks (`BackupAndRestore`, `CSVLogger`, `TensorBoard`, the progress
+bar, `ActivationStatsCallback`).
 """
 
-import csv
 import json
 import os
 import shutil
@@ -38,19 +38,18 @@ from bnorder_tf.distribute import (
     pad_for_replicas,
 )
 from bnorder_tf.models import build_model
+from bnorder_tf.run_dir import (
+    HISTORY_FILE,
+    MODEL_FILE,
+    SUMMARY_FILE,
+    RunDirectoryError,
+    last_stats_record,
+    prepare_run_dir,
+    read_history,
+    truncate_logs,
+    write_atomically,
+)
 from bnorder_tf.stats import ActivationStatsCallback
-from bnorder_tf.stats.callback import STATS_FILE
-
-HISTORY_FILE = "history.csv"
-SUMMARY_FILE = "summary.json"
-FLAGS_FILE = "flags.txt"
-MODEL_FILE = "model.keras"
-#: Flags that may change when a run is resumed.
-RESUMABLE_CHANGES = ("epochs", "export_dir")
-
-
-class RunDirectoryError(RuntimeError):
-    """The run directory holds a finished run or a different one."""
 
 
 def make_optimizer(config, steps_per_epoch):
@@ -212,90 +211,6 @@ def _epoch_logs(sums):
     }
 
 
-def prepare_run_dir(config, chief):
-    """Creates (or checks, to resume) the run directory; returns its path.
-
-    Non-chief workers get a temporary directory instead, so that only the
-    chief writes the run directory.
-
-    Raises:
-        RunDirectoryError: the directory holds a finished run, or a run
-            started with other flags.
-    """
-    run_dir = os.path.join(config.model_dir, config.resolved_run_name)
-    flags_text = config.to_flags()
-    if not chief:
-        return run_dir, tempfile.mkdtemp(prefix="bnorder_worker_")
-    if os.path.exists(os.path.join(run_dir, SUMMARY_FILE)):
-        raise RunDirectoryError(
-            f"{run_dir} holds a finished run (summary.json): pass another "
-            "--run_name, or move that directory away to train it again."
-        )
-    flags_path = os.path.join(run_dir, FLAGS_FILE)
-    if os.path.exists(flags_path):
-        with open(flags_path) as f:
-            before = _comparable(f.read())
-        if before != _comparable(flags_text):
-            changed = sorted(
-                {
-                    line.split("=")[0]
-                    for line in before ^ _comparable(flags_text)
-                }
-            )
-            raise RunDirectoryError(
-                f"{run_dir} holds an unfinished run started with other flags "
-                f"({', '.join(changed)}): resume it with the flags in "
-                f"{flags_path}, or pass another --run_name."
-            )
-    os.makedirs(run_dir, exist_ok=True)
-    _write_atomically(flags_path, flags_text)
-    return run_dir, run_dir
-
-
-def _comparable(flags_text):
-    return {
-        line
-        for line in flags_text.splitlines()
-        if line and line.split("=")[0][2:] not in RESUMABLE_CHANGES
-    }
-
-
-def _write_atomically(path, text):
-    tmp = f"{path}.tmp"
-    with open(tmp, "w") as f:
-        f.write(text)
-    os.replace(tmp, path)
-
-
-def _truncate_logs(run_dir, first_epoch):
-    """Drops log rows of epochs >= `first_epoch` (re-run after a resume),
-    so the history shows every epoch once."""
-    history = os.path.join(run_dir, HISTORY_FILE)
-    if os.path.exists(history):
-        with open(history, newline="") as f:
-            rows = list(csv.reader(f))
-        kept = rows[:1] + [
-            row for row in rows[1:]
-            if row and row[0].isdigit() and int(row[0]) < first_epoch
-        ]  # fmt: skip
-        if not first_epoch:
-            kept = []
-        with open(history, "w", newline="") as f:
-            csv.writer(f).writerows(kept)
-    stats = os.path.join(run_dir, STATS_FILE)
-    if os.path.exists(stats):
-        kept = []
-        with open(stats) as f:
-            for line in f:
-                try:
-                    if json.loads(line)["epoch"] < first_epoch:
-                        kept.append(line)
-                except (ValueError, KeyError):
-                    pass  # a line cut short by a kill
-        with open(stats, "w") as f:
-            f.writelines(kept)
-
-
 def _layer_scalars(stats_record):
     if not stats_record:
         return {}
@@ -341,34 +256,105 @@ def train(config, datasets_override=None, strategy_override=None, verbose=1):
         config.strategy, devices=list(config.devices) or None
     )
     check_global_batch(config.batch_size, strategy)
-    if datasets_override is not None:
-        train, test = datasets_override
-    else:
-        load = dict(batch_size=config.batch_size, data_dir=config.data_dir,
-                    seed=config.seed)  # fmt: skip
-        train = data_lib.load(config.dataset, "train", **load)
-        test = data_lib.load(config.dataset, "test", **load)
-    steps_per_epoch = train.num_examples // config.batch_size
-    if config.steps_per_epoch:
-        steps_per_epoch = min(steps_per_epoch, config.steps_per_epoch)
-    if steps_per_epoch < 1:
-        raise ValueError(
-            f"{config.dataset} has {train.num_examples} training examples, "
-            f"fewer than one batch of {config.batch_size}."
-        )
+    train_data, test_data = datasets_override or _load_data(config)
+    steps_per_epoch = _steps_per_epoch(config, train_data)
     chief = is_chief(strategy)
     run_dir, write_dir = prepare_run_dir(config, chief)
 
+    model, optimizer = _build(config, strategy, train_data, steps_per_epoch)
+    trainer = Trainer(model, optimizer, strategy, config.batch_size,
+                      jit_compile=config.jit_compile)  # fmt: skip
+    test_batches = test_data.dataset
+    if config.eval_steps:
+        test_batches = test_batches.take(config.eval_steps)
+    train_batches = train_data.dataset.take(steps_per_epoch)
+
+    backup_dir = os.path.join(write_dir, "backup")
+    if not chief and os.path.isdir(os.path.join(run_dir, "backup")):
+        # every worker resumes from the chief's checkpoint
+        shutil.copytree(os.path.join(run_dir, "backup"), backup_dir)
+    callbacks = _callbacks(config, chief, write_dir, backup_dir,
+                           test_batches, train_batches)  # fmt: skip
+    callback_list = keras.callbacks.CallbackList(
+        callbacks, add_history=True, add_progbar=verbose > 0, model=model,
+        verbose=verbose, epochs=config.epochs, steps=steps_per_epoch,
+    )  # fmt: skip
+    if verbose:
+        print(
+            f"bnorder_tf: {config.model} ({config.order}, "
+            f"{config.activation}, width {config.width:g}) on "
+            f"{config.dataset}, strategy {config.strategy} with "
+            f"{strategy.num_replicas_in_sync} replica(s); run directory "
+            f"{run_dir}",
+            flush=True,
+        )
+    model._initial_epoch = None
+    callback_list.on_train_begin()  # BackupAndRestore restores here
+    initial_epoch = model._initial_epoch or 0
+    truncate_logs(write_dir, initial_epoch)
+    if verbose and initial_epoch:
+        print(f"Resuming after epoch {initial_epoch}.", flush=True)
+
+    started = time.time()
+    train_seconds, trained_images = _train_epochs(
+        trainer, callback_list, range(initial_epoch, config.epochs),
+        steps_per_epoch,
+        strategy.experimental_distribute_dataset(train_batches),
+        trainer.distribute_eval(test_batches),
+    )  # fmt: skip
+
+    stats_callback = next(
+        (c for c in callbacks if isinstance(c, ActivationStatsCallback)), None
+    )
+    summary = _summary(
+        config, write_dir, strategy, stats_callback, train_seconds,
+        trained_images, time.time() - started,
+    )  # fmt: skip
+    model.save(os.path.join(write_dir, MODEL_FILE))
+    _export(config, model, test_data, summary, chief)
+    # written last: a summary marks a finished run
+    write_atomically(
+        os.path.join(write_dir, SUMMARY_FILE), json.dumps(summary, indent=2)
+    )
+    callback_list.on_train_end()
+    shutil.rmtree(backup_dir, ignore_errors=True)
+    if not chief:
+        shutil.rmtree(write_dir, ignore_errors=True)
+    return model, summary
+
+
+def _load_data(config):
+    load = dict(batch_size=config.batch_size, data_dir=config.data_dir,
+                seed=config.seed)  # fmt: skip
+    return (data_lib.load(config.dataset, "train", **load),
+            data_lib.load(config.dataset, "test", **load))  # fmt: skip
+
+
+def _steps_per_epoch(config, train_data):
+    steps = train_data.num_examples // config.batch_size
+    if config.steps_per_epoch:
+        steps = min(steps, config.steps_per_epoch)
+    if steps < 1:
+        raise ValueError(
+            f"{config.dataset} has {train_data.num_examples} training "
+            f"examples, fewer than one batch of {config.batch_size}."
+        )
+    return steps
+
+
+def _build(config, strategy, train_data, steps_per_epoch):
+    """The model and its built optimizer, under the strategy's scope."""
     keras.utils.set_random_seed(config.seed)
-    if config.mixed_precision:
-        keras.mixed_precision.set_global_policy("mixed_float16")
+    keras.mixed_precision.set_global_policy(
+        "mixed_float16" if config.mixed_precision else "float32"
+    )
     with strategy.scope():
         model = build_model(
             config.model,
             order=config.order,
             activation=config.activation,
-            num_classes=train.num_classes,
-            input_shape=train.input_shape,
+            num_classes=train_data.num_classes,
+            input_shape=train_data.input_shape,
             width=config.width,
             weight_decay=config.weight_decay,
             bn_gamma_decay=config.bn_gamma_decay,
@@ -381,20 +367,11 @@ def train(config, datasets_override=None, strategy_override=None, verbose=1):
         optimizer = make_optimizer(config, steps_per_epoch)
         optimizer.build(model.trainable_variables)
         model.optimizer = optimizer
-    trainer = Trainer(model, optimizer, strategy, config.batch_size,
-                      jit_compile=config.jit_compile)  # fmt: skip
+    return model, optimizer
 
-    test_batches = test.dataset
-    if config.eval_steps:
-        test_batches = test_batches.take(config.eval_steps)
-    train_batches = train.dataset.take(steps_per_epoch)
-    distributed_train = strategy.experimental_distribute_dataset(train_batches)
-    distributed_test = trainer.distribute_eval(test_batches)
 
-    backup_dir = os.path.join(write_dir, "backup")
-    if not chief and os.path.isdir(os.path.join(run_dir, "backup")):
-        # every worker resumes from the chief's checkpoint
-        shutil.copytree(os.path.join(run_dir, "backup"), backup_dir)
+def _callbacks(config, chief, write_dir, backup_dir, test_batches,
+               train_batches):  # fmt: skip
     callbacks = [
         keras.callbacks.BackupAndRestore(backup_dir, delete_checkpoint=False)
     ]
@@ -409,42 +386,23 @@ def train(config, datasets_override=None, strategy_override=None, verbose=1):
                 write_files=chief,
             )
         )
-    callbacks += [
+    return callbacks + [
         keras.callbacks.CSVLogger(os.path.join(write_dir, HISTORY_FILE),
                                   append=True),
         keras.callbacks.TensorBoard(os.path.join(write_dir, "tensorboard"),
                                     write_graph=False),
     ]  # fmt: skip
-    callback_list = keras.callbacks.CallbackList(
-        callbacks,
-        add_history=True,
-        add_progbar=verbose > 0,
-        model=model,
-        verbose=verbose,
-        epochs=config.epochs,
-        steps=steps_per_epoch,
-    )
 
-    if verbose:
-        print(
-            f"bnorder_tf: {config.model} ({config.order}, "
-            f"{config.activation}, width {config.width:g}) on "
-            f"{config.dataset}, strategy {config.strategy} with "
-            f"{strategy.num_replicas_in_sync} replica(s); run directory "
-            f"{run_dir}",
-            flush=True,
-        )
-    model._initial_epoch = None
-    callback_list.on_train_begin()
-    initial_epoch = model._initial_epoch or 0
-    _truncate_logs(write_dir, initial_epoch)
-    if verbose and initial_epoch:
-        print(f"Resuming after epoch {initial_epoch}.", flush=True)
 
-    train_seconds = 0.0
-    trained_images = 0
-    started = time.time()
-    for epoch in range(initial_epoch, config.epochs):
+def _train_epochs(trainer, callback_list, epochs, steps_per_epoch,
+                  distributed_train, distributed_test):  # fmt: skip
+    """Trains and evaluates the given epochs, driving the callbacks.
+
+    Returns:
+        `(seconds spent in training steps, images trained on)`.
+    """
+    train_seconds, trained_images = 0.0, 0
+    for epoch in epochs:
         callback_list.on_epoch_begin(epoch)
         iterator = iter(distributed_train)
         sums = dict.fromkeys(("loss_sum", "correct", "count"), 0.0)
@@ -461,35 +419,18 @@ def train(config, datasets_override=None, strategy_override=None, verbose=1):
         logs = _epoch_logs(sums)
         evaluation = trainer.evaluate(distributed_test)
         logs.update({f"val_{k}": v for k, v in evaluation.items()})
-        logs["learning_rate"] = float(optimizer.learning_rate)
+        logs["learning_rate"] = float(trainer.optimizer.learning_rate)
         callback_list.on_epoch_end(epoch, logs)
-
-    stats_callback = next(
-        (c for c in callbacks if isinstance(c, ActivationStatsCallback)), None
-    )
-    summary = _summary(
-        config, write_dir, strategy, stats_callback, train_seconds,
-        trained_images, time.time() - started,
-    )  # fmt: skip
-    model.save(os.path.join(write_dir, MODEL_FILE))
-    _export(config, model, test, summary, chief)
-    _write_atomically(
-        os.path.join(write_dir, SUMMARY_FILE), json.dumps(summary, indent=2)
-    )
-    callback_list.on_train_end()
-    shutil.rmtree(backup_dir, ignore_errors=True)
-    if not chief:
-        shutil.rmtree(write_dir, ignore_errors=True)
-    return model, summary
+    return train_seconds, trained_images
 
 
 def _summary(config, run_dir, strategy, stats_callback, train_seconds,
              trained_images, wall_seconds):  # fmt: skip
-    history = _read_history(os.path.join(run_dir, HISTORY_FILE))
+    history = read_history(os.path.join(run_dir, HISTORY_FILE))
     accuracies = history.get("val_accuracy", [])
     last_stats = stats_callback.last_result if stats_callback else None
     if last_stats is None:
-        last_stats = _last_stats_record(run_dir)
+        last_stats = last_stats_record(run_dir)
     return {
         "run_name": config.resolved_run_name,
         "dataset": config.dataset,
@@ -510,30 +451,6 @@ def _summary(config, run_dir, strategy, stats_callback, train_seconds,
         ),
         "replicas": strategy.num_replicas_in_sync,
     }
-
-
-def _read_history(path):
-    if not os.path.exists(path):
-        return {}
-    with open(path, newline="") as f:
-        rows = list(csv.DictReader(f))
-    columns = {}
-    for row in rows:
-        for key, value in row.items():
-            try:
-                columns.setdefault(key, []).append(float(value))
-            except (TypeError, ValueError):
-                columns.setdefault(key, []).append(None)
-    return columns
-
-
-def _last_stats_record(run_dir):
-    path = os.path.join(run_dir, STATS_FILE)
-    if not os.path.exists(path):
-        return None
-    with open(path) as f:
-        lines = [line for line in f if line.strip()]
-    return json.loads(lines[-1]) if lines else None
 
 
 def _export(config, model, test, summary, chief):
