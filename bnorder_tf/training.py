@@ -2,17 +2,7 @@
 
 `run(config)` trains one model as the paper did (SGD with momentum, the
 learning rate multiplied by `lr_decay` at each milestone, weight decay in
-the regularizers) and leaves a self-describing run directory:
-
-    <model_dir>/<run_name>/
-        flags.txt      the resolved flags, usable as a --flagfile
-        history.csv    one row per epoch (CSVLogger)
-        stats.jsonl    activation statistics per epoch
-        tensorboard/   scalars and histograms
-        backup/        BackupAndRestore checkpoint while training
-        model.keras    the trained model
-        summary.json   accuracies, statistics, speed
-
+the regularizers) and leaves a self-describing run directory
 (see `bnorder_tf.run_dir`). The loop is a `tf.function` that calls
 `strategy.run` on a distributed dataset, so one-device, mirrored and
 multi-worker training share it (Keras's `fit` fails under
