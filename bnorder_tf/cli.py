@@ -11,14 +11,15 @@ import sys
 from absl import app, flags
 
 from bnorder_tf.data import DatasetNotAvailableError, MalformedFileError
+from bnorder_tf.run_dir import RunDirectoryError
 
 #: Errors that are the user's input, not a bug: printed as one line.
 USER_ERRORS = (
     DatasetNotAvailableError,
     MalformedFileError,
+    RunDirectoryError,
     ValueError,
     FileExistsError,
-    RuntimeError,
 )
 #: Exit status for bad flags and bad input.
 USAGE_EXIT = 2
