@@ -54,7 +54,8 @@ class ReplicaMeanBatchNormalization(keras.layers.BatchNormalization):
     differently on each replica. Here each update is averaged over the
     replicas (`aggregation="mean"`), so every copy holds the same value.
     Batch statistics in training stay per replica, as in Keras and
-    PyTorch's non-synchronized BN. On one device nothing changes.
+    PyTorch's non-synchronized BN, unless `synchronized=True` (the blocks'
+    `bn_synchronized`). On one device nothing changes.
     """
 
     def add_weight(self, *args, **kwargs):

@@ -17,6 +17,7 @@ import sys
 import numpy as np
 from absl import app, flags
 
+from bnorder_tf.cli import fail
 from bnorder_tf.export import METADATA_FILE, SERVING_SIGNATURE, versions
 
 flags.DEFINE_integer("version", None, "Version to load (default: newest).",
@@ -150,8 +151,7 @@ def main(argv):
             metadata = json.load(f)
         images = read_images(paths, metadata["input_shape"])
     except PredictError as e:
-        print(f"predict: error: {e}", file=sys.stderr)
-        return 2
+        fail("predict", str(e))
     probabilities = predict(
         version_dir,
         images,

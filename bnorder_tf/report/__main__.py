@@ -3,6 +3,7 @@
 import argparse
 import sys
 
+from bnorder_tf.cli import fail
 from bnorder_tf.report import NotARunError, build_report
 
 
@@ -20,8 +21,7 @@ def main(argv=None):
     try:
         path = build_report(args.paths, args.out, args.layer, args.channels)
     except (NotARunError, ValueError) as e:
-        print(f"report: error: {e}", file=sys.stderr)
-        return 2
+        fail("report", str(e))
     print(f"Wrote {path} and report.html")
     return 0
 

@@ -109,8 +109,8 @@ def loss_curves(groups):
     drawn = False
     for group in groups:
         for ax, key in zip(axes, ("loss", "val_loss")):
-            curves = [[row.get(key, np.nan) for row in run.history]
-                      for run in group.runs if run.history]  # fmt: skip
+            curves = [[np.nan if v is None else v for v in run.history[key]]
+                      for run in group.runs if run.history.get(key)]
             if not curves:
                 continue
             length = min(len(c) for c in curves)

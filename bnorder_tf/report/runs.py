@@ -1,9 +1,16 @@
 """Finding run directories and grouping them by their settings."""
 
-import csv
 import dataclasses
 import json
 import os
+
+from bnorder_tf.run_dir import (
+    FLAGS_FILE,
+    HISTORY_FILE,
+    SUMMARY_FILE,
+    last_stats_record,
+    read_history,
+)
 
 #: Flags that do not change what a run measures: runs differing only in
 #: these belong to one group (the seeds of one setting).
@@ -28,14 +35,14 @@ class Run:
         path: the run directory.
         flags: dict of flag name to string value (from `flags.txt`).
         summary: the `summary.json` dict.
-        history: list of per-epoch dicts of floats (`history.csv`).
+        history: dict from `history.csv` column to its per-epoch values.
         last_stats: the last `stats.jsonl` record, or `None`.
     """
 
     path: str
     flags: dict
     summary: dict
-    history: list
+    history: dict
     last_stats: dict
 
     @property
@@ -70,39 +77,20 @@ def _read_flags(path):
     return flags
 
 
-def _read_history(path):
-    if not os.path.exists(path):
-        return []
-    with open(path, newline="") as f:
-        return [{k: float(v) for k, v in row.items() if v not in ("", None)}
-                for row in csv.DictReader(f)]  # fmt: skip
-
-
-def _read_last_stats(path):
-    if not os.path.exists(path):
-        return None
-    last = None
-    with open(path) as f:
-        for line in f:
-            if line.strip():
-                last = json.loads(line)
-    return last
-
-
 def is_run(path):
-    return os.path.isfile(os.path.join(path, "summary.json")) and \
-        os.path.isfile(os.path.join(path, "flags.txt"))  # fmt: skip
+    return os.path.isfile(os.path.join(path, SUMMARY_FILE)) and \
+        os.path.isfile(os.path.join(path, FLAGS_FILE))  # fmt: skip
 
 
 def load_run(path):
-    with open(os.path.join(path, "summary.json")) as f:
+    with open(os.path.join(path, SUMMARY_FILE)) as f:
         summary = json.load(f)
     return Run(
         path=path,
-        flags=_read_flags(os.path.join(path, "flags.txt")),
+        flags=_read_flags(os.path.join(path, FLAGS_FILE)),
         summary=summary,
-        history=_read_history(os.path.join(path, "history.csv")),
-        last_stats=_read_last_stats(os.path.join(path, "stats.jsonl")),
+        history=read_history(os.path.join(path, HISTORY_FILE)),
+        last_stats=last_stats_record(path),
     )
 
 

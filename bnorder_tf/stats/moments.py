@@ -83,9 +83,9 @@ def batch_state(x, moments=True, histogram=None, center=None):
         histogram: `None`, or `(low, high, bins)`: also count each
             channel's values in `bins` equal bins over `[low, high]`
             (values outside fall in the edge bins).
-        center: optional float `[channels]` near the channels' means
-            (e.g. the running mean); `None` or NaN entries mean the first
-            sample's mean.
+        center: optional float `[channels]` near the channels' means;
+            `None` means this batch's first sample's mean. Unused without
+            `moments`.
 
     Returns:
         A dict of float64 tensors (`count` is a scalar, the others
@@ -95,17 +95,15 @@ def batch_state(x, moments=True, histogram=None, center=None):
     count = tf.cast(
         tf.reduce_prod(tf.shape(x, out_type=tf.int64)[:-1]), tf.float64
     )
-    first = x[:1]
-    first_mean = tf.math.divide_no_nan(
-        tf.reduce_sum(first, axis=list(range(x.shape.rank - 1))),
-        tf.cast(tf.reduce_prod(tf.shape(first)[:-1]), tf.float32),
-    )
-    if center is None:
-        center = first_mean
-    else:
+    if moments and center is None:
+        first = x[:1]
+        center = tf.math.divide_no_nan(
+            tf.reduce_sum(first, axis=list(range(x.shape.rank - 1))),
+            tf.cast(tf.reduce_prod(tf.shape(first)[:-1]), tf.float32),
+        )
+    elif moments:
         center = tf.cast(center, tf.float32)
-        center = tf.where(tf.math.is_nan(center), first_mean, center)
-    out = _summarise(x, center, moments, histogram)
+    out = _summarise(x, center if moments else None, moments, histogram)
     state = {
         "count": count,
         "sum_abs": out["sum_abs"],
