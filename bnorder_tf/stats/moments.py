@@ -13,6 +13,9 @@ anything is counted.
 
 import tensorflow as tf
 
+# XLA's variadic reduce has no public TF name; jax2tf uses this same module
+from tensorflow.compiler.tf2xla.python import xla as tf_xla
+
 
 def _div(a, b):
     return tf.math.divide_no_nan(a, b)
@@ -23,101 +26,146 @@ def real_rows(x, weights):
     return x[: tf.cast(tf.reduce_sum(weights), tf.int32)]
 
 
-def _total(t, reduce=tf.reduce_sum):
-    """Reduces `[batch, ..., channels]` to `[channels]`, accumulating in
-    float64: the innermost spatial axis (at most a row of pixels) is reduced
-    in float32, everything above it in float64."""
-    rank = t.shape.rank
-    if rank > 2:
-        t = reduce(t, axis=rank - 2)
-    return reduce(tf.cast(t, tf.float64), axis=list(range(t.shape.rank - 1)))
+_SCALAR = tf.TensorSpec([], tf.float32)
+
+
+def _reducer(sums, maxes):
+    """XLA reducer of `sums` running sums followed by `maxes` running maxima."""
+    width = sums + maxes
+
+    def combine(*args):
+        acc, new = args[:width], args[width:]
+        return [a + b for a, b in zip(acc[:sums], new[:sums])] + [
+            tf.maximum(a, b) for a, b in zip(acc[sums:], new[sums:])
+        ]
+
+    return tf.function(combine).get_concrete_function(*[_SCALAR] * 2 * width)
+
+
+def _reduce_channels(sums, maxes):
+    """Per-channel sums (in float64) and maxima of several same-shape
+    tensors `[batch, ..., channels]`, reading each element once.
+
+    XLA's variadic reduce computes all of them in one loop over the innermost
+    spatial axis (at most a row of pixels, summed in float32); the partial
+    results, a few per row, are then reduced in float64. Separate
+    `reduce_sum` calls would each make their own pass over the tap.
+    """
+    rank = sums[0].shape.rank
+    if rank == 2:  # dense: every value is its own row
+        sums = [t[:, None] for t in sums]
+        maxes = [t[:, None] for t in maxes]
+        rank = 3
+    operands = list(sums) + list(maxes)
+    rows = tf_xla.variadic_reduce(
+        operands,
+        init_values=[tf.constant(0.0)] * len(operands),
+        dimensions_to_reduce=[rank - 2],
+        reducer=_reducer(len(sums), len(maxes)),
+    )
+    outer = list(range(rank - 2))
+    totals = [
+        tf.reduce_sum(tf.cast(t, tf.float64), axis=outer)
+        for t in rows[: len(sums)]
+    ]
+    # 0, not -inf, is the maximum of no values (an empty replica batch)
+    tops = [
+        tf.cast(tf.maximum(tf.reduce_max(t, axis=outer), 0.0), tf.float64)
+        for t in rows[len(sums) :]
+    ]
+    return totals, tops
 
 
 @tf.function(jit_compile=True)
-def _summarise(x, center, moments, histogram):
-    """The float32 element-wise work of `batch_state`: one pass over `x`
-    once XLA fuses the sibling reductions."""
-    axes = list(range(x.shape.rank - 1))
-    abs_x = tf.abs(x)
-    # 0, not -inf, is the maximum of no values (an empty replica batch)
-    top = tf.maximum(tf.reduce_max(abs_x, axis=axes), 0.0)
-    out = {"sum_abs": _total(abs_x), "max_abs": tf.cast(top, tf.float64)}
-    if moments:
-        d = x - center
-        d2 = d * d
-        out.update(s1=_total(d), s2=_total(d2), s3=_total(d2 * d))
-    if histogram is not None:
-        low, high, bins = histogram
-        channels = x.shape[-1]
-        scaled = tf.clip_by_value(
-            (x - low) * (bins / (high - low)), 0.0, bins - 1.0
+def _summarise(activation, output, center, histogram):
+    """The float32 element-wise work of `block_state`, one XLA program."""
+    abs_a = tf.abs(activation)
+    d = activation - center
+    d2 = d * d
+    sums, maxes = [abs_a, d, d2, d2 * d], [abs_a]
+    if output is not None:
+        abs_o = tf.abs(output)
+        sums.append(abs_o)
+        maxes.append(abs_o)
+    totals, tops = _reduce_channels(sums, maxes)
+    out = {
+        "activation": dict(
+            zip(("sum_abs", "s1", "s2", "s3"), totals[:4]), max_abs=tops[0]
         )
-        index = tf.cast(scaled, tf.int32) + tf.range(channels) * bins
-        counts = tf.math.unsorted_segment_sum(
-            tf.ones_like(x), index, channels * bins
-        )
-        out["hist"] = tf.reshape(tf.cast(counts, tf.float64), [channels, bins])
+    }
+    if output is not None:
+        out["output"] = {"sum_abs": totals[4], "max_abs": tops[1]}
+    low, high, bins = histogram
+    channels = activation.shape[-1]
+    scaled = tf.clip_by_value(
+        (activation - low) * (bins / (high - low)), 0.0, bins - 1.0
+    )
+    out["bin_index"] = tf.cast(scaled, tf.int32) + tf.range(channels) * bins
     return out
 
 
-def batch_state(x, moments=True, histogram=None, center=None):
-    """Summarises one batch of one tap (padding rows already removed).
+def block_state(activation, output, center, histogram):
+    """Summarises one batch of one block's two taps (padding rows removed).
 
-    The moments are computed about a per-channel center `c` near the mean
-    (the statistics pass uses the mean of the dataset's first batch, else
-    this batch's first sample's mean is taken): power sums
-    S_k = sum (x - c)^k are accumulated in float64 (see `_total`) and
-    turned into central moments exactly,
+    The moments of the activation tap are computed about a per-channel
+    center `c` near the mean (the statistics pass uses the mean of the
+    dataset's first batch): power sums S_k = sum (x - c)^k are accumulated
+    in float64 (see `_reduce_channels`) and turned into central moments
+    exactly,
 
         delta = S1 / n,  mean = c + delta,
         m2 = S2 - n delta^2,  m3 = S3 - 3 delta S2 + 2 n delta^3,
 
     which stays accurate for saturated channels (mean 0.999, std 1e-3)
-    where raw power sums in float32 lose every digit. The element-wise work
-    runs in float32 under XLA, which fuses it into few passes.
+    where raw power sums in float32 lose every digit.
 
     Args:
-        x: tensor `[batch, ..., channels]`.
-        moments: bool, whether to compute `mean`, `m2` and `m3` (the
-            `output` tap needs only `count`, `sum_abs` and `max_abs`).
-        histogram: `None`, or `(low, high, bins)`: also count each
-            channel's values in `bins` equal bins over `[low, high]`
-            (values outside fall in the edge bins).
-        center: optional float `[channels]` near the channels' means;
-            `None` means this batch's first sample's mean. Unused without
-            `moments`.
+        activation: the activation tap, `[batch, ..., channels]`.
+        output: the output tap of the same shape, or `None` when it is the
+            activation tap itself (Convention and NoBN blocks).
+        center: float `[channels]` near the channels' means.
+        histogram: `(low, high, bins)`: count each channel's activation
+            values in `bins` equal bins over `[low, high]` (values outside
+            fall in the edge bins).
 
     Returns:
-        A dict of float64 tensors (`count` is a scalar, the others
-        `[channels]`, `hist` `[channels, bins]`).
+        `(activation_state, output_state)`: dicts of float64 tensors
+        (`count` is a scalar, the others `[channels]`, `hist`
+        `[channels, bins]`); the output state has only `count`, `sum_abs`
+        and `max_abs`.
     """
-    x = tf.cast(x, tf.float32)
+    activation = tf.cast(activation, tf.float32)
+    if output is not None:
+        output = tf.cast(output, tf.float32)
     count = tf.cast(
-        tf.reduce_prod(tf.shape(x, out_type=tf.int64)[:-1]), tf.float64
+        tf.reduce_prod(tf.shape(activation, out_type=tf.int64)[:-1]),
+        tf.float64,
     )
-    if moments and center is None:
-        first = x[:1]
-        center = tf.math.divide_no_nan(
-            tf.reduce_sum(first, axis=list(range(x.shape.rank - 1))),
-            tf.cast(tf.reduce_prod(tf.shape(first)[:-1]), tf.float32),
-        )
-    elif moments:
-        center = tf.cast(center, tf.float32)
-    out = _summarise(x, center if moments else None, moments, histogram)
+    out = _summarise(activation, output, tf.cast(center, tf.float32), histogram)
+    summary = out["activation"]
+    s1, s2, s3 = summary["s1"], summary["s2"], summary["s3"]
+    delta = _div(s1, count)
+    channels, bins = activation.shape[-1], histogram[2]
+    # bincount outside XLA: XLA lowers it to a slower scatter
+    hist = tf.math.bincount(
+        tf.reshape(out["bin_index"], [-1]),
+        minlength=channels * bins,
+        maxlength=channels * bins,
+    )
     state = {
         "count": count,
-        "sum_abs": out["sum_abs"],
-        "max_abs": out["max_abs"],
+        "sum_abs": summary["sum_abs"],
+        "max_abs": summary["max_abs"],
+        "mean": tf.cast(center, tf.float64) + delta,
+        "m2": tf.maximum(s2 - s1 * delta, 0.0),
+        "m3": s3 - 3.0 * delta * s2 + 2.0 * count * delta**3,
+        "hist": tf.reshape(tf.cast(hist, tf.float64), [channels, bins]),
     }
-    if moments:
-        s1, s2, s3 = out["s1"], out["s2"], out["s3"]
-        delta = _div(s1, count)
-        state["mean"] = tf.cast(center, tf.float64) + delta
-        state["m2"] = tf.maximum(s2 - s1 * delta, 0.0)
-        state["m3"] = s3 - 3.0 * delta * s2 + 2.0 * count * delta**3
-    if histogram is not None:
-        state["hist"] = out["hist"]
-    return state
+    if output is None:
+        output_state = {k: state[k] for k in ("count", "sum_abs", "max_abs")}
+    else:
+        output_state = dict(count=count, **out["output"])
+    return state, output_state
 
 
 def merge(a, b):
@@ -131,7 +179,7 @@ def merge(a, b):
                + 3 * delta * (na * m2_b - nb * m2_a) / n
 
     Args:
-        a: a state from `batch_state` or `merge`.
+        a: a state from `block_state` or `merge`.
         b: another state of the same tap.
 
     Returns:
