@@ -42,21 +42,20 @@ def _reducer(sums, maxes):
     return tf.function(combine).get_concrete_function(*[_SCALAR] * 2 * width)
 
 
-def _reduce_channels(sums, maxes):
-    """Per-channel sums (in float64) and maxima of several same-shape
-    tensors `[batch, ..., channels]`, reading each element once.
+def _reduce_channels(sums, maxes=()):
+    """Per-channel sums (in float64) and maxima of a few same-shape tensors
+    `[batch, ..., channels]`, reading each element once.
 
     XLA's variadic reduce computes all of them in one loop over the innermost
     spatial axis (at most a row of pixels, summed in float32); the partial
     results, a few per row, are then reduced in float64. Separate
     `reduce_sum` calls would each make their own pass over the tap.
     """
-    rank = sums[0].shape.rank
-    if rank == 2:  # dense: every value is its own row
-        sums = [t[:, None] for t in sums]
-        maxes = [t[:, None] for t in maxes]
-        rank = 3
     operands = list(sums) + list(maxes)
+    rank = operands[0].shape.rank
+    if rank == 2:  # dense: every value is its own row
+        operands = [t[:, None] for t in operands]
+        rank = 3
     rows = tf_xla.variadic_reduce(
         operands,
         init_values=[tf.constant(0.0)] * len(operands),
@@ -76,25 +75,26 @@ def _reduce_channels(sums, maxes):
     return totals, tops
 
 
+def _abs_sum_max(x):
+    """Per-channel sum |x| (float64) and max |x|, as a dict."""
+    abs_x = tf.abs(x)
+    (total,), (top,) = _reduce_channels([abs_x], [abs_x])
+    return {"sum_abs": total, "max_abs": top}
+
+
 @tf.function(jit_compile=True)
 def _summarise(activation, output, center, histogram):
-    """The float32 element-wise work of `block_state`, one XLA program."""
-    abs_a = tf.abs(activation)
+    """The float32 element-wise work of `block_state`, one XLA program.
+
+    It makes three reductions of at most three quantities each: on this
+    CPU, XLA ran one five-quantity reduction 1.7x slower than the three.
+    """
     d = activation - center
     d2 = d * d
-    sums, maxes = [abs_a, d, d2, d2 * d], [abs_a]
+    (s1, s2, s3), _ = _reduce_channels([d, d2, d2 * d])
+    out = {"activation": dict(_abs_sum_max(activation), s1=s1, s2=s2, s3=s3)}
     if output is not None:
-        abs_o = tf.abs(output)
-        sums.append(abs_o)
-        maxes.append(abs_o)
-    totals, tops = _reduce_channels(sums, maxes)
-    out = {
-        "activation": dict(
-            zip(("sum_abs", "s1", "s2", "s3"), totals[:4]), max_abs=tops[0]
-        )
-    }
-    if output is not None:
-        out["output"] = {"sum_abs": totals[4], "max_abs": tops[1]}
+        out["output"] = _abs_sum_max(output)
     low, high, bins = histogram
     channels = activation.shape[-1]
     scaled = tf.clip_by_value(
