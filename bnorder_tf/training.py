@@ -373,6 +373,7 @@ def _callbacks(config, chief, write_dir, backup_dir, test_batches,
                 log_dir=write_dir,
                 gradient_dataset=train_batches,
                 gradient_batches=config.gradient_batches,
+                histogram_bins=config.histogram_bins,
                 write_files=chief,
             )
         )

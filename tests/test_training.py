@@ -225,6 +225,7 @@ TINY_FLAGS = ["--dataset=synthetic", "--width=0.0625", "--batch_size=32",
     ("--order=sideways", "--order"),
     ("--learning_rate=-0.1", "--learning_rate"),
     ("--lr_milestones=150,100", "--lr_milestones"),
+    ("--histogram_bins=-1", "--histogram_bins"),
     ("--flagfile=no_such.flags", "vgg_swap.flags"),
 ])  # fmt: skip
 def test_bad_flags_give_one_line_and_write_nothing(tmp_path, flag, named):

@@ -53,7 +53,9 @@ def histograms(groups, layer, channels=4):
     """Per-channel histograms of one block's activation, one column per
     group (Convention beside Swap), one row per channel."""
     columns = [g for g in groups if g.runs[0].last_stats
-               and layer in g.runs[0].last_stats["layers"]]  # fmt: skip
+               and layer in g.runs[0].last_stats["layers"]
+               and g.runs[0].last_stats["layers"][layer].get("histogram")
+               is not None]  # fmt: skip
     if not columns:
         return None
     fig, axes = plt.subplots(channels, len(columns), squeeze=False,

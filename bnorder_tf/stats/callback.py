@@ -37,7 +37,9 @@ class ActivationStatsCallback(keras.callbacks.Callback):
         gradient_dataset: optional `(images, labels)` training batches for
             the gradient scale (figure 15).
         gradient_batches: int, batches of `gradient_dataset` to average.
-        histogram_bins: int, bins of the per-channel histograms.
+        histogram_bins: int, bins of the per-channel histograms; 0 skips
+            them (a faster pass; no histograms in `stats.jsonl` or
+            TensorBoard).
         write_files: bool, false on non-chief workers (nothing is written,
             `logs` are still filled).
 
@@ -127,6 +129,8 @@ class ActivationStatsCallback(keras.callbacks.Callback):
                     value = getattr(layer, key)
                     if value is not None:
                         tf.summary.scalar(f"{name}/{key}", value)
+                if layer.histogram is None:
+                    continue
                 edges = layer.histogram_edges
                 buckets = np.stack(
                     [edges[:-1], edges[1:], layer.histogram.sum(axis=0)],

@@ -83,8 +83,9 @@ class LayerStats:
         skewed_fraction: fraction of defined channels with |skew| > 1.
         sparsity: 1 - mean |output| / channel max |output|.
         count: values per channel (M).
-        histogram: float64 `[C, bins]` counts of the activation tap.
-        histogram_edges: float64 `[bins + 1]` bin edges.
+        histogram: float64 `[C, bins]` counts of the activation tap, or
+            `None` when the pass was asked for no histograms.
+        histogram_edges: float64 `[bins + 1]` bin edges, or `None`.
     """
 
     saturation: float
@@ -123,7 +124,7 @@ class LayerStats:
             sparsity=1.0
             - _ratio_mean(output["sum_abs"], output["max_abs"], count),
             count=int(count),
-            histogram=activation["hist"],
+            histogram=activation.get("hist"),
             histogram_edges=edges,
         )
 
@@ -138,8 +139,12 @@ class LayerStats:
             "skewed_fraction": _json_float(self.skewed_fraction),
             "sparsity": _json_float(self.sparsity),
             "count": self.count,
-            "histogram": self.histogram.astype(int).tolist(),
-            "histogram_edges": self.histogram_edges.tolist(),
+            "histogram": None
+            if self.histogram is None
+            else self.histogram.astype(int).tolist(),
+            "histogram_edges": None
+            if self.histogram_edges is None
+            else self.histogram_edges.tolist(),
         }
 
 

@@ -95,6 +95,8 @@ def _summarise(activation, output, center, histogram):
     out = {"activation": dict(_abs_sum_max(activation), s1=s1, s2=s2, s3=s3)}
     if output is not None:
         out["output"] = _abs_sum_max(output)
+    if histogram is None:
+        return out
     low, high, bins = histogram
     channels = activation.shape[-1]
     scaled = tf.clip_by_value(
@@ -124,15 +126,15 @@ def block_state(activation, output, center, histogram):
         output: the output tap of the same shape, or `None` when it is the
             activation tap itself (Convention and NoBN blocks).
         center: float `[channels]` near the channels' means.
-        histogram: `(low, high, bins)`: count each channel's activation
-            values in `bins` equal bins over `[low, high]` (values outside
-            fall in the edge bins).
+        histogram: `None`, or `(low, high, bins)`: count each channel's
+            activation values in `bins` equal bins over `[low, high]`
+            (values outside fall in the edge bins).
 
     Returns:
         `(activation_state, output_state)`: dicts of float64 tensors
         (`count` is a scalar, the others `[channels]`, `hist`
-        `[channels, bins]`); the output state has only `count`, `sum_abs`
-        and `max_abs`.
+        `[channels, bins]` when asked); the output state has only `count`,
+        `sum_abs` and `max_abs`.
     """
     activation = tf.cast(activation, tf.float32)
     if output is not None:
@@ -145,13 +147,6 @@ def block_state(activation, output, center, histogram):
     summary = out["activation"]
     s1, s2, s3 = summary["s1"], summary["s2"], summary["s3"]
     delta = _div(s1, count)
-    channels, bins = activation.shape[-1], histogram[2]
-    # bincount outside XLA: XLA lowers it to a slower scatter
-    hist = tf.math.bincount(
-        tf.reshape(out["bin_index"], [-1]),
-        minlength=channels * bins,
-        maxlength=channels * bins,
-    )
     state = {
         "count": count,
         "sum_abs": summary["sum_abs"],
@@ -159,8 +154,16 @@ def block_state(activation, output, center, histogram):
         "mean": tf.cast(center, tf.float64) + delta,
         "m2": tf.maximum(s2 - s1 * delta, 0.0),
         "m3": s3 - 3.0 * delta * s2 + 2.0 * count * delta**3,
-        "hist": tf.reshape(tf.cast(hist, tf.float64), [channels, bins]),
     }
+    if histogram is not None:
+        channels, bins = activation.shape[-1], histogram[2]
+        # bincount outside XLA: XLA lowers it to a slower scatter
+        hist = tf.math.bincount(
+            tf.reshape(out["bin_index"], [-1]),
+            minlength=channels * bins,
+            maxlength=channels * bins,
+        )
+        state["hist"] = tf.reshape(tf.cast(hist, tf.float64), [channels, bins])
     if output is None:
         output_state = {k: state[k] for k in ("count", "sum_abs", "max_abs")}
     else:

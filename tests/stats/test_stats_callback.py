@@ -3,6 +3,7 @@ import json
 import keras
 import numpy as np
 import pytest
+import scipy.stats
 import tensorflow as tf
 
 from bnorder_tf import blocks, build_model
@@ -76,6 +77,27 @@ def test_callback_every_n_epochs(rng):
     model.fit(ds, epochs=4, verbose=0,
               callbacks=[ActivationStatsCallback(ds, every=2), record])
     assert seen == [False, True, False, True]
+
+
+def test_callback_without_histograms_writes_none(tmp_path, rng):
+    x, y = _data(rng, 16)
+    ds = tf.data.Dataset.from_tensor_slices((x, y)).batch(8)
+    model = build_model("vgg16_8", order="swap", activation="tanh",
+                        num_classes=4, input_shape=(16, 16, 3), width=0.0625)
+    model.compile(optimizer="sgd", loss=keras.losses.
+                  SparseCategoricalCrossentropy(from_logits=True))
+    model.fit(ds, epochs=1, verbose=0, callbacks=[ActivationStatsCallback(
+        ds, log_dir=tmp_path, histogram_bins=0)])
+    record = json.loads((tmp_path / "stats.jsonl").read_text())
+    acts = tap_outputs(model, x)
+    for name, layer in record["layers"].items():
+        assert layer["histogram"] is None
+        expected = scipy.stats.skew(
+            reference.per_channel(acts[name]["activation"]), bias=False)
+        # atol: a skewness near 0 carries the float32 taps' round-off
+        np.testing.assert_allclose(layer["channel_skewness"], expected,
+                                   rtol=1e-5, atol=1e-6)
+    assert list((tmp_path / "tensorboard" / "stats").iterdir())
 
 
 def test_gradient_stats_match_hand_computed_gradients(rng):

@@ -206,6 +206,27 @@ def test_histograms_match_numpy(rng):
     assert fc.histogram.sum() == 40 * 7
 
 
+def test_without_histograms_every_other_value_is_unchanged(rng):
+    model = adversarial_model(rng)
+    images = adversarial_images(rng, 40)
+    ds = tf.data.Dataset.from_tensor_slices(images).batch(16)
+    bare = activation_stats(model, ds, histogram_bins=0)
+    acts = reference.per_channel(tap_outputs(model, images)["fc"]["activation"])
+    np.testing.assert_allclose(bare.layers["fc"].channel_skewness,
+                               scipy.stats.skew(acts, axis=0, bias=False),
+                               rtol=1e-6)
+    full = activation_stats(model, ds).to_dict()
+    for name, layer in bare.to_dict()["layers"].items():
+        assert layer["histogram"] is None
+        assert layer["histogram_edges"] is None
+        assert layer == dict(full["layers"][name], histogram=None,
+                             histogram_edges=None)
+    assert bare.to_dict()["model"] == full["model"]
+    for bins in (-1, 2.5, "50"):
+        with pytest.raises(ValueError, match="histogram_bins must be"):
+            activation_stats(model, ds, histogram_bins=bins)
+
+
 def test_model_level_values_are_means_of_layers(rng):
     model = adversarial_model(rng)
     ds = tf.data.Dataset.from_tensor_slices(adversarial_images(rng, 20))
