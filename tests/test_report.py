@@ -109,3 +109,26 @@ def test_report_of_a_directory_without_runs_is_one_line(tmp_path):
     lines = error_lines(out.stderr)
     assert len(lines) == 1 and "holds no finished run" in lines[0]
     assert not (tmp_path / "out").exists()
+
+
+def test_histogram_figure_draws_densities_and_skips_runs_without():
+    from bnorder_tf.report import figures
+    from bnorder_tf.report.runs import Group, Run
+
+    def group(label, histogram, edges):
+        stats = {"layers": {"conv1": {"histogram": histogram,
+                                      "histogram_edges": edges}}}
+        run = Run(path=label, flags={}, summary={}, history={},
+                  last_stats=stats)
+        return Group({}, [run], label)
+
+    bare = group("G1", None, None)  # a run made with --histogram_bins=0
+    assert figures.histograms([bare], "conv1", channels=2) is None
+    drawn = group("G2", [[1, 3], [2, 2]], [-1.0, 0.0, 1.0])
+    fig = figures.histograms([bare, drawn], "conv1", channels=2)
+    # one column (G2 only); each channel drawn as counts / channel total
+    steps = [ax.patches[0].get_data() for ax in fig.axes]
+    np.testing.assert_allclose(steps[0].values, [0.25, 0.75])
+    np.testing.assert_allclose(steps[1].values, [0.5, 0.5])
+    np.testing.assert_allclose(steps[0].edges, [-1.0, 0.0, 1.0])
+    figures.plt.close(fig)
