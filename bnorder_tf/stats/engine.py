@@ -89,22 +89,27 @@ class ActivationStatsPass:
                 f"histograms), got {histogram_bins!r}."
             )
         self.histogram_bins = int(histogram_bins)
-        self._ranges = {
-            block.name: self._histogram_range(block, histogram_range)
+        self._histograms = {
+            block.name: self._histogram(block, histogram_range)
             for block in self.blocks
         }
         self._widths = [
             block.compute_output_shape(block.input.shape)[-1]
             for block in self.blocks
         ]
-        self._compiled_step = None
+        self._compiled_step = tf.function(self._step, reduce_retracing=True)
+        self._compiled_centers = tf.function(self._centers)
 
-    @staticmethod
-    def _histogram_range(block, histogram_range):
+    def _histogram(self, block, histogram_range):
+        """The block's `(low, high, bins)`, or `None` without histograms."""
+        if not self.histogram_bins:
+            return None
         if histogram_range is not None:
-            return tuple(float(v) for v in histogram_range)
-        limit = block.bound or UNBOUNDED_HISTOGRAM_LIMIT
-        return (-float(limit), float(limit))
+            low, high = (float(v) for v in histogram_range)
+        else:
+            high = float(block.bound or UNBOUNDED_HISTOGRAM_LIMIT)
+            low = -high
+        return (low, high, self.histogram_bins)
 
     # The state of every block is kept concatenated along the channel axis
     # (`self._widths` channels per block, in model order), so that merging
@@ -124,7 +129,6 @@ class ActivationStatsPass:
         centers = tf.split(centers, self._widths)
         activations, outputs = [], []
         for block, center in zip(self.blocks, centers):
-            low, high = self._ranges[block.name]
             block_taps = taps[block.name]
             output = block_taps["output"]
             activation, output = moments.block_state(
@@ -133,9 +137,7 @@ class ActivationStatsPass:
                 if output is block_taps["activation"]
                 else moments.real_rows(output, weights),
                 center=center,
-                histogram=(low, high, self.histogram_bins)
-                if self.histogram_bins
-                else None,
+                histogram=self._histograms[block.name],
             )
             activations.append(activation)
             outputs.append(output)
@@ -230,11 +232,6 @@ class ActivationStatsPass:
                 take.
         """
         distributed, first_batch = self._distribute(dataset)
-        if self._compiled_step is None:
-            self._compiled_step = tf.function(
-                self._step, reduce_retracing=True
-            )
-            self._compiled_centers = tf.function(self._centers)
         centers = self._compiled_centers(first_batch)
         # One compiled call per batch from a Python loop, as Keras' predict
         # does: a whole-dataset tf.function (a graph while-loop) ran the
@@ -251,7 +248,10 @@ class ActivationStatsPass:
         layers = {}
         for i, block in enumerate(self.blocks):
             part = slice(offsets[i], offsets[i + 1])
-            low, high = self._ranges[block.name]
+            edges = None
+            if self._histograms[block.name] is not None:
+                low, high, bins = self._histograms[block.name]
+                edges = np.linspace(low, high, bins + 1)
             activation = {k: v[part] for k, v in state["activation"].items()}
             # every channel of a block counts the same values
             activation["count"] = activation["count"][0]
@@ -259,9 +259,7 @@ class ActivationStatsPass:
                 activation,
                 {k: v[part] for k, v in state["output"].items()},
                 bound=block.bound,
-                edges=np.linspace(low, high, self.histogram_bins + 1)
-                if self.histogram_bins
-                else None,
+                edges=edges,
             )
         return ActivationStats(layers)
 

@@ -21,6 +21,15 @@ def _data(rng, n=48):
     return x, y
 
 
+def _small_model(order):
+    """A compiled VGG16_8 of the given order for 16x16 inputs, 4 classes."""
+    model = build_model("vgg16_8", order=order, activation="tanh",
+                        num_classes=4, input_shape=(16, 16, 3), width=0.0625)
+    model.compile(optimizer="sgd", loss=keras.losses.
+                  SparseCategoricalCrossentropy(from_logits=True))
+    return model
+
+
 def test_callback_under_mirrored_fit_logs_exact_values(tmp_path, rng,
                                                        mirrored):
     x, y = _data(rng)
@@ -67,10 +76,7 @@ def test_callback_under_mirrored_fit_logs_exact_values(tmp_path, rng,
 def test_callback_every_n_epochs(rng):
     x, y = _data(rng, 16)
     ds = tf.data.Dataset.from_tensor_slices((x, y)).batch(8)
-    model = build_model("vgg16_8", order="convention", activation="tanh",
-                        num_classes=4, input_shape=(16, 16, 3), width=0.0625)
-    model.compile(optimizer="sgd", loss=keras.losses.
-                  SparseCategoricalCrossentropy(from_logits=True))
+    model = _small_model("convention")
     seen = []
     record = keras.callbacks.LambdaCallback(
         on_epoch_end=lambda epoch, logs: seen.append("skewness" in logs))
@@ -82,10 +88,7 @@ def test_callback_every_n_epochs(rng):
 def test_callback_without_histograms_writes_none(tmp_path, rng):
     x, y = _data(rng, 16)
     ds = tf.data.Dataset.from_tensor_slices((x, y)).batch(8)
-    model = build_model("vgg16_8", order="swap", activation="tanh",
-                        num_classes=4, input_shape=(16, 16, 3), width=0.0625)
-    model.compile(optimizer="sgd", loss=keras.losses.
-                  SparseCategoricalCrossentropy(from_logits=True))
+    model = _small_model("swap")
     model.fit(ds, epochs=1, verbose=0, callbacks=[ActivationStatsCallback(
         ds, log_dir=tmp_path, histogram_bins=0)])
     record = json.loads((tmp_path / "stats.jsonl").read_text())
