@@ -132,3 +132,18 @@ def test_histogram_figure_draws_densities_and_skips_runs_without():
     np.testing.assert_allclose(steps[1].values, [0.5, 0.5])
     np.testing.assert_allclose(steps[0].edges, [-1.0, 0.0, 1.0])
     figures.plt.close(fig)
+
+
+def test_runs_differing_in_seed_and_histogram_bins_are_one_setting():
+    from bnorder_tf.report.runs import Run, group_runs
+
+    def run(**flags):
+        base = {"dataset": "cifar10", "model": "vgg16_11", "order": "swap",
+                "activation": "tanh", "learning_rate": "0.1"}
+        return Run(path=str(flags), flags={**base, **flags}, summary={},
+                   history={}, last_stats=None)
+
+    groups = group_runs([run(seed="0", histogram_bins="50"),
+                         run(seed="1", histogram_bins="0"),
+                         run(seed="0", learning_rate="0.01")])
+    assert sorted(len(g.runs) for g in groups) == [1, 2]

@@ -17,7 +17,7 @@ from bnorder_tf.run_dir import (
 NOT_SETTINGS = frozenset({
     "seed", "run_name", "model_dir", "export_dir", "data_dir", "devices",
     "strategy", "stats_every", "gradient_batches", "mixed_precision",
-    "sync_bn", "jit_compile",
+    "sync_bn", "jit_compile", "histogram_bins",
 })  # fmt: skip
 #: Settings every table shows, in this order.
 MAIN_SETTINGS = ("dataset", "model", "activation", "order")
