@@ -141,6 +141,15 @@ def read_history(path):
     return columns
 
 
+def read_summary(run_dir):
+    """The run's `summary.json` as a dict, or `None` before it finished."""
+    path = os.path.join(run_dir, SUMMARY_FILE)
+    if not os.path.exists(path):
+        return None
+    with open(path) as f:
+        return json.load(f)
+
+
 def last_stats_record(run_dir):
     """The last line of the run's `stats.jsonl` as a dict, or `None`."""
     path = os.path.join(run_dir, STATS_FILE)

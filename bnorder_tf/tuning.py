@@ -18,7 +18,6 @@ does keras-tuner's chief/worker mode (`KERASTUNER_TUNER_ID`,
 import csv
 import dataclasses
 import functools
-import json
 import os
 import statistics
 
@@ -26,6 +25,7 @@ import keras_tuner as kt
 from keras_tuner.src.tuners.gridsearch import LinkedList
 
 from bnorder_tf import training
+from bnorder_tf.run_dir import read_summary
 
 #: Searchable `TrainConfig` fields, and the search-flag suffix of each.
 SEARCHABLE = ("learning_rate", "weight_decay", "bn_gamma_decay",
@@ -114,11 +114,10 @@ class SeedAveragingTuner(kt.Tuner):
         )
 
     def _run_seed(self, config):
-        summary_path = os.path.join(config.model_dir, config.run_name,
-                                    training.SUMMARY_FILE)  # fmt: skip
-        if os.path.exists(summary_path):  # finished before an interruption
-            with open(summary_path) as f:
-                return json.load(f)
+        summary = read_summary(os.path.join(config.model_dir,
+                                            config.run_name))  # fmt: skip
+        if summary is not None:  # finished before an interruption
+            return summary
         return training.run(config, strategy_override=self.strategy,
                             verbose=0)  # fmt: skip
 

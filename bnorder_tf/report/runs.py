@@ -1,7 +1,6 @@
 """Finding run directories and grouping them by their settings."""
 
 import dataclasses
-import json
 import os
 
 from bnorder_tf.run_dir import (
@@ -10,6 +9,7 @@ from bnorder_tf.run_dir import (
     SUMMARY_FILE,
     last_stats_record,
     read_history,
+    read_summary,
 )
 
 #: Flags that do not change what a run measures: runs differing only in
@@ -83,12 +83,10 @@ def is_run(path):
 
 
 def load_run(path):
-    with open(os.path.join(path, SUMMARY_FILE)) as f:
-        summary = json.load(f)
     return Run(
         path=path,
         flags=_read_flags(os.path.join(path, FLAGS_FILE)),
-        summary=summary,
+        summary=read_summary(path),
         history=read_history(os.path.join(path, HISTORY_FILE)),
         last_stats=last_stats_record(path),
     )
