@@ -1,5 +1,6 @@
 """Running the package's programs in subprocesses, as a user would."""
 
+import csv
 import os
 import socket
 import subprocess
@@ -35,3 +36,9 @@ def free_port():
     with socket.socket() as s:
         s.bind(("localhost", 0))
         return s.getsockname()[1]
+
+
+def read_csv(path):
+    """A CSV file's rows as dicts (independent of the package's readers)."""
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))

@@ -4,7 +4,6 @@ In-process tests use the synthetic dataset at tiny widths; the program
 tests run trainers/train.py in subprocesses, as a user would.
 """
 
-import csv
 import gzip
 import json
 import os
@@ -28,6 +27,7 @@ from tests.helpers import (
     error_lines,
     free_port,
     program_env,
+    read_csv,
     run_program,
 )
 
@@ -37,8 +37,8 @@ TINY = dict(dataset="synthetic", model="vgg16_11", width=0.0625,
 
 
 def history_epochs(run_dir):
-    with open(os.path.join(run_dir, "history.csv"), newline="") as f:
-        return [int(row["epoch"]) for row in csv.DictReader(f)]
+    rows = read_csv(os.path.join(run_dir, "history.csv"))
+    return [int(row["epoch"]) for row in rows]
 
 
 def exported_accuracy(version_dir, images, labels):

@@ -1,7 +1,6 @@
 """tuning/tune.py: the table against the trials' own run directories,
 resuming, keras-tuner's chief/worker mode and bad search flags."""
 
-import csv
 import json
 import os
 import signal
@@ -12,17 +11,19 @@ import time
 import numpy as np
 import pytest
 
-from tests.helpers import ROOT, error_lines, free_port, program_env, run_program
+from tests.helpers import (
+    ROOT,
+    error_lines,
+    free_port,
+    program_env,
+    read_csv,
+    run_program,
+)
 
 TUNE = os.path.join(ROOT, "tuning", "tune.py")
 TINY = ["--flagfile=vgg_swap.flags", "--dataset=synthetic", "--width=0.0625",
         "--epochs=1", "--steps_per_epoch=3", "--batch_size=32",
         "--lr_milestones=5"]  # fmt: skip
-
-
-def read_csv(path):
-    with open(path, newline="") as f:
-        return list(csv.DictReader(f))
 
 
 def last_epoch(run_dir):
