@@ -1,5 +1,6 @@
 """What the command-line programs share: flagfiles found by bare name, and
-bad input reported as one line with a non-zero exit.
+a `UserError` reported as one line with a non-zero exit (every other
+exception is a bug and keeps its traceback).
 
 `trainers/train.py` and `tuning/tune.py` are thin: they call
 `run_program(main, search_dirs)`.
@@ -10,25 +11,21 @@ import sys
 
 from absl import app, flags
 
-from bnorder_tf.data import DatasetNotAvailableError, MalformedFileError
-from bnorder_tf.run_dir import RunDirectoryError
+from bnorder_tf.errors import ConfigError, UserError
 
-#: Errors that are the user's input, not a bug: printed as one line.
-USER_ERRORS = (
-    DatasetNotAvailableError,
-    MalformedFileError,
-    RunDirectoryError,
-    ValueError,
-    FileExistsError,
-)
 #: Exit status for bad flags and bad input.
 USAGE_EXIT = 2
 
 
-def fail(program, message):
-    """Prints `<program>: error: <message>` on stderr and exits with 2."""
+def fail(program, message, exit_code=USAGE_EXIT):
+    """Prints `<program>: error: <message>` on stderr and exits."""
     print(f"{program}: error: {message}", file=sys.stderr)
-    sys.exit(USAGE_EXIT)
+    sys.exit(exit_code)
+
+
+def fail_on_user_error(program, error):
+    """Exits with `error`'s first line and its exit code."""
+    fail(program, str(error).splitlines()[0], error.exit_code)
 
 
 def _find_flagfile(name, search_dirs):
@@ -45,7 +42,7 @@ def _find_flagfile(name, search_dirs):
         for f in os.listdir(d)
         if f.endswith(".flags")
     )
-    raise FileNotFoundError(
+    raise ConfigError(
         f"--flagfile={name}: no such file here or in "
         f"{', '.join(search_dirs)}; available: "
         f"{', '.join(available) or 'none'}."
@@ -64,11 +61,11 @@ def resolve_flagfiles(argv, search_dirs, _depth=0):
         The new argv.
 
     Raises:
-        FileNotFoundError: a flagfile found nowhere; the message lists
+        ConfigError: a flagfile found nowhere; the message lists
             the flagfiles available.
     """
     if _depth > 10:
-        raise FileNotFoundError("--flagfile: flagfiles include each other "
+        raise ConfigError("--flagfile: flagfiles include each other "
                                 "in a loop.")  # fmt: skip
     out = []
     for arg in argv:
@@ -97,15 +94,17 @@ def run_program(main, search_dirs):
         try:
             argv = resolve_flagfiles(argv, search_dirs)
             return flags.FLAGS(argv)
-        except (flags.Error, FileNotFoundError) as e:
+        except flags.Error as e:
             fail(program, str(e).splitlines()[0])
+        except UserError as e:
+            fail_on_user_error(program, e)
 
     def guarded(argv):
         if len(argv) > 1:
             fail(program, f"unexpected arguments {argv[1:]}; flags only.")
         try:
             return main(argv)
-        except USER_ERRORS as e:
-            fail(program, str(e).splitlines()[0])
+        except UserError as e:
+            fail_on_user_error(program, e)
 
     app.run(guarded, flags_parser=parse)

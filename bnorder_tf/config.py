@@ -1,59 +1,325 @@
-"""`TrainConfig` and the absl flags that fill it, defined once.
+"""`TrainConfig`: every setting of a run, each defined once with its
+metadata, and what is derived from it.
 
-`trainers/train.py` and `tuning/tune.py` both call `define_flags()`, so
-the two programs share every definition. Values are validated when flags
-are parsed: a bad value fails before any work starts, with one line
-naming the flag and what it accepts.
+Each field of `TrainConfig` carries a `Setting` in its metadata: its help,
+its type, its choices or bounds, its kind and whether it may change when a
+run is resumed. From that one definition come
+
+- the absl flags of `trainers/train.py` and `tuning/tune.py`
+  (`define_flags`, `config_from_flags`);
+- validation: a `TrainConfig` checks every value when it is made, so a bad
+  value is refused before anything is written (`ConfigError`);
+- `flags.txt` in the run directory (`to_flags`) and reading it back
+  (`from_flags_text`), used by resume, the tuner and the report;
+- the resume check (`resume_differences`), the tuner's and the report's
+  notion of a setting (`settings`).
+
+Kinds:
+
+- `EXPERIMENT`: defines what the run measures (dataset, model, learning
+  rate, ...). Runs that agree on these are seeds of one setting.
+- `REPLICATE`: the seed: another sample of the same setting.
+- `OPERATIONAL`: how and where the run is done (paths, devices, how often
+  statistics are logged); it does not change the trained model.
 """
 
 import dataclasses
+import math
+import os
 import re
-
-from absl import flags
 
 from bnorder_tf.activations import NAMES as ACTIVATIONS
 from bnorder_tf.blocks import ORDERS
 from bnorder_tf.data.sources import DATASETS
 from bnorder_tf.distribute import STRATEGIES
+from bnorder_tf.errors import ConfigError
 from bnorder_tf.models import MODEL_NAMES
 
+EXPERIMENT, REPLICATE, OPERATIONAL = "experiment", "replicate", "operational"
+#: Largest seed: NumPy and TensorFlow take seeds below 2**31 everywhere.
+MAX_SEED = 2**31 - 1
 
-@dataclasses.dataclass
+
+@dataclasses.dataclass(frozen=True)
+class Setting:
+    """What a `TrainConfig` field is.
+
+    Attributes:
+        help: the flag's help text.
+        type: `str`, `int`, `float`, `bool`, or `(int,)` / `(str,)` for a
+            comma-separated list (a tuple in the config).
+        kind: `EXPERIMENT`, `REPLICATE` or `OPERATIONAL`.
+        choices: the values a `str` setting accepts, or `None`.
+        lower, upper: inclusive bounds of a number, or `None`.
+        lower_open: whether `lower` itself is refused (`> lower`).
+        resumable: whether the value may change when a run is resumed.
+        check: optional function `value -> error text or None` for rules
+            that bounds cannot say.
+    """
+
+    help: str
+    type: object
+    kind: str = EXPERIMENT
+    choices: tuple = None
+    lower: float = None
+    upper: float = None
+    lower_open: bool = False
+    resumable: bool = False
+    check: object = None
+
+
+def _setting(default, help, type, **metadata):
+    return dataclasses.field(
+        default=default,
+        metadata={"setting": Setting(help, type, **metadata)},
+    )
+
+
+def _milestones_error(values):
+    if any(v < 1 for v in values) or list(values) != sorted(set(values)):
+        return "must be increasing positive integers, e.g. 100,150"
+    return None
+
+
+def _run_name_error(value):
+    if value is None:
+        return None
+    if not re.fullmatch(r"[\w.+-]+", value) or set(value) == {"."}:
+        return (
+            "must be one directory name of letters, digits and _.+- "
+            "(not '.' or '..'), e.g. vgg_swap_s0"
+        )
+    return None
+
+
+def _devices_error(values):
+    if len(set(values)) != len(values):
+        return "names a device twice"
+    return None
+
+
+@dataclasses.dataclass(frozen=True)
 class TrainConfig:
     """Everything one training run needs. Defaults are the paper's CIFAR
     protocol (SGD momentum 0.9, batch 128, 200 epochs, learning rate x0.1
-    at epochs 100 and 150)."""
+    at epochs 100 and 150).
 
-    dataset: str = "cifar100"
-    data_dir: str = None
-    model: str = "vgg16_11"
-    order: str = "swap"
-    activation: str = "tanh"
-    width: float = 1.0
-    fc_bn: str = "auto"
-    epochs: int = 200
-    batch_size: int = 128
-    learning_rate: float = 0.1
-    lr_milestones: tuple = (100, 150)
-    lr_decay: float = 0.1
-    momentum: float = 0.9
-    weight_decay: float = 5e-4
-    bn_gamma_decay: float = None
-    bn_beta_decay: float = None
-    seed: int = 0
-    strategy: str = "one_device"
-    devices: tuple = ()
-    sync_bn: bool = True
-    model_dir: str = "runs"
-    run_name: str = None
-    export_dir: str = "savedmodels"
-    stats_every: int = 1
-    gradient_batches: int = 0
-    histogram_bins: int = 50
-    mixed_precision: bool = False
-    jit_compile: bool = False
-    steps_per_epoch: int = None
-    eval_steps: int = None
+    Every value is checked when the config is made (also by
+    `dataclasses.replace`).
+
+    Raises:
+        ConfigError: a value out of range or of the wrong type, naming the
+            flag.
+
+    Example:
+
+    >>> config = TrainConfig(dataset="fashion_mnist", order="swap",
+    ...                      width=0.25, epochs=3)
+    >>> config.settings()["order"]
+    'swap'
+    """
+
+    dataset: str = _setting(
+        "cifar100", "Dataset name.", str, choices=DATASETS
+    )
+    data_dir: str = _setting(
+        None,
+        "Directory holding the dataset. When given, the data must be there "
+        "(no fallback); when not, fashion_mnist is looked for in Debian's "
+        "package, then tensorflow-datasets.",
+        str,
+        kind=OPERATIONAL,
+        resumable=True,
+    )
+    model: str = _setting(
+        "vgg16_11", "Architecture name.", str, choices=MODEL_NAMES
+    )
+    order: str = _setting(
+        "swap",
+        "Block order: convention (W-BN-f), swap (W-f-BN), nobn (W-f).",
+        str,
+        choices=tuple(ORDERS),
+    )
+    activation: str = _setting(
+        "tanh", "Activation function.", str, choices=tuple(ACTIVATIONS)
+    )
+    width: float = _setting(
+        1.0,
+        "Channel width multiplier (MobileNet's alpha).",
+        float,
+        lower=0.0,
+        lower_open=True,
+        upper=16.0,
+    )
+    fc_bn: str = _setting(
+        "auto",
+        "BN in VGG's hidden FC blocks: auto (only for <=32x32 inputs, as "
+        "in the paper), true or false.",
+        str,
+        choices=("auto", "true", "false"),
+    )
+    epochs: int = _setting(
+        200,
+        "Training epochs (may be raised when resuming).",
+        int,
+        lower=1,
+        resumable=True,
+    )
+    batch_size: int = _setting(
+        128, "Global batch size, split over the replicas.", int, lower=1
+    )
+    learning_rate: float = _setting(
+        0.1, "Initial SGD learning rate.", float, lower=0.0, lower_open=True
+    )
+    lr_milestones: tuple = _setting(
+        (100, 150),
+        "Epochs at which the learning rate is multiplied by --lr_decay, "
+        "increasing.",
+        (int,),
+        check=_milestones_error,
+    )
+    lr_decay: float = _setting(
+        0.1,
+        "Learning-rate factor at each milestone.",
+        float,
+        lower=0.0,
+        lower_open=True,
+    )
+    momentum: float = _setting(
+        0.9, "SGD momentum.", float, lower=0.0, upper=1.0
+    )
+    weight_decay: float = _setting(
+        5e-4,
+        "PyTorch-style weight decay (loss 0.5*wd*||w||^2) of kernels and "
+        "biases. Do not also set an optimizer weight decay.",
+        float,
+        lower=0.0,
+    )
+    bn_gamma_decay: float = _setting(
+        None,
+        "Weight decay of BN gamma; unset = --weight_decay, 0 = none "
+        "(NWDBN).",
+        float,
+        lower=0.0,
+    )
+    bn_beta_decay: float = _setting(
+        None,
+        "Weight decay of BN beta; unset = --weight_decay, 0 = none (NWDBN).",
+        float,
+        lower=0.0,
+    )
+    seed: int = _setting(
+        0,
+        "Random seed (initialisation, shuffling, augmentation).",
+        int,
+        kind=REPLICATE,
+        lower=0,
+        upper=MAX_SEED,
+    )
+    strategy: str = _setting(
+        "one_device",
+        "Distribution strategy.",
+        str,
+        kind=OPERATIONAL,
+        choices=STRATEGIES,
+        resumable=True,
+    )
+    devices: tuple = _setting(
+        (),
+        "Devices for one_device/mirrored, e.g. /gpu:0,/gpu:1 (default: all "
+        "GPUs, else every logical CPU).",
+        (str,),
+        kind=OPERATIONAL,
+        resumable=True,
+        check=_devices_error,
+    )
+    logical_cpus: int = _setting(
+        0,
+        "Split the host CPU into N logical devices /cpu:0../cpu:N-1 (0: "
+        "don't), e.g. to try --strategy=mirrored without GPUs.",
+        int,
+        kind=OPERATIONAL,
+        lower=0,
+        upper=64,
+        resumable=True,
+    )
+    sync_bn: bool = _setting(
+        True,
+        "With several replicas, BN normalises with the statistics of the "
+        "global batch, so results do not depend on the replica count "
+        "(--nosync_bn: per-replica statistics, PyTorch DDP's default).",
+        bool,
+        kind=OPERATIONAL,
+    )
+    model_dir: str = _setting(
+        "runs",
+        "Directory holding the run directories.",
+        str,
+        kind=OPERATIONAL,
+        resumable=True,
+    )
+    run_name: str = _setting(
+        None,
+        "Run directory name under --model_dir (default: made from model, "
+        "order, activation, dataset, lr, wd and seed).",
+        str,
+        kind=OPERATIONAL,
+        resumable=True,
+        check=_run_name_error,
+    )
+    export_dir: str = _setting(
+        "savedmodels",
+        "Where the SavedModel is exported at the end.",
+        str,
+        kind=OPERATIONAL,
+        resumable=True,
+    )
+    stats_every: int = _setting(
+        1,
+        "Measure activation statistics every N epochs (0: never).",
+        int,
+        kind=OPERATIONAL,
+        lower=0,
+    )
+    gradient_batches: int = _setting(
+        0,
+        "Also measure gradient scale per layer over N training batches "
+        "(0: never).",
+        int,
+        kind=OPERATIONAL,
+        lower=0,
+    )
+    histogram_bins: int = _setting(
+        50,
+        "Bins of the per-channel activation histograms in stats.jsonl and "
+        "TensorBoard (0: none; the statistics pass is then about 15% "
+        "faster on a CPU and the report draws no histogram figure).",
+        int,
+        kind=OPERATIONAL,
+        lower=0,
+    )
+    mixed_precision: bool = _setting(
+        False, "Train with the mixed_float16 policy.", bool, kind=OPERATIONAL
+    )
+    jit_compile: bool = _setting(
+        False,
+        "Compile the training step with XLA (often faster on GPUs; slower "
+        "on CPUs).",
+        bool,
+        kind=OPERATIONAL,
+        resumable=True,
+    )
+    steps_per_epoch: int = _setting(
+        None, "Limit training steps per epoch (smoke runs).", int, lower=1
+    )
+    eval_steps: int = _setting(
+        None, "Limit evaluation batches (smoke runs).", int, lower=1
+    )
+
+    def __post_init__(self):
+        for field in dataclasses.fields(self):
+            value = _checked(field, getattr(self, field.name))
+            object.__setattr__(self, field.name, value)
 
     @property
     def resolved_run_name(self):
@@ -73,146 +339,260 @@ class TrainConfig:
         return re.sub(r"[^A-Za-z0-9_.+-]", "-", f"{name}_s{self.seed}")
 
     @property
+    def run_dir(self):
+        """`<model_dir>/<run name>`."""
+        return os.path.join(self.model_dir, self.resolved_run_name)
+
+    @property
     def fc_bn_value(self):
         """`fc_bn` as `build_model` takes it: `None` (auto), True, False."""
         return {"auto": None, "true": True, "false": False}[self.fc_bn]
 
+    @property
+    def variant(self):
+        """The order, with NWDBN told apart: Convention whose BN gamma and
+        beta get no weight decay."""
+        if (
+            self.order == "convention"
+            and self.bn_gamma_decay == 0
+            and self.bn_beta_decay == 0
+        ):
+            return "nwdbn"
+        return self.order
+
+    def settings(self):
+        """The experiment's settings as `{name: flag text}`: every
+        `EXPERIMENT` field (not the seed, paths or devices), with the
+        variant as `order`. Runs with equal settings are seeds of one
+        setting."""
+        values = {
+            f.name: _flag_text(getattr(self, f.name))
+            for f in dataclasses.fields(self)
+            if setting_of(f).kind == EXPERIMENT
+        }
+        values["order"] = self.variant
+        return values
+
     def to_flags(self):
         """The config as flagfile lines (`--name=value`), re-runnable."""
-        lines = []
-        for field in dataclasses.fields(self):
-            value = getattr(self, field.name)
-            if value is None:
-                continue
-            if isinstance(value, (tuple, list)):
-                value = ",".join(str(v) for v in value)
-            elif isinstance(value, bool):
-                value = str(value).lower()
-            lines.append(f"--{field.name}={value}")
+        lines = [
+            f"--{f.name}={_flag_text(getattr(self, f.name))}"
+            for f in dataclasses.fields(self)
+            if getattr(self, f.name) is not None
+        ]
         return "\n".join(lines) + "\n"
 
+    @classmethod
+    def from_flags_text(cls, text, source="flags.txt"):
+        """Reads `to_flags` output (or any flagfile of plain `--name=value`
+        lines) back into a `TrainConfig`.
 
-_FLAG_HELP = {
-    "dataset": "Dataset name.",
-    "data_dir": "Directory to look for the dataset in first.",
-    "model": "Architecture name.",
-    "order": "Block order: convention (W-BN-f), swap (W-f-BN), nobn (W-f).",
-    "activation": "Activation function.",
-    "width": "Channel width multiplier (MobileNet's alpha).",
-    "fc_bn": "BN in VGG's hidden FC blocks: auto (only for <=32x32 inputs, "
-    "as in the paper), true or false.",
-    "epochs": "Training epochs.",
-    "batch_size": "Global batch size, split over the replicas.",
-    "learning_rate": "Initial SGD learning rate.",
-    "lr_milestones": "Epochs at which the learning rate is multiplied by "
-    "--lr_decay, increasing.",
-    "lr_decay": "Learning-rate factor at each milestone.",
-    "momentum": "SGD momentum.",
-    "weight_decay": "PyTorch-style weight decay (loss 0.5*wd*||w||^2) of "
-    "kernels and biases. Do not also set an optimizer weight decay.",
-    "bn_gamma_decay": "Weight decay of BN gamma; unset = --weight_decay, "
-    "0 = none (NWDBN).",
-    "bn_beta_decay": "Weight decay of BN beta; unset = --weight_decay, "
-    "0 = none (NWDBN).",
-    "seed": "Random seed (initialisation, shuffling, augmentation).",
-    "strategy": "Distribution strategy.",
-    "devices": "Devices for one_device/mirrored, e.g. /gpu:0,/gpu:1 "
-    "(default: all GPUs, else the CPU).",
-    "sync_bn": "With several replicas, BN normalises with the statistics "
-    "of the global batch, so results do not depend on the replica count "
-    "(--nosync_bn: per-replica statistics, PyTorch DDP's default).",
-    "model_dir": "Directory holding the run directories.",
-    "run_name": "Run directory name under --model_dir (default: made from "
-    "model, order, activation, dataset, lr, wd and seed).",
-    "export_dir": "Where the SavedModel is exported at the end.",
-    "stats_every": "Measure activation statistics every N epochs (0: never).",
-    "gradient_batches": "Also measure gradient scale per layer over N "
-    "training batches (0: never).",
-    "histogram_bins": "Bins of the per-channel activation histograms in "
-    "stats.jsonl and TensorBoard (0: none; the statistics pass is then "
-    "about 15% faster on a CPU and the report draws no histogram figure).",
-    "mixed_precision": "Train with the mixed_float16 policy.",
-    "jit_compile": "Compile the training step with XLA (often faster on "
-    "GPUs; slower on CPUs).",
-    "steps_per_epoch": "Limit training steps per epoch (smoke runs).",
-    "eval_steps": "Limit evaluation batches (smoke runs).",
-}
+        Raises:
+            ConfigError: an unknown flag or a bad value, naming `source`.
+        """
+        fields = {f.name: f for f in dataclasses.fields(cls)}
+        values = {}
+        for line in text.splitlines():
+            line = line.strip()
+            if not line or line.startswith(("#", "//")):
+                continue
+            name, _, value = line.lstrip("-").partition("=")
+            if name.startswith("no") and name[2:] in fields and not _:
+                name, value = name[2:], "false"
+            if name not in fields or not line.startswith("--"):
+                raise ConfigError(f"{source}: unknown setting {line!r}.")
+            values[name] = _parse(fields[name], value, source)
+        try:
+            return cls(**values)
+        except ConfigError as e:
+            raise ConfigError(f"{source}: {e}") from None
+
+    def resume_differences(self, other):
+        """Names of the settings that differ from `other` and may not
+        change on resume (`Setting.resumable` is false)."""
+        return [
+            f.name
+            for f in dataclasses.fields(self)
+            if not setting_of(f).resumable
+            and getattr(self, f.name) != getattr(other, f.name)
+        ]
 
 
-def define_flags():
-    """Defines one absl flag per `TrainConfig` field (once per process)."""
-    if "dataset" in flags.FLAGS:
-        return
-    d = TrainConfig()
-    h = _FLAG_HELP
-    flags.DEFINE_enum("dataset", d.dataset, DATASETS, h["dataset"])
-    flags.DEFINE_string("data_dir", d.data_dir, h["data_dir"])
-    flags.DEFINE_enum("model", d.model, MODEL_NAMES, h["model"])
-    flags.DEFINE_enum("order", d.order, list(ORDERS), h["order"])
-    flags.DEFINE_enum("activation", d.activation, ACTIVATIONS,
-                      h["activation"])  # fmt: skip
-    flags.DEFINE_float("width", d.width, h["width"], lower_bound=1e-3)
-    flags.DEFINE_enum("fc_bn", d.fc_bn, ["auto", "true", "false"], h["fc_bn"])
-    flags.DEFINE_integer("epochs", d.epochs, h["epochs"], lower_bound=1)
-    flags.DEFINE_integer("batch_size", d.batch_size, h["batch_size"],
-                         lower_bound=1)  # fmt: skip
-    flags.DEFINE_float("learning_rate", d.learning_rate, h["learning_rate"])
-    flags.DEFINE_list("lr_milestones", list(map(str, d.lr_milestones)),
-                      h["lr_milestones"])  # fmt: skip
-    flags.DEFINE_float("lr_decay", d.lr_decay, h["lr_decay"], lower_bound=0)
-    flags.DEFINE_float("momentum", d.momentum, h["momentum"], lower_bound=0)
-    flags.DEFINE_float("weight_decay", d.weight_decay, h["weight_decay"],
-                       lower_bound=0)  # fmt: skip
-    flags.DEFINE_float("bn_gamma_decay", None, h["bn_gamma_decay"],
-                       lower_bound=0)  # fmt: skip
-    flags.DEFINE_float("bn_beta_decay", None, h["bn_beta_decay"],
-                       lower_bound=0)  # fmt: skip
-    flags.DEFINE_integer("seed", d.seed, h["seed"])
-    flags.DEFINE_enum("strategy", d.strategy, STRATEGIES, h["strategy"])
-    flags.DEFINE_list("devices", [], h["devices"])
-    flags.DEFINE_bool("sync_bn", d.sync_bn, h["sync_bn"])
-    flags.DEFINE_string("model_dir", d.model_dir, h["model_dir"])
-    flags.DEFINE_string("run_name", None, h["run_name"])
-    flags.DEFINE_string("export_dir", d.export_dir, h["export_dir"])
-    flags.DEFINE_integer("stats_every", d.stats_every, h["stats_every"],
-                         lower_bound=0)  # fmt: skip
-    flags.DEFINE_integer("gradient_batches", d.gradient_batches,
-                         h["gradient_batches"], lower_bound=0)  # fmt: skip
-    flags.DEFINE_integer("histogram_bins", d.histogram_bins,
-                         h["histogram_bins"], lower_bound=0)  # fmt: skip
-    flags.DEFINE_bool("mixed_precision", d.mixed_precision,
-                      h["mixed_precision"])  # fmt: skip
-    flags.DEFINE_bool("jit_compile", d.jit_compile, h["jit_compile"])
-    flags.DEFINE_integer("steps_per_epoch", None, h["steps_per_epoch"],
-                         lower_bound=1)  # fmt: skip
-    flags.DEFINE_integer("eval_steps", None, h["eval_steps"], lower_bound=1)
-
-    flags.register_validator(
-        "learning_rate", lambda v: v > 0,
-        "--learning_rate must be > 0 (e.g. 0.1).",
-    )  # fmt: skip
-    flags.register_validator(
-        "lr_milestones", _milestones_ok,
-        "--lr_milestones must be increasing positive integers, e.g. 100,150.",
-    )  # fmt: skip
-    flags.register_validator(
-        "run_name", lambda v: v is None or re.fullmatch(r"[\w.+-]+", v),
-        "--run_name may hold letters, digits and _.+- only.",
-    )  # fmt: skip
+def setting_of(field):
+    """The `Setting` of a `TrainConfig` field."""
+    return field.metadata["setting"]
 
 
-def _milestones_ok(values):
+def fields_of_kind(*kinds):
+    """Names of the `TrainConfig` fields of the given kinds, in order."""
+    return tuple(
+        f.name
+        for f in dataclasses.fields(TrainConfig)
+        if setting_of(f).kind in kinds
+    )
+
+
+def _flag_text(value):
+    if isinstance(value, (tuple, list)):
+        return ",".join(str(v) for v in value)
+    if isinstance(value, bool):
+        return str(value).lower()
+    return str(value)
+
+
+def _parse(field, text, source):
+    """A flag's text as the field's type."""
+    kind = setting_of(field).type
     try:
-        numbers = [int(v) for v in values]
+        if isinstance(kind, tuple):
+            items = [t for t in text.split(",") if t.strip()]
+            return tuple(kind[0](t.strip()) for t in items)
+        if kind is bool:
+            if text.lower() not in ("true", "false", "1", "0"):
+                raise ValueError(text)
+            return text.lower() in ("true", "1")
+        return kind(text)
     except ValueError:
-        return False
-    return all(n > 0 for n in numbers) and numbers == sorted(set(numbers))
+        raise ConfigError(
+            f"{source}: --{field.name}={text} is not a valid "
+            f"{getattr(kind, '__name__', 'list')}."
+        ) from None
+
+
+def _checked(field, value):
+    """`value` checked against the field's `Setting`, with ints accepted
+    for floats and lists for tuples; raises `ConfigError`."""
+    setting = setting_of(field)
+    name = f"--{field.name}"
+    if value is None:
+        if field.default is None:
+            return None
+        raise ConfigError(f"{name} needs a value.")
+    kind = setting.type
+    if isinstance(kind, tuple):
+        if isinstance(value, str) or not isinstance(value, (tuple, list)):
+            raise ConfigError(f"{name}={value!r} must be a list.")
+        value = tuple(_checked_scalar(name, kind[0], v) for v in value)
+        for item in value:
+            _check_range(name, setting, item)
+    else:
+        value = _checked_scalar(name, kind, value)
+        _check_range(name, setting, value)
+    if setting.choices is not None and value not in setting.choices:
+        raise ConfigError(
+            f"{name}={value}: valid values are "
+            f"{', '.join(map(str, setting.choices))}."
+        )
+    problem = setting.check(value) if setting.check else None
+    if problem:
+        raise ConfigError(f"{name}={_flag_text(value)} {problem}.")
+    return value
+
+
+def _checked_scalar(name, kind, value):
+    if kind is float and isinstance(value, int) and not isinstance(
+        value, bool
+    ):
+        value = float(value)
+    if kind is int and isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if type(value) is not kind and not (
+        kind is float and hasattr(value, "dtype")
+    ):
+        raise ConfigError(
+            f"{name}={value!r} must be a {kind.__name__}."
+        )
+    if kind is float:
+        value = float(value)
+        if not math.isfinite(value):
+            raise ConfigError(f"{name}={value} must be a finite number.")
+    return value
+
+
+def _check_range(name, setting, value):
+    if setting.lower is not None:
+        if value < setting.lower or (
+            setting.lower_open and value == setting.lower
+        ):
+            relation = ">" if setting.lower_open else ">="
+            raise ConfigError(
+                f"{name}={value} must be {relation} {setting.lower:g}."
+            )
+    if setting.upper is not None and value > setting.upper:
+        raise ConfigError(f"{name}={value} must be <= {setting.upper:g}.")
+
+
+# --- absl flags ---------------------------------------------------------------
+
+
+def define_flags(flag_values=None):
+    """Defines one absl flag per `TrainConfig` field (once per
+    `FlagValues`). Types, choices and bounds come from the fields'
+    `Setting`; the whole config is checked again by `config_from_flags`.
+
+    Args:
+        flag_values: an `absl.flags.FlagValues`, default `flags.FLAGS`.
+    """
+    from absl import flags
+
+    fv = flags.FLAGS if flag_values is None else flag_values
+    defaults = TrainConfig()
+    for field in dataclasses.fields(TrainConfig):
+        if field.name in fv:
+            continue
+        setting = setting_of(field)
+        default = getattr(defaults, field.name)
+        common = dict(name=field.name, help=setting.help, flag_values=fv)
+        bounds = dict(lower_bound=setting.lower, upper_bound=setting.upper)
+        if isinstance(setting.type, tuple):
+            flags.DEFINE_list(
+                default=[str(v) for v in default] if default else [],
+                **common,
+            )
+        elif setting.choices is not None:
+            flags.DEFINE_enum(
+                default=default, enum_values=list(setting.choices), **common
+            )
+        elif setting.type is bool:
+            flags.DEFINE_bool(default=default, **common)
+        elif setting.type is int:
+            flags.DEFINE_integer(default=default, **bounds, **common)
+        elif setting.type is float:
+            flags.DEFINE_float(default=default, **bounds, **common)
+        else:
+            flags.DEFINE_string(default=default, **common)
 
 
 def config_from_flags(flag_values=None):
-    """Builds a `TrainConfig` from parsed flags (never mutating them)."""
-    fv = flag_values or flags.FLAGS
-    values = {f.name: fv[f.name].value for f in dataclasses.fields(TrainConfig)}
-    values["lr_milestones"] = tuple(int(v) for v in values["lr_milestones"])
-    values["devices"] = tuple(values["devices"] or ())
+    """Builds a `TrainConfig` from parsed flags (never mutating them).
+
+    Raises:
+        ConfigError: a bad value or combination, naming the flag.
+    """
+    from absl import flags
+
+    fv = flags.FLAGS if flag_values is None else flag_values
+    values = {}
+    for field in dataclasses.fields(TrainConfig):
+        value = fv[field.name].value
+        kind = setting_of(field).type
+        if isinstance(kind, tuple):
+            value = tuple(
+                _parse(field, str(v), "flags") for v in (value or ())
+            )
+            value = tuple(v for item in value for v in item)
+        values[field.name] = value
     return TrainConfig(**values)
+
+
+__all__ = [
+    "EXPERIMENT",
+    "OPERATIONAL",
+    "REPLICATE",
+    "Setting",
+    "TrainConfig",
+    "config_from_flags",
+    "define_flags",
+    "fields_of_kind",
+    "setting_of",
+]

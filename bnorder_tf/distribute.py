@@ -12,6 +12,8 @@ import os
 
 import tensorflow as tf
 
+from bnorder_tf.errors import ConfigError
+
 #: The names `get_strategy` accepts.
 STRATEGIES = ("one_device", "mirrored", "multi_worker", "tpu")
 
@@ -34,14 +36,16 @@ def get_strategy(name="one_device", devices=None, tpu_address=""):
         trials, tests) can be trained one after another.
 
     Raises:
-        ValueError: for an unknown name, listing the valid ones, or
-            `multi_worker` without a `TF_CONFIG`.
+        ConfigError: an unknown name, listing the valid ones; devices that
+            do not exist or repeat; `multi_worker` without a `TF_CONFIG`.
     """
     if name not in STRATEGIES:
-        raise ValueError(
+        raise ConfigError(
             f"Unknown strategy {name!r}; valid values are: "
             f"{', '.join(STRATEGIES)}."
         )
+    if devices:
+        devices = check_devices(devices)
     if name == "one_device":
         if devices:
             device = devices[0]
@@ -51,11 +55,11 @@ def get_strategy(name="one_device", devices=None, tpu_address=""):
         return tf.distribute.OneDeviceStrategy(device)
     if name == "mirrored":
         if not devices and not tf.config.list_logical_devices("GPU"):
-            devices = ["/cpu:0"]
+            devices = [d.name for d in tf.config.list_logical_devices("CPU")]
         return _mirrored(tuple(devices or ()))
     if name == "multi_worker":
         if "TF_CONFIG" not in os.environ:
-            raise ValueError(
+            raise ConfigError(
                 "strategy=multi_worker needs the TF_CONFIG environment "
                 "variable describing the cluster and this worker's task."
             )
@@ -64,6 +68,69 @@ def get_strategy(name="one_device", devices=None, tpu_address=""):
     tf.config.experimental_connect_to_cluster(resolver)
     tf.tpu.experimental.initialize_tpu_system(resolver)
     return tf.distribute.TPUStrategy(resolver)
+
+
+def _device_key(name):
+    spec = tf.DeviceSpec.from_string(name)
+    return (spec.device_type or "").upper(), spec.device_index or 0
+
+
+def check_devices(devices):
+    """Checks that each device exists on this host and none repeats.
+
+    Args:
+        devices: device names such as `/gpu:0` or `/cpu:1`.
+
+    Returns:
+        The list of device names.
+
+    Raises:
+        ConfigError: a device that does not exist (listing those that do)
+            or one named twice.
+    """
+    available = {_device_key(d.name): d.name
+                 for d in tf.config.list_logical_devices()}  # fmt: skip
+    seen = set()
+    for name in devices:
+        try:
+            key = _device_key(name)
+        except ValueError:
+            key = None
+        if key not in available:
+            raise ConfigError(
+                f"--devices: {name} does not exist here; available: "
+                f"{', '.join(available.values())} (--logical_cpus=N splits "
+                "the CPU into N devices)."
+            )
+        if key in seen:
+            raise ConfigError(f"--devices names {name} twice.")
+        seen.add(key)
+    return list(devices)
+
+
+def split_cpu(count):
+    """Splits the host CPU into `count` logical devices (`/cpu:0` ...),
+    so that `mirrored` can be tried without GPUs. Must run before
+    TensorFlow starts its runtime; 0 leaves the CPU alone.
+
+    Raises:
+        ConfigError: TensorFlow already started with another split.
+    """
+    if not count:
+        return
+    cpu = tf.config.list_physical_devices("CPU")[0]
+    try:
+        tf.config.set_logical_device_configuration(
+            cpu, [tf.config.LogicalDeviceConfiguration()] * count
+        )
+    except RuntimeError:
+        started = len(tf.config.list_logical_devices("CPU"))
+        if started != count:
+            raise ConfigError(
+                f"--logical_cpus={count}: TensorFlow already runs with "
+                f"{started} logical CPU(s) in this process; split the CPU "
+                "before any TensorFlow work."
+            ) from None
 
 
 @functools.lru_cache(maxsize=None)
@@ -99,10 +166,11 @@ def is_chief(strategy=None):
 
 
 def check_global_batch(batch_size, strategy):
-    """Raises `ValueError` unless the global batch divides over the replicas."""
+    """Raises `ConfigError` unless the global batch divides over the
+    replicas."""
     replicas = strategy.num_replicas_in_sync
     if batch_size % replicas:
-        raise ValueError(
+        raise ConfigError(
             f"batch_size={batch_size} (the global batch) does not divide "
             f"over {replicas} replicas; use a multiple of {replicas}."
         )

@@ -19,15 +19,16 @@ The SavedModel is traced functions and variables only: it loads with
 `tf.saved_model.load` in a process that never imports bnorder_tf.
 """
 
-import json
 import os
 import shutil
+import socket
 import tempfile
 
 import keras
 import tensorflow as tf
 
 from bnorder_tf.stats.taps import forward_with_taps, model_blocks, model_chain
+from bnorder_tf.strict_json import dumps_strict
 
 METADATA_FILE = "metadata.json"
 SERVING_SIGNATURE = "serving_default"
@@ -43,16 +44,6 @@ def versions(model_path):
         for entry in os.listdir(model_path)
         if entry.isdigit() and os.path.isdir(os.path.join(model_path, entry))
     )
-
-
-def _json_ready(value):
-    if isinstance(value, dict):
-        return {str(k): _json_ready(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_json_ready(v) for v in value]
-    if hasattr(value, "item"):  # NumPy scalars
-        return value.item()
-    return value
 
 
 def _archive(model, preprocessing):
@@ -114,7 +105,8 @@ def export_savedmodel(
     The version is written to a hidden temporary directory beside its
     final place and renamed into it, so a crash never leaves a partial
     version and a reader polling the directory (TensorFlow Serving) never
-    sees one.
+    sees one. Temporary directories left by killed exports are removed by
+    the next export (`remove_stale_staging`).
 
     Args:
         model: a chain model of blocks returning logits (see
@@ -159,7 +151,9 @@ def export_savedmodel(
         )
     archive = _archive(model, preprocessing)
     os.makedirs(model_path, exist_ok=True)
-    staging = tempfile.mkdtemp(prefix=".tmp-export-", dir=model_path)
+    remove_stale_staging(model_path)
+    staging = tempfile.mkdtemp(prefix=_staging_prefix(os.getpid()),
+                               dir=model_path)  # fmt: skip
     try:
         os.chmod(staging, 0o755)  # mkdtemp's 0700 would hide it from servers
         archive.write_out(staging, verbose=False)
@@ -182,11 +176,48 @@ def export_savedmodel(
             **(metadata or {}),
         }
         with open(os.path.join(staging, METADATA_FILE), "w") as f:
-            json.dump(_json_ready(info), f, indent=2)
+            f.write(dumps_strict(info, indent=2))
         return _publish(staging, model_path, version)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
+
+
+STAGING_PREFIX = ".tmp-export-"
+
+
+def _staging_prefix(pid):
+    return f"{STAGING_PREFIX}{socket.gethostname()}-{pid}-"
+
+
+def _alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def remove_stale_staging(model_path):
+    """Removes the hidden staging directories that exports killed before
+    their rename left in `model_path`: those of this host whose process
+    is gone. A staging directory of a live export is left alone.
+
+    Returns:
+        The list of removed paths.
+    """
+    removed = []
+    prefix = f"{STAGING_PREFIX}{socket.gethostname()}-"
+    for entry in os.listdir(model_path):
+        if not entry.startswith(prefix):
+            continue
+        pid = entry[len(prefix):].split("-", 1)[0]
+        if pid.isdigit() and not _alive(int(pid)):
+            shutil.rmtree(os.path.join(model_path, entry), ignore_errors=True)
+            removed.append(os.path.join(model_path, entry))
+    return removed
 
 
 def _publish(staging, model_path, version):

@@ -17,20 +17,79 @@ import sys
 import numpy as np
 from absl import app, flags
 
-from bnorder_tf.cli import fail
+from bnorder_tf.cli import fail_on_user_error
+from bnorder_tf.errors import UserError
 from bnorder_tf.export import METADATA_FILE, SERVING_SIGNATURE, versions
 
-flags.DEFINE_integer("version", None, "Version to load (default: newest).",
-                     lower_bound=1)  # fmt: skip
-flags.DEFINE_integer("top_k", 3, "Classes printed per image.", lower_bound=1)
-flags.DEFINE_bool("json", False, "Print one JSON object instead of text.")
-flags.DEFINE_integer("batch_size", 256, "Images per call of the model.",
-                     lower_bound=1)  # fmt: skip
 FLAGS = flags.FLAGS
 
 
-class PredictError(Exception):
+def define_flags(flag_values=FLAGS):
+    """The program's flags (defined by `run`, never at import)."""
+    flags.DEFINE_integer("version", None, "Version to load (default: "
+                         "newest).", lower_bound=1, flag_values=flag_values)
+    flags.DEFINE_integer("top_k", 3, "Classes printed per image.",
+                         lower_bound=1, flag_values=flag_values)
+    flags.DEFINE_bool("json", False, "Print one JSON object instead of "
+                      "text.", flag_values=flag_values)
+    flags.DEFINE_integer("batch_size", 256, "Images per call of the model.",
+                         lower_bound=1, flag_values=flag_values)
+
+
+class PredictError(UserError):
     """Bad input to the predict command; the message says what to do."""
+
+
+def read_metadata(version_dir):
+    """The version's `metadata.json` as a dict.
+
+    Raises:
+        PredictError: missing, empty, not JSON, or without `input_shape`.
+    """
+    path = os.path.join(version_dir, METADATA_FILE)
+    try:
+        with open(path) as f:
+            metadata = json.load(f)
+    except FileNotFoundError:
+        raise PredictError(
+            f"{path} is missing: {version_dir} is not a bnorder_tf export; "
+            "export it again."
+        ) from None
+    except (OSError, ValueError) as e:
+        raise PredictError(
+            f"{path} is not valid JSON ({e}); export the model again."
+        ) from None
+    if not isinstance(metadata, dict) or not isinstance(
+        metadata.get("input_shape"), list
+    ):
+        raise PredictError(
+            f"{path} lacks input_shape; export the model again."
+        )
+    return metadata
+
+
+def load_serving(version_dir):
+    """The SavedModel's serving signature.
+
+    Raises:
+        PredictError: a missing, truncated or foreign SavedModel.
+    """
+    import tensorflow as tf
+
+    try:
+        loaded = tf.saved_model.load(version_dir)
+    except (OSError, ValueError, tf.errors.OpError) as e:
+        first = (str(e).strip().splitlines() or [""])[0][:150]
+        raise PredictError(
+            f"{version_dir} holds no readable SavedModel "
+            f"({type(e).__name__}: {first}); export the model again."
+        ) from None
+    if SERVING_SIGNATURE not in loaded.signatures:
+        raise PredictError(
+            f"{version_dir} has no {SERVING_SIGNATURE} signature; export it "
+            "with bnorder_tf."
+        )
+    return loaded.signatures[SERVING_SIGNATURE]
 
 
 def resolve_version(model_path, version=None):
@@ -77,7 +136,9 @@ def read_images(paths, input_shape):
                 f"{path} holds {batch.dtype} values; the model takes uint8 "
                 "pixels (0-255) as the dataset provides them."
             )
-        if batch.ndim != 4 or batch.shape[1:] != input_shape:
+        if batch.ndim != 4 or batch.shape[1:] != input_shape or not len(
+            batch
+        ):
             raise PredictError(
                 f"{path} has shape {batch.shape}; the model takes "
                 f"[batch, {', '.join(map(str, input_shape))}]."
@@ -111,11 +172,15 @@ def read_images(paths, input_shape):
 
 
 def predict(version_dir, images, batch_size=256, progress=False):
-    """Probabilities `[N, classes]` from the SavedModel's serving signature."""
+    """Probabilities `[N, classes]` from the SavedModel's serving signature.
+
+    Raises:
+        PredictError: the directory holds no readable SavedModel.
+    """
     import keras
     import tensorflow as tf
 
-    serve = tf.saved_model.load(version_dir).signatures[SERVING_SIGNATURE]
+    serve = load_serving(version_dir)
     bar = keras.utils.Progbar(len(images)) if progress else None
     parts = []
     for start in range(0, len(images), batch_size):
@@ -147,17 +212,16 @@ def main(argv):
     model_path, paths = argv[1], argv[2:]
     try:
         version_dir = resolve_version(model_path, FLAGS.version)
-        with open(os.path.join(version_dir, METADATA_FILE)) as f:
-            metadata = json.load(f)
+        metadata = read_metadata(version_dir)
         images = read_images(paths, metadata["input_shape"])
-    except PredictError as e:
-        fail("predict", str(e))
-    probabilities = predict(
-        version_dir,
-        images,
-        FLAGS.batch_size,
-        progress=len(images) > FLAGS.batch_size and not FLAGS.json,
-    )
+        probabilities = predict(
+            version_dir,
+            images,
+            FLAGS.batch_size,
+            progress=len(images) > FLAGS.batch_size and not FLAGS.json,
+        )
+    except UserError as e:
+        fail_on_user_error("predict", e)
     names = metadata.get("class_names")
     ranked = top_k(probabilities, FLAGS.top_k, names)
     labels = paths if len(paths) == len(images) else [
@@ -182,6 +246,7 @@ def main(argv):
 
 
 def run():
+    define_flags()
     app.run(lambda argv: sys.exit(main(argv)))
 
 

@@ -7,11 +7,17 @@ the regularizers) and leaves a self-describing run directory
 `strategy.run` on a distributed dataset, so one-device, mirrored and
 multi-worker training share it (Keras's `fit` fails under
 MultiWorkerMirroredStrategy in Keras 3). It drives the usual Keras
-callbacks (`BackupAndRestore`, `CSVLogger`, `TensorBoard`, the progress
-bar, `ActivationStatsCallback`).
+callbacks (`TerminateOnNaN`, `CSVLogger`, `TensorBoard`, the progress bar,
+`ActivationStatsCallback`) and commits each epoch with a
+`tf.train.CheckpointManager` after its log rows (`EpochCheckpoint`).
+
+Faults it survives: a kill at any instant (rerun the command: it resumes
+after the last committed epoch, with the data order an uninterrupted run
+would have had), a second process on the same run (refused), a loss that
+becomes NaN or infinite (the run ends as `"status": "diverged"`).
 """
 
-import json
+import math
 import os
 import shutil
 import tempfile
@@ -27,19 +33,29 @@ from bnorder_tf.distribute import (
     is_chief,
     pad_for_replicas,
 )
+from bnorder_tf.errors import ConfigError, TrainingDivergedError
 from bnorder_tf.models import build_model
 from bnorder_tf.run_dir import (
+    CHECKPOINT_DIR,
+    DIVERGED,
+    FINISHED,
     HISTORY_FILE,
     MODEL_FILE,
     SUMMARY_FILE,
+    DirectoryLock,
     RunDirectoryError,
+    check_resumable,
+    check_run_paths,
+    dumps_strict,
+    history_columns,
     last_stats_record,
-    prepare_run_dir,
     read_history,
     truncate_logs,
     write_atomically,
+    write_config,
 )
 from bnorder_tf.stats import ActivationStatsCallback
+from bnorder_tf.stats.metrics import MODEL_KEYS
 
 
 def make_optimizer(config, steps_per_epoch):
@@ -201,21 +217,134 @@ def _epoch_logs(sums):
     }
 
 
-def _layer_scalars(stats_record):
-    if not stats_record:
-        return {}
-    keys = ("saturation", "empirical_saturation", "skewness",
-            "excluded_channels", "skewed_fraction", "sparsity")  # fmt: skip
-    return {
-        name: {k: layer[k] for k in keys}
-        for name, layer in stats_record["layers"].items()
-    }
+class EpochCheckpoint(keras.callbacks.Callback):
+    """Commits each finished epoch: model, optimizer and the run's
+    counters, saved by a `tf.train.CheckpointManager` at the end of the
+    epoch. Place it after the callbacks that write the epoch's log rows:
+    a checkpoint then always comes after its epoch's rows.
+
+    Args:
+        model, optimizer: what to save and restore.
+        directory: where this process saves its checkpoints.
+        max_to_keep: checkpoints kept.
+
+    Attributes:
+        epoch: `tf.Variable`, the number of committed epochs.
+        wall_seconds, train_seconds, trained_images: `tf.Variable`s, the
+            run's totals over all its sessions up to the last commit.
+    """
+
+    def __init__(self, model, optimizer, directory, max_to_keep=1):
+        super().__init__()
+        self.epoch = tf.Variable(0, dtype=tf.int64, trainable=False)
+        self.wall_seconds = tf.Variable(0.0, dtype=tf.float64,
+                                        trainable=False)  # fmt: skip
+        self.train_seconds = tf.Variable(0.0, dtype=tf.float64,
+                                         trainable=False)  # fmt: skip
+        self.trained_images = tf.Variable(0, dtype=tf.int64, trainable=False)
+        self.checkpoint = tf.train.Checkpoint(
+            model=model,
+            optimizer=optimizer,
+            epoch=self.epoch,
+            wall_seconds=self.wall_seconds,
+            train_seconds=self.train_seconds,
+            trained_images=self.trained_images,
+        )
+        self.directory = directory
+        self.manager = tf.train.CheckpointManager(
+            self.checkpoint, directory, max_to_keep=max_to_keep
+        )
+        self.session = None  # set by the runner: the session's timer
+
+    def restore(self, directory=None):
+        """Restores the newest checkpoint in `directory` (default: this
+        one's) and returns the number of committed epochs (0 if none).
+
+        Raises:
+            RunDirectoryError: the checkpoint is damaged (truncated,
+                unreadable), saying how to start the run over.
+        """
+        directory = directory or self.directory
+        path = tf.train.latest_checkpoint(directory)
+        if path is None:
+            return 0
+        try:
+            self.checkpoint.restore(path).assert_existing_objects_matched()
+        except (tf.errors.OpError, ValueError, AssertionError, IndexError,
+                KeyError) as e:
+            first = str(e).strip().splitlines()[0] if str(e).strip() else ""
+            raise RunDirectoryError(
+                f"{path} is damaged ({type(e).__name__}: {first[:120]}): "
+                "move the run directory away (or delete it) to start the "
+                "run over."
+            ) from None
+        return int(self.epoch.numpy())
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.epoch.assign(epoch + 1)
+        if self.session is not None:
+            self.session.update_totals(self)
+        self.manager.save(checkpoint_number=epoch + 1)
+
+
+class _Session:
+    """Time and images of this session, added to the totals restored
+    from the checkpoint, so the summary covers every session of a run."""
+
+    def __init__(self, checkpoint):
+        self.started = time.time()
+        self.wall_before = float(checkpoint.wall_seconds.numpy())
+        self.train_before = float(checkpoint.train_seconds.numpy())
+        self.images_before = int(checkpoint.trained_images.numpy())
+        self.train_seconds = 0.0
+        self.trained_images = 0
+
+    def wall_seconds(self):
+        return self.wall_before + time.time() - self.started
+
+    def update_totals(self, checkpoint):
+        checkpoint.wall_seconds.assign(self.wall_seconds())
+        checkpoint.train_seconds.assign(self.train_before
+                                        + self.train_seconds)  # fmt: skip
+        checkpoint.trained_images.assign(self.images_before
+                                         + self.trained_images)  # fmt: skip
+
+    def images_per_second(self):
+        seconds = self.train_before + self.train_seconds
+        images = self.images_before + self.trained_images
+        return images / seconds if seconds else None
+
+
+class HistoryLogger(keras.callbacks.CSVLogger):
+    """Keras's `CSVLogger` with columns fixed in advance: rows of epochs
+    that lack a value (statistics measured every few epochs) get an
+    empty cell, and every row has as many fields as the header.
+
+    Args:
+        filename: the CSV file, appended to.
+        columns: the column names after `epoch`.
+    """
+
+    def __init__(self, filename, columns):
+        super().__init__(filename, append=True)
+        self.columns = list(columns)
+
+    def on_train_begin(self, logs=None):
+        super().on_train_begin(logs)
+        self.keys = list(self.columns)
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = logs or {}
+        row = {k: logs.get(k) for k in self.columns}
+        super().on_epoch_end(epoch, {k: "" if v is None else v
+                                     for k, v in row.items()})  # fmt: skip
+        os.fsync(self.csv_file.fileno())
 
 
 def run(config, datasets_override=None, strategy_override=None, verbose=1):
     """Trains, evaluates, measures and exports one model.
 
-    Re-running the same config resumes from the last finished epoch.
+    Re-running the same config resumes from the last committed epoch.
     Arguments as for `train`.
 
     Returns:
@@ -226,6 +355,10 @@ def run(config, datasets_override=None, strategy_override=None, verbose=1):
 
 def train(config, datasets_override=None, strategy_override=None, verbose=1):
     """`run`, returning the trained model as well.
+
+    Everything the user gave is checked before anything is written: the
+    paths, the run directory (finished, or started with other settings),
+    the devices and the data.
 
     Args:
         config: a `TrainConfig`.
@@ -239,9 +372,15 @@ def train(config, datasets_override=None, strategy_override=None, verbose=1):
         written to `summary.json`.
 
     Raises:
-        RunDirectoryError: the run already finished, or differs.
-        DatasetNotAvailableError, ValueError: bad data or settings.
+        RunDirectoryError: the run already finished, differs, or has a
+            damaged checkpoint.
+        RunInUseError: another process trains this run.
+        TrainingDivergedError: the loss became NaN or infinite; the
+            summary records `"status": "diverged"`, nothing is exported.
+        ConfigError, DatasetNotAvailableError: bad settings or data.
     """
+    check_run_paths(config)
+    check_resumable(config)
     strategy = strategy_override or get_strategy(
         config.strategy, devices=list(config.devices) or None
     )
@@ -249,22 +388,46 @@ def train(config, datasets_override=None, strategy_override=None, verbose=1):
     train_data, test_data = datasets_override or _load_data(config)
     steps_per_epoch = _steps_per_epoch(config, train_data)
     chief = is_chief(strategy)
-    run_dir, write_dir = prepare_run_dir(config, chief)
+    run_dir = config.run_dir
+    if not chief:
+        write_dir = tempfile.mkdtemp(prefix="bnorder_worker_")
+        lock = None
+    else:
+        write_dir = run_dir
+        lock = DirectoryLock(run_dir, "run").acquire()
+    try:
+        if chief:
+            check_resumable(config)  # again, now that the run is ours
+            write_config(run_dir, config)
+        return _train_in(config, strategy, train_data, test_data,
+                         steps_per_epoch, chief, run_dir, write_dir,
+                         verbose)  # fmt: skip
+    finally:
+        if lock is not None:
+            lock.release()
+        if not chief:
+            shutil.rmtree(write_dir, ignore_errors=True)
 
+
+def _train_in(config, strategy, train_data, test_data, steps_per_epoch,
+              chief, run_dir, write_dir, verbose):  # fmt: skip
     model, optimizer = _build(config, strategy, train_data, steps_per_epoch)
     trainer = Trainer(model, optimizer, strategy, config.batch_size,
                       jit_compile=config.jit_compile)  # fmt: skip
     test_batches = test_data.dataset
     if config.eval_steps:
         test_batches = test_batches.take(config.eval_steps)
-    train_batches = train_data.dataset.take(steps_per_epoch)
 
-    backup_dir = os.path.join(write_dir, "backup")
-    if not chief and os.path.isdir(os.path.join(run_dir, "backup")):
-        # every worker resumes from the chief's checkpoint
-        shutil.copytree(os.path.join(run_dir, "backup"), backup_dir)
-    callbacks = _callbacks(config, chief, write_dir, backup_dir,
-                           test_batches, train_batches)  # fmt: skip
+    checkpoint = EpochCheckpoint(model, optimizer,
+                                 os.path.join(write_dir, CHECKPOINT_DIR))
+    # every worker resumes from the chief's checkpoint
+    initial_epoch = checkpoint.restore(os.path.join(run_dir, CHECKPOINT_DIR))
+    session = checkpoint.session = _Session(checkpoint)
+    if chief:
+        truncate_logs(write_dir, initial_epoch)
+    callbacks = _callbacks(config, chief, write_dir, test_batches,
+                           train_data.dataset.take(steps_per_epoch))
+    callbacks.append(checkpoint)  # last: the epoch's rows are written
     callback_list = keras.callbacks.CallbackList(
         callbacks, add_history=True, add_progbar=verbose > 0, model=model,
         verbose=verbose, epochs=config.epochs, steps=steps_per_epoch,
@@ -273,44 +436,50 @@ def train(config, datasets_override=None, strategy_override=None, verbose=1):
         print(
             f"bnorder_tf: {config.model} ({config.order}, "
             f"{config.activation}, width {config.width:g}) on "
-            f"{config.dataset}, strategy {config.strategy} with "
-            f"{strategy.num_replicas_in_sync} replica(s); run directory "
-            f"{run_dir}",
+            f"{config.dataset} from {train_data.location}, strategy "
+            f"{config.strategy} with {strategy.num_replicas_in_sync} "
+            f"replica(s); run directory {run_dir}",
             flush=True,
         )
-    model._initial_epoch = None
-    callback_list.on_train_begin()  # BackupAndRestore restores here
-    initial_epoch = model._initial_epoch or 0
-    truncate_logs(write_dir, initial_epoch)
-    if verbose and initial_epoch:
-        print(f"Resuming after epoch {initial_epoch}.", flush=True)
+        if initial_epoch:
+            print(f"Resuming after epoch {initial_epoch}.", flush=True)
+    callback_list.on_train_begin()
 
-    started = time.time()
-    train_seconds, trained_images = _train_epochs(
+    diverged_epoch = _train_epochs(
         trainer, callback_list, range(initial_epoch, config.epochs),
-        steps_per_epoch,
-        strategy.experimental_distribute_dataset(train_batches),
+        steps_per_epoch, session,
+        lambda epoch: strategy.experimental_distribute_dataset(
+            _epoch_batches(train_data, epoch, steps_per_epoch)),
         trainer.distribute_eval(test_batches),
     )  # fmt: skip
-
     stats_callback = next(
         (c for c in callbacks if isinstance(c, ActivationStatsCallback)), None
     )
-    summary = _summary(
-        config, write_dir, strategy, stats_callback, train_seconds,
-        trained_images, time.time() - started,
-    )  # fmt: skip
-    model.save(os.path.join(write_dir, MODEL_FILE))
-    _export(config, model, test_data, summary, chief)
+    summary = _summary(config, write_dir, strategy, stats_callback, session,
+                       train_data.location, diverged_epoch)  # fmt: skip
+    if diverged_epoch is None:
+        model.save(os.path.join(write_dir, MODEL_FILE))
+        _export(config, model, test_data, summary, chief)
     # written last: a summary marks a finished run
     write_atomically(
-        os.path.join(write_dir, SUMMARY_FILE), json.dumps(summary, indent=2)
+        os.path.join(write_dir, SUMMARY_FILE), dumps_strict(summary, indent=2)
     )
     callback_list.on_train_end()
-    shutil.rmtree(backup_dir, ignore_errors=True)
-    if not chief:
-        shutil.rmtree(write_dir, ignore_errors=True)
+    shutil.rmtree(os.path.join(write_dir, CHECKPOINT_DIR), ignore_errors=True)
+    if diverged_epoch is not None:
+        raise TrainingDivergedError(
+            f"training diverged in epoch {diverged_epoch} (the loss became "
+            f"NaN or infinite); {os.path.join(run_dir, SUMMARY_FILE)} "
+            "records it and nothing was exported: try a lower "
+            "--learning_rate."
+        )
     return model, summary
+
+
+def _epoch_batches(train_data, epoch, steps_per_epoch):
+    make = train_data.for_epoch
+    dataset = make(epoch) if make else train_data.dataset
+    return dataset.take(steps_per_epoch)
 
 
 def _load_data(config):
@@ -325,9 +494,10 @@ def _steps_per_epoch(config, train_data):
     if config.steps_per_epoch:
         steps = min(steps, config.steps_per_epoch)
     if steps < 1:
-        raise ValueError(
+        raise ConfigError(
             f"{config.dataset} has {train_data.num_examples} training "
-            f"examples, fewer than one batch of {config.batch_size}."
+            f"examples, fewer than one batch of {config.batch_size}: lower "
+            "--batch_size."
         )
     return steps
 
@@ -360,11 +530,11 @@ def _build(config, strategy, train_data, steps_per_epoch):
     return model, optimizer
 
 
-def _callbacks(config, chief, write_dir, backup_dir, test_batches,
-               train_batches):  # fmt: skip
-    callbacks = [
-        keras.callbacks.BackupAndRestore(backup_dir, delete_checkpoint=False)
-    ]
+def _callbacks(config, chief, write_dir, test_batches, train_batches):
+    """The run's callbacks, in the order an epoch is committed: the
+    NaN check, the statistics (appended to stats.jsonl), the history
+    row, TensorBoard."""
+    callbacks = [keras.callbacks.TerminateOnNaN()]
     if config.stats_every:
         callbacks.append(
             ActivationStatsCallback(
@@ -377,25 +547,30 @@ def _callbacks(config, chief, write_dir, backup_dir, test_batches,
                 write_files=chief,
             )
         )
+    columns = history_columns(config.stats_every, MODEL_KEYS)
     return callbacks + [
-        keras.callbacks.CSVLogger(os.path.join(write_dir, HISTORY_FILE),
-                                  append=True),
+        HistoryLogger(os.path.join(write_dir, HISTORY_FILE), columns),
         keras.callbacks.TensorBoard(os.path.join(write_dir, "tensorboard"),
                                     write_graph=False),
     ]  # fmt: skip
 
 
-def _train_epochs(trainer, callback_list, epochs, steps_per_epoch,
+def _train_epochs(trainer, callback_list, epochs, steps_per_epoch, session,
                   distributed_train, distributed_test):  # fmt: skip
     """Trains and evaluates the given epochs, driving the callbacks.
 
+    Args:
+        distributed_train: function `epoch -> distributed dataset`.
+
     Returns:
-        `(seconds spent in training steps, images trained on)`.
+        The epoch in which the loss became NaN or infinite (training
+        stopped there, that epoch uncommitted), or `None`.
     """
-    train_seconds, trained_images = 0.0, 0
+    model = trainer.model
+    model.stop_training = False
     for epoch in epochs:
         callback_list.on_epoch_begin(epoch)
-        iterator = iter(distributed_train)
+        iterator = iter(distributed_train(epoch))
         sums = dict.fromkeys(("loss_sum", "correct", "count"), 0.0)
         epoch_start = time.perf_counter()
         for step in range(steps_per_epoch):
@@ -405,43 +580,64 @@ def _train_epochs(trainer, callback_list, epochs, steps_per_epoch,
                 sums[k] += out[k]
             sums["regularization"] = out["regularization"]
             callback_list.on_train_batch_end(step, _epoch_logs(sums))
-        train_seconds += time.perf_counter() - epoch_start
-        trained_images += int(sums["count"])
+            if model.stop_training:  # TerminateOnNaN
+                return epoch
+        session.train_seconds += time.perf_counter() - epoch_start
+        session.trained_images += int(sums["count"])
         logs = _epoch_logs(sums)
         evaluation = trainer.evaluate(distributed_test)
         logs.update({f"val_{k}": v for k, v in evaluation.items()})
+        if not all(math.isfinite(v) for v in logs.values()):
+            return epoch
         logs["learning_rate"] = float(trainer.optimizer.learning_rate)
         callback_list.on_epoch_end(epoch, logs)
-    return train_seconds, trained_images
+    return None
 
 
-def _summary(config, run_dir, strategy, stats_callback, train_seconds,
-             trained_images, wall_seconds):  # fmt: skip
+def _layer_scalars(stats_record):
+    if not stats_record:
+        return {}
+    keys = ("saturation", "empirical_saturation", "skewness",
+            "excluded_channels", "skewed_fraction", "sparsity")  # fmt: skip
+    return {
+        name: {k: layer[k] for k in keys}
+        for name, layer in stats_record["layers"].items()
+    }
+
+
+def _summary(config, run_dir, strategy, stats_callback, session,
+             data_location, diverged_epoch):  # fmt: skip
     history = read_history(os.path.join(run_dir, HISTORY_FILE))
     accuracies = history.get("val_accuracy", [])
     last_stats = stats_callback.last_result if stats_callback else None
     if last_stats is None:
         last_stats = last_stats_record(run_dir)
-    return {
+    diverged = diverged_epoch is not None
+    summary = {
         "run_name": config.resolved_run_name,
+        "status": DIVERGED if diverged else FINISHED,
+        "diverged_epoch": diverged_epoch,
         "dataset": config.dataset,
+        "data_source": data_location,
         "model": config.model,
         "order": config.order,
         "activation": config.activation,
         "seed": config.seed,
         "epochs": len(accuracies),
-        "final_test_accuracy": accuracies[-1] if accuracies else None,
+        "final_test_accuracy": None if diverged else (
+            accuracies[-1] if accuracies else None),
         "best_test_accuracy": max(accuracies) if accuracies else None,
-        "final_test_loss": (history.get("val_loss") or [None])[-1],
-        "stats": last_stats["model"] if last_stats else None,
-        "layer_stats": _layer_scalars(last_stats),
-        "gradients": (last_stats or {}).get("gradients"),
-        "wall_seconds": wall_seconds,
-        "train_images_per_second": (
-            trained_images / train_seconds if train_seconds else None
-        ),
+        "final_test_loss": None if diverged else (
+            (history.get("val_loss") or [None])[-1]),
+        "stats": None if diverged or not last_stats else last_stats["model"],
+        "layer_stats": {} if diverged else _layer_scalars(last_stats),
+        "gradients": None if diverged else (last_stats or {}).get(
+            "gradients"),
+        "wall_seconds": session.wall_seconds(),
+        "train_images_per_second": session.images_per_second(),
         "replicas": strategy.num_replicas_in_sync,
-    }
+    }  # fmt: skip
+    return summary
 
 
 def _export(config, model, test, summary, chief):
@@ -464,4 +660,12 @@ def _export(config, model, test, summary, chief):
         shutil.rmtree(export_dir, ignore_errors=True)
 
 
-__all__ = ["RunDirectoryError", "Trainer", "make_optimizer", "run", "train"]
+__all__ = [
+    "EpochCheckpoint",
+    "HistoryLogger",
+    "RunDirectoryError",
+    "Trainer",
+    "make_optimizer",
+    "run",
+    "train",
+]

@@ -18,14 +18,26 @@ does keras-tuner's chief/worker mode (`KERASTUNER_TUNER_ID`,
 import csv
 import dataclasses
 import functools
+import json
+import math
 import os
+import shutil
 import statistics
 
 import keras_tuner as kt
 from keras_tuner.src.tuners.gridsearch import LinkedList
 
 from bnorder_tf import training
-from bnorder_tf.run_dir import read_summary
+from bnorder_tf.errors import ConfigError, TrainingDivergedError, UserError
+from bnorder_tf.run_dir import (
+    DIVERGED,
+    DirectoryLock,
+    check_directory_flag,
+    check_inside,
+    read_summary,
+    write_atomically,
+)
+from bnorder_tf.strict_json import dumps_strict
 
 #: Searchable `TrainConfig` fields, and the search-flag suffix of each.
 SEARCHABLE = ("learning_rate", "weight_decay", "bn_gamma_decay",
@@ -36,6 +48,143 @@ STATS = ("saturation", "skewness", "sparsity")
 RESULTS_CSV = "results.csv"
 RESULTS_MD = "results.md"
 BEST_FLAGS = "best.flags"
+#: What a project was started with; a rerun must agree with it.
+PROJECT_FILE = "project.json"
+#: `status` of a trial in the results.
+COMPLETED, FAILED = "completed", "failed"
+
+
+class TrialInputError(UserError, kt.errors.FatalError):
+    """A user error inside a trial (a run in use, missing data): it stops
+    the search instead of being recorded as a failed trial."""
+
+
+def project_identity(base, space, seeds, tuner):
+    """What defines a search: the base settings that no search flag
+    overrides, the seeds, the search space and the algorithm. Two commands
+    with the same identity continue one project."""
+    searched = set(space)
+    if "bn_affine_decay" in searched:
+        searched |= {"bn_gamma_decay", "bn_beta_decay"}
+    settings = {k: v for k, v in base.settings().items() if k not in searched}
+    if "order" in searched:
+        settings.pop("order", None)
+    return {
+        "settings": settings,
+        "seed": base.seed,
+        "seeds": int(seeds),
+        "space": {k: [str(v) for v in values] for k, values in space.items()},
+        "tuner": tuner,
+    }
+
+
+def open_project(tuning_dir, project, identity, overwrite=False,
+                 tuner_id="chief"):  # fmt: skip
+    """Checks and locks `<tuning_dir>/<project>` for this process.
+
+    A new project records `identity` in `project.json`; an existing one
+    must have been started with the same identity, unless `overwrite`
+    deletes it first (only the chief may).
+
+    Args:
+        tuning_dir, project: the `--tuning_dir` and `--project` flags.
+        identity: `project_identity(...)` of this command.
+        overwrite: bool, start the project over.
+        tuner_id: keras-tuner's `KERASTUNER_TUNER_ID` ("chief" alone).
+
+    Returns:
+        The held `DirectoryLock`; release it when the search ends.
+
+    Raises:
+        ConfigError: a bad project name, a tuning_dir that is a file, or
+            a project started with other settings.
+        RunInUseError: another process searches this project (as the
+            same tuner id).
+    """
+    check_directory_flag("tuning_dir", tuning_dir)
+    check_inside("project", project, "tuning_dir")
+    project_dir = os.path.join(tuning_dir, project)
+    check_directory_flag("project", project_dir)
+    path = os.path.join(project_dir, PROJECT_FILE)
+    before = _read_identity(path)
+    if before is not None and before != identity and not overwrite:
+        changed = sorted(_differences(before, identity))
+        raise ConfigError(
+            f"{project_dir} was started with other settings "
+            f"({', '.join(changed)}): rerun it with its own flags, pass "
+            "another --project, or --overwrite to start it over (its "
+            "trials are deleted)."
+        )
+    lock = DirectoryLock(tuning_dir, "tuning project",
+                         name=f".{project}.{tuner_id}.lock").acquire()
+    try:
+        if overwrite and tuner_id == "chief" and os.path.isdir(project_dir):
+            shutil.rmtree(project_dir)
+        os.makedirs(project_dir, exist_ok=True)
+        if _read_identity(path) is None:
+            write_atomically(path, dumps_strict(identity, indent=2))
+    except BaseException:
+        lock.release()
+        raise
+    return lock
+
+
+def _read_identity(path):
+    if not os.path.exists(path):
+        return None
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except ValueError:
+        return None  # cut short by a kill before its rename: rewritten
+
+
+def _differences(before, after):
+    names = set()
+    for key in set(before) | set(after):
+        a, b = before.get(key), after.get(key)
+        if isinstance(a, dict) and isinstance(b, dict):
+            names |= {n for n in set(a) | set(b) if a.get(n) != b.get(n)}
+        elif a != b:
+            names.add(key)
+    return names
+
+
+def parse_search_values(flag, values, names=None, positive=False):
+    """A `--search_*` flag's distinct values: names out of `names`, or
+    else finite numbers (> 0 with `positive`, else >= 0).
+
+    Raises:
+        ConfigError: naming the flag and the bad value.
+    """
+    if len(set(values)) != len(values):
+        raise ConfigError(f"--{flag} repeats a value: {','.join(values)}.")
+    if names is not None:
+        unknown = [v for v in values if v not in names]
+        if unknown:
+            raise ConfigError(
+                f"--{flag}: unknown {', '.join(unknown)}; valid values are "
+                f"{', '.join(names)}."
+            )
+        return list(values)
+    numbers = []
+    for text in values:
+        try:
+            number = float(text)
+        except ValueError:
+            number = math.nan
+        if not math.isfinite(number) or number < 0 or (
+            positive and number == 0
+        ):
+            bound = "> 0" if positive else ">= 0"
+            raise ConfigError(
+                f"--{flag}: {text!r} is not a finite number {bound}; give "
+                "a comma-separated list such as 0.1,0.01."
+            )
+        numbers.append(number)
+    if len(set(numbers)) != len(numbers):
+        raise ConfigError(f"--{flag} repeats a value: {','.join(values)}.")
+    return numbers
 
 
 def hyperparameters(space):
@@ -114,12 +263,28 @@ class SeedAveragingTuner(kt.Tuner):
         )
 
     def _run_seed(self, config):
-        summary = read_summary(os.path.join(config.model_dir,
-                                            config.run_name))  # fmt: skip
-        if summary is not None:  # finished before an interruption
-            return summary
-        return training.run(config, strategy_override=self.strategy,
-                            verbose=0)  # fmt: skip
+        """The seed's summary: read back if it finished before an
+        interruption, else trained. A diverged seed fails the trial
+        (keras-tuner's `FailedTrialError`: recorded, not retried); a user
+        error stops the search; anything else is a bug and propagates."""
+        run_dir = os.path.join(config.model_dir, config.run_name)
+        try:
+            summary = read_summary(run_dir)
+            if summary is None:
+                summary = training.run(config, strategy_override=self.strategy,
+                                       verbose=0)  # fmt: skip
+        except TrainingDivergedError as e:
+            raise kt.errors.FailedTrialError(str(e)) from e
+        except UserError as e:
+            raise TrialInputError(str(e)) from e
+        except Exception as e:
+            raise kt.errors.FatalError(
+                f"{type(e).__name__} in {run_dir}: {e}") from e
+        if summary.get("status") == DIVERGED:
+            raise kt.errors.FailedTrialError(
+                f"{run_dir} diverged in epoch {summary.get('diverged_epoch')}."
+            )
+        return summary
 
     def run_trial(self, trial, *args, **kwargs):
         summaries = [
@@ -178,8 +343,10 @@ def make_oracle(tuner, space, max_trials=None, seed=None, max_epochs=None):
     """The keras-tuner oracle for a tuner name (`TUNERS`)."""
     objective = kt.Objective(OBJECTIVE, direction="max")
     hp = hyperparameters(space)
+    # a diverged trial is a result of the grid, not a reason to stop it
     common = dict(objective=objective, hyperparameters=hp, seed=seed,
-                  tune_new_entries=False)  # fmt: skip
+                  tune_new_entries=False,
+                  max_consecutive_failed_trials=2**31 - 1)  # fmt: skip
     if tuner == "grid":
         return ResumableGridSearchOracle(max_trials=max_trials, **common)
     if tuner == "random":
@@ -190,20 +357,24 @@ def make_oracle(tuner, space, max_trials=None, seed=None, max_epochs=None):
             max_trials=max_trials or 10, **common)
     if tuner == "hyperband":
         return kt.oracles.HyperbandOracle(max_epochs=max_epochs, **common)
-    raise ValueError(
+    raise ConfigError(
         f"Unknown tuner {tuner!r}; valid values are: {', '.join(TUNERS)}.")
 
 
 def results_rows(oracle, space, seeds):
-    """One dict per completed trial, best first: its hyperparameters,
-    accuracy mean and std, each seed's accuracy and the mean statistics."""
+    """One dict per ended trial: its hyperparameters, `status`
+    (`completed`, or `failed` for a trial with a diverged seed), accuracy
+    mean and std, each seed's accuracy and the mean statistics. Completed
+    trials come first, best first; failed trials have no accuracy."""
+    ended = {kt.engine.trial.TrialStatus.COMPLETED: COMPLETED,
+             kt.engine.trial.TrialStatus.FAILED: FAILED}  # fmt: skip
     rows = []
     for trial in oracle.trials.values():
-        if trial.status != kt.engine.trial.TrialStatus.COMPLETED:
+        if trial.status not in ended:
             continue
         metrics = {name: trial.metrics.get_last_value(name)
                    for name in trial.metrics.metrics}  # fmt: skip
-        row = {"trial": trial.trial_id}
+        row = {"trial": trial.trial_id, "status": ended[trial.status]}
         row.update({name: trial.hyperparameters.get(name) for name in space})
         row["accuracy_mean"] = metrics.get(OBJECTIVE)
         row["accuracy_std"] = metrics.get("val_accuracy_std")
@@ -212,8 +383,14 @@ def results_rows(oracle, space, seeds):
         for name in STATS:
             row[name] = metrics.get(name)
         rows.append(row)
-    rows.sort(key=lambda r: -(r["accuracy_mean"] or 0.0))
+    rows.sort(key=lambda r: (r["status"] != COMPLETED,
+                             -(r["accuracy_mean"] or 0.0)))  # fmt: skip
     return rows
+
+
+def best_row(rows):
+    """The best completed trial's row, or `None` (no trial completed)."""
+    return next((r for r in rows if r["status"] == COMPLETED), None)
 
 
 def _cell(value):
@@ -244,5 +421,7 @@ def write_results(directory, rows, best_config):
     return best_path
 
 
-__all__ = ["SeedAveragingTuner", "hyperparameters", "make_oracle",
-           "results_rows", "trial_config", "write_results"]
+__all__ = ["SeedAveragingTuner", "best_row", "hyperparameters",
+           "make_oracle", "open_project", "parse_search_values",
+           "project_identity", "results_rows", "trial_config",
+           "write_results"]

@@ -3,6 +3,7 @@
 import pytest
 
 from bnorder_tf.cli import resolve_flagfiles
+from bnorder_tf.errors import ConfigError
 
 
 def test_nested_flagfiles_expand_in_order_and_later_flags_win(tmp_path):
@@ -21,7 +22,7 @@ def test_nested_flagfiles_expand_in_order_and_later_flags_win(tmp_path):
 
 def test_missing_flagfile_lists_the_available_ones(tmp_path):
     (tmp_path / "vgg_swap.flags").write_text("--epochs=1\n")
-    with pytest.raises(FileNotFoundError,
+    with pytest.raises(ConfigError,
                        match=r"--flagfile=nope.flags: .*available: "
                              r"vgg_swap.flags"):
         resolve_flagfiles(["prog", "--flagfile=nope.flags"], [str(tmp_path)])
@@ -30,5 +31,5 @@ def test_missing_flagfile_lists_the_available_ones(tmp_path):
 def test_flagfiles_including_each_other_are_an_error(tmp_path):
     (tmp_path / "a.flags").write_text("--flagfile=b.flags\n")
     (tmp_path / "b.flags").write_text("--flagfile=a.flags\n")
-    with pytest.raises(FileNotFoundError, match="in a loop"):
+    with pytest.raises(ConfigError, match="in a loop"):
         resolve_flagfiles(["prog", "--flagfile=a.flags"], [str(tmp_path)])

@@ -154,3 +154,35 @@ def test_synthetic_dataset_is_learnable_and_deterministic():
     x, y = np.stack(xa).astype("float64"), np.asarray(ya)
     means = np.stack([x[y == k].mean(0) for k in np.unique(y)])
     assert np.abs(means[0] - means[1]).mean() > 10
+
+
+def test_data_dir_that_does_not_exist_is_an_error(tmp_path):
+    with pytest.raises(data.DatasetNotAvailableError, match="not a directory"):
+        data.get_source("fashion_mnist", str(tmp_path / "nonexistent"))
+
+
+def test_data_dir_without_the_dataset_does_not_fall_back(tmp_path):
+    # Debian's copy exists on this machine: it must not be used silently
+    with pytest.raises(data.DatasetNotAvailableError, match="holds no "
+                       "Fashion-MNIST"):  # fmt: skip
+        data.get_source("fashion_mnist", str(tmp_path))
+
+
+def test_the_source_used_is_recorded(fashion_dir):
+    directory, _ = fashion_dir
+    loaded = data.load("fashion_mnist", "test", batch_size=4,
+                       data_dir=str(directory))  # fmt: skip
+    assert loaded.location == str(directory)
+
+
+def test_each_epochs_order_is_a_function_of_seed_and_epoch():
+    def labels(seed, epoch):
+        loaded = data.load("synthetic", "train", batch_size=64, seed=seed)
+        batches = loaded.for_epoch(epoch).take(2)
+        return np.concatenate([y for _, y in batches.as_numpy_iterator()])
+
+    first = labels(0, 1)
+    # the same (seed, epoch) from a fresh pipeline (a resumed process)
+    np.testing.assert_array_equal(labels(0, 1), first)
+    assert not np.array_equal(labels(0, 0), first)  # another epoch
+    assert not np.array_equal(labels(1, 1), first)  # another seed

@@ -212,3 +212,110 @@ def test_predict_bad_input_is_one_clear_line(exported, tmp_path, case,
     lines = error_lines(out.stderr)
     assert len(lines) == 1 and message in lines[0], out.stderr[-2000:]
     assert "Traceback" not in out.stderr
+
+
+def _copy_version(path, tmp_path):
+    import shutil
+
+    copy = tmp_path / "model" / "1"
+    shutil.copytree(path, copy)
+    return copy
+
+
+@pytest.mark.parametrize("damage, message", [
+    ("truncated_pb", "holds no readable SavedModel"),
+    ("missing_metadata", "metadata.json is missing"),
+    ("empty_metadata", "is not valid JSON"),
+    ("metadata_without_shape", "lacks input_shape"),
+])  # fmt: skip
+def test_damaged_exports_are_named_errors(exported, tmp_path, damage,
+                                          message):  # fmt: skip
+    from bnorder_tf import predict
+
+    version = _copy_version(exported[2], tmp_path)
+    if damage == "truncated_pb":
+        pb = version / "saved_model.pb"
+        pb.write_bytes(pb.read_bytes()[:200])
+    elif damage == "missing_metadata":
+        (version / "metadata.json").unlink()
+    elif damage == "empty_metadata":
+        (version / "metadata.json").write_text("")
+    else:
+        (version / "metadata.json").write_text("{}")
+    with pytest.raises(predict.PredictError, match=message):
+        predict.read_metadata(str(version))
+        predict.load_serving(str(version))
+
+
+@pytest.mark.parametrize("array, message", [
+    (np.zeros((0, 28, 28, 1), np.uint8), "has shape"),
+    (np.zeros((2, 28, 28), np.uint8), "has shape"),
+])  # fmt: skip
+def test_empty_or_misshapen_npy_is_a_named_error(tmp_path, array, message):
+    from bnorder_tf import predict
+
+    path = tmp_path / "batch.npy"
+    np.save(path, array)
+    with pytest.raises(predict.PredictError, match=message):
+        predict.read_images([str(path)], (28, 28, 1))
+
+
+def test_directory_without_versions_is_a_named_error(tmp_path):
+    from bnorder_tf import predict
+
+    (tmp_path / "model").mkdir()
+    with pytest.raises(predict.PredictError, match="no numbered version"):
+        predict.resolve_version(str(tmp_path / "model"))
+
+
+def test_truncated_savedmodel_is_one_line_from_the_program(exported,
+                                                           tmp_path):
+    version = _copy_version(exported[2], tmp_path)
+    pb = version / "saved_model.pb"
+    pb.write_bytes(pb.read_bytes()[:200])
+    image = tmp_path / "ok.png"
+    Image.fromarray(np.zeros((28, 28), np.uint8)).save(image)
+    out = run_program(["-m", "bnorder_tf.predict", str(version.parent),
+                       str(image)])  # fmt: skip
+    assert out.returncode == 2
+    lines = error_lines(out.stderr)
+    assert len(lines) == 1 and "no readable SavedModel" in lines[0], \
+        out.stderr[-2000:]  # fmt: skip
+
+
+def test_stale_staging_of_killed_exports_is_removed(exported, tmp_path):
+    import subprocess
+    import sys
+
+    from bnorder_tf.export import _staging_prefix
+
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    model_path = tmp_path / "savedmodels" / "tiny"
+    model_path.mkdir(parents=True)
+    stale = model_path / (_staging_prefix(dead.pid) + "abc")
+    live = model_path / (_staging_prefix(os.getpid()) + "def")
+    for directory in (stale, live):
+        directory.mkdir()
+        (directory / "saved_model.pb").write_bytes(b"half")
+    model = exported[0]
+    path = export_savedmodel(model, str(tmp_path / "savedmodels"), "tiny",
+                             preprocessing=PREPROCESSING)  # fmt: skip
+    assert path.endswith("1")
+    assert not stale.exists()  # its writer is gone
+    assert live.exists()  # a live export (this process) is left alone
+
+
+def test_importing_predict_defines_no_flags():
+    import subprocess
+    import sys
+
+    code = ("import bnorder_tf.predict\nfrom absl import flags\n"
+            "from bnorder_tf import config\nconfig.define_flags()\n"
+            "print(sorted(n for n in ('top_k', 'json', 'version') "
+            "if n in flags.FLAGS))")  # fmt: skip
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True,
+                         text=True, cwd=os.path.dirname(
+                             os.path.dirname(__file__)))  # fmt: skip
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip() == "[]"

@@ -96,8 +96,9 @@ def test_report_tables_match_the_runs_summaries(run_dirs, tmp_path):
               for order in ("convention", "swap")
               for s in _summaries(run_dirs, order)]
     r = np.corrcoef(np.array(points).T)[0, 1]
-    caption = re.search(r"Sparsity vs accuracy\n\nOne point per run; "
-                        r"Pearson r = (-?[\d.]+)", text)  # fmt: skip
+    caption = re.search(r"Sparsity vs accuracy on synthetic\n\nOne point per "
+                        r"run of synthetic; Pearson r = (-?[\d.]+)",
+                        text)  # fmt: skip
     assert float(caption.group(1)) == pytest.approx(r, abs=6e-4)
 
 
@@ -118,7 +119,7 @@ def test_histogram_figure_draws_densities_and_skips_runs_without():
     def group(label, histogram, edges):
         stats = {"layers": {"conv1": {"histogram": histogram,
                                       "histogram_edges": edges}}}
-        run = Run(path=label, flags={}, summary={}, history={},
+        run = Run(path=label, config=TrainConfig(), summary={}, history={},
                   last_stats=stats)
         return Group({}, [run], label)
 
@@ -137,13 +138,14 @@ def test_histogram_figure_draws_densities_and_skips_runs_without():
 def test_runs_differing_in_seed_and_histogram_bins_are_one_setting():
     from bnorder_tf.report.runs import Run, group_runs
 
-    def run(**flags):
-        base = {"dataset": "cifar10", "model": "vgg16_11", "order": "swap",
-                "activation": "tanh", "learning_rate": "0.1"}
-        return Run(path=str(flags), flags={**base, **flags}, summary={},
+    def run(**settings):
+        base = dict(dataset="cifar10", model="vgg16_11", order="swap",
+                    learning_rate=0.1)
+        config = TrainConfig(**{**base, **settings})
+        return Run(path=str(settings), config=config, summary={},
                    history={}, last_stats=None)
 
-    groups = group_runs([run(seed="0", histogram_bins="50"),
-                         run(seed="1", histogram_bins="0"),
-                         run(seed="0", learning_rate="0.01")])
+    groups = group_runs([run(seed=0, histogram_bins=50),
+                         run(seed=1, histogram_bins=0),
+                         run(seed=0, learning_rate=0.01)])
     assert sorted(len(g.runs) for g in groups) == [1, 2]

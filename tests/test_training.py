@@ -7,10 +7,8 @@ tests run trainers/train.py in subprocesses, as a user would.
 import gzip
 import json
 import os
-import signal
 import subprocess
 import sys
-import time
 
 import keras
 import numpy as np
@@ -20,6 +18,7 @@ import tensorflow as tf
 from bnorder_tf import training
 from bnorder_tf.config import TrainConfig
 from bnorder_tf.data import get_source
+from bnorder_tf.errors import TrainingDivergedError
 from bnorder_tf.models import build_model
 from tests.helpers import (
     ROOT,
@@ -187,8 +186,31 @@ def test_run_writes_a_complete_run_directory(tmp_path):
     assert summary["export_path"].endswith(
         os.path.join(config.resolved_run_name, "1"))
     assert summary["train_images_per_second"] > 0
+    assert summary["status"] == "finished"
+    assert summary["data_source"] == "synthetic"
 
     # a finished run is never silently overwritten
+    with pytest.raises(training.RunDirectoryError, match="finished run"):
+        training.run(config, verbose=0)
+
+
+def test_diverging_run_stops_is_recorded_and_not_exported(tmp_path):
+    config = TrainConfig(**{**TINY, "learning_rate": 1e8}, epochs=3,
+                         model_dir=str(tmp_path / "runs"),
+                         export_dir=str(tmp_path / "savedmodels"))  # fmt: skip
+    with pytest.raises(TrainingDivergedError, match="diverged in epoch 0"):
+        training.run(config, verbose=0)
+    run_dir = tmp_path / "runs" / config.resolved_run_name
+    text = (run_dir / "summary.json").read_text()
+    assert "NaN" not in text
+    summary = json.loads(text)
+    assert summary["status"] == "diverged" and summary["diverged_epoch"] == 0
+    assert summary["epochs"] == 0 and summary["final_test_accuracy"] is None
+    assert summary["stats"] is None
+    assert not (tmp_path / "savedmodels").exists()
+    assert not (run_dir / "model.keras").exists()
+    assert read_csv(run_dir / "history.csv") == []
+    # the diverged run is a result: it is not trained again
     with pytest.raises(training.RunDirectoryError, match="finished run"):
         training.run(config, verbose=0)
 
@@ -223,14 +245,15 @@ TINY_FLAGS = ["--dataset=synthetic", "--width=0.0625", "--batch_size=32",
 @pytest.mark.parametrize("flag, named", [
     ("--dataset=cifar1000", "--dataset"),
     ("--order=sideways", "--order"),
-    ("--learning_rate=-0.1", "--learning_rate"),
     ("--lr_milestones=150,100", "--lr_milestones"),
     ("--histogram_bins=-1", "--histogram_bins"),
     ("--flagfile=no_such.flags", "vgg_swap.flags"),
+    ("--data_dir=/nonexistent", "--data_dir"),
+    ("--strategy=mirrored --devices=/cpu:0,/cpu:1", "/cpu:1 does not exist"),
 ])  # fmt: skip
 def test_bad_flags_give_one_line_and_write_nothing(tmp_path, flag, named):
     out = run_program([TRAIN, "--flagfile=vgg_swap.flags",
-                       f"--model_dir={tmp_path}/runs", flag])  # fmt: skip
+                       f"--model_dir={tmp_path}/runs", *flag.split()])
     assert out.returncode == 2
     lines = error_lines(out.stderr)
     assert len(lines) == 1 and named in lines[0], out.stderr[-2000:]
@@ -239,38 +262,18 @@ def test_bad_flags_give_one_line_and_write_nothing(tmp_path, flag, named):
 
 
 @pytest.mark.slow
-def test_killed_run_resumes_and_lists_every_epoch_once(tmp_path):
-    args = [TRAIN, *TINY_FLAGS, "--epochs=4", "--steps_per_epoch=16",
-            f"--model_dir={tmp_path}/runs",
-            f"--export_dir={tmp_path}/savedmodels", "--run_name=killed"]
-    run_dir = tmp_path / "runs" / "killed"
-    process = subprocess.Popen([sys.executable, *args], cwd=ROOT,
-                               env=program_env(), stdout=subprocess.DEVNULL,
-                               stderr=subprocess.DEVNULL)  # fmt: skip
-    deadline = time.time() + 300
-    while time.time() < deadline and process.poll() is None:
-        if (run_dir / "history.csv").exists() and history_epochs(run_dir):
-            break
-        time.sleep(0.05)
-    process.send_signal(signal.SIGKILL)  # mid-epoch 1 (or later)
-    process.wait()
-    done = history_epochs(run_dir)
-    assert done and done[-1] < 3 and not (run_dir / "summary.json").exists()
-
-    out = run_program(args)
+def test_logical_cpus_let_mirrored_train_without_gpus(tmp_path):
+    out = run_program([TRAIN, *TINY_FLAGS, "--epochs=1",
+                       "--steps_per_epoch=2", "--stats_every=0",
+                       "--logical_cpus=2", "--strategy=mirrored",
+                       f"--model_dir={tmp_path}/runs",
+                       f"--export_dir={tmp_path}/savedmodels",
+                       "--run_name=m"])  # fmt: skip
     assert out.returncode == 0, out.stderr[-3000:]
-    assert f"Resuming after epoch {done[-1] + 1}" in out.stdout
-    assert history_epochs(run_dir) == [0, 1, 2, 3]
-    with open(run_dir / "stats.jsonl") as f:
-        assert [json.loads(line)["epoch"] for line in f] == [0, 1, 2, 3]
-    summary = json.loads((run_dir / "summary.json").read_text())
-    assert summary["epochs"] == 4
-
-    # flags.txt repeats the run as a flagfile; the run is finished, so
-    # the program refuses to overwrite it
-    again = run_program([TRAIN, f"--flagfile={run_dir}/flags.txt"])
-    assert again.returncode == 2
-    assert "finished run" in error_lines(again.stderr)[0]
+    assert "2 replica(s)" in out.stdout
+    summary = json.loads((tmp_path / "runs" / "m" / "summary.json")
+                         .read_text())  # fmt: skip
+    assert summary["replicas"] == 2
 
 
 @pytest.mark.slow
@@ -332,4 +335,5 @@ def test_one_short_epoch_on_real_fashion_mnist(tmp_path):
     assert summary["final_test_accuracy"] == pytest.approx(accuracy,
                                                            abs=1.5 / 640)
     assert accuracy > 0.4  # 40 steps learn well beyond chance (0.1)
+    assert summary["data_source"] == DEBIAN_FASHION_MNIST
     assert 0 < summary["stats"]["saturation"] < 1

@@ -37,15 +37,15 @@ def last_epoch(run_dir):
 
 @pytest.mark.slow
 def test_grid_search_table_matches_the_trials_histories(tmp_path):
-    out = run_program([TUNE, *TINY, "--search_learning_rate=0.1,0.01",
+    out = run_program([TUNE, *TINY, "--search_learning_rate=0.1",
                        "--search_bn_affine_decay=0,1e-3", "--seeds=2",
                        f"--tuning_dir={tmp_path}"])  # fmt: skip
     assert out.returncode == 0, out.stderr[-3000:]
     project = tmp_path / "search"
     rows = read_csv(project / "results.csv")
-    assert len(rows) == 4  # the whole 2 x 2 grid
+    assert len(rows) == 2  # the whole 1 x 2 grid
     assert {(r["learning_rate"], r["bn_affine_decay"]) for r in rows} == {
-        ("0.1", "0.0"), ("0.1", "0.001"), ("0.01", "0.0"), ("0.01", "0.001")}
+        ("0.1", "0.0"), ("0.1", "0.001")}
     for row in rows:
         seeds = [last_epoch(project / "runs" / f"trial_{row['trial']}_seed{k}")
                  for k in range(2)]  # fmt: skip
@@ -74,7 +74,40 @@ def test_grid_search_table_matches_the_trials_histories(tmp_path):
     best = (project / "best.flags").read_text()
     assert f"--learning_rate={float(rows[0]['learning_rate'])}\n" in best
     assert "--run_name" not in best and "--dataset=synthetic\n" in best
-    assert "| trial | learning_rate |" in (project / "results.md").read_text()
+    assert "| trial | status | learning_rate |" in (
+        project / "results.md").read_text()
+    assert {r["status"] for r in rows} == {"completed"}
+
+
+@pytest.mark.slow
+def test_diverged_trial_is_failed_and_base_flags_tie_the_project(tmp_path):
+    args = [TUNE, *TINY, "--steps_per_epoch=2", "--stats_every=0",
+            "--search_learning_rate=1e30,0.05", "--seeds=1",
+            f"--tuning_dir={tmp_path}"]  # fmt: skip
+    out = run_program(args)
+    assert out.returncode == 0, out.stderr[-3000:]
+    project = tmp_path / "search"
+    rows = {float(r["learning_rate"]): r
+            for r in read_csv(project / "results.csv")}  # fmt: skip
+    assert rows[1e30]["status"] == "failed"
+    assert rows[1e30]["accuracy_mean"] == "" and rows[1e30]["sparsity"] == ""
+    assert rows[0.05]["status"] == "completed"
+    best = (project / "best.flags").read_text()
+    assert "--learning_rate=0.05\n" in best
+    diverged = project / "runs" / f"trial_{rows[1e30]['trial']}_seed0"
+    summary = json.loads((diverged / "summary.json").read_text())
+    assert summary["status"] == "diverged" and summary["epochs"] == 0
+    exported = os.listdir(project / "savedmodels")
+    assert exported == [f"trial_{rows[0.05]['trial']}_seed0"]
+
+    # other base settings: refused, nothing trained, the results kept
+    again = run_program([*args, "--weight_decay=1e-3"])
+    assert again.returncode == 2
+    lines = error_lines(again.stderr)
+    assert len(lines) == 1 and "other settings (weight_decay)" in lines[0]
+    assert "--overwrite" in lines[0]
+    assert sorted(os.listdir(project / "runs")) == sorted(
+        f"trial_{r['trial']}_seed0" for r in rows.values())
 
 
 def _wait_for(predicate, process, timeout=300):

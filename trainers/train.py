@@ -20,7 +20,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from absl import logging  # noqa: E402
 
-from bnorder_tf import cli, config, training  # noqa: E402
+from bnorder_tf import cli, config, distribute, training  # noqa: E402
 
 config.define_flags()
 
@@ -28,7 +28,9 @@ config.define_flags()
 def main(argv):
     del argv
     logging.set_verbosity(logging.WARNING)
-    training.run(config.config_from_flags())
+    run_config = config.config_from_flags()
+    distribute.split_cpu(run_config.logical_cpus)
+    training.run(run_config)
 
 
 if __name__ == "__main__":

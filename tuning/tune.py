@@ -22,36 +22,13 @@ sys.path.insert(0, ROOT)
 
 from absl import flags, logging  # noqa: E402
 
-from bnorder_tf import cli, config, data, tuning  # noqa: E402
+from bnorder_tf import cli, config, data, distribute, tuning  # noqa: E402
 from bnorder_tf.activations import NAMES as ACTIVATIONS  # noqa: E402
 from bnorder_tf.blocks import ORDERS  # noqa: E402
 from bnorder_tf.distribute import get_strategy  # noqa: E402
+from bnorder_tf.errors import ConfigError  # noqa: E402
 
 config.define_flags()
-
-
-def _floats(name, positive):
-    def check(values):
-        try:
-            numbers = [float(v) for v in values]
-        except ValueError:
-            return False
-        return all(n > 0 if positive else n >= 0 for n in numbers) and len(
-            set(numbers)) == len(numbers)  # fmt: skip
-
-    bound = "> 0" if positive else ">= 0"
-    flags.register_validator(
-        name, lambda v: v is None or (len(v) > 0 and check(v)),
-        f"--{name} must be a comma-separated list of distinct numbers "
-        f"{bound}, e.g. 0.1,0.01.",
-    )  # fmt: skip
-
-
-def _names(name, valid):
-    flags.register_validator(
-        name, lambda v: v is None or (len(v) > 0 and set(v) <= set(valid)),
-        f"--{name} must be a comma-separated list of: {', '.join(valid)}.",
-    )  # fmt: skip
 
 
 SEARCH_HELP = {
@@ -63,15 +40,10 @@ SEARCH_HELP = {
     "activation": "Activations to search.",
     "order": "Block orders to search.",
 }
+#: The names a non-numeric search flag accepts.
+SEARCH_NAMES = {"activation": ACTIVATIONS, "order": list(ORDERS)}
 for field in tuning.SEARCHABLE:
     flags.DEFINE_list(f"search_{field}", None, SEARCH_HELP[field])
-for field in ("learning_rate",):
-    _floats(f"search_{field}", positive=True)
-for field in ("weight_decay", "bn_gamma_decay", "bn_beta_decay",
-              "bn_affine_decay"):  # fmt: skip
-    _floats(f"search_{field}", positive=False)
-_names("search_activation", ACTIVATIONS)
-_names("search_order", list(ORDERS))
 flags.DEFINE_enum("tuner", "grid", tuning.TUNERS, "Search algorithm.")
 flags.DEFINE_integer("max_trials", None, "Most trials (default: the whole "
                      "grid; 10 for random and bayesian).", lower_bound=1)
@@ -79,19 +51,26 @@ flags.DEFINE_integer("seeds", 3, "Runs per trial, each with its own seed.",
                      lower_bound=1)  # fmt: skip
 flags.DEFINE_string("tuning_dir", "tuning_runs", "Where searches go.")
 flags.DEFINE_string("project", "search", "Name of this search under "
-                    "--tuning_dir.")
+                    "--tuning_dir (one directory name).")
+flags.DEFINE_bool("overwrite", False, "Start the project over: delete its "
+                  "trials (needed to rerun it with other settings).")
 FLAGS = flags.FLAGS
 
 
 def search_space():
+    """The `--search_*` flags as `{field: values}`; raises `ConfigError`
+    for a bad value or when none is given."""
     space = {}
     for field in tuning.SEARCHABLE:
         values = FLAGS[f"search_{field}"].value
         if values:
-            numeric = field not in ("activation", "order")
-            space[field] = [float(v) for v in values] if numeric else values
+            space[field] = tuning.parse_search_values(
+                f"search_{field}", values,
+                names=SEARCH_NAMES.get(field),
+                positive=field == "learning_rate",
+            )  # fmt: skip
     if not space:
-        raise ValueError("No --search_* flag given: nothing to search (e.g. "
+        raise ConfigError("No --search_* flag given: nothing to search (e.g. "
                          "--search_learning_rate=0.1,0.01).")
     return space
 
@@ -100,10 +79,25 @@ def main(argv):
     del argv
     logging.set_verbosity(logging.WARNING)
     base = config.config_from_flags()
+    distribute.split_cpu(base.logical_cpus)
     space = search_space()
+    for field, values in space.items():  # every trial's config is valid
+        for value in values:
+            tuning.trial_config(base, {field: value}, base.seed)
     # fail on a missing dataset now, in one line, not in every trial
     data.get_source(base.dataset, base.data_dir).load_split("test")
     strategy = get_strategy(base.strategy, devices=list(base.devices) or None)
+    tuner_id = os.environ.get("KERASTUNER_TUNER_ID", "chief")
+    identity = tuning.project_identity(base, space, FLAGS.seeds, FLAGS.tuner)
+    lock = tuning.open_project(FLAGS.tuning_dir, FLAGS.project, identity,
+                               FLAGS.overwrite, tuner_id)  # fmt: skip
+    try:
+        _search(base, space, strategy, tuner_id)
+    finally:
+        lock.release()
+
+
+def _search(base, space, strategy, tuner_id):
     oracle = tuning.make_oracle(FLAGS.tuner, space, FLAGS.max_trials,
                                 seed=base.seed,
                                 max_epochs=base.epochs)  # fmt: skip
@@ -113,23 +107,26 @@ def main(argv):
         overwrite=False,
     )  # fmt: skip
     tuner.search()
-    from keras_tuner.src.distribute import utils as dist_utils
-
-    if dist_utils.has_chief_oracle() and not dist_utils.is_chief_oracle():
+    if "KERASTUNER_ORACLE_IP" in os.environ and tuner_id != "chief":
         return  # workers leave the tables to the chief
     rows = tuning.results_rows(tuner.oracle, space, FLAGS.seeds)
+    best_row = tuning.best_row(rows)
     best = None
-    if rows:
-        values = {k: rows[0][k] for k in space}
+    if best_row:
+        values = {k: best_row[k] for k in space}
         best = dataclasses.replace(
             tuning.trial_config(base, values, base.seed), run_name=None)
     best_path = tuning.write_results(tuner.project_dir, rows, best)
     with open(os.path.join(tuner.project_dir, tuning.RESULTS_MD)) as f:
         print(f.read())
-    if rows:
-        print(f"Best: {rows[0]['accuracy_mean']:.4f} mean accuracy over "
+    failed = [r["trial"] for r in rows if r["status"] == tuning.FAILED]
+    if failed:
+        print(f"Failed (a seed diverged), left out of the best: trial(s) "
+              f"{', '.join(failed)}.")
+    if best_row:
+        print(f"Best: {best_row['accuracy_mean']:.4f} mean accuracy over "
               f"{FLAGS.seeds} seed(s) with "
-              + ", ".join(f"{k}={rows[0][k]}" for k in space))
+              + ", ".join(f"{k}={best_row[k]}" for k in space))
         print(f"Train it: python trainers/train.py --flagfile={best_path}")
 
 

@@ -3,6 +3,7 @@ pipeline, with what the model builder needs to know about it."""
 
 import dataclasses
 
+import numpy as np
 import tensorflow as tf
 
 from bnorder_tf.data.preprocessing import augment_large, augment_small
@@ -25,6 +26,12 @@ class LoadedData:
         preprocessing: the `Preprocessing` applied (the export reuses it).
         num_examples: int, examples in the split.
         raw_dataset: unbatched `(uint8 image, label)` of the split.
+        location: where the data was read from (a directory, or
+            `tensorflow-datasets`), as runs record it.
+        for_epoch: function `epoch -> dataset` for training splits: the
+            pipeline whose shuffle and augmentation order is a function
+            of (seed, epoch) alone, so a resumed run sees the batches an
+            uninterrupted one would. `dataset` is `for_epoch(0)`.
     """
 
     dataset: tf.data.Dataset
@@ -34,6 +41,8 @@ class LoadedData:
     preprocessing: object
     num_examples: int
     raw_dataset: tf.data.Dataset
+    location: str = None
+    for_epoch: object = None
 
 
 def load(
@@ -57,7 +66,9 @@ def load(
         split: `"train"` or `"test"`.
         batch_size: int, the global batch size.
         data_dir: optional directory to look for the data in first.
-        seed: optional int: shuffling and augmentation order.
+        seed: optional int: shuffling and augmentation order; epoch `e`
+            of a training split is shuffled and augmented with seeds
+            drawn from `(seed, e)` (`LoadedData.for_epoch`).
         training: bool, shuffle and augment; default: `split == "train"`.
         drop_remainder: bool, default: same as `training` (replicas then
             always get full batches).
@@ -90,33 +101,52 @@ def load(
     ds = raw
     if num_examples <= 100_000 and not source.in_memory:
         ds = ds.cache()
-    if training:
-        ds = ds.shuffle(shuffle_buffer, seed=seed,
-                        reshuffle_each_iteration=True)  # fmt: skip
-        augment_seed = 0 if seed is None else seed
-        ds = tf.data.Dataset.zip(
-            (ds, tf.data.Dataset.random(seed=augment_seed).batch(2))
-        )
+
+    def finish(ds):
+        ds = ds.batch(batch_size, drop_remainder=drop_remainder)
+        return ds.prefetch(tf.data.AUTOTUNE)
+
+    def for_epoch(epoch):
+        shuffle_seed, augment_seed = epoch_seeds(seed, epoch)
+        shuffled = ds.shuffle(shuffle_buffer, seed=shuffle_seed,
+                              reshuffle_each_iteration=False)  # fmt: skip
+        randoms = tf.data.Dataset.random(seed=augment_seed).batch(2)
 
         def train_map(element, random_seed):
             image, label = element
             x = preprocessing.apply(image)
             return augment(x, tf.cast(random_seed, tf.int32)), label
 
-        ds = ds.map(train_map, num_parallel_calls=tf.data.AUTOTUNE)
-    else:
-        ds = ds.map(
-            lambda image, label: (preprocessing.apply(image), label),
-            num_parallel_calls=tf.data.AUTOTUNE,
+        return finish(
+            tf.data.Dataset.zip((shuffled, randoms)).map(
+                train_map, num_parallel_calls=tf.data.AUTOTUNE
+            )
         )
-    ds = ds.batch(batch_size, drop_remainder=drop_remainder)
-    ds = ds.prefetch(tf.data.AUTOTUNE)
+
+    if training:
+        dataset = for_epoch(0)
+    else:
+        dataset = finish(
+            ds.map(
+                lambda image, label: (preprocessing.apply(image), label),
+                num_parallel_calls=tf.data.AUTOTUNE,
+            )
+        )
     return LoadedData(
-        dataset=ds,
+        dataset=dataset,
         num_classes=source.num_classes,
         input_shape=preprocessing.input_shape,
         class_names=source.class_names,
         preprocessing=preprocessing,
         num_examples=num_examples,
         raw_dataset=raw,
+        location=source.location,
+        for_epoch=for_epoch if training else None,
     )
+
+
+def epoch_seeds(seed, epoch):
+    """The (shuffle, augmentation) seeds of one epoch: a function of
+    `(seed, epoch)` only (`numpy.random.SeedSequence`)."""
+    state = np.random.SeedSequence([seed or 0, epoch]).generate_state(2)
+    return int(state[0] >> 1), int(state[1] >> 1)

@@ -14,6 +14,7 @@ import tensorflow as tf
 
 from bnorder_tf.data.idx import MalformedFileError, read_idx
 from bnorder_tf.data.preprocessing import Preprocessing
+from bnorder_tf.errors import UserError
 
 #: Where Debian's `dataset-fashion-mnist` package installs its files.
 DEBIAN_FASHION_MNIST = "/usr/share/datasets/fashion-mnist"
@@ -28,7 +29,7 @@ FASHION_MNIST_CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress",
 IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 
 
-class DatasetNotAvailableError(FileNotFoundError):
+class DatasetNotAvailableError(UserError, FileNotFoundError):
     """The dataset is not on this machine and cannot be fetched now."""
 
 
@@ -45,6 +46,8 @@ class Source:
             number of examples)`.
         in_memory: bool, whether the splits are NumPy arrays already in
             memory (then the pipeline does not cache them again).
+        location: where the data comes from: a directory, or
+            `tensorflow-datasets:<directory>`.
     """
 
     name: str
@@ -53,6 +56,7 @@ class Source:
     preprocessing: Preprocessing
     load_split: object
     in_memory: bool = False
+    location: str = None
 
 
 def _check_split(split):
@@ -122,20 +126,33 @@ def _find_idx(directory, stem):
 def fashion_mnist(data_dir=None):
     """Fashion-MNIST, 28x28 grayscale padded to 32x32, from local IDX files.
 
-    Looks in `data_dir` (and `data_dir/fashion-mnist`), then in Debian's
-    `/usr/share/datasets/fashion-mnist`, then falls back to
+    With `data_dir`, the IDX files must be in `data_dir` (or
+    `data_dir/fashion-mnist`): there is no fallback. Without it, looks in
+    Debian's `/usr/share/datasets/fashion-mnist`, then falls back to
     tensorflow-datasets.
+
+    Raises:
+        DatasetNotAvailableError: `data_dir` lacks the files, or (without
+            `data_dir`) no copy is on this machine and none can be fetched.
     """
-    candidates = []
-    if data_dir:
-        candidates += [data_dir, os.path.join(data_dir, "fashion-mnist")]
-    candidates.append(DEBIAN_FASHION_MNIST)
-    directory = next(
-        (d for d in candidates if _find_idx(d, _IDX_FILES["test"][0])), None
-    )
     preprocessing = Preprocessing(
         mean=(0.2860,), std=(0.3530,), raw_shape=(28, 28, 1), pad_to=32
     )
+    if data_dir:
+        _check_data_dir(data_dir)
+        candidates = [data_dir, os.path.join(data_dir, "fashion-mnist")]
+    else:
+        candidates = [DEBIAN_FASHION_MNIST]
+    directory = next(
+        (d for d in candidates if _find_idx(d, _IDX_FILES["test"][0])), None
+    )
+    if directory is None and data_dir:
+        raise DatasetNotAvailableError(
+            f"fashion_mnist: --data_dir={data_dir} holds no Fashion-MNIST IDX "
+            "files (t10k-images-idx3-ubyte.gz, ...): pass the directory "
+            "that holds them, or leave --data_dir out to use Debian's "
+            "package or tensorflow-datasets."
+        )
     if directory is None:
         return _tfds_source(
             "fashion_mnist", data_dir, 10, FASHION_MNIST_CLASSES,
@@ -167,7 +184,16 @@ def fashion_mnist(data_dir=None):
         return _in_memory(images[..., None], labels), len(images)
 
     return Source("fashion_mnist", 10, FASHION_MNIST_CLASSES, preprocessing,
-                  load_split, in_memory=True)  # fmt: skip
+                  load_split, in_memory=True,
+                  location=os.path.abspath(directory))  # fmt: skip
+
+
+def _check_data_dir(data_dir):
+    if not os.path.isdir(data_dir):
+        raise DatasetNotAvailableError(
+            f"--data_dir={data_dir} is not a directory: pass the directory "
+            "holding the dataset, or leave --data_dir out."
+        )
 
 
 # --- tensorflow-datasets -----------------------------------------------------
@@ -186,6 +212,8 @@ def _tfds_source(name, data_dir, num_classes, class_names, preprocessing,
     import tensorflow_datasets as tfds
 
     split_names = split_names or {"train": "train", "test": "test"}
+    if data_dir:
+        _check_data_dir(data_dir)
     builder = tfds.builder(name, data_dir=data_dir)
     if not builder.is_prepared():
         if not _online():
@@ -207,7 +235,8 @@ def _tfds_source(name, data_dir, num_classes, class_names, preprocessing,
         ds = builder.as_dataset(split=tfds_split, as_supervised=True)
         return ds, builder.info.splits[tfds_split].num_examples
 
-    return Source(name, num_classes, class_names, preprocessing, load_split)
+    return Source(name, num_classes, class_names, preprocessing, load_split,
+                  location=f"tensorflow-datasets:{builder.data_dir}")
 
 
 def cifar(name, data_dir=None):
@@ -313,7 +342,7 @@ def tiny_imagenet(data_dir):
 
     return Source("tiny_imagenet", len(wnids), tuple(wnids),
                   Preprocessing(IMAGENET_MEAN, IMAGENET_STD, (64, 64, 3)),
-                  load_split)  # fmt: skip
+                  load_split, location=os.path.abspath(root))  # fmt: skip
 
 
 #: Every dataset name `get_source` accepts.
@@ -331,7 +360,7 @@ def get_source(name, data_dir=None):
             cannot be fetched, saying how to get it.
     """
     if name == "synthetic":
-        return synthetic()
+        return dataclasses.replace(synthetic(), location="synthetic")
     if name == "fashion_mnist":
         return fashion_mnist(data_dir)
     if name in ("cifar10", "cifar100"):

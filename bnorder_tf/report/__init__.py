@@ -16,6 +16,7 @@ import math
 import os
 import statistics
 
+from bnorder_tf.errors import ConfigError
 from bnorder_tf.report import figures
 from bnorder_tf.report.analytic import tanh_skewness_grid
 from bnorder_tf.report.runs import (
@@ -82,7 +83,7 @@ def _choose_layer(groups, layer):
                 return layers[len(layers) // 2]
             if layer in layers:
                 return layer
-            raise ValueError(f"--layer={layer}: the runs have blocks "
+            raise ConfigError(f"--layer={layer}: the runs have blocks "
                              f"{', '.join(layers)}.")  # fmt: skip
     return layer
 
@@ -102,8 +103,17 @@ def build_report(paths, out, layer=None, channels=4):
 
     Raises:
         NotARunError: a path holds no finished run.
+        MalformedFileError: a run's files are damaged (named).
     """
-    groups = group_runs(find_runs(paths))
+    runs = find_runs(paths)
+    diverged = [run for run in runs if not run.finished]
+    runs = [run for run in runs if run.finished]
+    if not runs:
+        raise NotARunError(
+            "No run finished without diverging: "
+            + ", ".join(run.path for run in diverged)
+        )
+    groups = group_runs(runs)
     rows = accuracy_rows(groups)
     layer = _choose_layer(groups, layer)
     sections = [
@@ -111,6 +121,13 @@ def build_report(paths, out, layer=None, channels=4):
          "over seeds, with the model-level statistics of the last epoch "
          "(means over seeds).", _markdown_table(rows), None),
     ]  # fmt: skip
+    if diverged:
+        sections.append((
+            "Diverged runs", "Left out of every table and figure: their "
+            "loss became NaN or infinite (summary.json status "
+            "\"diverged\"): " + ", ".join(
+                f"{run.path} (epoch {run.summary.get('diverged_epoch')})"
+                for run in diverged) + ".", None, None))  # fmt: skip
     drawn = [
         ("saturation", "Saturation per block",
          "Mean |activation| / bound of each block at the last epoch "
@@ -131,11 +148,20 @@ def build_report(paths, out, layer=None, channels=4):
          "setting, first run of each (paper figures 1, 8).",
          figures.histograms(groups, layer, channels)),
     ]  # fmt: skip
-    for key in ("sparsity", "skewness"):
-        fig, r = figures.versus_accuracy(groups, key)
-        drawn.append((f"{key}_vs_accuracy", f"{key.capitalize()} vs accuracy",
-                      f"One point per run; Pearson r = {r:.3f} (paper "
-                      "figures 5, 7)." if fig else "", fig))
+    by_dataset = {}
+    for group in groups:
+        by_dataset.setdefault(group.settings["dataset"], []).append(group)
+    for dataset, dataset_groups in sorted(by_dataset.items()):
+        # one correlation per dataset: accuracies of different datasets
+        # are not comparable, so their runs are never pooled
+        suffix = f"_{dataset}" if len(by_dataset) > 1 else ""
+        for key in ("sparsity", "skewness"):
+            fig, r = figures.versus_accuracy(dataset_groups, key)
+            drawn.append((
+                f"{key}_vs_accuracy{suffix.replace('/', '-')}",
+                f"{key.capitalize()} vs accuracy on {dataset}",
+                f"One point per run of {dataset}; Pearson r = {r:.3f} "
+                "(paper figures 5, 7)." if fig else "", fig))  # fmt: skip
     drawn += [
         ("loss", "Loss curves", "Training and test loss per epoch, mean "
          "over seeds (paper figures 16, 17).", figures.loss_curves(groups)),
@@ -160,7 +186,8 @@ def build_report(paths, out, layer=None, channels=4):
 def _write(out, groups, sections):
     runs = sum(len(g.runs) for g in groups)
     intro = (f"{runs} run(s) in {len(groups)} setting(s), grouped by their "
-             "flags.txt.")  # fmt: skip
+             "flags.txt (runs differing only in the seed and operational "
+             "flags are one setting).")  # fmt: skip
     md = ["# bnorder_tf report", "", intro, ""]
     body = [f"<h1>bnorder_tf report</h1><p>{html.escape(intro)}</p>"]
     for title, caption, table, image in sections:

@@ -3,8 +3,9 @@
 import argparse
 import sys
 
-from bnorder_tf.cli import fail
-from bnorder_tf.report import NotARunError, build_report
+from bnorder_tf.cli import fail_on_user_error
+from bnorder_tf.errors import UserError
+from bnorder_tf.report import build_report
 
 
 def main(argv=None):
@@ -20,8 +21,8 @@ def main(argv=None):
     args = parser.parse_args(argv)
     try:
         path = build_report(args.paths, args.out, args.layer, args.channels)
-    except (NotARunError, ValueError) as e:
-        fail("report", str(e))
+    except UserError as e:
+        fail_on_user_error("report", e)
     print(f"Wrote {path} and report.html")
     return 0
 

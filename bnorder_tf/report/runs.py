@@ -3,27 +3,23 @@
 import dataclasses
 import os
 
+from bnorder_tf.errors import UserError
 from bnorder_tf.run_dir import (
+    FINISHED,
     FLAGS_FILE,
     HISTORY_FILE,
     SUMMARY_FILE,
     last_stats_record,
+    read_config,
     read_history,
     read_summary,
 )
 
-#: Flags that do not change what a run measures: runs differing only in
-#: these belong to one group (the seeds of one setting).
-NOT_SETTINGS = frozenset({
-    "seed", "run_name", "model_dir", "export_dir", "data_dir", "devices",
-    "strategy", "stats_every", "gradient_batches", "mixed_precision",
-    "sync_bn", "jit_compile", "histogram_bins",
-})  # fmt: skip
 #: Settings every table shows, in this order.
 MAIN_SETTINGS = ("dataset", "model", "activation", "order")
 
 
-class NotARunError(ValueError):
+class NotARunError(UserError):
     """A directory holds no finished run (summary.json and flags.txt)."""
 
 
@@ -33,48 +29,33 @@ class Run:
 
     Attributes:
         path: the run directory.
-        flags: dict of flag name to string value (from `flags.txt`).
+        config: the run's `TrainConfig` (from `flags.txt`).
         summary: the `summary.json` dict.
         history: dict from `history.csv` column to its per-epoch values.
         last_stats: the last `stats.jsonl` record, or `None`.
     """
 
     path: str
-    flags: dict
+    config: object
     summary: dict
     history: dict
     last_stats: dict
 
     @property
     def variant(self):
-        """The order, with NWDBN told apart (Convention whose BN gamma and
-        beta get no weight decay)."""
-        order = self.flags.get("order")
-        if (order == "convention"
-                and float(self.flags.get("bn_gamma_decay", "nan")) == 0
-                and float(self.flags.get("bn_beta_decay", "nan")) == 0):
-            return "nwdbn"
-        return order
+        """The order, with NWDBN told apart (`TrainConfig.variant`)."""
+        return self.config.variant
 
     @property
     def settings(self):
-        """The flags that define the setting (every flag but the seed,
-        paths and distribution), with the variant as the order."""
-        settings = {k: v for k, v in self.flags.items()
-                    if k not in NOT_SETTINGS}  # fmt: skip
-        settings["order"] = self.variant
-        return settings
+        """`TrainConfig.settings()`: the experiment's settings; runs with
+        equal settings are seeds of one setting."""
+        return self.config.settings()
 
-
-def _read_flags(path):
-    flags = {}
-    with open(path) as f:
-        for line in f:
-            line = line.strip()
-            if line.startswith("--") and "=" in line:
-                name, value = line[2:].split("=", 1)
-                flags[name] = value
-    return flags
+    @property
+    def finished(self):
+        """Whether the run ended normally (not diverged)."""
+        return self.summary.get("status", FINISHED) == FINISHED
 
 
 def is_run(path):
@@ -83,9 +64,15 @@ def is_run(path):
 
 
 def load_run(path):
+    """Reads a run directory.
+
+    Raises:
+        MalformedFileError: a damaged summary, history, flags or
+            statistics file, naming it.
+    """
     return Run(
         path=path,
-        flags=_read_flags(os.path.join(path, FLAGS_FILE)),
+        config=read_config(path),
         summary=read_summary(path),
         history=read_history(os.path.join(path, HISTORY_FILE)),
         last_stats=last_stats_record(path),
@@ -93,11 +80,12 @@ def load_run(path):
 
 
 def find_runs(paths):
-    """Every finished run in or under the given directories (run
-    directories, model directories, tuning directories).
+    """Every run that ended (finished or diverged) in or under the given
+    directories (run directories, model directories, tuning directories).
 
     Raises:
-        NotARunError: a path that does not exist or holds no finished run.
+        NotARunError: a path that does not exist or holds no ended run.
+        MalformedFileError: a run whose files are damaged.
     """
     runs = []
     for top in paths:

@@ -7,7 +7,6 @@ progress bar and TensorBoard's scalars see them), per-layer values and
 per-channel histograms into `stats.jsonl` and TensorBoard.
 """
 
-import json
 import os
 
 import keras
@@ -16,6 +15,7 @@ import tensorflow as tf
 
 from bnorder_tf.stats.engine import ActivationStatsPass
 from bnorder_tf.stats.gradients import GradientStatsPass
+from bnorder_tf.strict_json import dumps_strict
 
 STATS_FILE = "stats.jsonl"
 
@@ -109,7 +109,9 @@ class ActivationStatsCallback(keras.callbacks.Callback):
             )
         if self.log_dir and self.write_files:
             with open(os.path.join(self.log_dir, STATS_FILE), "a") as f:
-                f.write(json.dumps(record) + "\n")
+                f.write(dumps_strict(record) + "\n")
+                f.flush()
+                os.fsync(f.fileno())
             self._write_tensorboard(epoch, result, record.get("gradients"))
 
     def _write_tensorboard(self, epoch, result, gradients):

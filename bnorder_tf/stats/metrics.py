@@ -63,6 +63,15 @@ def channel_skewness(state):
     return skew, defined
 
 
+def _all_finite(*states):
+    return all(
+        np.all(np.isfinite(np.asarray(state[key], dtype=np.float64)))
+        for state in states
+        for key in ("sum_abs", "max_abs", "m2", "m3")
+        if key in state
+    )
+
+
 def _json_float(value):
     if value is None or not np.isfinite(value):
         return None
@@ -101,8 +110,15 @@ class LayerStats:
 
     @classmethod
     def from_states(cls, activation, output, bound, edges):
-        """Computes the statistics from the two taps' merged states."""
+        """Computes the statistics from the two taps' merged states.
+
+        A tap that held a NaN or an infinity (a diverged model) has
+        non-finite sums: its statistics are then missing (`None`), not
+        plausible-looking numbers.
+        """
         count = float(activation["count"])
+        if not _all_finite(activation, output):
+            return cls.missing(activation, edges)
         sum_abs = activation["sum_abs"]
         skew, defined = channel_skewness(activation)
         abs_skew = np.abs(skew[defined])
@@ -148,6 +164,24 @@ class LayerStats:
         }
 
 
+    @classmethod
+    def missing(cls, activation, edges):
+        """Statistics of a block whose taps were not finite: all `None`."""
+        channels = np.asarray(activation["sum_abs"]).shape[0]
+        return cls(
+            saturation=None,
+            empirical_saturation=None,
+            skewness=None,
+            channel_skewness=np.full(channels, np.nan),
+            excluded_channels=channels,
+            skewed_fraction=None,
+            sparsity=None,
+            count=int(activation["count"]),
+            histogram=None,
+            histogram_edges=None if edges is None else edges,
+        )
+
+
 #: The model-level quantities: plain means of the layer values.
 MODEL_KEYS = ("saturation", "skewness", "sparsity")
 
@@ -167,6 +201,10 @@ class ActivationStats:
 
     @property
     def model(self):
+        # sparsity is defined for every finite block: a block without it
+        # saw NaN or inf, and a mean over the other blocks would mislead
+        if any(layer.sparsity is None for layer in self.layers.values()):
+            return dict.fromkeys(MODEL_KEYS)
         means = {}
         for key in MODEL_KEYS:
             values = [

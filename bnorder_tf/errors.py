@@ -1,0 +1,47 @@
+"""The one exception type for a user's input, and its subclasses.
+
+The programs print a `UserError` as one line and exit with its
+`exit_code`; every other exception is a bug and keeps its traceback.
+Raise a `UserError` where the input is checked, with a message that
+names the problem and the fix.
+"""
+
+
+class UserError(Exception):
+    """Bad input from the user (flags, files, directories, data).
+
+    Attributes:
+        exit_code: the status the programs exit with (2: bad usage).
+    """
+
+    exit_code = 2
+
+
+class ConfigError(UserError, ValueError):
+    """A setting that is out of range, unknown or inconsistent."""
+
+
+class MalformedFileError(UserError, ValueError):
+    """A file that is not what its name says (truncated, wrong format)."""
+
+
+class RunInUseError(UserError):
+    """Another process is training or tuning in the same directory."""
+
+
+class TrainingDivergedError(UserError):
+    """The loss became NaN or infinite; the run is recorded as diverged.
+
+    Not a usage error, but a result the user must see: exit status 1.
+    """
+
+    exit_code = 1
+
+
+__all__ = [
+    "ConfigError",
+    "MalformedFileError",
+    "RunInUseError",
+    "TrainingDivergedError",
+    "UserError",
+]

@@ -1,0 +1,79 @@
+"""trainers/train.py with a pause injected at a chosen moment, so that a
+test can SIGKILL it there (or start a second process while it holds the
+run).
+
+    python tests/programs/train_with_fault.py POINT MARKER -- TRAIN_FLAGS...
+
+POINT is one of
+
+- `before_history:E`: epoch E's statistics are written, its history row
+  is not;
+- `before_commit:E`: epoch E's log rows are written, its checkpoint is
+  not;
+- `after_commit:E`: epoch E is committed;
+- `export`: the SavedModel is written to its hidden staging directory,
+  not yet renamed into place.
+
+At that moment the program creates MARKER and waits until MARKER.go
+exists (at most 10 minutes), then carries on. With the environment
+variable FAULT_SLEEP=S it first sleeps S seconds (time the run counts).
+"""
+
+import os
+import runpy
+import sys
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(
+    os.path.abspath(__file__))))  # fmt: skip
+sys.path.insert(0, ROOT)
+
+from bnorder_tf import export, training  # noqa: E402
+
+point, marker = sys.argv[1], sys.argv[2]
+assert sys.argv[3] == "--"
+name, _, epoch_text = point.partition(":")
+at_epoch = int(epoch_text) if epoch_text else None
+
+
+def pause():
+    time.sleep(float(os.environ.get("FAULT_SLEEP", "0")))
+    with open(marker, "w") as f:
+        f.write(str(os.getpid()))
+    deadline = time.time() + 600
+    while not os.path.exists(marker + ".go") and time.time() < deadline:
+        time.sleep(0.05)
+
+
+def around(cls, method, before):
+    original = getattr(cls, method)
+
+    def patched(self, epoch, logs=None):
+        if before and epoch == at_epoch:
+            pause()
+        original(self, epoch, logs)
+        if not before and epoch == at_epoch:
+            pause()
+
+    setattr(cls, method, patched)
+
+
+if name == "before_history":
+    around(training.HistoryLogger, "on_epoch_end", before=True)
+elif name == "before_commit":
+    around(training.EpochCheckpoint, "on_epoch_end", before=True)
+elif name == "after_commit":
+    around(training.EpochCheckpoint, "on_epoch_end", before=False)
+elif name == "export":
+    publish = export._publish
+
+    def paused_publish(staging, model_path, version):
+        pause()
+        return publish(staging, model_path, version)
+
+    export._publish = paused_publish
+else:
+    raise SystemExit(f"unknown point {point}")
+
+sys.argv = [os.path.join(ROOT, "trainers", "train.py"), *sys.argv[4:]]
+runpy.run_path(sys.argv[0], run_name="__main__")

@@ -1,0 +1,183 @@
+"""Fault injection: SIGKILL at chosen moments of the epoch commit and of
+the export, a second process on a run in use, and a resumed run against
+an uninterrupted one. The moments are made deterministic by
+tests/programs/train_with_fault.py, which pauses the trainer there."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from tests.helpers import (
+    ROOT,
+    TRAIN,
+    error_lines,
+    program_env,
+    read_csv,
+    run_program,
+)
+
+FAULT = os.path.join(ROOT, "tests", "programs", "train_with_fault.py")
+TINY_FLAGS = ["--dataset=synthetic", "--width=0.0625", "--batch_size=32",
+              "--learning_rate=0.05", "--lr_milestones=2",
+              "--steps_per_epoch=6", "--eval_steps=4",
+              "--histogram_bins=0"]  # fmt: skip
+
+pytestmark = pytest.mark.slow
+
+
+def run_args(tmp_path, name, *extra):
+    return [*TINY_FLAGS, f"--model_dir={tmp_path}/runs",
+            f"--export_dir={tmp_path}/savedmodels", f"--run_name={name}",
+            *extra]  # fmt: skip
+
+
+def start_paused(args, point, marker, **env):
+    """Starts the trainer and returns it once it paused at `point`."""
+    process = subprocess.Popen(
+        [sys.executable, FAULT, point, str(marker), "--", *args], cwd=ROOT,
+        env=program_env(**env), stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    deadline = time.time() + 300
+    while not marker.exists():
+        if process.poll() is not None or time.time() > deadline:
+            process.kill()
+            pytest.fail(f"never reached {point}: {process.stderr.read()}")
+        time.sleep(0.05)
+    return process
+
+
+def kill(process):
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    process.stderr.close()
+
+
+def epochs_logged(run_dir):
+    history = [int(r["epoch"]) for r in read_csv(run_dir / "history.csv")]
+    stats = []
+    if (run_dir / "stats.jsonl").exists():
+        with open(run_dir / "stats.jsonl") as f:
+            stats = [json.loads(line)["epoch"] for line in f]
+    return history, stats
+
+
+def check_finished(run_dir, epochs, stats_every):
+    """Every epoch once in the logs, a summary that agrees with them."""
+    history, stats = epochs_logged(run_dir)
+    assert history == list(range(epochs))
+    assert stats == [e for e in range(epochs) if (e + 1) % stats_every == 0]
+    rows = read_csv(run_dir / "history.csv")
+    header = list(rows[0])
+    assert header[-3:] == ["saturation", "skewness", "sparsity"]
+    for row in rows:  # a value exactly in the epochs that measured it
+        measured = int(row["epoch"]) in stats
+        assert (row["sparsity"] != "") == measured, row
+    text = (run_dir / "summary.json").read_text()
+    assert "NaN" not in text
+    summary = json.loads(text)
+    assert summary["status"] == "finished"
+    assert summary["epochs"] == epochs
+    assert summary["final_test_accuracy"] == float(rows[-1]["val_accuracy"])
+    assert not (run_dir / "checkpoints").exists()
+    return summary
+
+
+@pytest.mark.parametrize("point, stats_every", [
+    ("before_history:1", 1),  # statistics written, history row not
+    ("before_commit:1", 2),   # both rows written, checkpoint not
+])  # fmt: skip
+def test_kill_inside_the_epoch_commit_logs_every_epoch_once(
+    tmp_path, point, stats_every
+):
+    args = run_args(tmp_path, "run", "--epochs=3",
+                    f"--stats_every={stats_every}")  # fmt: skip
+    run_dir = tmp_path / "runs" / "run"
+    kill(start_paused(args, point, tmp_path / "paused"))
+    history, stats = epochs_logged(run_dir)
+    # the kill left epoch 1 half-committed
+    assert history == ([0] if point.startswith("before_history") else [0, 1])
+    assert 1 in stats
+
+    out = run_program([TRAIN, *args])
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert "Resuming after epoch 1." in out.stdout
+    check_finished(run_dir, 3, stats_every)
+
+
+def test_kill_during_export_leaves_no_staging_and_finishes(tmp_path):
+    args = run_args(tmp_path, "run", "--epochs=2", "--stats_every=2")
+    kill(start_paused(args, "export", tmp_path / "paused"))
+    exports = tmp_path / "savedmodels" / "run"
+    assert [e for e in os.listdir(exports) if e.startswith(".tmp-export-")]
+    assert not (tmp_path / "runs" / "run" / "summary.json").exists()
+
+    out = run_program([TRAIN, *args])
+    assert out.returncode == 0, out.stderr[-3000:]
+    summary = check_finished(tmp_path / "runs" / "run", 2, 2)
+    assert sorted(os.listdir(exports)) == ["1"]  # the stale staging is gone
+    assert summary["export_path"] == str(exports / "1")
+
+
+def test_resumed_run_equals_an_uninterrupted_one(tmp_path):
+    straight = run_program([TRAIN, *run_args(tmp_path, "straight",
+                                             "--epochs=3")])  # fmt: skip
+    assert straight.returncode == 0, straight.stderr[-3000:]
+
+    args = run_args(tmp_path, "resumed", "--epochs=3")
+    # the first session spends 4 s more before committing epoch 0
+    kill(start_paused(args, "after_commit:0", tmp_path / "paused",
+                      FAULT_SLEEP="4"))  # fmt: skip
+    resumed = run_program([TRAIN, *args])
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert "Resuming after epoch 1." in resumed.stdout
+
+    rows = {name: read_csv(tmp_path / "runs" / name / "history.csv")
+            for name in ("straight", "resumed")}  # fmt: skip
+    assert len(rows["resumed"]) == 3
+    for a, b in zip(rows["straight"], rows["resumed"]):
+        for key in ("loss", "accuracy", "val_loss", "val_accuracy",
+                    "sparsity"):  # fmt: skip
+            assert float(b[key]) == pytest.approx(float(a[key]), rel=1e-6), (
+                a["epoch"], key)
+    summaries = {
+        name: json.loads((tmp_path / "runs" / name / "summary.json")
+                         .read_text())
+        for name in ("straight", "resumed")
+    }  # fmt: skip
+    # flags.txt repeats the run as a flagfile; the run is finished, so
+    # the program refuses to overwrite it
+    again = run_program([TRAIN, "--flagfile="
+                         f"{tmp_path}/runs/resumed/flags.txt"])
+    assert again.returncode == 2
+    assert "finished run" in error_lines(again.stderr)[0]
+    # wall time counts both sessions of the resumed run
+    assert summaries["resumed"]["wall_seconds"] >= 4.0
+    assert summaries["straight"]["wall_seconds"] < 4.0 + summaries[
+        "resumed"]["wall_seconds"]
+
+
+def test_second_trainer_on_a_run_in_use_is_refused_and_the_first_finishes(
+    tmp_path,
+):
+    args = run_args(tmp_path, "run", "--epochs=2")
+    marker = tmp_path / "paused"
+    first = start_paused(args, "before_commit:0", marker)
+    second = run_program([TRAIN, *args])
+    assert second.returncode == 2
+    lines = error_lines(second.stderr)
+    assert len(lines) == 1, second.stderr[-2000:]
+    assert f"in use by process {first.pid}" in lines[0]
+    assert "Traceback" not in second.stderr
+
+    (tmp_path / "paused.go").touch()
+    status = first.wait(timeout=300)
+    stderr = first.stderr.read()
+    first.stderr.close()
+    assert status == 0, stderr[-3000:]
+    check_finished(tmp_path / "runs" / "run", 2, 1)
