@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 FASHION_MNIST := /usr/share/datasets/fashion-mnist
 
-.PHONY: install test demo bench lint fashion-mnist clean
+.PHONY: install test demo bench lint fashion-mnist reproduce clean
 
 install: $(STAMP)
 
@@ -29,6 +29,10 @@ test: install fashion-mnist
 
 demo: install fashion-mnist
 	$(PY) trainers/demo.py
+
+# The reproduction study (hours on a CPU): resumes where it stopped.
+reproduce: install fashion-mnist
+	$(PY) reproduction/fashion_mnist/study.py
 
 bench: install
 	$(PY) benchmarks/bench_stats.py

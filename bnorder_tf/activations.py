@@ -100,25 +100,34 @@ class Softsign(BoundedActivation):
 class ShiftedTanh(BoundedActivation):
     """A tanh moved off the origin: `tanh(x - input_shift) + output_shift`.
 
-    With the default `output_shift=1.0` the function runs from 0 to 2: one
-    asymptote sits at zero, as with ReLU, which makes the function
-    asymmetric around the origin (the "shifted tanh" of "Tanh Works Better
-    With Asymmetry", whose exact parameterisation is not published; this is
-    ours). Its `bound` is the largest absolute asymptote,
-    `1 + |output_shift|`.
+    The default is an input shift, `tanh(x - 1)`: an input near zero (the
+    usual output of a weight layer at initialisation) lands on the steep
+    negative side, so every channel starts saturating toward -1. This is
+    our reading of the "tanh shifted to have consistent asymmetry" of
+    "Tanh Works Better With Asymmetry" (NeurIPS 2023), whose exact
+    parameterisation is not published.
 
-    Note: in Swap order (weight -> f -> BN) an output shift is cancelled by
-    the following BN, and an input shift is absorbed by the weight layer's
-    bias; the shift only changes a Convention or NoBN model.
+    Why an input shift: in Swap order (weight -> f -> BN) the following BN
+    subtracts each channel's mean, so an output shift is cancelled exactly
+    and changes nothing. An input shift can only be undone by the weight
+    layer's bias moving by `input_shift`, which weight decay on that bias
+    resists, so it persists (fully so in a layer without bias). Its
+    `bound` is the largest absolute asymptote, `1 + |output_shift|`.
 
     Args:
-        input_shift: float, subtracted from the input before the tanh.
-        output_shift: float, added to the tanh's output.
+        input_shift: float, subtracted from the input before the tanh
+            (default 1.0).
+        output_shift: float, added to the tanh's output (default 0.0).
+
+    Example:
+
+    >>> ShiftedTanh()(0.0)   # tanh(-1)
+    -0.7615942
     """
 
     name = "shifted_tanh"
 
-    def __init__(self, input_shift=0.0, output_shift=1.0):
+    def __init__(self, input_shift=1.0, output_shift=0.0):
         self.input_shift = float(input_shift)
         self.output_shift = float(output_shift)
 

@@ -24,6 +24,7 @@ decays. Kernels and biases decay at `weight_decay`; BN's gamma and beta at
 import keras
 
 from bnorder_tf import activations as activations_lib
+from bnorder_tf.initializers import SCHEMES, initializers_for
 from bnorder_tf.regularizers import weight_decay_or_none
 
 #: The sublayer sequence of each order.
@@ -92,7 +93,11 @@ class Block(keras.layers.Layer):
             statistics over the global batch (Keras `synchronized=True`)
             rather than each replica's share, so that training does not
             depend on the number of replicas. No effect on one device.
-        kernel_initializer: initializer of the weight layer's kernel.
+        kernel_initializer: initializer of the weight layer's kernel: a
+            scheme of `bnorder_tf.initializers.SCHEMES` (`"torch"`,
+            `"glorot_uniform"`, `"he_normal"`), which sets the bias
+            initializer too (PyTorch's fan-in uniform for `"torch"`, zeros
+            otherwise), or any Keras initializer (zero bias).
         **kwargs: base `keras.layers.Layer` arguments (`name`, `dtype`).
 
     Call arguments:
@@ -161,7 +166,11 @@ class Block(keras.layers.Layer):
         self.bn_momentum = bn_momentum
         self.bn_epsilon = bn_epsilon
         self.bn_synchronized = bool(bn_synchronized)
-        self.kernel_initializer = keras.initializers.get(kernel_initializer)
+        self.kernel_initializer = (
+            kernel_initializer
+            if kernel_initializer in SCHEMES
+            else keras.initializers.get(kernel_initializer)
+        )
 
         self.weight_layer = self._make_weight_layer()
         self.norm = None
@@ -191,7 +200,7 @@ class Block(keras.layers.Layer):
         if self.kind == "dense":
             return keras.layers.Dense(
                 self.filters,
-                kernel_initializer=self.kernel_initializer,
+                kernel_initializer=self._layer_initializer,
                 kernel_regularizer=decay,
                 name="dense",
                 **common,
@@ -203,7 +212,7 @@ class Block(keras.layers.Layer):
         )
         if self.kind == "depthwise":
             return keras.layers.DepthwiseConv2D(
-                depthwise_initializer=self.kernel_initializer,
+                depthwise_initializer=self._layer_initializer,
                 depthwise_regularizer=decay,
                 name="depthwise",
                 **spatial,
@@ -211,7 +220,7 @@ class Block(keras.layers.Layer):
             )
         return keras.layers.Conv2D(
             self.filters,
-            kernel_initializer=self.kernel_initializer,
+            kernel_initializer=self._layer_initializer,
             kernel_regularizer=decay,
             name="conv",
             **spatial,
@@ -231,9 +240,33 @@ class Block(keras.layers.Layer):
         return self.weight_layer.kernel
 
     def build(self, input_shape):
+        if self.kernel_initializer in SCHEMES:
+            kernel, bias = initializers_for(
+                self.kernel_initializer, self._fan_in(input_shape)
+            )
+            if self.kind == "depthwise":
+                self.weight_layer.depthwise_initializer = kernel
+            else:
+                self.weight_layer.kernel_initializer = kernel
+            self.weight_layer.bias_initializer = bias
         self.weight_layer.build(input_shape)
         if self.norm is not None:
             self.norm.build(self.weight_layer.compute_output_shape(input_shape))
+
+    @property
+    def _layer_initializer(self):
+        # a scheme's initializers depend on the fan-in: set in `build`
+        if self.kernel_initializer in SCHEMES:
+            return "zeros"
+        return self.kernel_initializer
+
+    def _fan_in(self, input_shape):
+        if self.kind == "dense":
+            return int(input_shape[-1])
+        size = self.kernel_size
+        area = size * size if isinstance(size, int) else size[0] * size[1]
+        channels = 1 if self.kind == "depthwise" else int(input_shape[-1])
+        return area * channels
 
     def compute_output_shape(self, input_shape):
         return self.weight_layer.compute_output_shape(input_shape)
@@ -290,8 +323,10 @@ class Block(keras.layers.Layer):
                 "bn_momentum": self.bn_momentum,
                 "bn_epsilon": self.bn_epsilon,
                 "bn_synchronized": self.bn_synchronized,
-                "kernel_initializer": keras.initializers.serialize(
+                "kernel_initializer": (
                     self.kernel_initializer
+                    if self.kernel_initializer in SCHEMES
+                    else keras.initializers.serialize(self.kernel_initializer)
                 ),
             }
         )

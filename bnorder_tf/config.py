@@ -33,6 +33,7 @@ from bnorder_tf.blocks import ORDERS
 from bnorder_tf.data.sources import DATASETS
 from bnorder_tf.distribute import STRATEGIES
 from bnorder_tf.errors import ConfigError
+from bnorder_tf.initializers import SCHEMES as INITIALIZERS
 from bnorder_tf.models import MODEL_NAMES
 
 EXPERIMENT, REPLICATE, OPERATIONAL = "experiment", "replicate", "operational"
@@ -157,6 +158,14 @@ class TrainConfig:
         "in the paper), true or false.",
         str,
         choices=("auto", "true", "false"),
+    )
+    kernel_initializer: str = _setting(
+        "torch",
+        "Initialisation of kernels and biases: torch (PyTorch's default for "
+        "Conv2d/Linear, as the paper's models had: U(+-1/sqrt(fan_in)) for "
+        "both), glorot_uniform (Keras's default, zero bias) or he_normal.",
+        str,
+        choices=INITIALIZERS,
     )
     epochs: int = _setting(
         200,
@@ -298,6 +307,15 @@ class TrainConfig:
         kind=OPERATIONAL,
         lower=0,
     )
+    histogram_every: int = _setting(
+        1,
+        "Compute the histograms only in every N-th measured epoch and the "
+        "last one (the other statistics stay exact in every measured "
+        "epoch).",
+        int,
+        kind=OPERATIONAL,
+        lower=1,
+    )
     mixed_precision: bool = _setting(
         False, "Train with the mixed_float16 policy.", bool, kind=OPERATIONAL
     )
@@ -308,6 +326,15 @@ class TrainConfig:
         bool,
         kind=OPERATIONAL,
         resumable=True,
+    )
+    validation_examples: int = _setting(
+        0,
+        "Hold out the last N examples of the training split: train on the "
+        "rest and evaluate (val_* columns, statistics, the summary's "
+        "accuracy) on them, leaving the test split unseen, as for "
+        "choosing hyperparameters (0: evaluate on the test split).",
+        int,
+        lower=0,
     )
     steps_per_epoch: int = _setting(
         None, "Limit training steps per epoch (smoke runs).", int, lower=1

@@ -483,10 +483,17 @@ def _epoch_batches(train_data, epoch, steps_per_epoch):
 
 
 def _load_data(config):
+    """The training split and the evaluation split (`_evaluation_split`)."""
     load = dict(batch_size=config.batch_size, data_dir=config.data_dir,
-                seed=config.seed)  # fmt: skip
+                seed=config.seed,
+                validation_examples=config.validation_examples)  # fmt: skip
     return (data_lib.load(config.dataset, "train", **load),
-            data_lib.load(config.dataset, "test", **load))  # fmt: skip
+            data_lib.load(config.dataset, _evaluation_split(config),
+                          **load))  # fmt: skip
+
+
+def _evaluation_split(config):
+    return "validation" if config.validation_examples else "test"
 
 
 def _steps_per_epoch(config, train_data):
@@ -520,6 +527,7 @@ def _build(config, strategy, train_data, steps_per_epoch):
             bn_gamma_decay=config.bn_gamma_decay,
             bn_beta_decay=config.bn_beta_decay,
             fc_bn=config.fc_bn_value,
+            kernel_initializer=config.kernel_initializer,
             bn_synchronized=(
                 config.sync_bn and strategy.num_replicas_in_sync > 1
             ),
@@ -544,6 +552,7 @@ def _callbacks(config, chief, write_dir, test_batches, train_batches):
                 gradient_dataset=train_batches,
                 gradient_batches=config.gradient_batches,
                 histogram_bins=config.histogram_bins,
+                histogram_every=config.histogram_every,
                 write_files=chief,
             )
         )
@@ -597,7 +606,8 @@ def _train_epochs(trainer, callback_list, epochs, steps_per_epoch, session,
 def _layer_scalars(stats_record):
     if not stats_record:
         return {}
-    keys = ("saturation", "empirical_saturation", "skewness",
+    keys = ("saturation", "empirical_saturation",
+            "activation_channel_saturation", "skewness",
             "excluded_channels", "skewed_fraction", "sparsity")  # fmt: skip
     return {
         name: {k: layer[k] for k in keys}
@@ -623,6 +633,8 @@ def _summary(config, run_dir, strategy, stats_callback, session,
         "order": config.order,
         "activation": config.activation,
         "seed": config.seed,
+        # the split of the val_* columns and of final_test_accuracy
+        "evaluation_split": _evaluation_split(config),
         "epochs": len(accuracies),
         "final_test_accuracy": None if diverged else (
             accuracies[-1] if accuracies else None),

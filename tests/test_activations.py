@@ -13,7 +13,7 @@ X = np.linspace(-6.0, 6.0, 101).astype("float32")
         ("tanh", np.tanh, 1.0),
         ("lecun_tanh", lambda x: 1.7159 * np.tanh(2.0 * x / 3.0), 1.7159),
         ("softsign", lambda x: x / (1.0 + np.abs(x)), 1.0),
-        ("shifted_tanh", lambda x: np.tanh(x) + 1.0, 2.0),
+        ("shifted_tanh", lambda x: np.tanh(x - 1.0), 1.0),
     ],
 )
 def test_activation_matches_formula_and_bound(name, formula, bound):

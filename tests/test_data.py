@@ -186,3 +186,19 @@ def test_each_epochs_order_is_a_function_of_seed_and_epoch():
     np.testing.assert_array_equal(labels(0, 1), first)
     assert not np.array_equal(labels(0, 0), first)  # another epoch
     assert not np.array_equal(labels(1, 1), first)  # another seed
+
+
+def test_validation_split_is_held_out_of_the_training_split():
+    raw, total = data.get_source("synthetic").load_split("train")
+    images = np.stack([x for x, _ in raw.as_numpy_iterator()])
+    train = data.load("synthetic", "train", batch_size=8, seed=0,
+                      validation_examples=100, training=False)  # fmt: skip
+    held = data.load("synthetic", "validation", batch_size=8,
+                     validation_examples=100)  # fmt: skip
+    assert (train.num_examples, held.num_examples) == (total - 100, 100)
+    np.testing.assert_array_equal(
+        np.stack([x for x, _ in held.raw_dataset.as_numpy_iterator()]),
+        images[-100:])
+    np.testing.assert_array_equal(
+        np.stack([x for x, _ in train.raw_dataset.as_numpy_iterator()]),
+        images[:-100])

@@ -98,3 +98,31 @@ def test_too_small_input_is_a_clear_error():
         _build("vgg11", input_shape=(16, 16, 3))
     with pytest.raises(ValueError, match="mobilenet downsamples 16x"):
         _build("mobilenet", input_shape=(8, 8, 3))
+
+
+def test_torch_initialisation_matches_pytorchs_default_bounds():
+    # PyTorch's Conv2d/Linear: kaiming_uniform_(a=sqrt(5)) gives
+    # U(-b, b) with b = sqrt(6 / ((1 + 5) * fan_in)) = 1 / sqrt(fan_in),
+    # and the bias U(-b, b) with the same b (hand-worked from the formula)
+    keras.utils.set_random_seed(0)
+    model = build_model("vgg16_11", order="swap", activation="tanh",
+                        num_classes=100, input_shape=(32, 32, 3), width=0.5,
+                        kernel_initializer="torch")  # fmt: skip
+    conv2 = model.get_layer("conv2").weight_layer  # 3x3, 32 -> 32 channels
+    fc1 = model.get_layer("fc1").weight_layer
+    logits = model.get_layer("logits")
+    for layer, fan_in in ((conv2, 9 * 32), (fc1, fc1.kernel.shape[0]),
+                          (logits, 256)):  # fmt: skip
+        bound = 1.0 / np.sqrt(fan_in)
+        for values in (layer.kernel.numpy(), layer.bias.numpy()):
+            assert np.abs(values).max() <= bound
+            assert np.abs(values).max() > 0.8 * bound
+        kernel = layer.kernel.numpy()
+        assert kernel.std() == pytest.approx(bound / np.sqrt(3), rel=0.1)
+    glorot = build_model("vgg16_11", order="swap", activation="tanh",
+                         num_classes=10, input_shape=(32, 32, 3), width=0.5,
+                         kernel_initializer="glorot_uniform")  # fmt: skip
+    conv = glorot.get_layer("conv2").weight_layer
+    assert np.all(conv.bias.numpy() == 0)
+    # glorot: U(+-sqrt(6 / (fan_in + fan_out))), fan_out = 9 * 32
+    assert np.abs(conv.kernel.numpy()).max() <= np.sqrt(6 / (2 * 9 * 32))

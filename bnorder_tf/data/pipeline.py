@@ -8,6 +8,7 @@ import tensorflow as tf
 
 from bnorder_tf.data.preprocessing import augment_large, augment_small
 from bnorder_tf.data.sources import get_source
+from bnorder_tf.errors import ConfigError
 
 #: Inputs up to this side get CIFAR-style augmentation (crop + flip).
 SMALL_INPUT_SIDE = 64
@@ -55,6 +56,7 @@ def load(
     training=None,
     drop_remainder=None,
     shuffle_buffer=10000,
+    validation_examples=0,
 ):
     """Loads a dataset split as a `tf.data` pipeline.
 
@@ -63,7 +65,9 @@ def load(
             `fashion_mnist`, `tiny_imagenet`, `imagenet2012`,
             `imagenet_resized/32x32`, `imagenet_resized/64x64`,
             `synthetic`).
-        split: `"train"` or `"test"`.
+        split: `"train"`, `"test"`, or `"validation"`: the last
+            `validation_examples` examples of the source's training split,
+            which `"train"` then leaves out.
         batch_size: int, the global batch size.
         data_dir: optional directory to look for the data in first.
         seed: optional int: shuffling and augmentation order; epoch `e`
@@ -73,6 +77,8 @@ def load(
         drop_remainder: bool, default: same as `training` (replicas then
             always get full batches).
         shuffle_buffer: int, shuffle buffer size.
+        validation_examples: int, examples held out of the training split
+            as the `"validation"` split (0: none).
 
     Returns:
         A `LoadedData`.
@@ -91,7 +97,7 @@ def load(
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}.")
     source = get_source(name, data_dir)
-    raw, num_examples = source.load_split(split)
+    raw, num_examples = _split(source, split, validation_examples)
     training = split == "train" if training is None else training
     drop_remainder = training if drop_remainder is None else drop_remainder
     preprocessing = source.preprocessing
@@ -143,6 +149,30 @@ def load(
         location=source.location,
         for_epoch=for_epoch if training else None,
     )
+
+
+def _split(source, split, validation_examples):
+    """`(raw dataset, examples)` of a split, with the validation split cut
+    from the end of the training split."""
+    if split not in ("train", "test", "validation"):
+        raise ValueError(
+            f"Unknown split {split!r}; valid values are: train, test, "
+            "validation."
+        )
+    if split == "validation" and not validation_examples:
+        raise ValueError("The validation split needs validation_examples > 0.")
+    if split == "test" or not validation_examples:
+        return source.load_split(split)
+    raw, total = source.load_split("train")
+    kept = total - validation_examples
+    if kept < 1:
+        raise ConfigError(
+            f"--validation_examples={validation_examples} leaves no training "
+            f"example of the {total} in {source.name}'s training split."
+        )
+    if split == "train":
+        return raw.take(kept), kept
+    return raw.skip(kept), validation_examples
 
 
 def epoch_seeds(seed, epoch):

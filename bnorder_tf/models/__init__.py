@@ -36,6 +36,7 @@ def build_model(
     dropout=0.0,
     conv_bias=None,
     bn_synchronized=False,
+    kernel_initializer="torch",
 ):
     """Builds a VGG or MobileNet whose blocks use the given order.
 
@@ -62,6 +63,10 @@ def build_model(
             VGG and false for MobileNet.
         bn_synchronized: bool, under `tf.distribute` BN normalises with
             the statistics of the global batch (see `blocks.Block`).
+        kernel_initializer: `"torch"` (default: PyTorch's default for
+            Conv2d and Linear, kernel and bias, as the paper's models had),
+            `"glorot_uniform"` (Keras's default) or `"he_normal"`; see
+            `bnorder_tf.initializers`.
 
     Returns:
         A `keras.Sequential` chain whose last layer outputs logits.
@@ -88,6 +93,7 @@ def build_model(
         bn_gamma_decay=bn_gamma_decay,
         bn_beta_decay=bn_beta_decay,
         bn_synchronized=bn_synchronized,
+        kernel_initializer=kernel_initializer,
     )
     side = max(input_shape[:2])
     if name == "mobilenet":

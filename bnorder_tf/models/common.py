@@ -5,6 +5,7 @@ import dataclasses
 import keras
 
 from bnorder_tf import blocks
+from bnorder_tf.initializers import initializers_for
 from bnorder_tf.regularizers import weight_decay_or_none
 
 
@@ -24,6 +25,8 @@ class BlockFactory:
         bn_gamma_decay: decay of BN gamma (`None` = `weight_decay`).
         bn_beta_decay: decay of BN beta (`None` = `weight_decay`).
         bn_synchronized: BN batch statistics over all replicas.
+        kernel_initializer: a scheme of `bnorder_tf.initializers.SCHEMES`
+            for every weight layer, the classifier included.
     """
 
     order: str
@@ -32,6 +35,7 @@ class BlockFactory:
     bn_gamma_decay: float = None
     bn_beta_decay: float = None
     bn_synchronized: bool = False
+    kernel_initializer: str = "torch"
 
     def __call__(self, filters, *, name, order=None, **kwargs):
         cls = blocks.block_class(order or self.order)
@@ -42,15 +46,24 @@ class BlockFactory:
             bn_gamma_decay=self.bn_gamma_decay,
             bn_beta_decay=self.bn_beta_decay,
             bn_synchronized=self.bn_synchronized,
+            kernel_initializer=self.kernel_initializer,
             name=name,
             **kwargs,
         )
 
-    def classifier(self, num_classes):
-        """The final linear layer producing logits (no BN, no activation)."""
+    def classifier(self, num_classes, features):
+        """The final linear layer producing logits (no BN, no activation).
+
+        Args:
+            num_classes: int, its units.
+            features: int, its input features (the initializers' fan-in).
+        """
         decay = weight_decay_or_none(self.weight_decay)
+        kernel, bias = initializers_for(self.kernel_initializer, features)
         return keras.layers.Dense(
             num_classes,
+            kernel_initializer=kernel,
+            bias_initializer=bias,
             kernel_regularizer=decay,
             bias_regularizer=decay,
             name="logits",

@@ -91,5 +91,5 @@ def build_mobilenet(
     layers.append(keras.layers.GlobalAveragePooling2D(name="pool"))
     if dropout:
         layers.append(keras.layers.Dropout(dropout, name="dropout"))
-    layers.append(make_block.classifier(num_classes))
+    layers.append(make_block.classifier(num_classes, scaled(filters, alpha)))
     return keras.Sequential(layers, name="mobilenet")

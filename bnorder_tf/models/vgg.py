@@ -145,5 +145,6 @@ def build_vgg(
         )
         if dropout:
             layers.append(keras.layers.Dropout(dropout, name=f"dropout{i}"))
-    layers.append(make_block.classifier(num_classes))
+    layers.append(make_block.classifier(num_classes,
+                                        scaled(fc_units, width)))
     return keras.Sequential(layers, name=name)

@@ -40,6 +40,10 @@ class ActivationStatsCallback(keras.callbacks.Callback):
         histogram_bins: int, bins of the per-channel histograms; 0 skips
             them (a faster pass; no histograms in `stats.jsonl` or
             TensorBoard).
+        histogram_every: int, compute the histograms only in every
+            `histogram_every`-th measured epoch and in the last epoch of
+            `fit` (1: in every measured epoch); the other values are
+            computed in every measured epoch either way.
         write_files: bool, false on non-chief workers (nothing is written,
             `logs` are still filled).
 
@@ -58,10 +62,16 @@ class ActivationStatsCallback(keras.callbacks.Callback):
         gradient_batches=0,
         histogram_bins=50,
         write_files=True,
+        histogram_every=1,
     ):
         super().__init__()
         if every < 1:
             raise ValueError(f"every must be >= 1, got {every}.")
+        if histogram_every < 1:
+            raise ValueError(
+                f"histogram_every must be >= 1, got {histogram_every}."
+            )
+        self.histogram_every = int(histogram_every)
         self.dataset = dataset
         self.every = int(every)
         self.log_dir = log_dir
@@ -71,6 +81,7 @@ class ActivationStatsCallback(keras.callbacks.Callback):
         self.write_files = write_files
         self.last_result = None
         self._stats_pass = self._gradient_pass = self._writer = None
+        self._plain_pass = None
 
     def on_train_begin(self, logs=None):
         self._stats_pass = ActivationStatsPass(
@@ -78,6 +89,13 @@ class ActivationStatsCallback(keras.callbacks.Callback):
             strategy=self.model.distribute_strategy,
             histogram_bins=self.histogram_bins,
         )
+        self._plain_pass = self._stats_pass
+        if self.histogram_bins and self.histogram_every > 1:
+            self._plain_pass = ActivationStatsPass(
+                self.model,
+                strategy=self.model.distribute_strategy,
+                histogram_bins=0,
+            )
         if self.gradient_dataset is not None and self.gradient_batches:
             self._gradient_pass = GradientStatsPass(self.model)
         if self.log_dir and self.write_files:
@@ -96,7 +114,12 @@ class ActivationStatsCallback(keras.callbacks.Callback):
             return
         if self._stats_pass is None:  # used outside fit
             self.on_train_begin()
-        result = self._stats_pass(self.dataset)
+        last = epoch + 1 == (self.params or {}).get("epochs")
+        with_histograms = last or (epoch + 1) % (
+            self.every * self.histogram_every
+        ) == 0
+        stats_pass = self._stats_pass if with_histograms else self._plain_pass
+        result = stats_pass(self.dataset)
         record = {"epoch": epoch, **result.to_dict()}
         if self._gradient_pass is not None:
             record["gradients"] = self._gradient_pass(
@@ -125,6 +148,7 @@ class ActivationStatsCallback(keras.callbacks.Callback):
                 for key in (
                     "saturation",
                     "empirical_saturation",
+                    "activation_channel_saturation",
                     "skewness",
                     "sparsity",
                 ):

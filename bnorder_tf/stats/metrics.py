@@ -6,7 +6,11 @@ and `M` values per channel:
 
 * saturation = mean |a| / bound, on the activation tap `a` (`None` for an
   unbounded activation such as ReLU);
-* empirical saturation = mean |a| / max_c |a|, the channel's maximum;
+* empirical saturation = mean |o| / max_c |o| on the block output tap `o`
+  (the paper's Algorithm 2, empirical branch, which takes the block
+  output), so per block it equals 1 - sparsity;
+* activation channel saturation = mean |a| / max_c |a| on the activation
+  tap (the same normalisation on the activation; not the paper's);
 * channel skewness = sqrt(M (M - 1)) / (M - 2) * m3 / m2^(3/2), the
   adjusted Fisher-Pearson coefficient (`scipy.stats.skew(bias=False)`);
   skewness = mean over channels of |channel skewness|, leaving out channels
@@ -84,7 +88,10 @@ class LayerStats:
 
     Attributes:
         saturation: mean |activation| / bound, `None` if unbounded.
-        empirical_saturation: mean |activation| / channel max |activation|.
+        empirical_saturation: mean |output| / channel max |output|, the
+            paper's Algorithm 2 on the block output (= 1 - sparsity).
+        activation_channel_saturation: mean |activation| / channel max
+            |activation|: the same normalisation on the activation tap.
         skewness: mean |channel skewness| over channels where it is
             defined (`None` if none is).
         channel_skewness: float64 `[C]`, signed, NaN where undefined.
@@ -99,6 +106,7 @@ class LayerStats:
 
     saturation: float
     empirical_saturation: float
+    activation_channel_saturation: float
     skewness: float
     channel_skewness: np.ndarray
     excluded_channels: int
@@ -120,6 +128,9 @@ class LayerStats:
         if not _all_finite(activation, output):
             return cls.missing(activation, edges)
         sum_abs = activation["sum_abs"]
+        output_saturation = _ratio_mean(
+            output["sum_abs"], output["max_abs"], count
+        )
         skew, defined = channel_skewness(activation)
         abs_skew = np.abs(skew[defined])
         return cls(
@@ -128,7 +139,8 @@ class LayerStats:
                 if bound is None
                 else float(np.sum(sum_abs)) / (count * len(sum_abs) * bound)
             ),
-            empirical_saturation=_ratio_mean(
+            empirical_saturation=output_saturation,
+            activation_channel_saturation=_ratio_mean(
                 sum_abs, activation["max_abs"], count
             ),
             skewness=float(np.mean(abs_skew)) if abs_skew.size else None,
@@ -137,8 +149,7 @@ class LayerStats:
             skewed_fraction=(
                 float(np.mean(abs_skew > 1.0)) if abs_skew.size else None
             ),
-            sparsity=1.0
-            - _ratio_mean(output["sum_abs"], output["max_abs"], count),
+            sparsity=1.0 - output_saturation,
             count=int(count),
             histogram=activation.get("hist"),
             histogram_edges=edges,
@@ -149,6 +160,9 @@ class LayerStats:
         return {
             "saturation": _json_float(self.saturation),
             "empirical_saturation": _json_float(self.empirical_saturation),
+            "activation_channel_saturation": _json_float(
+                self.activation_channel_saturation
+            ),
             "skewness": _json_float(self.skewness),
             "channel_skewness": [_json_float(v) for v in self.channel_skewness],
             "excluded_channels": self.excluded_channels,
@@ -171,6 +185,7 @@ class LayerStats:
         return cls(
             saturation=None,
             empirical_saturation=None,
+            activation_channel_saturation=None,
             skewness=None,
             channel_skewness=np.full(channels, np.nan),
             excluded_channels=channels,

@@ -72,7 +72,9 @@ def reference_stats(model, images, batch_size):
         result[layer.name] = {
             "saturation": (None if layer.bound is None
                            else reference.saturation(act, layer.bound)),
-            "empirical_saturation": reference.empirical_saturation(act),
+            "empirical_saturation": reference.empirical_saturation(out),
+            "activation_channel_saturation":
+                reference.empirical_saturation(act),
             "channel_skewness": skew,
             "skewness": float(np.mean(np.abs(skew[defined]))),
             "excluded_channels": int(np.sum(~defined)),
@@ -91,6 +93,11 @@ def assert_matches_reference(result, expected, rtol=1e-6):
             assert got.saturation == pytest.approx(ref["saturation"], rel=rtol)
         assert got.empirical_saturation == pytest.approx(
             ref["empirical_saturation"], rel=rtol)
+        assert got.activation_channel_saturation == pytest.approx(
+            ref["activation_channel_saturation"], rel=rtol)
+        # the paper's empirical saturation is 1 - sparsity per block
+        assert got.empirical_saturation == pytest.approx(
+            1.0 - got.sparsity, abs=1e-12)
         assert got.sparsity == pytest.approx(ref["sparsity"], rel=rtol)
         assert got.excluded_channels == ref["excluded_channels"]
         # skewness is accurate to ~1e-7 absolute: relative error is
@@ -265,7 +272,8 @@ def test_mirrored_strategy_equals_one_device_with_remainder(rng, mirrored):
         for name, layer in single.layers.items():
             other = result.layers[name]
             assert other.count == layer.count
-            for key in ("saturation", "empirical_saturation", "skewness",
+            for key in ("saturation", "empirical_saturation",
+                        "activation_channel_saturation", "skewness",
                         "sparsity"):
                 assert getattr(other, key) == pytest.approx(
                     getattr(layer, key), rel=1e-6), (name, key)

@@ -1,0 +1,204 @@
+"""The reproduction study on Fashion-MNIST, with the package's own programs.
+
+    python reproduction/fashion_mnist/study.py            # run or resume
+    python reproduction/fashion_mnist/study.py --dry_run  # list the runs
+    python reproduction/fashion_mnist/study.py --collect  # tables only
+
+Protocol (README.md in this folder says why):
+
+1. Search: each model is tuned on its own by `tuning/tune.py` over the
+   paper's grid, learning rate {0.1, 0.01} x weight decay {5e-3, 1e-3,
+   5e-4, 1e-4}, one seed per point, `SEARCH_EPOCHS` epochs, trained on
+   55,000 training images and evaluated on the 5,000 held out
+   (`--validation_examples`): the test set stays unseen.
+2. Final: each model's best point (`best.flags`) is trained by
+   `trainers/train.py` on all 60,000 training images for `FINAL_EPOCHS`
+   epochs with 3 seeds and evaluated on the test set.
+3. `results.csv` (one row per run) and `README.md` (the report tool's
+   tables, figures and claims) are rebuilt from the run directories.
+
+Every step resumes: a finished run is read back, an interrupted one
+continues from its last committed epoch, and the tuner continues its
+grid. Commit `work/` (the .gitignore there keeps checkpoints, models and
+TensorBoard events out): a fresh machine then picks the study up where it
+stopped.
+"""
+
+import argparse
+import csv
+import os
+import subprocess
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(os.path.dirname(HERE))
+#: Paths as the commands see them: relative to the repository root (their
+#: working directory), so that the run directories move with the clone.
+WORK = os.path.join("reproduction", "fashion_mnist", "work")
+TUNING_DIR = os.path.join(WORK, "tuning")
+FINAL_DIR = os.path.join(WORK, "final")
+
+#: The models compared: name -> (flagfile, order as the tables name it).
+MODELS = {
+    "convention": ("vgg_convention.flags", "convention"),
+    "swap": ("vgg_swap.flags", "swap"),
+    "nwdbn": ("vgg_nwdbn.flags", "nwdbn"),
+    "swap_shifted_tanh": ("vgg_swap_shifted_tanh.flags", "swap"),
+}
+LEARNING_RATES = ("0.1", "0.01")
+WEIGHT_DECAYS = ("5e-3", "1e-3", "5e-4", "1e-4")
+WIDTH = 0.25
+SEARCH_EPOCHS = 4
+FINAL_EPOCHS = 12
+FINAL_SEEDS = (0, 1, 2)
+VALIDATION_EXAMPLES = 5000
+#: The same for every run: data, width, batch, schedule at 50% and 75%.
+COMMON = ["--dataset=fashion_mnist", f"--width={WIDTH:g}", "--batch_size=128",
+          "--lr_decay=0.1", "--histogram_bins=50"]  # fmt: skip
+RESULT_COLUMNS = ("order", "activation", "learning_rate", "weight_decay",
+                  "seed", "role", "val_accuracy", "test_accuracy",
+                  "saturation", "skewness", "sparsity",
+                  "max_layer_saturation", "status", "run")  # fmt: skip
+
+
+def milestones(epochs):
+    """Learning rate x0.1 at 50% and 75% of training, as the paper."""
+    return f"--lr_milestones={epochs // 2},{(3 * epochs) // 4}"
+
+
+def search_command(model):
+    flagfile, _ = MODELS[model]
+    return [
+        sys.executable, os.path.join("tuning", "tune.py"),
+        f"--flagfile={flagfile}", *COMMON,
+        f"--epochs={SEARCH_EPOCHS}", milestones(SEARCH_EPOCHS),
+        f"--validation_examples={VALIDATION_EXAMPLES}",
+        f"--stats_every={SEARCH_EPOCHS}",
+        f"--search_learning_rate={','.join(LEARNING_RATES)}",
+        f"--search_weight_decay={','.join(WEIGHT_DECAYS)}",
+        "--seeds=1", f"--tuning_dir={TUNING_DIR}", f"--project={model}",
+    ]  # fmt: skip
+
+
+def best_flags(model):
+    return os.path.join(TUNING_DIR, model, "best.flags")
+
+
+def final_command(model, seed):
+    return [
+        sys.executable, os.path.join("trainers", "train.py"),
+        f"--flagfile={best_flags(model)}", *COMMON,
+        f"--epochs={FINAL_EPOCHS}", milestones(FINAL_EPOCHS),
+        "--validation_examples=0", "--stats_every=1",
+        f"--histogram_every={FINAL_EPOCHS}", f"--seed={seed}",
+        f"--model_dir={FINAL_DIR}", f"--run_name={model}_s{seed}",
+        f"--export_dir={os.path.join(WORK, 'savedmodels')}",
+    ]  # fmt: skip
+
+
+def final_run_dir(model, seed):
+    return os.path.join(FINAL_DIR, f"{model}_s{seed}")
+
+
+def steps():
+    """`(description, command, done)` of every step, in order."""
+    for model in MODELS:
+        yield (f"search {model}: {len(LEARNING_RATES) * len(WEIGHT_DECAYS)} "
+               f"grid points x 1 seed x {SEARCH_EPOCHS} epochs",
+               search_command(model),
+               os.path.exists(os.path.join(ROOT, best_flags(model))))
+        for seed in FINAL_SEEDS:
+            done = os.path.exists(os.path.join(
+                ROOT, final_run_dir(model, seed), "summary.json"))
+            yield (f"final {model} seed {seed}: {FINAL_EPOCHS} epochs",
+                   final_command(model, seed), done)  # fmt: skip
+
+
+def run_step(command):
+    print("+", " ".join(command[1:]), flush=True)
+    return subprocess.call(command, cwd=ROOT)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--dry_run", action="store_true",
+                        help="List the steps and whether each is done.")
+    parser.add_argument("--collect", action="store_true",
+                        help="Only rebuild results.csv and README.md.")
+    args = parser.parse_args(argv)
+    if args.dry_run:
+        for description, command, done in steps():
+            print(f"[{'done' if done else 'todo'}] {description}")
+            print("    " + " ".join(command[1:]))
+        return 0
+    if not args.collect:
+        for description, command, done in steps():
+            if done:
+                continue
+            print(f"== {description}", flush=True)
+            status = run_step(command)
+            if status == 1 and description.startswith("final"):
+                continue  # a diverged final run is recorded, not retried
+            if status:
+                return status
+    collect()
+    return 0
+
+
+def collect():
+    """Writes results.csv and README.md from the run directories."""
+    sys.path.insert(0, ROOT)
+    from bnorder_tf.report.runs import NotARunError, find_runs
+
+    rows = []
+    for role, top in (("search", TUNING_DIR), ("final", FINAL_DIR)):
+        top = os.path.join(ROOT, top)
+        if os.path.isdir(top) and any(os.scandir(top)):
+            try:
+                runs = find_runs([top])
+            except NotARunError:  # no finished run yet
+                runs = []
+            rows += [result_row(run, role) for run in runs]
+    rows.sort(key=lambda r: (r["role"], r["order"], r["activation"],
+                             r["run"]))  # fmt: skip
+    with open(os.path.join(HERE, "results.csv"), "w", newline="") as f:
+        writer = csv.DictWriter(f, RESULT_COLUMNS)
+        writer.writeheader()
+        writer.writerows(rows)
+    finals = [r for r in rows if r["role"] == "final"]
+    if finals:
+        subprocess.check_call([
+            sys.executable, "-m", "bnorder_tf.report", FINAL_DIR,
+            "--out", HERE, "--markdown_name", "README.md", "--claims",
+        ], cwd=ROOT)  # fmt: skip
+    print(f"{len(rows)} run(s) in results.csv, {len(finals)} final.")
+
+
+def result_row(run, role):
+    config, summary = run.config, run.summary
+    stats = summary.get("stats") or {}
+    layers = (summary.get("layer_stats") or {}).values()
+    saturations = [layer["saturation"] for layer in layers
+                   if layer.get("saturation") is not None]  # fmt: skip
+    accuracy = summary.get("final_test_accuracy")
+    split = summary.get("evaluation_split", "test")
+    return {
+        "order": config.variant,
+        "activation": config.activation,
+        "learning_rate": config.learning_rate,
+        "weight_decay": config.weight_decay,
+        "seed": config.seed,
+        "role": role,
+        "val_accuracy": accuracy if split == "validation" else "",
+        "test_accuracy": accuracy if split == "test" else "",
+        "saturation": stats.get("saturation", ""),
+        "skewness": stats.get("skewness", ""),
+        "sparsity": stats.get("sparsity", ""),
+        "max_layer_saturation": max(saturations) if saturations else "",
+        "status": summary.get("status", "finished"),
+        "run": os.path.relpath(run.path, os.path.join(ROOT, WORK)),
+    }
+
+
+if __name__ == "__main__":
+    sys.exit(main())
