@@ -21,6 +21,9 @@ from bnorder_tf.stats.taps import forward_with_taps, model_chain
 DEFAULT_HISTOGRAM_BINS = 50
 #: Histogram range of an unbounded activation (ReLU): (-4, 4).
 UNBOUNDED_HISTOGRAM_LIMIT = 4.0
+#: Histogram range of a Swap block's output (its BN output, about zero
+#: mean and unit variance); values outside count in the edge bins.
+OUTPUT_HISTOGRAM_RANGE = (-4.0, 4.0)
 _EMPTY = "The dataset is empty: there is nothing to measure."
 
 
@@ -34,6 +37,13 @@ def _images_only(dataset):
             f"a dict with keys {sorted(spec)}."
         )
     return dataset, spec
+
+
+def _edges(histogram):
+    if histogram is None:
+        return None
+    low, high, bins = histogram
+    return np.linspace(low, high, bins + 1)
 
 
 def _concat_states(states, widths, keys=None):
@@ -121,8 +131,19 @@ class ActivationStatsPass:
             "activation": moments.empty_state(
                 channels, histogram_bins=self.histogram_bins
             ),
-            "output": moments.empty_state(channels, moments=False),
+            "output": moments.empty_state(
+                channels, moments=False, histogram_bins=self.histogram_bins
+            ),
         }
+
+    def _output_histogram(self, block):
+        """The `(low, high, bins)` of a block's output tap: the
+        activation's when the output is the activation (Convention,
+        NoBN), else `OUTPUT_HISTOGRAM_RANGE` (a BN output)."""
+        histogram = self._histograms[block.name]
+        if histogram is None or block.order != "swap":
+            return histogram
+        return (*OUTPUT_HISTOGRAM_RANGE, histogram[2])
 
     def _replica_state(self, images, weights, centers):
         _, taps = forward_with_taps(self.layers, images, training=False)
@@ -138,14 +159,13 @@ class ActivationStatsPass:
                 else moments.real_rows(output, weights),
                 center=center,
                 histogram=self._histograms[block.name],
+                output_histogram=self._output_histogram(block),
             )
             activations.append(activation)
             outputs.append(output)
         state = {
             "activation": _concat_states(activations, self._widths),
-            "output": _concat_states(
-                outputs, self._widths, keys=("sum_abs", "max_abs")
-            ),
+            "output": _concat_states(outputs, self._widths),
         }
         # a leading axis to gather the replicas' states along
         return tf.nest.map_structure(lambda t: t[None], state)
@@ -248,10 +268,6 @@ class ActivationStatsPass:
         layers = {}
         for i, block in enumerate(self.blocks):
             part = slice(offsets[i], offsets[i + 1])
-            edges = None
-            if self._histograms[block.name] is not None:
-                low, high, bins = self._histograms[block.name]
-                edges = np.linspace(low, high, bins + 1)
             activation = {k: v[part] for k, v in state["activation"].items()}
             # every channel of a block counts the same values
             activation["count"] = activation["count"][0]
@@ -259,7 +275,8 @@ class ActivationStatsPass:
                 activation,
                 {k: v[part] for k, v in state["output"].items()},
                 bound=block.bound,
-                edges=edges,
+                edges=_edges(self._histograms[block.name]),
+                output_edges=_edges(self._output_histogram(block)),
             )
         return ActivationStats(layers)
 

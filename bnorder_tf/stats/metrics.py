@@ -102,6 +102,10 @@ class LayerStats:
         histogram: float64 `[C, bins]` counts of the activation tap, or
             `None` when the pass was asked for no histograms.
         histogram_edges: float64 `[bins + 1]` bin edges, or `None`.
+        output_histogram: float64 `[C, bins]` counts of the block output
+            tap (the BN output in Swap; the activation again in Convention
+            and NoBN), or `None` (paper figure 8).
+        output_histogram_edges: its bin edges, or `None`.
     """
 
     saturation: float
@@ -115,9 +119,12 @@ class LayerStats:
     count: int
     histogram: np.ndarray
     histogram_edges: np.ndarray
+    output_histogram: np.ndarray = None
+    output_histogram_edges: np.ndarray = None
 
     @classmethod
-    def from_states(cls, activation, output, bound, edges):
+    def from_states(cls, activation, output, bound, edges,
+                    output_edges=None):  # fmt: skip
         """Computes the statistics from the two taps' merged states.
 
         A tap that held a NaN or an infinity (a diverged model) has
@@ -153,6 +160,8 @@ class LayerStats:
             count=int(count),
             histogram=activation.get("hist"),
             histogram_edges=edges,
+            output_histogram=output.get("hist"),
+            output_histogram_edges=output_edges,
         )
 
     def to_dict(self):
@@ -175,6 +184,12 @@ class LayerStats:
             "histogram_edges": None
             if self.histogram_edges is None
             else self.histogram_edges.tolist(),
+            "output_histogram": None
+            if self.output_histogram is None
+            else self.output_histogram.astype(int).tolist(),
+            "output_histogram_edges": None
+            if self.output_histogram_edges is None
+            else self.output_histogram_edges.tolist(),
         }
 
 

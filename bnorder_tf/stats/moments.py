@@ -82,8 +82,28 @@ def _abs_sum_max(x):
     return {"sum_abs": total, "max_abs": top}
 
 
+def _bin_index(x, histogram):
+    """Each value's bin, offset by its channel's first bin, so that one
+    bincount over the flattened tensor counts every channel at once."""
+    low, high, bins = histogram
+    channels = x.shape[-1]
+    scaled = tf.clip_by_value((x - low) * (bins / (high - low)), 0.0,
+                              bins - 1.0)  # fmt: skip
+    return tf.cast(scaled, tf.int32) + tf.range(channels) * bins
+
+
+def _bincount(bin_index, channels, bins):
+    # bincount outside XLA: XLA lowers it to a slower scatter
+    hist = tf.math.bincount(
+        tf.reshape(bin_index, [-1]),
+        minlength=channels * bins,
+        maxlength=channels * bins,
+    )
+    return tf.reshape(tf.cast(hist, tf.float64), [channels, bins])
+
+
 @tf.function(jit_compile=True)
-def _summarise(activation, output, center, histogram):
+def _summarise(activation, output, center, histogram, output_histogram):
     """The float32 element-wise work of `block_state`, one XLA program.
 
     It makes three reductions of at most three quantities each: on this
@@ -95,18 +115,15 @@ def _summarise(activation, output, center, histogram):
     out = {"activation": dict(_abs_sum_max(activation), s1=s1, s2=s2, s3=s3)}
     if output is not None:
         out["output"] = _abs_sum_max(output)
-    if histogram is None:
-        return out
-    low, high, bins = histogram
-    channels = activation.shape[-1]
-    scaled = tf.clip_by_value(
-        (activation - low) * (bins / (high - low)), 0.0, bins - 1.0
-    )
-    out["bin_index"] = tf.cast(scaled, tf.int32) + tf.range(channels) * bins
+    if histogram is not None:
+        out["bin_index"] = _bin_index(activation, histogram)
+    if output is not None and output_histogram is not None:
+        out["output_bin_index"] = _bin_index(output, output_histogram)
     return out
 
 
-def block_state(activation, output, center, histogram):
+def block_state(activation, output, center, histogram,
+                output_histogram=None):  # fmt: skip
     """Summarises one batch of one block's two taps (padding rows removed).
 
     The moments of the activation tap are computed about a per-channel
@@ -129,12 +146,15 @@ def block_state(activation, output, center, histogram):
         histogram: `None`, or `(low, high, bins)`: count each channel's
             activation values in `bins` equal bins over `[low, high]`
             (values outside fall in the edge bins).
+        output_histogram: `None`, or `(low, high, bins)` for the output
+            tap's values (with `output`); when `output` is `None` the
+            output state gets the activation's histogram.
 
     Returns:
         `(activation_state, output_state)`: dicts of float64 tensors
         (`count` is a scalar, the others `[channels]`, `hist`
         `[channels, bins]` when asked); the output state has only `count`,
-        `sum_abs` and `max_abs`.
+        `sum_abs`, `max_abs` and its `hist` when asked.
     """
     activation = tf.cast(activation, tf.float32)
     if output is not None:
@@ -143,7 +163,8 @@ def block_state(activation, output, center, histogram):
         tf.reduce_prod(tf.shape(activation, out_type=tf.int64)[:-1]),
         tf.float64,
     )
-    out = _summarise(activation, output, tf.cast(center, tf.float32), histogram)
+    out = _summarise(activation, output, tf.cast(center, tf.float32),
+                     histogram, output_histogram)  # fmt: skip
     summary = out["activation"]
     s1, s2, s3 = summary["s1"], summary["s2"], summary["s3"]
     delta = _div(s1, count)
@@ -155,19 +176,18 @@ def block_state(activation, output, center, histogram):
         "m2": tf.maximum(s2 - s1 * delta, 0.0),
         "m3": s3 - 3.0 * delta * s2 + 2.0 * count * delta**3,
     }
+    channels = activation.shape[-1]
     if histogram is not None:
-        channels, bins = activation.shape[-1], histogram[2]
-        # bincount outside XLA: XLA lowers it to a slower scatter
-        hist = tf.math.bincount(
-            tf.reshape(out["bin_index"], [-1]),
-            minlength=channels * bins,
-            maxlength=channels * bins,
-        )
-        state["hist"] = tf.reshape(tf.cast(hist, tf.float64), [channels, bins])
+        state["hist"] = _bincount(out["bin_index"], channels, histogram[2])
     if output is None:
-        output_state = {k: state[k] for k in ("count", "sum_abs", "max_abs")}
+        keys = ("count", "sum_abs", "max_abs", "hist")
+        output_state = {k: state[k] for k in keys if k in state}
     else:
         output_state = dict(count=count, **out["output"])
+        if output_histogram is not None:
+            output_state["hist"] = _bincount(
+                out["output_bin_index"], channels, output_histogram[2]
+            )
     return state, output_state
 
 

@@ -213,6 +213,33 @@ def test_histograms_match_numpy(rng):
     assert fc.histogram.sum() == 40 * 7
 
 
+@pytest.mark.parametrize("order", ["swap", "convention"])
+def test_block_output_histograms_match_numpy(rng, order):
+    keras.utils.set_random_seed(3)
+    model = build_model("vgg16_8", order=order, activation="tanh",
+                        num_classes=4, input_shape=(16, 16, 3),
+                        width=0.0625)  # fmt: skip
+    images = rng.normal(size=(24, 16, 16, 3)).astype("float32")
+    ds = tf.data.Dataset.from_tensor_slices(images).batch(10)
+    result = activation_stats(model, ds, histogram_bins=8)
+    taps = tap_outputs(model, images)
+    # the BN output of a Swap block over (-4, 4); in Convention the
+    # output is the activation, over the activation's range (-1, 1)
+    low, high = (-4.0, 4.0) if order == "swap" else (-1.0, 1.0)
+    for name in ("conv2", "fc1"):
+        layer = result.layers[name]
+        values = reference.per_channel(taps[name]["output"])
+        np.testing.assert_allclose(layer.output_histogram_edges,
+                                   np.linspace(low, high, 9))  # fmt: skip
+        for c in range(values.shape[1]):
+            expected, _ = np.histogram(np.clip(values[:, c], low, high),
+                                       bins=8, range=(low, high))
+            np.testing.assert_array_equal(layer.output_histogram[c], expected)
+        if order == "convention":
+            np.testing.assert_array_equal(layer.output_histogram,
+                                          layer.histogram)
+
+
 def test_without_histograms_every_other_value_is_unchanged(rng):
     model = adversarial_model(rng)
     images = adversarial_images(rng, 40)
@@ -227,7 +254,8 @@ def test_without_histograms_every_other_value_is_unchanged(rng):
         assert layer["histogram"] is None
         assert layer["histogram_edges"] is None
         assert layer == dict(full["layers"][name], histogram=None,
-                             histogram_edges=None)
+                             histogram_edges=None, output_histogram=None,
+                             output_histogram_edges=None)
     assert bare.to_dict()["model"] == full["model"]
     for bins in (-1, 2.5, "50"):
         with pytest.raises(ValueError, match="histogram_bins must be"):
