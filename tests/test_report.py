@@ -81,6 +81,7 @@ def test_report_tables_match_the_runs_summaries(run_dirs, tmp_path):
 
     out = tmp_path / "report"
     figures = {"saturation", "skewness", "sparsity", "histograms",
+               "output_histograms",
                "sparsity_vs_accuracy", "skewness_vs_accuracy", "loss",
                "gradients", "tanh_skewness"}  # fmt: skip
     for name in figures:

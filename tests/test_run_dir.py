@@ -89,23 +89,28 @@ def test_truncated_checkpoint_is_a_run_directory_error(tmp_path):
 
 
 def fake_run(root, name, accuracy, sparsity, dataset="cifar10", order="swap",
-             status="finished", seed=0):  # fmt: skip
+             status="finished", seed=0, activation="tanh", skewness=1.0,
+             layer_saturations=(0.5,), **settings):  # fmt: skip
     """A run directory as the trainer writes it, with known values."""
     directory = root / name
     directory.mkdir(parents=True)
     config = TrainConfig(dataset=dataset, order=order, seed=seed,
-                         run_name=name)  # fmt: skip
+                         activation=activation, run_name=name,
+                         **settings)  # fmt: skip
     (directory / "flags.txt").write_text(config.to_flags())
     with open(directory / "history.csv", "w", newline="") as f:
         writer = csv.writer(f)
         writer.writerow(["epoch", "loss", "val_loss", "val_accuracy"])
         writer.writerow([0, 1.0, 1.0, accuracy])
-    stats = {"saturation": 0.5, "skewness": 1.0, "sparsity": sparsity}
+    stats = {"saturation": 0.5, "skewness": skewness, "sparsity": sparsity}
     diverged = status == "diverged"
     summary = {"run_name": name, "status": status, "epochs": 1,
                "diverged_epoch": 0 if diverged else None,
                "final_test_accuracy": None if diverged else accuracy,
-               "stats": None if diverged else stats}  # fmt: skip
+               "stats": None if diverged else stats,
+               "layer_stats": {f"conv{i}": {"saturation": v}
+                               for i, v in enumerate(layer_saturations)}}
+    # fmt: skip
     (directory / "summary.json").write_text(json.dumps(summary))
     return directory
 
@@ -132,6 +137,57 @@ def test_report_never_pools_datasets_and_leaves_out_diverged_runs(tmp_path):
     assert "## Diverged runs" in text and "blown (epoch 0)" in text
     table = [line for line in text.splitlines() if line.startswith("| G")]
     assert len(table) == 2 and all("| 3 |" in line for line in table)
+
+
+def test_claims_table_from_runs_with_known_values(tmp_path):
+    from bnorder_tf.report.claims import check_claims
+
+    runs = tmp_path / "runs"
+    # (variant settings, accuracies over 2 seeds, sparsity, skewness,
+    # per-layer saturations): Swap beats Convention, NWDBN lies between,
+    # but NWDBN is the sparsest (the paper's sparsity order fails)
+    variants = {
+        "conv": (dict(order="convention"), (0.80, 0.82), 0.5, 0.4,
+                 (0.3, 0.45)),
+        "nwdbn": (dict(order="convention", bn_gamma_decay=0.0,
+                       bn_beta_decay=0.0), (0.84, 0.85), 0.9, 0.8, (0.5,)),
+        "swap": (dict(order="swap"), (0.88, 0.90), 0.7, 2.0, (0.6, 0.86)),
+        "shifted": (dict(order="swap", activation="shifted_tanh"),
+                    (0.87, 0.89), 0.7, 2.0, (0.7,)),
+    }  # fmt: skip
+    for name, (settings, accuracies, sparsity, skew, layers) in \
+            variants.items():  # fmt: skip
+        for seed, accuracy in enumerate(accuracies):
+            fake_run(runs, f"{name}_{seed}", accuracy, sparsity, seed=seed,
+                     skewness=skew, layer_saturations=layers,
+                     **settings)  # fmt: skip
+    fake_run(runs, "swap_blown", 0.0, 0.0, seed=7, status="diverged")
+    with open(build_report([str(runs)], str(tmp_path / "out"),
+                           claims=True, markdown_name="README.md")) as f:
+        text = f.read()
+    assert (tmp_path / "out" / "README.md").exists()
+    rows = {line.split("|")[1].strip(): line for line in text.splitlines()
+            if line.startswith("| ") and "|---" not in line}  # fmt: skip
+    swap_row = rows["Swap beats Convention in accuracy"]
+    assert "Convention 81.00 ± 1.41 (n=2)" in swap_row
+    assert "Swap 89.00 ± 1.41 (n=2)" in swap_row  # the diverged run is out
+    assert swap_row.rstrip(" |").endswith("yes")
+    assert rows["NWDBN lies between Convention and Swap in accuracy"] \
+        .rstrip(" |").endswith("yes")  # fmt: skip
+    saturation = rows["Swap's maximum layer saturation is higher"]
+    assert "Convention 0.450 ± 0.000" in saturation
+    assert "Swap 0.860 ± 0.000" in saturation
+    assert rows["Sparsity orders Swap > Convention > NWDBN"].rstrip(
+        " |").endswith("**no**")
+    shifted = rows["Shifted tanh beats tanh in Swap order"]
+    assert shifted.rstrip(" |").endswith("**no**")
+    assert "swap_blown (epoch 0)" in text  # left out, and named
+    # the same verdicts from the function itself
+    from bnorder_tf.report.runs import find_runs
+
+    finished = [r for r in find_runs([str(runs)]) if r.finished]
+    assert [r.holds for r in check_claims(finished)] == [
+        True, True, True, True, False, False]
 
 
 @pytest.mark.parametrize("damage", ["empty_summary", "bad_history"])

@@ -19,6 +19,7 @@ import statistics
 from bnorder_tf.errors import ConfigError
 from bnorder_tf.report import figures
 from bnorder_tf.report.analytic import tanh_skewness_grid
+from bnorder_tf.report.claims import check_claims, claims_markdown
 from bnorder_tf.report.runs import (
     MAIN_SETTINGS,
     NotARunError,
@@ -88,7 +89,8 @@ def _choose_layer(groups, layer):
     return layer
 
 
-def build_report(paths, out, layer=None, channels=4):
+def build_report(paths, out, layer=None, channels=4, claims=False,
+                 markdown_name=REPORT_MD):  # fmt: skip
     """Reads runs, writes `report.md`, `report.html` and PNG figures.
 
     Args:
@@ -97,6 +99,9 @@ def build_report(paths, out, layer=None, channels=4):
         layer: block whose per-channel histograms to draw (default: the
             middle one).
         channels: histogram channels per run.
+        claims: bool, add the table of the paper's claims checked on the
+            runs (`bnorder_tf.report.claims`).
+        markdown_name: file name of the Markdown report in `out`.
 
     Returns:
         The path of `report.md`.
@@ -121,6 +126,12 @@ def build_report(paths, out, layer=None, channels=4):
          "over seeds, with the model-level statistics of the last epoch "
          "(means over seeds).", _markdown_table(rows), None),
     ]  # fmt: skip
+    if claims:
+        sections.append((
+            "The paper's claims", "Each claim checked on the finished runs: "
+            "the variants' means over seeds, ordered as the paper says "
+            "(\"within the seeds' noise\": a gap smaller than a standard "
+            "deviation).", claims_markdown(check_claims(runs)), None))
     if diverged:
         sections.append((
             "Diverged runs", "Left out of every table and figure: their "
@@ -145,8 +156,12 @@ def build_report(paths, out, layer=None, channels=4):
                            "sparsity")),
         ("histograms", f"Activation histograms of {layer}",
          f"Per-channel distributions of {layer}'s activation, one column per "
-         "setting, first run of each (paper figures 1, 8).",
+         "setting, first run of each (paper figure 1).",
          figures.histograms(groups, layer, channels)),
+        ("output_histograms", f"Block output histograms of {layer}",
+         f"Per-channel distributions of {layer}'s output: the BN output in "
+         "Swap, the activation again in Convention (paper figure 8).",
+         figures.histograms(groups, layer, channels, tap="output")),
     ]  # fmt: skip
     by_dataset = {}
     for group in groups:
@@ -180,10 +195,10 @@ def build_report(paths, out, layer=None, channels=4):
         fig.savefig(path, dpi=110)
         figures.plt.close(fig)
         sections.append((title, caption, None, path))
-    return _write(out, groups, sections)
+    return _write(out, groups, sections, markdown_name)
 
 
-def _write(out, groups, sections):
+def _write(out, groups, sections, markdown_name=REPORT_MD):
     runs = sum(len(g.runs) for g in groups)
     intro = (f"{runs} run(s) in {len(groups)} setting(s), grouped by their "
              "flags.txt (runs differing only in the seed and operational "
@@ -203,7 +218,7 @@ def _write(out, groups, sections):
             body.append(f'<img alt="{html.escape(title)}" '
                         f'src="data:image/png;base64,{data}">')  # fmt: skip
         body.append(f"<p><em>{html.escape(caption)}</em></p>")
-    md_path = os.path.join(out, REPORT_MD)
+    md_path = os.path.join(out, markdown_name)
     with open(md_path, "w") as f:
         f.write("\n".join(md))
     with open(os.path.join(out, REPORT_HTML), "w") as f:

@@ -18,9 +18,15 @@ def main(argv=None):
                         "(default: the middle one).")
     parser.add_argument("--channels", type=int, default=4,
                         help="Channels in the histogram figure.")
+    parser.add_argument("--claims", action="store_true",
+                        help="Add the table of the paper's claims.")
+    parser.add_argument("--markdown_name", default="report.md",
+                        help="File name of the Markdown report.")
     args = parser.parse_args(argv)
     try:
-        path = build_report(args.paths, args.out, args.layer, args.channels)
+        path = build_report(args.paths, args.out, args.layer, args.channels,
+                            claims=args.claims,
+                            markdown_name=args.markdown_name)
     except UserError as e:
         fail_on_user_error("report", e)
     print(f"Wrote {path} and report.html")

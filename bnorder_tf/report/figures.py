@@ -49,12 +49,22 @@ def per_layer(groups, key, title, ylabel):
     return fig
 
 
-def histograms(groups, layer, channels=4):
-    """Per-channel histograms of one block's activation, one column per
-    group (Convention beside Swap), one row per channel."""
+#: The histograms a stats record holds: tap -> (counts key, edges key).
+HISTOGRAM_KEYS = {
+    "activation": ("histogram", "histogram_edges"),
+    "output": ("output_histogram", "output_histogram_edges"),
+}
+
+
+def histograms(groups, layer, channels=4, tap="activation"):
+    """Per-channel histograms of one block's activation (paper figure 1)
+    or output (figure 8: the BN output in Swap), one column per group
+    (Convention beside Swap), one row per channel; runs measured without
+    histograms are left out."""
+    counts_key, edges_key = HISTOGRAM_KEYS[tap]
     columns = [g for g in groups if g.runs[0].last_stats
                and layer in g.runs[0].last_stats["layers"]
-               and g.runs[0].last_stats["layers"][layer].get("histogram")
+               and g.runs[0].last_stats["layers"][layer].get(counts_key)
                is not None]  # fmt: skip
     if not columns:
         return None
@@ -63,8 +73,8 @@ def histograms(groups, layer, channels=4):
                              sharex="col")  # fmt: skip
     for col, group in enumerate(columns):
         stats = group.runs[0].last_stats["layers"][layer]
-        edges = np.asarray(stats["histogram_edges"])
-        counts = np.asarray(stats["histogram"], float)
+        edges = np.asarray(stats[edges_key])
+        counts = np.asarray(stats[counts_key], float)
         for row in range(min(channels, len(counts))):
             ax = axes[row, col]
             density = counts[row] / max(counts[row].sum(), 1.0)
@@ -72,8 +82,8 @@ def histograms(groups, layer, channels=4):
             ax.set_ylabel(f"ch {row}", fontsize=8)
             if row == 0:
                 ax.set_title(group.label, fontsize=8)
-        axes[-1, col].set_xlabel("activation value")
-    fig.suptitle(f"Activation histograms of {layer}, per channel "
+        axes[-1, col].set_xlabel(f"{tap} value")
+    fig.suptitle(f"{tap.capitalize()} histograms of {layer}, per channel "
                  "(fraction of values per bin, last epoch)")  # fmt: skip
     fig.tight_layout()
     return fig
