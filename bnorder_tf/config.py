@@ -307,6 +307,15 @@ class TrainConfig:
         kind=OPERATIONAL,
         lower=0,
     )
+    model_stats_blocks: str = _setting(
+        "auto",
+        "Blocks the model-level statistics average: all, conv, or auto (the "
+        "paper's choice: conv blocks only for tiny_imagenet and imagenet*, "
+        "whose VGG FC layers have no BN; all blocks otherwise).",
+        str,
+        kind=OPERATIONAL,
+        choices=("auto", "all", "conv"),
+    )
     histogram_every: int = _setting(
         1,
         "Compute the histograms only in every N-th measured epoch and the "
@@ -374,6 +383,16 @@ class TrainConfig:
     def fc_bn_value(self):
         """`fc_bn` as `build_model` takes it: `None` (auto), True, False."""
         return {"auto": None, "true": True, "false": False}[self.fc_bn]
+
+    @property
+    def averaged_blocks(self):
+        """`model_stats_blocks` with `auto` resolved per dataset."""
+        if self.model_stats_blocks != "auto":
+            return self.model_stats_blocks
+        conv_only = self.dataset == "tiny_imagenet" or self.dataset.startswith(
+            "imagenet"
+        )
+        return "conv" if conv_only else "all"
 
     @property
     def variant(self):

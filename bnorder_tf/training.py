@@ -553,6 +553,7 @@ def _callbacks(config, chief, write_dir, test_batches, train_batches):
                 gradient_batches=config.gradient_batches,
                 histogram_bins=config.histogram_bins,
                 histogram_every=config.histogram_every,
+                averaged_blocks=config.averaged_blocks,
                 write_files=chief,
             )
         )

@@ -44,6 +44,8 @@ class ActivationStatsCallback(keras.callbacks.Callback):
             `histogram_every`-th measured epoch and in the last epoch of
             `fit` (1: in every measured epoch); the other values are
             computed in every measured epoch either way.
+        averaged_blocks: the blocks the model-level values average
+            (`"all"`, `"conv"` or block names; see `ActivationStatsPass`).
         write_files: bool, false on non-chief workers (nothing is written,
             `logs` are still filled).
 
@@ -63,6 +65,7 @@ class ActivationStatsCallback(keras.callbacks.Callback):
         histogram_bins=50,
         write_files=True,
         histogram_every=1,
+        averaged_blocks="all",
     ):
         super().__init__()
         if every < 1:
@@ -72,6 +75,7 @@ class ActivationStatsCallback(keras.callbacks.Callback):
                 f"histogram_every must be >= 1, got {histogram_every}."
             )
         self.histogram_every = int(histogram_every)
+        self.averaged_blocks = averaged_blocks
         self.dataset = dataset
         self.every = int(every)
         self.log_dir = log_dir
@@ -88,6 +92,7 @@ class ActivationStatsCallback(keras.callbacks.Callback):
             self.model,
             strategy=self.model.distribute_strategy,
             histogram_bins=self.histogram_bins,
+            averaged_blocks=self.averaged_blocks,
         )
         self._plain_pass = self._stats_pass
         if self.histogram_bins and self.histogram_every > 1:
@@ -95,6 +100,7 @@ class ActivationStatsCallback(keras.callbacks.Callback):
                 self.model,
                 strategy=self.model.distribute_strategy,
                 histogram_bins=0,
+                averaged_blocks=self.averaged_blocks,
             )
         if self.gradient_dataset is not None and self.gradient_batches:
             self._gradient_pass = GradientStatsPass(self.model)

@@ -216,21 +216,38 @@ class LayerStats:
 MODEL_KEYS = ("saturation", "skewness", "sparsity")
 
 
+#: `averaged` choices of `ActivationStats`: every block, or the conv
+#: blocks only (the paper's figures for Tiny ImageNet and ImageNet VGG,
+#: whose FC layers have no BN).
+AVERAGED_BLOCKS = ("all", "conv")
+
+
 @dataclasses.dataclass
 class ActivationStats:
     """Per-block statistics and their model-level means.
 
     Attributes:
         layers: dict from block name to `LayerStats`, in model order.
+        averaged: names of the blocks the model-level values average
+            (`None`: every block).
         model: dict with `saturation`, `skewness`, `sparsity`: the mean of
-            the layer values over the blocks that define them (`None` when
-            no block does, e.g. saturation of a ReLU model).
+            the layer values over the averaged blocks that define them
+            (`None` when no block does, e.g. saturation of a ReLU model).
     """
 
     layers: dict
+    averaged: list = None
+
+    @property
+    def averaged_blocks(self):
+        """The names of the blocks the model-level values average."""
+        if self.averaged is None:
+            return list(self.layers)
+        return [name for name in self.layers if name in self.averaged]
 
     @property
     def model(self):
+        layers = [self.layers[name] for name in self.averaged_blocks]
         # sparsity is defined for every finite block: a block without it
         # saw NaN or inf, and a mean over the other blocks would mislead
         if any(layer.sparsity is None for layer in self.layers.values()):
@@ -239,7 +256,7 @@ class ActivationStats:
         for key in MODEL_KEYS:
             values = [
                 getattr(layer, key)
-                for layer in self.layers.values()
+                for layer in layers
                 if getattr(layer, key) is not None
             ]
             means[key] = float(np.mean(values)) if values else None
@@ -252,4 +269,5 @@ class ActivationStats:
                 name: layer.to_dict() for name, layer in self.layers.items()
             },
             "model": {k: _json_float(v) for k, v in self.model.items()},
+            "model_blocks": self.averaged_blocks,
         }

@@ -272,10 +272,43 @@ def test_model_level_values_are_means_of_layers(rng):
     assert result.model["saturation"] == pytest.approx(
         np.mean([la.saturation for la in layers if la.saturation is not None]))
     as_dict = result.to_dict()
-    assert set(as_dict) == {"layers", "model"}
+    assert set(as_dict) == {"layers", "model", "model_blocks"}
     assert list(as_dict["layers"]) == ["ident", "fc", "nb"]
     assert as_dict["layers"]["fc"]["skewness"] == pytest.approx(
         result.layers["fc"].skewness)
+
+
+def test_model_level_values_over_the_conv_blocks_only(rng):
+    keras.utils.set_random_seed(5)
+    model = build_model("vgg16_8", order="swap", activation="tanh",
+                        num_classes=4, input_shape=(16, 16, 3),
+                        width=0.0625)  # fmt: skip
+    ds = tf.data.Dataset.from_tensor_slices(
+        rng.normal(size=(12, 16, 16, 3)).astype("float32")).batch(6)
+    every = activation_stats(model, ds, histogram_bins=0)
+    conv = activation_stats(model, ds, histogram_bins=0,
+                            averaged_blocks="conv")  # fmt: skip
+    conv_names = [n for n in every.layers if n.startswith("conv")]
+    assert conv.to_dict()["model_blocks"] == conv_names
+    assert every.to_dict()["model_blocks"] == list(every.layers)
+    assert {"fc1", "fc2"} <= set(every.layers)
+    for key in ("saturation", "skewness", "sparsity"):
+        assert conv.model[key] == pytest.approx(
+            np.mean([getattr(every.layers[n], key) for n in conv_names]))
+        assert every.model[key] == pytest.approx(
+            np.mean([getattr(la, key) for la in every.layers.values()]))
+    with pytest.raises(ValueError, match="averaged_blocks"):
+        activation_stats(model, ds, averaged_blocks=["nope"])
+
+
+def test_paper_averages_conv_blocks_for_tiny_imagenet_and_imagenet():
+    from bnorder_tf.config import TrainConfig
+
+    assert TrainConfig(dataset="tiny_imagenet").averaged_blocks == "conv"
+    assert TrainConfig(dataset="imagenet2012").averaged_blocks == "conv"
+    assert TrainConfig(dataset="cifar100").averaged_blocks == "all"
+    assert TrainConfig(dataset="imagenet2012",
+                       model_stats_blocks="all").averaged_blocks == "all"
 
 
 def test_mirrored_strategy_equals_one_device_with_remainder(rng, mirrored):
