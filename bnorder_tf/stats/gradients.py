@@ -24,8 +24,10 @@ class GradientStatsPass:
     """A compiled gradient-scale measurement for one model.
 
     The loss is sparse categorical cross-entropy of the logits plus the
-    model's regularization losses, as in training. BN runs in inference
-    mode so that measuring leaves the model's moving statistics untouched.
+    model's regularization losses, and the model runs in training mode, as
+    during training (BN normalises with the batch's statistics). The BN
+    moving statistics that training mode updates are restored after each
+    batch: measuring leaves the model untouched.
 
     Args:
         model: a chain model built from blocks.
@@ -35,13 +37,15 @@ class GradientStatsPass:
         self.model = model
         self.layers = model_chain(model)
         self.blocks = [b for b in self.layers if hasattr(b, "call_with_taps")]
+        self._state = list(model.non_trainable_variables)
         self._compiled = tf.function(self._batch)
 
     def _batch(self, images, labels):
         kernels = [block.kernel for block in self.blocks]
+        saved = [tf.identity(v.value) for v in self._state]
         with tf.GradientTape() as tape:
             logits, taps = forward_with_taps(
-                self.layers, images, training=False, include_inputs=True
+                self.layers, images, training=True, include_inputs=True
             )
             loss = tf.reduce_mean(
                 tf.keras.losses.sparse_categorical_crossentropy(
@@ -54,6 +58,9 @@ class GradientStatsPass:
         kernel_grads, preact_grads = tape.gradient(
             loss, (kernels, preactivations)
         )
+        # automatic control dependencies run these after BN's updates
+        for variable, value in zip(self._state, saved):
+            variable.assign(value)
         return {
             block.name: tf.stack(
                 [

@@ -150,3 +150,40 @@ def test_histograms_every_n_epochs_and_at_the_last(tmp_path, rng):
     assert drawn == [False, False, True, True]
     # the other values are measured in every epoch
     assert all(r["model"]["sparsity"] is not None for r in records)
+
+
+def test_gradient_stats_run_in_training_mode_and_leave_the_model(rng):
+    # a Swap dense block: z = xW + b, a = tanh(z), y = BN(a) with the
+    # batch's statistics (training mode), then logits; backward in NumPy
+    model = keras.Sequential([
+        keras.Input((3,)),
+        blocks.SwapBlock(4, kind="dense", activation="tanh", name="h"),
+        keras.layers.Dense(2, name="logits"),
+    ])  # fmt: skip
+    x = rng.normal(size=(6, 3)).astype("float32")
+    y = rng.integers(0, 2, size=6)
+    before = [v.numpy() for v in model.non_trainable_variables]
+    ds = tf.data.Dataset.from_tensor_slices((x, y)).batch(6)
+    got = gradient_stats(model, ds, num_batches=1)["h"]
+    for variable, value in zip(model.non_trainable_variables, before):
+        np.testing.assert_array_equal(variable.numpy(), value)
+
+    h = model.get_layer("h")
+    w1, b1 = (v.numpy().astype("f8") for v in h.weight_layer.weights)
+    gamma, beta = (v.numpy().astype("f8") for v in (h.norm.gamma, h.norm.beta))
+    w2, b2 = (v.numpy().astype("f8") for v in model.get_layer("logits").weights)
+    a = np.tanh(x @ w1 + b1)
+    mean, var = a.mean(0), a.var(0)
+    xhat = (a - mean) / np.sqrt(var + 1e-5)
+    logits = (gamma * xhat + beta) @ w2 + b2
+    p = np.exp(logits - logits.max(1, keepdims=True))
+    p /= p.sum(1, keepdims=True)
+    dy = ((p - np.eye(2)[y]) / len(x)) @ w2.T
+    dxhat = dy * gamma
+    da = (dxhat - dxhat.mean(0) - xhat * (dxhat * xhat).mean(0)) / np.sqrt(
+        var + 1e-5)
+    dz = da * (1 - a**2)
+    assert got["preactivation_grad_abs_mean"] == pytest.approx(
+        np.abs(dz).mean(), rel=1e-4)
+    assert got["kernel_grad_abs_mean"] == pytest.approx(
+        np.abs(x.T @ dz).mean(), rel=1e-4)
