@@ -336,6 +336,13 @@ class TrainConfig:
         kind=OPERATIONAL,
         resumable=True,
     )
+    early_stopping: int = _setting(
+        0,
+        "Stop when the evaluation accuracy has not improved for N epochs "
+        "(0: never), as the paper's ImageNet runs.",
+        int,
+        lower=0,
+    )
     validation_examples: int = _setting(
         0,
         "Hold out the last N examples of the training split: train on the "

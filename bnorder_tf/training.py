@@ -287,6 +287,31 @@ class EpochCheckpoint(keras.callbacks.Callback):
         self.manager.save(checkpoint_number=epoch + 1)
 
 
+class ResumableEarlyStopping(keras.callbacks.EarlyStopping):
+    """Keras's `EarlyStopping` on `val_accuracy` that carries on where a
+    resumed run stopped: its best value and the epochs waited since are
+    taken from the committed epochs' accuracies.
+
+    Args:
+        patience: epochs without improvement before stopping.
+        committed: `val_accuracy` of the epochs committed before.
+    """
+
+    def __init__(self, patience, committed=()):
+        super().__init__(monitor="val_accuracy", mode="max",
+                         patience=patience)  # fmt: skip
+        self.committed = [v for v in committed if v is not None]
+
+    def on_train_begin(self, logs=None):
+        super().on_train_begin(logs)
+        if self.committed:
+            best = max(self.committed)
+            self.best = best
+            self.wait = len(self.committed) - 1 - self.committed.index(best)
+            if self.wait >= self.patience:  # it had stopped before a kill
+                self.model.stop_training = True
+
+
 class _Session:
     """Time and images of this session, added to the totals restored
     from the checkpoint, so the summary covers every session of a run."""
@@ -427,6 +452,10 @@ def _train_in(config, strategy, train_data, test_data, steps_per_epoch,
         truncate_logs(write_dir, initial_epoch)
     callbacks = _callbacks(config, chief, write_dir, test_batches,
                            train_data.dataset.take(steps_per_epoch))
+    if config.early_stopping:
+        committed = read_history(os.path.join(run_dir, HISTORY_FILE))
+        callbacks.append(ResumableEarlyStopping(
+            config.early_stopping, committed.get("val_accuracy", [])))
     callbacks.append(checkpoint)  # last: the epoch's rows are written
     callback_list = keras.callbacks.CallbackList(
         callbacks, add_history=True, add_progbar=verbose > 0, model=model,
@@ -443,6 +472,7 @@ def _train_in(config, strategy, train_data, test_data, steps_per_epoch,
         )
         if initial_epoch:
             print(f"Resuming after epoch {initial_epoch}.", flush=True)
+    model.stop_training = False
     callback_list.on_train_begin()
 
     diverged_epoch = _train_epochs(
@@ -577,8 +607,9 @@ def _train_epochs(trainer, callback_list, epochs, steps_per_epoch, session,
         stopped there, that epoch uncommitted), or `None`.
     """
     model = trainer.model
-    model.stop_training = False
     for epoch in epochs:
+        if model.stop_training:  # early stopping, before or after a resume
+            break
         callback_list.on_epoch_begin(epoch)
         iterator = iter(distributed_train(epoch))
         sums = dict.fromkeys(("loss_sum", "correct", "count"), 0.0)

@@ -41,7 +41,10 @@ from bnorder_tf.strict_json import dumps_strict
 
 #: Searchable `TrainConfig` fields, and the search-flag suffix of each.
 SEARCHABLE = ("learning_rate", "weight_decay", "bn_gamma_decay",
-              "bn_beta_decay", "bn_affine_decay", "activation", "order")
+              "bn_beta_decay", "bn_affine_decay", "activation", "order",
+              "depth")
+#: The VGG16_n depths `depth` searches (appendix A.6).
+DEPTHS = tuple(range(8, 17))
 TUNERS = ("grid", "random", "bayesian", "hyperband")
 OBJECTIVE = "val_accuracy"
 STATS = ("saturation", "skewness", "sparsity")
@@ -66,6 +69,8 @@ def project_identity(base, space, seeds, tuner):
     searched = set(space)
     if "bn_affine_decay" in searched:
         searched |= {"bn_gamma_decay", "bn_beta_decay"}
+    if "depth" in searched:
+        searched.add("model")
     settings = {k: v for k, v in base.settings().items() if k not in searched}
     if "order" in searched:
         settings.pop("order", None)
@@ -203,9 +208,13 @@ def trial_config(base, values, seed):
     """The `TrainConfig` of one seed of one trial.
 
     `bn_affine_decay` sets both `bn_gamma_decay` and `bn_beta_decay` (the
-    paper's sweep of the decay on BN's affine parameters).
+    paper's sweep of the decay on BN's affine parameters); `depth` n sets
+    `model` to `vgg16_<n>` (the depth search of appendix A.6).
     """
     values = dict(values)
+    depth = values.pop("depth", None)
+    if depth is not None:
+        values["model"] = f"vgg16_{int(depth)}"
     affine = values.pop("bn_affine_decay", None)
     if affine is not None:
         values["bn_gamma_decay"] = values["bn_beta_decay"] = affine

@@ -337,3 +337,19 @@ def test_one_short_epoch_on_real_fashion_mnist(tmp_path):
     assert accuracy > 0.4  # 40 steps learn well beyond chance (0.1)
     assert summary["data_source"] == DEBIAN_FASHION_MNIST
     assert 0 < summary["stats"]["saturation"] < 1
+
+
+def test_early_stopping_stops_when_accuracy_stalls(tmp_path):
+    config = TrainConfig(**{**TINY, "learning_rate": 1e-7}, epochs=6,
+                         early_stopping=1, stats_every=0,
+                         model_dir=str(tmp_path / "runs"),
+                         export_dir=str(tmp_path / "savedmodels"))  # fmt: skip
+    summary = training.run(config, verbose=0)
+    rows = read_csv(tmp_path / "runs" / config.resolved_run_name /
+                    "history.csv")  # fmt: skip
+    accuracies = [float(r["val_accuracy"]) for r in rows]
+    assert summary["epochs"] == len(accuracies) < 6
+    # stopped at the first epoch that did not beat the best before it
+    stop = len(accuracies) - 1
+    assert accuracies[stop] <= max(accuracies[:stop])
+    assert all(accuracies[e] > max(accuracies[:e]) for e in range(1, stop))

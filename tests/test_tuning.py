@@ -197,3 +197,38 @@ def test_no_search_flag_is_an_error(tmp_path):
     assert out.returncode == 2
     assert "No --search_* flag" in error_lines(out.stderr)[0]
     assert not (tmp_path / "t").exists()
+
+
+def test_depth_search_sets_the_vgg16_n_model():
+    from bnorder_tf import tuning
+    from bnorder_tf.config import TrainConfig
+
+    base = TrainConfig(dataset="synthetic")
+    assert tuning.trial_config(base, {"depth": 9}, 0).model == "vgg16_9"
+    identity = tuning.project_identity(base, {"depth": [8, 9]}, 1, "grid")
+    assert "model" not in identity["settings"]
+
+
+@pytest.mark.parametrize("flagfile", ["tiny_imagenet.flags", "imagenet.flags",
+                                      "depth_search.flags"])
+def test_protocol_flagfiles_parse(flagfile):
+    from absl import flags
+
+    from bnorder_tf import cli, config
+
+    argv = cli.resolve_flagfiles(
+        ["prog", "--flagfile=vgg_swap.flags", f"--flagfile={flagfile}"],
+        [os.path.join(ROOT, "trainers"), os.path.join(ROOT, "tuning")])
+    argv = [a for a in argv if not a.startswith(("--search_", "--tuner",
+                                                 "--seeds", "--project"))]
+    fv = flags.FlagValues()
+    config.define_flags(fv)
+    fv(argv)
+    parsed = config.config_from_flags(fv)
+    if flagfile == "imagenet.flags":
+        assert (parsed.batch_size, parsed.epochs, parsed.lr_milestones,
+                parsed.early_stopping) == (256, 100, (30, 60), 10)
+        assert parsed.averaged_blocks == "conv"
+    elif flagfile == "tiny_imagenet.flags":
+        assert parsed.dataset == "tiny_imagenet"
+        assert parsed.averaged_blocks == "conv"

@@ -39,9 +39,12 @@ SEARCH_HELP = {
     "bn_affine_decay": "Weight decays of BN gamma and beta together.",
     "activation": "Activations to search.",
     "order": "Block orders to search.",
+    "depth": "VGG16_n depths n to search (8..16; sets --model=vgg16_<n>), "
+    "as in the paper's appendix A.6.",
 }
 #: The names a non-numeric search flag accepts.
-SEARCH_NAMES = {"activation": ACTIVATIONS, "order": list(ORDERS)}
+SEARCH_NAMES = {"activation": ACTIVATIONS, "order": list(ORDERS),
+                "depth": [str(n) for n in tuning.DEPTHS]}
 for field in tuning.SEARCHABLE:
     flags.DEFINE_list(f"search_{field}", None, SEARCH_HELP[field])
 flags.DEFINE_enum("tuner", "grid", tuning.TUNERS, "Search algorithm.")
@@ -69,6 +72,8 @@ def search_space():
                 names=SEARCH_NAMES.get(field),
                 positive=field == "learning_rate",
             )  # fmt: skip
+            if field == "depth":
+                space[field] = [int(v) for v in space[field]]
     if not space:
         raise ConfigError("No --search_* flag given: nothing to search (e.g. "
                          "--search_learning_rate=0.1,0.01).")
