@@ -306,6 +306,7 @@ class TrainConfig:
         int,
         kind=OPERATIONAL,
         lower=0,
+        resumable=True,
     )
     model_stats_blocks: str = _setting(
         "auto",
@@ -324,6 +325,7 @@ class TrainConfig:
         int,
         kind=OPERATIONAL,
         lower=1,
+        resumable=True,
     )
     mixed_precision: bool = _setting(
         False, "Train with the mixed_float16 policy.", bool, kind=OPERATIONAL
