@@ -28,6 +28,7 @@ import keras_tuner as kt
 from keras_tuner.src.tuners.gridsearch import LinkedList
 
 from bnorder_tf import training
+from bnorder_tf.config import TrainConfig
 from bnorder_tf.errors import ConfigError, TrainingDivergedError, UserError
 from bnorder_tf.run_dir import (
     DIVERGED,
@@ -112,6 +113,8 @@ def open_project(tuning_dir, project, identity, overwrite=False,
     check_directory_flag("project", project_dir)
     path = os.path.join(project_dir, PROJECT_FILE)
     before = _read_identity(path)
+    if before is not None:
+        before = _with_new_settings(before, identity)
     if before is not None and before != identity and not overwrite:
         changed = sorted(_differences(before, identity))
         raise ConfigError(
@@ -132,6 +135,18 @@ def open_project(tuning_dir, project, identity, overwrite=False,
         lock.release()
         raise
     return lock
+
+
+def _with_new_settings(before, identity):
+    """`before` with the settings added to `TrainConfig` since it was
+    written at their default values (what the project ran with), as
+    `flags.txt` is read."""
+    defaults = TrainConfig().settings()
+    settings = dict(before.get("settings", {}))
+    for name in identity.get("settings", {}):
+        if name not in settings and name in defaults:
+            settings[name] = defaults[name]
+    return dict(before, settings=settings)
 
 
 def _read_identity(path):

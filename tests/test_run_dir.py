@@ -246,6 +246,11 @@ def test_project_is_tied_to_its_base_settings(tmp_path):
     tuning.open_project(tuning_dir, "p", identity(weight_decay=1e-3),
                         overwrite=True).release()  # fmt: skip
     assert not (tmp_path / "t" / "p" / "trial_0").exists()
+    # a project started before a setting existed ran with its default
+    path = tmp_path / "t" / "p" / "project.json"
+    recorded = json.loads(path.read_text())
+    del recorded["settings"]["early_stopping"]
+    path.write_text(json.dumps(recorded))
     lock = tuning.open_project(tuning_dir, "p", identity(weight_decay=1e-3))
     with pytest.raises(RunInUseError):
         tuning.open_project(tuning_dir, "p", identity(weight_decay=1e-3))
