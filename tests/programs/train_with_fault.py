@@ -6,6 +6,7 @@ run).
 
 POINT is one of
 
+- `mid_epoch:E:K`: inside epoch E, after its training step K;
 - `before_history:E`: epoch E's statistics are written, its history row
   is not;
 - `before_commit:E`: epoch E's log rows are written, its checkpoint is
@@ -32,8 +33,9 @@ from bnorder_tf import export, training  # noqa: E402
 
 point, marker = sys.argv[1], sys.argv[2]
 assert sys.argv[3] == "--"
-name, _, epoch_text = point.partition(":")
-at_epoch = int(epoch_text) if epoch_text else None
+name, *numbers = point.split(":")
+at_epoch = int(numbers[0]) if numbers else None
+at_step = int(numbers[1]) if len(numbers) > 1 else None
 
 
 def pause():
@@ -58,7 +60,19 @@ def around(cls, method, before):
     setattr(cls, method, patched)
 
 
-if name == "before_history":
+if name == "mid_epoch":
+    checkpoint = training.EpochCheckpoint
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.fault_epoch = epoch
+
+    def on_train_batch_end(self, step, logs=None):
+        if self.fault_epoch == at_epoch and step == at_step:
+            pause()
+
+    checkpoint.on_epoch_begin = on_epoch_begin
+    checkpoint.on_train_batch_end = on_train_batch_end
+elif name == "before_history":
     around(training.HistoryLogger, "on_epoch_end", before=True)
 elif name == "before_commit":
     around(training.EpochCheckpoint, "on_epoch_end", before=True)
