@@ -349,6 +349,18 @@ class ResumableGridSearchOracle(kt.oracles.GridSearchOracle):
     the oracle's own comparison.
     """
 
+    def reload(self):
+        """Reloads the project and sends every trial still marked running
+        for retry: keras-tuner retries only the trials its `oracle.json`
+        lists as ongoing, so a trial whose record was saved after that
+        file (or a file restored from elsewhere) would be left out of the
+        search for good."""
+        super().reload()
+        running = kt.engine.trial.TrialStatus.RUNNING
+        for trial_id, trial in self.trials.items():
+            if trial.status == running and trial_id not in self._retry_queue:
+                self._retry_queue.append(trial_id)
+
     def set_state(self, state):
         super().set_state(state)
 
