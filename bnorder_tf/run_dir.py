@@ -132,9 +132,7 @@ class DirectoryLock:
             ) from None
         f.seek(0)
         f.truncate()
-        command = " ".join(os.path.basename(a) for a in sys.argv[:1]) + (
-            " " + " ".join(sys.argv[1:]) if len(sys.argv) > 1 else ""
-        )
+        command = " ".join([os.path.basename(sys.argv[0]), *sys.argv[1:]])
         f.write(f"process {os.getpid()} on {socket.gethostname()} "
                 f"({command.strip()[:200]})")  # fmt: skip
         f.flush()

@@ -175,7 +175,7 @@ def test_run_writes_a_complete_run_directory(tmp_path):
     assert summary["stats"] == records[-1]["model"]
     assert sorted(summary["layer_stats"]) == sorted(records[-1]["layers"])
     assert (run_dir / "flags.txt").read_text() == config.to_flags()
-    assert not (run_dir / "backup").exists()
+    assert not (run_dir / "checkpoints").exists()
 
     # the summary's accuracy is that of the exported model on the raw
     # test split, computed here from scratch
