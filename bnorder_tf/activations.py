@@ -16,6 +16,8 @@ Example:
 import keras
 from keras import ops
 
+from bnorder_tf.errors import lookup
+
 _PACKAGE = "bnorder_tf"
 
 
@@ -170,7 +172,8 @@ def get(identifier):
         A `BoundedActivation`.
 
     Raises:
-        ValueError: for an unknown name, listing the valid ones.
+        UnknownNameError: for an unknown name, listing the valid ones (a
+            `LookupError` and a `ValueError`).
 
     Example:
 
@@ -180,12 +183,7 @@ def get(identifier):
         return identifier
     if isinstance(identifier, dict):
         return get(identifier["name"]).from_config(identifier.get("config", {}))
-    if isinstance(identifier, str) and identifier in _BY_NAME:
-        return _BY_NAME[identifier]()
-    raise ValueError(
-        f"Unknown activation {identifier!r}; valid names are: "
-        f"{', '.join(NAMES)}."
-    )
+    return lookup(_BY_NAME, identifier, "activation")()
 
 
 def serialize(activation):

@@ -21,6 +21,28 @@ class ConfigError(UserError, ValueError):
     """A setting that is out of range, unknown or inconsistent."""
 
 
+class UnknownNameError(ConfigError, LookupError):
+    """A name that a registry (datasets, models, activations, ...) does
+    not hold; the message lists the valid names."""
+
+
+def lookup(registry, name, what):
+    """`registry[name]`, or `UnknownNameError` listing the valid names.
+
+    Args:
+        registry: a dict from name to entry.
+        name: the name asked for.
+        what: what the names are, for the message ("dataset").
+    """
+    try:
+        return registry[name]
+    except (KeyError, TypeError):
+        raise UnknownNameError(
+            f"Unknown {what} {name!r}; valid values are: "
+            f"{', '.join(registry)}."
+        ) from None
+
+
 class MalformedFileError(UserError, ValueError):
     """A file that is not what its name says (truncated, wrong format)."""
 
@@ -43,5 +65,7 @@ __all__ = [
     "MalformedFileError",
     "RunInUseError",
     "TrainingDivergedError",
+    "UnknownNameError",
     "UserError",
+    "lookup",
 ]

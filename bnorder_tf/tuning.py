@@ -38,6 +38,7 @@ from bnorder_tf.run_dir import (
     read_summary,
     write_atomically,
 )
+from bnorder_tf.stats.metrics import MODEL_KEYS
 from bnorder_tf.strict_json import dumps_strict
 
 #: Searchable `TrainConfig` fields, and the search-flag suffix of each.
@@ -48,7 +49,7 @@ SEARCHABLE = ("learning_rate", "weight_decay", "bn_gamma_decay",
 DEPTHS = tuple(range(8, 17))
 TUNERS = ("grid", "random", "bayesian", "hyperband")
 OBJECTIVE = "val_accuracy"
-STATS = ("saturation", "skewness", "sparsity")
+STATS = MODEL_KEYS
 RESULTS_CSV = "results.csv"
 RESULTS_MD = "results.md"
 BEST_FLAGS = "best.flags"

@@ -36,5 +36,5 @@ def test_shifted_tanh_parameters_and_round_trip():
 
 
 def test_unknown_name_lists_valid_names():
-    with pytest.raises(ValueError, match="valid names are: relu, tanh"):
+    with pytest.raises(LookupError, match="valid values are: relu, tanh"):
         activations.get("sigmoid")

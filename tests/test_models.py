@@ -68,13 +68,17 @@ def test_nwdbn_has_no_bn_decay_terms():
     assert len(model.losses) == 2 * len(_blocks(model)) + 2
 
 
-def test_unknown_names_list_valid_ones():
-    with pytest.raises(ValueError, match="valid names are: vgg11"):
+def test_unknown_names_are_lookup_errors_listing_valid_ones():
+    from bnorder_tf.data import get_source
+
+    with pytest.raises(LookupError, match="valid values are: vgg11"):
         _build("resnet50")
-    with pytest.raises(ValueError, match="valid values are: convention"):
+    with pytest.raises(LookupError, match="valid values are: convention"):
         _build("vgg11", order="pre")
-    with pytest.raises(ValueError, match="valid names"):
+    with pytest.raises(LookupError, match="valid values are: relu, tanh"):
         _build("vgg11", activation="gelu")
+    with pytest.raises(LookupError, match="valid values are: cifar10"):
+        get_source("mnist")
     assert "vgg16_11" in MODEL_NAMES and "mobilenet" in MODEL_NAMES
 
 

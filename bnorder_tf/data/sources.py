@@ -14,7 +14,7 @@ import tensorflow as tf
 
 from bnorder_tf.data.idx import MalformedFileError, read_idx
 from bnorder_tf.data.preprocessing import Preprocessing
-from bnorder_tf.errors import UserError
+from bnorder_tf.errors import UserError, lookup
 
 #: Where Debian's `dataset-fashion-mnist` package installs its files.
 DEBIAN_FASHION_MNIST = "/usr/share/datasets/fashion-mnist"
@@ -346,29 +346,35 @@ def tiny_imagenet(data_dir):
 
 
 #: Every dataset name `get_source` accepts.
-DATASETS = ("cifar10", "cifar100", "fashion_mnist", "tiny_imagenet",
-            "imagenet2012", "imagenet_resized/32x32",
-            "imagenet_resized/64x64", "synthetic")  # fmt: skip
+def _synthetic(name, data_dir):
+    return dataclasses.replace(synthetic(), location="synthetic")
+
+
+def _by_directory(factory):
+    return lambda name, data_dir: factory(data_dir)
+
+
+#: Every dataset by name: `(name, data_dir) -> Source`.
+SOURCES = {
+    "cifar10": cifar,
+    "cifar100": cifar,
+    "fashion_mnist": _by_directory(fashion_mnist),
+    "tiny_imagenet": _by_directory(tiny_imagenet),
+    "imagenet2012": imagenet,
+    "imagenet_resized/32x32": imagenet,
+    "imagenet_resized/64x64": imagenet,
+    "synthetic": _synthetic,
+}
+#: The names `get_source` accepts.
+DATASETS = tuple(SOURCES)
 
 
 def get_source(name, data_dir=None):
     """Returns the `Source` for a dataset name.
 
     Raises:
-        ValueError: for an unknown name, listing the valid ones.
+        UnknownNameError: for an unknown name, listing the valid ones.
         DatasetNotAvailableError: when the data is not on this machine and
             cannot be fetched, saying how to get it.
     """
-    if name == "synthetic":
-        return dataclasses.replace(synthetic(), location="synthetic")
-    if name == "fashion_mnist":
-        return fashion_mnist(data_dir)
-    if name in ("cifar10", "cifar100"):
-        return cifar(name, data_dir)
-    if name == "tiny_imagenet":
-        return tiny_imagenet(data_dir)
-    if name in DATASETS:
-        return imagenet(name, data_dir)
-    raise ValueError(
-        f"Unknown dataset {name!r}; valid values are: {', '.join(DATASETS)}."
-    )
+    return lookup(SOURCES, name, "dataset")(name, data_dir)

@@ -8,16 +8,49 @@ Example:
 """
 
 from bnorder_tf.blocks import ORDERS
+from bnorder_tf.errors import lookup
 from bnorder_tf.models.common import BlockFactory
 from bnorder_tf.models.mobilenet import build_mobilenet
 from bnorder_tf.models.vgg import VGG16_DEPTHS, VGG_CONFIGS, build_vgg
 
+
+def _vgg(name, make_block, *, num_classes, input_shape, width, fc_bn,
+         fc_units, dropout, conv_bias):  # fmt: skip
+    side = max(input_shape[:2])
+    return build_vgg(
+        name,
+        make_block=make_block,
+        num_classes=num_classes,
+        input_shape=input_shape,
+        width=width,
+        fc_bn=side <= 32 if fc_bn is None else fc_bn,
+        fc_units=fc_units or (512 if side <= 64 else 4096),
+        dropout=dropout,
+        conv_bias=True if conv_bias is None else conv_bias,
+    )
+
+
+def _mobilenet(name, make_block, *, num_classes, input_shape, width, fc_bn,
+               fc_units, dropout, conv_bias):  # fmt: skip
+    del name, fc_bn, fc_units  # VGG's head only
+    return build_mobilenet(
+        make_block=make_block,
+        num_classes=num_classes,
+        input_shape=input_shape,
+        alpha=width,
+        dropout=dropout,
+        conv_bias=bool(conv_bias),
+    )
+
+
+#: Every model by name: its builder.
+BUILDERS = {
+    **{name: _vgg for name in VGG_CONFIGS},
+    **{f"vgg16_{n}": _vgg for n in VGG16_DEPTHS},
+    "mobilenet": _mobilenet,
+}
 #: Every name `build_model` accepts.
-MODEL_NAMES = (
-    *VGG_CONFIGS,
-    *(f"vgg16_{n}" for n in VGG16_DEPTHS),
-    "mobilenet",
-)
+MODEL_NAMES = tuple(BUILDERS)
 
 
 def build_model(
@@ -72,18 +105,11 @@ def build_model(
         A `keras.Sequential` chain whose last layer outputs logits.
 
     Raises:
-        ValueError: for an unknown name, order or activation, listing the
-            valid values.
+        UnknownNameError: for an unknown name, order or activation,
+            listing the valid values (a `LookupError` and a `ValueError`).
     """
-    if name not in MODEL_NAMES:
-        raise ValueError(
-            f"Unknown model {name!r}; valid names are: "
-            f"{', '.join(MODEL_NAMES)}."
-        )
-    if order not in ORDERS:
-        raise ValueError(
-            f"Unknown order {order!r}; valid values are: {', '.join(ORDERS)}."
-        )
+    builder = lookup(BUILDERS, name, "model")
+    lookup(ORDERS, order, "order")
     if width <= 0:
         raise ValueError(f"width must be > 0, got {width}.")
     make_block = BlockFactory(
@@ -95,26 +121,16 @@ def build_model(
         bn_synchronized=bn_synchronized,
         kernel_initializer=kernel_initializer,
     )
-    side = max(input_shape[:2])
-    if name == "mobilenet":
-        return build_mobilenet(
-            make_block=make_block,
-            num_classes=num_classes,
-            input_shape=input_shape,
-            alpha=width,
-            dropout=dropout,
-            conv_bias=bool(conv_bias),
-        )
-    return build_vgg(
+    return builder(
         name,
-        make_block=make_block,
+        make_block,
         num_classes=num_classes,
         input_shape=input_shape,
         width=width,
-        fc_bn=side <= 32 if fc_bn is None else fc_bn,
-        fc_units=fc_units or (512 if side <= 64 else 4096),
+        fc_bn=fc_bn,
+        fc_units=fc_units,
         dropout=dropout,
-        conv_bias=True if conv_bias is None else conv_bias,
+        conv_bias=conv_bias,
     )
 
 

@@ -27,6 +27,7 @@ from bnorder_tf.report.runs import (
     group_runs,
     varying_settings,
 )
+from bnorder_tf.stats.metrics import MODEL_KEYS
 
 REPORT_MD = "report.md"
 REPORT_HTML = "report.html"
@@ -49,7 +50,7 @@ def accuracy_rows(groups):
         row["accuracy_std"] = statistics.stdev(accuracies) \
             if len(accuracies) > 1 else 0.0  # fmt: skip
         row["seeds"] = len(accuracies)
-        for key in ("saturation", "skewness", "sparsity"):
+        for key in MODEL_KEYS:
             values = [(r.summary.get("stats") or {}).get(key)
                       for r in group.runs]  # fmt: skip
             values = [v for v in values if v is not None]
@@ -61,16 +62,14 @@ def accuracy_rows(groups):
 def _markdown_table(rows):
     columns = [c for c in rows[0] if c not in ("accuracy_mean",
                                                 "accuracy_std")]
-    header = columns[:-4] + ["accuracy (%)", "seeds", "saturation",
-                             "skewness", "sparsity"]  # fmt: skip
+    header = columns[:-4] + ["accuracy (%)", "seeds", *MODEL_KEYS]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for row in rows:
         cells = [str(row[c]) for c in columns[:-4]]
         cells.append(f"{100 * row['accuracy_mean']:.2f} ± "
                      f"{100 * row['accuracy_std']:.2f}")  # fmt: skip
         cells.append(str(row["seeds"]))
-        cells += [f"{row[k]:.4f}" for k in ("saturation", "skewness",
-                                            "sparsity")]  # fmt: skip
+        cells += [f"{row[k]:.4f}" for k in MODEL_KEYS]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
