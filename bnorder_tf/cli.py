@@ -2,8 +2,8 @@
 a `UserError` reported as one line with a non-zero exit (every other
 exception is a bug and keeps its traceback).
 
-`trainers/train.py` and `tuning/tune.py` are thin: they call
-`run_program(main, search_dirs)`.
+The programs (`bnorder_tf.train`, `bnorder_tf.tune`) call
+`run_program(main, FLAGFILE_DIRS)`.
 """
 
 import os
@@ -15,6 +15,11 @@ from bnorder_tf.errors import ConfigError, UserError
 
 #: Exit status for bad flags and bad input.
 USAGE_EXIT = 2
+#: Where bare flagfile names are looked up after the working directory:
+#: the repository's `trainers/` and `tuning/` folders.
+_REPOSITORY = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+FLAGFILE_DIRS = [os.path.join(_REPOSITORY, "trainers"),
+                 os.path.join(_REPOSITORY, "tuning")]  # fmt: skip
 
 
 def fail(program, message, exit_code=USAGE_EXIT):

@@ -33,3 +33,34 @@ def test_flagfiles_including_each_other_are_an_error(tmp_path):
     (tmp_path / "b.flags").write_text("--flagfile=a.flags\n")
     with pytest.raises(ConfigError, match="in a loop"):
         resolve_flagfiles(["prog", "--flagfile=a.flags"], [str(tmp_path)])
+
+
+def test_importing_the_programs_defines_no_flags():
+    import subprocess
+    import sys
+
+    from tests.helpers import ROOT
+
+    ours = ("dataset", "learning_rate", "search_learning_rate", "tuner",
+            "seeds", "top_k", "json", "version")  # fmt: skip
+    code = ("from absl import flags\n"
+            "import bnorder_tf.train, bnorder_tf.tune, bnorder_tf.predict\n"
+            "import bnorder_tf.report.__main__\n"
+            f"print([n for n in {ours!r} if n in flags.FLAGS])")  # fmt: skip
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT,
+                         capture_output=True, text=True)  # fmt: skip
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize("command", [
+    ["-m", "bnorder_tf.train"], ["-m", "bnorder_tf.tune"],
+])  # fmt: skip
+def test_programs_run_as_modules(tmp_path, command):
+    from tests.helpers import error_lines, run_program
+
+    out = run_program([*command, "--order=sideways",
+                       f"--model_dir={tmp_path}/runs"])  # fmt: skip
+    assert out.returncode == 2
+    lines = error_lines(out.stderr)
+    assert len(lines) == 1 and "--order" in lines[0], out.stderr[-2000:]

@@ -304,18 +304,3 @@ def test_stale_staging_of_killed_exports_is_removed(exported, tmp_path):
     assert path.endswith("1")
     assert not stale.exists()  # its writer is gone
     assert live.exists()  # a live export (this process) is left alone
-
-
-def test_importing_predict_defines_no_flags():
-    import subprocess
-    import sys
-
-    code = ("import bnorder_tf.predict\nfrom absl import flags\n"
-            "from bnorder_tf import config\nconfig.define_flags()\n"
-            "print(sorted(n for n in ('top_k', 'json', 'version') "
-            "if n in flags.FLAGS))")  # fmt: skip
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True,
-                         text=True, cwd=os.path.dirname(
-                             os.path.dirname(__file__)))  # fmt: skip
-    assert out.returncode == 0, out.stderr[-2000:]
-    assert out.stdout.strip() == "[]"

@@ -16,11 +16,9 @@ trained again (delete the directory to start over).
 import csv
 import os
 import statistics
-import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, ROOT)
 
 from absl import flags, logging  # noqa: E402
 

@@ -1,139 +1,20 @@
-"""Grid (or random, Bayesian, Hyperband) search over trainer settings,
-each trial trained once per seed, as in the paper:
+"""Grid (or random, Bayesian, Hyperband) search over trainer settings:
+`bnorder_tf.tune` as a script.
 
     python tuning/tune.py --flagfile=vgg_swap.flags \
         --search_learning_rate=0.1,0.01 \
         --search_weight_decay=5e-3,1e-3,5e-4,1e-4 --seeds=3
 
-Takes every flag of trainers/train.py (the same definitions) plus the
-search flags below. Writes `results.csv`, `results.md` and `best.flags`
-(a flagfile for trainers/train.py) to `<tuning_dir>/<project>/`.
-Re-running the same command continues an interrupted search.
+The same program as `python -m bnorder_tf.tune` and `bnorder-tune` (the
+package must be installed: `make install` does it).
 """
 
-import dataclasses
 import os
-import sys
 
+# before TensorFlow is imported: hide its C++ INFO lines
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")
-HERE = os.path.dirname(os.path.abspath(__file__))
-ROOT = os.path.dirname(HERE)
-sys.path.insert(0, ROOT)
 
-from absl import flags, logging  # noqa: E402
-
-from bnorder_tf import cli, config, data, distribute, tuning  # noqa: E402
-from bnorder_tf.activations import NAMES as ACTIVATIONS  # noqa: E402
-from bnorder_tf.blocks import ORDERS  # noqa: E402
-from bnorder_tf.distribute import get_strategy  # noqa: E402
-from bnorder_tf.errors import ConfigError  # noqa: E402
-
-config.define_flags()
-
-
-SEARCH_HELP = {
-    "learning_rate": "Learning rates to search.",
-    "weight_decay": "Weight decays (kernels, biases) to search.",
-    "bn_gamma_decay": "Weight decays of BN gamma to search.",
-    "bn_beta_decay": "Weight decays of BN beta to search.",
-    "bn_affine_decay": "Weight decays of BN gamma and beta together.",
-    "activation": "Activations to search.",
-    "order": "Block orders to search.",
-    "depth": "VGG16_n depths n to search (8..16; sets --model=vgg16_<n>), "
-    "as in the paper's appendix A.6.",
-}
-#: The names a non-numeric search flag accepts.
-SEARCH_NAMES = {"activation": ACTIVATIONS, "order": list(ORDERS),
-                "depth": [str(n) for n in tuning.DEPTHS]}
-for field in tuning.SEARCHABLE:
-    flags.DEFINE_list(f"search_{field}", None, SEARCH_HELP[field])
-flags.DEFINE_enum("tuner", "grid", tuning.TUNERS, "Search algorithm.")
-flags.DEFINE_integer("max_trials", None, "Most trials (default: the whole "
-                     "grid; 10 for random and bayesian).", lower_bound=1)
-flags.DEFINE_integer("seeds", 3, "Runs per trial, each with its own seed.",
-                     lower_bound=1)  # fmt: skip
-flags.DEFINE_string("tuning_dir", "tuning_runs", "Where searches go.")
-flags.DEFINE_string("project", "search", "Name of this search under "
-                    "--tuning_dir (one directory name).")
-flags.DEFINE_bool("overwrite", False, "Start the project over: delete its "
-                  "trials (needed to rerun it with other settings).")
-FLAGS = flags.FLAGS
-
-
-def search_space():
-    """The `--search_*` flags as `{field: values}`; raises `ConfigError`
-    for a bad value or when none is given."""
-    space = {}
-    for field in tuning.SEARCHABLE:
-        values = FLAGS[f"search_{field}"].value
-        if values:
-            space[field] = tuning.parse_search_values(
-                f"search_{field}", values,
-                names=SEARCH_NAMES.get(field),
-                positive=field == "learning_rate",
-            )  # fmt: skip
-            if field == "depth":
-                space[field] = [int(v) for v in space[field]]
-    if not space:
-        raise ConfigError("No --search_* flag given: nothing to search (e.g. "
-                         "--search_learning_rate=0.1,0.01).")
-    return space
-
-
-def main(argv):
-    del argv
-    logging.set_verbosity(logging.WARNING)
-    base = config.config_from_flags()
-    distribute.split_cpu(base.logical_cpus)
-    space = search_space()
-    for field, values in space.items():  # every trial's config is valid
-        for value in values:
-            tuning.trial_config(base, {field: value}, base.seed)
-    # fail on a missing dataset now, in one line, not in every trial
-    data.get_source(base.dataset, base.data_dir).load_split("test")
-    strategy = get_strategy(base.strategy, devices=list(base.devices) or None)
-    tuner_id = os.environ.get("KERASTUNER_TUNER_ID", "chief")
-    identity = tuning.project_identity(base, space, FLAGS.seeds, FLAGS.tuner)
-    lock = tuning.open_project(FLAGS.tuning_dir, FLAGS.project, identity,
-                               FLAGS.overwrite, tuner_id)  # fmt: skip
-    try:
-        _search(base, space, strategy, tuner_id)
-    finally:
-        lock.release()
-
-
-def _search(base, space, strategy, tuner_id):
-    oracle = tuning.make_oracle(FLAGS.tuner, space, FLAGS.max_trials,
-                                seed=base.seed,
-                                max_epochs=base.epochs)  # fmt: skip
-    tuner = tuning.SeedAveragingTuner(
-        oracle, base_config=base, seeds=FLAGS.seeds, strategy=strategy,
-        directory=FLAGS.tuning_dir, project_name=FLAGS.project,
-        overwrite=False,
-    )  # fmt: skip
-    tuner.search()
-    if "KERASTUNER_ORACLE_IP" in os.environ and tuner_id != "chief":
-        return  # workers leave the tables to the chief
-    rows = tuning.results_rows(tuner.oracle, space, FLAGS.seeds)
-    best_row = tuning.best_row(rows)
-    best = None
-    if best_row:
-        values = {k: best_row[k] for k in space}
-        best = dataclasses.replace(
-            tuning.trial_config(base, values, base.seed), run_name=None)
-    best_path = tuning.write_results(tuner.project_dir, rows, best)
-    with open(os.path.join(tuner.project_dir, tuning.RESULTS_MD)) as f:
-        print(f.read())
-    failed = [r["trial"] for r in rows if r["status"] == tuning.FAILED]
-    if failed:
-        print(f"Failed (a seed diverged), left out of the best: trial(s) "
-              f"{', '.join(failed)}.")
-    if best_row:
-        print(f"Best: {best_row['accuracy_mean']:.4f} mean accuracy over "
-              f"{FLAGS.seeds} seed(s) with "
-              + ", ".join(f"{k}={best_row[k]}" for k in space))
-        print(f"Train it: python trainers/train.py --flagfile={best_path}")
-
+from bnorder_tf.tune import run  # noqa: E402
 
 if __name__ == "__main__":
-    cli.run_program(main, [HERE, os.path.join(ROOT, "trainers")])
+    run()

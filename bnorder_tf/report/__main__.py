@@ -33,5 +33,10 @@ def main(argv=None):
     return 0
 
 
-if __name__ == "__main__":
+def run():
+    """The `bnorder-report` entry point."""
     sys.exit(main())
+
+
+if __name__ == "__main__":
+    run()

@@ -1,0 +1,40 @@
+"""The training program: trains one model of the paper.
+
+    python -m bnorder_tf.train --flagfile=vgg_swap.flags
+
+(also `bnorder-train` and `python trainers/train.py`). Flags after the
+flagfile override it, e.g. the offline smoke run
+
+    python -m bnorder_tf.train --flagfile=vgg_swap.flags \
+        --dataset=fashion_mnist --epochs=2 --width=0.25
+
+Every flag is a `TrainConfig` field (`bnorder_tf/config.py`); see
+`--helpfull`. Re-running the same command after an interruption resumes.
+Importing this module defines no flags: `run` does.
+"""
+
+import os
+
+from absl import logging
+
+from bnorder_tf import cli, config, distribute, training
+
+
+def main(argv):
+    """Trains the model the parsed flags describe."""
+    del argv
+    logging.set_verbosity(logging.WARNING)
+    run_config = config.config_from_flags()
+    distribute.split_cpu(run_config.logical_cpus)
+    training.run(run_config)
+
+
+def run():
+    """The `bnorder-train` entry point."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")
+    config.define_flags()
+    cli.run_program(main, cli.FLAGFILE_DIRS)
+
+
+if __name__ == "__main__":
+    run()
