@@ -17,7 +17,6 @@ does keras-tuner's chief/worker mode (`KERASTUNER_TUNER_ID`,
 
 import csv
 import dataclasses
-import functools
 import json
 import math
 import os
@@ -25,9 +24,9 @@ import shutil
 import statistics
 
 import keras_tuner as kt
-from keras_tuner.src.tuners.gridsearch import LinkedList
 
 from bnorder_tf import training
+from bnorder_tf.compat import ResumableGridSearchOracle
 from bnorder_tf.config import TrainConfig
 from bnorder_tf.errors import ConfigError, TrainingDivergedError, UserError
 from bnorder_tf.run_dir import (
@@ -338,42 +337,6 @@ class SeedAveragingTuner(kt.Tuner):
     def load_model(self, trial):
         raise NotImplementedError(
             "Trial models are the runs under <tuning_dir>/<project>/runs.")
-
-
-class ResumableGridSearchOracle(kt.oracles.GridSearchOracle):
-    """keras-tuner's grid search, able to continue after a restart.
-
-    `GridSearchOracle` keeps its place in the grid (the trials in grid
-    order, and the trials whose successor is still to be made) in memory
-    only, so a reloaded search fails with `KeyError` on its next trial.
-    Both are rebuilt here from the saved trials; the grid order comes from
-    the oracle's own comparison.
-    """
-
-    def reload(self):
-        """Reloads the project and sends every trial still marked running
-        for retry: keras-tuner retries only the trials its `oracle.json`
-        lists as ongoing, so a trial whose record was saved after that
-        file (or a file restored from elsewhere) would be left out of the
-        search for good."""
-        super().reload()
-        running = kt.engine.trial.TrialStatus.RUNNING
-        for trial_id, trial in self.trials.items():
-            if trial.status == running and trial_id not in self._retry_queue:
-                self._retry_queue.append(trial_id)
-
-    def set_state(self, state):
-        super().set_state(state)
-
-        def compare(a, b):
-            return self._compare(self.trials[a].hyperparameters.values,
-                                 self.trials[b].hyperparameters.values)
-
-        ordered = sorted(self.trials, key=functools.cmp_to_key(compare))
-        self._ordered_ids = LinkedList()
-        for trial_id in ordered:
-            self._ordered_ids.insert(trial_id)
-        self._populate_next = list(ordered)
 
 
 def make_oracle(tuner, space, max_trials=None, seed=None, max_epochs=None):

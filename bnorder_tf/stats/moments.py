@@ -13,8 +13,7 @@ anything is counted.
 
 import tensorflow as tf
 
-# XLA's variadic reduce has no public TF name; jax2tf uses this same module
-from tensorflow.compiler.tf2xla.python import xla as tf_xla
+from bnorder_tf.compat import variadic_reduce
 
 
 def _div(a, b):
@@ -56,7 +55,7 @@ def _reduce_channels(sums, maxes=()):
     if rank == 2:  # dense: every value is its own row
         operands = [t[:, None] for t in operands]
         rank = 3
-    rows = tf_xla.variadic_reduce(
+    rows = variadic_reduce(
         operands,
         init_values=[tf.constant(0.0)] * len(operands),
         dimensions_to_reduce=[rank - 2],

@@ -1,0 +1,93 @@
+"""Every private API of TensorFlow and keras-tuner that bnorder_tf uses,
+in this one module.
+
+- `variadic_reduce`: XLA's variadic reduce (`tensorflow.compiler.tf2xla`,
+  the module jax2tf uses): the statistics pass reads each tap value once.
+- `ResumableGridSearchOracle`: keras-tuner's `GridSearchOracle` patched to
+  continue after a restart; it uses keras-tuner's `LinkedList` and the
+  oracle's private `_compare`, `_ordered_ids`, `_populate_next` and
+  `_retry_queue`.
+
+`check_private_apis()` says, with the installed versions, what has
+changed; `tests/test_compat.py` runs it, so an upgrade that breaks one of
+these fails there with that message instead of deep inside a run.
+"""
+
+import functools
+
+import keras_tuner as kt
+import tensorflow as tf
+from keras_tuner.src.tuners.gridsearch import LinkedList
+from tensorflow.compiler.tf2xla.python import xla as _tf_xla
+
+#: XLA's variadic reduce: `variadic_reduce(operands, init_values,
+#: dimensions_to_reduce, reducer)`.
+variadic_reduce = _tf_xla.variadic_reduce
+
+
+class ResumableGridSearchOracle(kt.oracles.GridSearchOracle):
+    """keras-tuner's grid search, able to continue after a restart.
+
+    `GridSearchOracle` keeps its place in the grid (the trials in grid
+    order, and the trials whose successor is still to be made) in memory
+    only, so a reloaded search fails with `KeyError` on its next trial.
+    Both are rebuilt here from the saved trials; the grid order comes from
+    the oracle's own comparison.
+    """
+
+    def reload(self):
+        """Reloads the project and sends every trial still marked running
+        for retry: keras-tuner retries only the trials its `oracle.json`
+        lists as ongoing, so a trial whose record was saved after that
+        file (or a file restored from elsewhere) would be left out of the
+        search for good."""
+        super().reload()
+        running = kt.engine.trial.TrialStatus.RUNNING
+        for trial_id, trial in self.trials.items():
+            if trial.status == running and trial_id not in self._retry_queue:
+                self._retry_queue.append(trial_id)
+
+    def set_state(self, state):
+        super().set_state(state)
+
+        def compare(a, b):
+            return self._compare(self.trials[a].hyperparameters.values,
+                                 self.trials[b].hyperparameters.values)
+
+        ordered = sorted(self.trials, key=functools.cmp_to_key(compare))
+        self._ordered_ids = LinkedList()
+        for trial_id in ordered:
+            self._ordered_ids.insert(trial_id)
+        self._populate_next = list(ordered)
+
+
+def _versions():
+    return (f"TensorFlow {tf.__version__}, keras-tuner {kt.__version__}")
+
+
+def check_private_apis():
+    """The private APIs above that the installed versions lack.
+
+    Returns:
+        A list of messages (empty when every API is there), each naming
+        the API and the installed versions.
+    """
+    problems = []
+    oracle = kt.oracles.GridSearchOracle(
+        objective=kt.Objective("score", "max"), max_trials=1
+    )
+    for name in ("_compare", "_ordered_ids", "_populate_next",
+                 "_retry_queue", "trials"):  # fmt: skip
+        if not hasattr(oracle, name):
+            problems.append(f"GridSearchOracle.{name} is gone")
+    if not all(hasattr(LinkedList, m) for m in ("insert", "next")):
+        problems.append("keras_tuner.src.tuners.gridsearch.LinkedList "
+                        "changed")  # fmt: skip
+    if not callable(variadic_reduce):
+        problems.append("tf2xla's variadic_reduce is gone")
+    return [f"{p} ({_versions()}): update bnorder_tf/compat.py."
+            for p in problems]
+
+
+__all__ = ["ResumableGridSearchOracle", "check_private_apis",
+           "variadic_reduce"]
