@@ -38,8 +38,11 @@ bench: install
 	$(PY) benchmarks/bench_stats.py
 	$(PY) benchmarks/bench_train.py
 
+LINTED := bnorder_tf trainers tuning tests benchmarks reproduction
+
 lint: install
-	$(VENV)/bin/ruff check bnorder_tf trainers tuning tests benchmarks
+	$(VENV)/bin/ruff check $(LINTED)
+	$(VENV)/bin/ruff format --check $(LINTED)
 
 clean:
 	rm -rf $(VENV) build *.egg-info

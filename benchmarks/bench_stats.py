@@ -44,8 +44,14 @@ BATCH = 250
 
 
 def make_model():
-    return build_model("vgg16_11", order="swap", activation="tanh",
-                       num_classes=100, input_shape=(32, 32, 3), width=0.25)
+    return build_model(
+        "vgg16_11",
+        order="swap",
+        activation="tanh",
+        num_classes=100,
+        input_shape=(32, 32, 3),
+        width=0.25,
+    )
 
 
 def three_pass(model):
@@ -53,8 +59,7 @@ def three_pass(model):
     layers = model_chain(model)
     blocks = model_blocks(model)
     names = [b.name for b in blocks]
-    widths = {b.name: b.compute_output_shape(b.input.shape)[-1]
-              for b in blocks}
+    widths = {b.name: b.compute_output_shape(b.input.shape)[-1] for b in blocks}
 
     def zeros():
         return {n: tf.zeros([widths[n]]) for n in names}
@@ -64,8 +69,10 @@ def three_pass(model):
 
     def flat_taps(x):
         _, taps = forward_with_taps(layers, x)
-        return ({n: per_channel(taps[n]["activation"]) for n in names},
-                {n: per_channel(taps[n]["output"]) for n in names})
+        return (
+            {n: per_channel(taps[n]["activation"]) for n in names},
+            {n: per_channel(taps[n]["output"]) for n in names},
+        )
 
     # Each pass is a compiled step per batch driven from Python, as
     # `model.predict` and `activation_stats` run (a whole-dataset
@@ -74,26 +81,34 @@ def three_pass(model):
     def step_one(x, sums, tops):  # means, and channel max |x| (empirical)
         a, o = flat_taps(x)
         sums = {n: sums[n] + tf.reduce_sum(a[n], 0) for n in names}
-        tops = {n: tf.maximum(tops[n], tf.reduce_max(tf.abs(o[n]), 0))
-                for n in names}
+        tops = {
+            n: tf.maximum(tops[n], tf.reduce_max(tf.abs(o[n]), 0))
+            for n in names
+        }
         return sums, tops
 
     @tf.function(reduce_retracing=True)
     def step_two(x, means, tops, var, sat, ratio):  # variance, saturation,
-        a, o = flat_taps(x)                          # sparsity
-        var = {n: var[n] + tf.reduce_sum(tf.square(a[n] - means[n]), 0)
-               for n in names}
+        a, o = flat_taps(x)  # sparsity
+        var = {
+            n: var[n] + tf.reduce_sum(tf.square(a[n] - means[n]), 0)
+            for n in names
+        }
         sat = {n: sat[n] + tf.reduce_sum(tf.abs(a[n]), 0) for n in names}
-        ratio = {n: ratio[n] + tf.reduce_sum(
-            tf.math.divide_no_nan(tf.abs(o[n]), tops[n]), 0)
-            for n in names}
+        ratio = {
+            n: ratio[n]
+            + tf.reduce_sum(tf.math.divide_no_nan(tf.abs(o[n]), tops[n]), 0)
+            for n in names
+        }
         return var, sat, ratio
 
     @tf.function(reduce_retracing=True)
     def step_three(x, means, third):  # third moment
         a, _ = flat_taps(x)
-        return {n: third[n] + tf.reduce_sum((a[n] - means[n]) ** 3, 0)
-                for n in names}
+        return {
+            n: third[n] + tf.reduce_sum((a[n] - means[n]) ** 3, 0)
+            for n in names
+        }
 
     def pass_one(ds):
         sums, tops, count = zeros(), zeros(), 0
@@ -117,8 +132,10 @@ def three_pass(model):
     def run(ds):
         sums, tops, count = pass_one(ds)
         # values per channel: images times the tap's spatial size
-        per_image = {b.name: float(np.prod(
-            b.compute_output_shape(b.input.shape)[1:-1])) for b in blocks}
+        per_image = {
+            b.name: float(np.prod(b.compute_output_shape(b.input.shape)[1:-1]))
+            for b in blocks
+        }
         m = {n: count * per_image[n] for n in names}
         means = {n: sums[n] / m[n] for n in names}
         var, sat, ratio = pass_two(ds, means, tops)
@@ -148,7 +165,8 @@ def memory_child(images):
     """Peak RSS growth of one stats pass over a streamed dataset (KiB)."""
     model = make_model()
     ds = tf.data.Dataset.range(images // BATCH).map(
-        lambda i: tf.random.stateless_normal([BATCH, 32, 32, 3], [i, 0]))
+        lambda i: tf.random.stateless_normal([BATCH, 32, 32, 3], [i, 0])
+    )
     stats_pass = ActivationStatsPass(model)
     stats_pass(ds.take(1))  # compile and warm up
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
@@ -161,8 +179,9 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--images", type=int, default=10000)
-    parser.add_argument("--memory-child", type=int, default=0,
-                        help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--memory-child", type=int, default=0, help=argparse.SUPPRESS
+    )
     args = parser.parse_args()
     if args.memory_child:
         return memory_child(args.memory_child)
@@ -188,33 +207,46 @@ def main():
     for fn in fns.values():  # compile and warm up
         fn()
     ours, theirs = stats_pass(ds).layers, paper(ds)
-    gap = max(abs(ours[n].skewness - theirs[n]) / abs(theirs[n])
-              for n in theirs)
+    gap = max(
+        abs(ours[n].skewness - theirs[n]) / abs(theirs[n]) for n in theirs
+    )
     print(f"  (b) and (c) agree: largest relative skewness gap {gap:.1e}")
     times = repeat_times(fns, args.repeats)
     medians = {k: statistics.median(v) for k, v in times.items()}
     minima = {k: min(v) for k, v in times.items()}
-    print(f"VGG16_11 width 0.25, {args.images} images of 32x32, batch "
-          f"{BATCH}, {args.repeats} repeats (median / min):")
+    print(
+        f"VGG16_11 width 0.25, {args.images} images of 32x32, batch "
+        f"{BATCH}, {args.repeats} repeats (median / min):"
+    )
     for name in fns:
         print(f"  {name:17s} {medians[name]:7.2f} s / {minima[name]:5.2f} s")
-    ratios = (("b/a", "activation_stats", "predict", "<= 1.3"),
-              ("c/b", "three_pass", "activation_stats", ">= 2.5"),
-              ("b'/a", "no_histograms", "predict", "<= 1.3"))
+    ratios = (
+        ("b/a", "activation_stats", "predict", "<= 1.3"),
+        ("c/b", "three_pass", "activation_stats", ">= 2.5"),
+        ("b'/a", "no_histograms", "predict", "<= 1.3"),
+    )
     for label, top, bottom, target in ratios:
         paired = statistics.median(
-            t / b for t, b in zip(times[top], times[bottom]))
-        print(f"  {label:4s} {top} / {bottom}: medians "
-              f"{medians[top] / medians[bottom]:.2f}, minima "
-              f"{minima[top] / minima[bottom]:.2f}, median of per-repeat "
-              f"ratios {paired:.2f} (target {target})")
+            t / b for t, b in zip(times[top], times[bottom])
+        )
+        print(
+            f"  {label:4s} {top} / {bottom}: medians "
+            f"{medians[top] / medians[bottom]:.2f}, minima "
+            f"{minima[top] / minima[bottom]:.2f}, median of per-repeat "
+            f"ratios {paired:.2f} (target {target})"
+        )
     for n in (2000, 20000):
         out = subprocess.run(
             [sys.executable, __file__, "--memory-child", str(n)],
-            check=True, capture_output=True, text=True).stdout
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout
         record = json.loads(out.strip().splitlines()[-1])
-        print(f"  peak memory growth over {record['images']:6d} streamed "
-              f"images: {record['peak_growth_kib'] / 1024:.1f} MiB")
+        print(
+            f"  peak memory growth over {record['images']:6d} streamed "
+            f"images: {record['peak_growth_kib'] / 1024:.1f} MiB"
+        )
 
 
 if __name__ == "__main__":

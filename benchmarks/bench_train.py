@@ -32,38 +32,58 @@ BATCH, CLASSES, WIDTH, DECAY = 128, 100, 0.25, 5e-4
 
 
 def package_model():
-    return build_model("vgg16_11", order="swap", activation="tanh",
-                       num_classes=CLASSES, input_shape=(32, 32, 3),
-                       width=WIDTH, weight_decay=DECAY)  # fmt: skip
+    return build_model(
+        "vgg16_11",
+        order="swap",
+        activation="tanh",
+        num_classes=CLASSES,
+        input_shape=(32, 32, 3),
+        width=WIDTH,
+        weight_decay=DECAY,
+    )
 
 
 def plain_model():
     """The same network from stock Keras layers (Swap: conv, tanh, BN)."""
     decay = WeightDecay(DECAY)
-    bn = dict(momentum=0.9, epsilon=1e-5, gamma_regularizer=decay,
-              beta_regularizer=decay)  # fmt: skip
+    bn = dict(
+        momentum=0.9,
+        epsilon=1e-5,
+        gamma_regularizer=decay,
+        beta_regularizer=decay,
+    )
     layers = [keras.Input((32, 32, 3))]
     for entry in truncated_vgg16(11):
         if entry == "M":
             layers.append(keras.layers.MaxPooling2D())
             continue
         layers += [
-            keras.layers.Conv2D(scaled(entry, WIDTH), 3, padding="same",
-                                kernel_regularizer=decay,
-                                bias_regularizer=decay),  # fmt: skip
+            keras.layers.Conv2D(
+                scaled(entry, WIDTH),
+                3,
+                padding="same",
+                kernel_regularizer=decay,
+                bias_regularizer=decay,
+            ),
             keras.layers.Activation("tanh"),
             keras.layers.BatchNormalization(**bn),
         ]
     layers.append(keras.layers.Flatten())
     for _ in range(2):
         layers += [
-            keras.layers.Dense(scaled(512, WIDTH), kernel_regularizer=decay,
-                               bias_regularizer=decay),  # fmt: skip
+            keras.layers.Dense(
+                scaled(512, WIDTH),
+                kernel_regularizer=decay,
+                bias_regularizer=decay,
+            ),
             keras.layers.Activation("tanh"),
             keras.layers.BatchNormalization(**bn),
         ]
-    layers.append(keras.layers.Dense(CLASSES, kernel_regularizer=decay,
-                                     bias_regularizer=decay))  # fmt: skip
+    layers.append(
+        keras.layers.Dense(
+            CLASSES, kernel_regularizer=decay, bias_regularizer=decay
+        )
+    )
     return keras.Sequential(layers)
 
 
@@ -72,8 +92,9 @@ def make_step(build, jit_compile):
     model = build()
     optimizer = keras.optimizers.SGD(0.01, momentum=0.9)
     optimizer.build(model.trainable_variables)
-    trainer = Trainer(model, optimizer, strategy, BATCH,
-                      jit_compile=jit_compile)  # fmt: skip
+    trainer = Trainer(
+        model, optimizer, strategy, BATCH, jit_compile=jit_compile
+    )
     rng = np.random.default_rng(0)
     images = rng.normal(size=(BATCH, 32, 32, 3)).astype("float32")
     labels = rng.integers(0, CLASSES, BATCH)
@@ -103,9 +124,12 @@ def compare(jit_compile, steps, repeats):
     blocks = statistics.median(rates["blocks"])
     plain_rate = statistics.median(rates["plain"])
     label = "XLA on " if jit_compile else "XLA off"
-    print(f"{label}: blocks {blocks:7.0f} img/s, plain Keras "
-          f"{plain_rate:7.0f} img/s, ratio {blocks / plain_rate:.3f} "
-          "(target >= 0.98)", flush=True)  # fmt: skip
+    print(
+        f"{label}: blocks {blocks:7.0f} img/s, plain Keras "
+        f"{plain_rate:7.0f} img/s, ratio {blocks / plain_rate:.3f} "
+        "(target >= 0.98)",
+        flush=True,
+    )
     return blocks, plain_rate
 
 
@@ -114,8 +138,10 @@ def main():
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args()
-    print(f"VGG16_11 width {WIDTH}, batch {BATCH}, 32x32x3, "
-          f"{args.steps} steps x {args.repeats} repeats, medians")
+    print(
+        f"VGG16_11 width {WIDTH}, batch {BATCH}, 32x32x3, "
+        f"{args.steps} steps x {args.repeats} repeats, medians"
+    )
     off = compare(False, args.steps, args.repeats)
     on = compare(True, args.steps, args.repeats)
     print(f"XLA on / off (blocks): {on[0] / off[0]:.3f}")

@@ -18,8 +18,10 @@ USAGE_EXIT = 2
 #: Where bare flagfile names are looked up after the working directory:
 #: the repository's `trainers/` and `tuning/` folders.
 _REPOSITORY = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-FLAGFILE_DIRS = [os.path.join(_REPOSITORY, "trainers"),
-                 os.path.join(_REPOSITORY, "tuning")]  # fmt: skip
+FLAGFILE_DIRS = [
+    os.path.join(_REPOSITORY, "trainers"),
+    os.path.join(_REPOSITORY, "tuning"),
+]
 
 
 def fail(program, message, exit_code=USAGE_EXIT):
@@ -70,8 +72,7 @@ def resolve_flagfiles(argv, search_dirs, _depth=0):
             the flagfiles available.
     """
     if _depth > 10:
-        raise ConfigError("--flagfile: flagfiles include each other "
-                                "in a loop.")  # fmt: skip
+        raise ConfigError("--flagfile: flagfiles include each other in a loop.")
     out = []
     for arg in argv:
         if not arg.startswith("--flagfile="):
@@ -80,8 +81,9 @@ def resolve_flagfiles(argv, search_dirs, _depth=0):
         path = _find_flagfile(arg.split("=", 1)[1], search_dirs)
         with open(path) as f:
             lines = [line.strip() for line in f]
-        lines = [line for line in lines
-                 if line and not line.startswith(("#", "//"))]  # fmt: skip
+        lines = [
+            line for line in lines if line and not line.startswith(("#", "//"))
+        ]
         out += resolve_flagfiles(lines, search_dirs, _depth + 1)
     return out
 

@@ -51,8 +51,10 @@ class ResumableGridSearchOracle(kt.oracles.GridSearchOracle):
         super().set_state(state)
 
         def compare(a, b):
-            return self._compare(self.trials[a].hyperparameters.values,
-                                 self.trials[b].hyperparameters.values)
+            return self._compare(
+                self.trials[a].hyperparameters.values,
+                self.trials[b].hyperparameters.values,
+            )
 
         ordered = sorted(self.trials, key=functools.cmp_to_key(compare))
         self._ordered_ids = LinkedList()
@@ -62,7 +64,7 @@ class ResumableGridSearchOracle(kt.oracles.GridSearchOracle):
 
 
 def _versions():
-    return (f"TensorFlow {tf.__version__}, keras-tuner {kt.__version__}")
+    return f"TensorFlow {tf.__version__}, keras-tuner {kt.__version__}"
 
 
 def check_private_apis():
@@ -76,18 +78,22 @@ def check_private_apis():
     oracle = kt.oracles.GridSearchOracle(
         objective=kt.Objective("score", "max"), max_trials=1
     )
-    for name in ("_compare", "_ordered_ids", "_populate_next",
-                 "_retry_queue", "trials"):  # fmt: skip
+    for name in (
+        "_compare",
+        "_ordered_ids",
+        "_populate_next",
+        "_retry_queue",
+        "trials",
+    ):
         if not hasattr(oracle, name):
             problems.append(f"GridSearchOracle.{name} is gone")
     if not all(hasattr(LinkedList, m) for m in ("insert", "next")):
-        problems.append("keras_tuner.src.tuners.gridsearch.LinkedList "
-                        "changed")  # fmt: skip
+        problems.append("keras_tuner.src.tuners.gridsearch.LinkedList changed")
     if not callable(variadic_reduce):
         problems.append("tf2xla's variadic_reduce is gone")
-    return [f"{p} ({_versions()}): update bnorder_tf/compat.py."
-            for p in problems]
+    return [
+        f"{p} ({_versions()}): update bnorder_tf/compat.py." for p in problems
+    ]
 
 
-__all__ = ["ResumableGridSearchOracle", "check_private_apis",
-           "variadic_reduce"]
+__all__ = ["ResumableGridSearchOracle", "check_private_apis", "variadic_reduce"]

@@ -120,9 +120,7 @@ class TrainConfig:
     'swap'
     """
 
-    dataset: str = _setting(
-        "cifar100", "Dataset name.", str, choices=DATASETS
-    )
+    dataset: str = _setting("cifar100", "Dataset name.", str, choices=DATASETS)
     data_dir: str = _setting(
         None,
         "Directory holding the dataset. When given, the data must be there "
@@ -206,8 +204,7 @@ class TrainConfig:
     )
     bn_gamma_decay: float = _setting(
         None,
-        "Weight decay of BN gamma; unset = --weight_decay, 0 = none "
-        "(NWDBN).",
+        "Weight decay of BN gamma; unset = --weight_decay, 0 = none (NWDBN).",
         float,
         lower=0.0,
     )
@@ -545,18 +542,14 @@ def _checked(field, value):
 
 
 def _checked_scalar(name, kind, value):
-    if kind is float and isinstance(value, int) and not isinstance(
-        value, bool
-    ):
+    if kind is float and isinstance(value, int) and not isinstance(value, bool):
         value = float(value)
     if kind is int and isinstance(value, float) and value.is_integer():
         value = int(value)
     if type(value) is not kind and not (
         kind is float and hasattr(value, "dtype")
     ):
-        raise ConfigError(
-            f"{name}={value!r} must be a {kind.__name__}."
-        )
+        raise ConfigError(f"{name}={value!r} must be a {kind.__name__}.")
     if kind is float:
         value = float(value)
         if not math.isfinite(value):
@@ -632,9 +625,7 @@ def config_from_flags(flag_values=None):
         value = fv[field.name].value
         kind = setting_of(field).type
         if isinstance(kind, tuple):
-            value = tuple(
-                _parse(field, str(v), "flags") for v in (value or ())
-            )
+            value = tuple(_parse(field, str(v), "flags") for v in (value or ()))
             value = tuple(v for item in value for v in item)
         values[field.name] = value
     return TrainConfig(**values)

@@ -88,8 +88,9 @@ def check_devices(devices):
         ConfigError: a device that does not exist (listing those that do)
             or one named twice.
     """
-    available = {_device_key(d.name): d.name
-                 for d in tf.config.list_logical_devices()}  # fmt: skip
+    available = {
+        _device_key(d.name): d.name for d in tf.config.list_logical_devices()
+    }
     seen = set()
     for name in devices:
         try:

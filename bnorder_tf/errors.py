@@ -38,8 +38,7 @@ def lookup(registry, name, what):
         return registry[name]
     except (KeyError, TypeError):
         raise UnknownNameError(
-            f"Unknown {what} {name!r}; valid values are: "
-            f"{', '.join(registry)}."
+            f"Unknown {what} {name!r}; valid values are: {', '.join(registry)}."
         ) from None
 
 

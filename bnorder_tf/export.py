@@ -73,8 +73,7 @@ def _archive(model, preprocessing):
         }
 
     def activations(images):
-        _, taps = forward_with_taps(layers, model_input(images),
-                                    training=False)  # fmt: skip
+        _, taps = forward_with_taps(layers, model_input(images), training=False)
         out = {}
         for name in block_names:
             for tap in ("activation", "output"):
@@ -152,8 +151,9 @@ def export_savedmodel(
     archive = _archive(model, preprocessing)
     os.makedirs(model_path, exist_ok=True)
     remove_stale_staging(model_path)
-    staging = tempfile.mkdtemp(prefix=_staging_prefix(os.getpid()),
-                               dir=model_path)  # fmt: skip
+    staging = tempfile.mkdtemp(
+        prefix=_staging_prefix(os.getpid()), dir=model_path
+    )
     try:
         os.chmod(staging, 0o755)  # mkdtemp's 0700 would hide it from servers
         archive.write_out(staging, verbose=False)
@@ -213,7 +213,7 @@ def remove_stale_staging(model_path):
     for entry in os.listdir(model_path):
         if not entry.startswith(prefix):
             continue
-        pid = entry[len(prefix):].split("-", 1)[0]
+        pid = entry[len(prefix) :].split("-", 1)[0]
         if pid.isdigit() and not _alive(int(pid)):
             shutil.rmtree(os.path.join(model_path, entry), ignore_errors=True)
             removed.append(os.path.join(model_path, entry))

@@ -26,14 +26,33 @@ FLAGS = flags.FLAGS
 
 def define_flags(flag_values=FLAGS):
     """The program's flags (defined by `run`, never at import)."""
-    flags.DEFINE_integer("version", None, "Version to load (default: "
-                         "newest).", lower_bound=1, flag_values=flag_values)
-    flags.DEFINE_integer("top_k", 3, "Classes printed per image.",
-                         lower_bound=1, flag_values=flag_values)
-    flags.DEFINE_bool("json", False, "Print one JSON object instead of "
-                      "text.", flag_values=flag_values)
-    flags.DEFINE_integer("batch_size", 256, "Images per call of the model.",
-                         lower_bound=1, flag_values=flag_values)
+    flags.DEFINE_integer(
+        "version",
+        None,
+        "Version to load (default: newest).",
+        lower_bound=1,
+        flag_values=flag_values,
+    )
+    flags.DEFINE_integer(
+        "top_k",
+        3,
+        "Classes printed per image.",
+        lower_bound=1,
+        flag_values=flag_values,
+    )
+    flags.DEFINE_bool(
+        "json",
+        False,
+        "Print one JSON object instead of text.",
+        flag_values=flag_values,
+    )
+    flags.DEFINE_integer(
+        "batch_size",
+        256,
+        "Images per call of the model.",
+        lower_bound=1,
+        flag_values=flag_values,
+    )
 
 
 class PredictError(UserError):
@@ -62,9 +81,7 @@ def read_metadata(version_dir):
     if not isinstance(metadata, dict) or not isinstance(
         metadata.get("input_shape"), list
     ):
-        raise PredictError(
-            f"{path} lacks input_shape; export the model again."
-        )
+        raise PredictError(f"{path} lacks input_shape; export the model again.")
     return metadata
 
 
@@ -136,9 +153,7 @@ def read_images(paths, input_shape):
                 f"{path} holds {batch.dtype} values; the model takes uint8 "
                 "pixels (0-255) as the dataset provides them."
             )
-        if batch.ndim != 4 or batch.shape[1:] != input_shape or not len(
-            batch
-        ):
+        if batch.ndim != 4 or batch.shape[1:] != input_shape or not len(batch):
             raise PredictError(
                 f"{path} has shape {batch.shape}; the model takes "
                 f"[batch, {', '.join(map(str, input_shape))}]."
@@ -196,10 +211,16 @@ def top_k(probabilities, k, class_names=None):
     results = []
     for row in probabilities:
         order = np.argsort(-row, kind="stable")[:k]
-        results.append([
-            (int(i), class_names[i] if class_names else str(i), float(row[i]))
-            for i in order
-        ])  # fmt: skip
+        results.append(
+            [
+                (
+                    int(i),
+                    class_names[i] if class_names else str(i),
+                    float(row[i]),
+                )
+                for i in order
+            ]
+        )
     return results
 
 
@@ -224,20 +245,29 @@ def main(argv):
         fail_on_user_error("predict", e)
     names = metadata.get("class_names")
     ranked = top_k(probabilities, FLAGS.top_k, names)
-    labels = paths if len(paths) == len(images) else [
-        f"{paths[0]}[{i}]" for i in range(len(images))
-    ]  # fmt: skip
+    labels = (
+        paths
+        if len(paths) == len(images)
+        else [f"{paths[0]}[{i}]" for i in range(len(images))]
+    )
     if FLAGS.json:
-        print(json.dumps({
-            "model": version_dir,
-            "predictions": [
-                {"input": label, "top_k": [
-                    {"class": i, "name": n, "probability": p}
-                    for i, n, p in row
-                ]}
-                for label, row in zip(labels, ranked)
-            ],
-        }))  # fmt: skip
+        print(
+            json.dumps(
+                {
+                    "model": version_dir,
+                    "predictions": [
+                        {
+                            "input": label,
+                            "top_k": [
+                                {"class": i, "name": n, "probability": p}
+                                for i, n, p in row
+                            ],
+                        }
+                        for label, row in zip(labels, ranked)
+                    ],
+                }
+            )
+        )
     else:
         for label, row in zip(labels, ranked):
             best = ", ".join(f"{n} {p:.3f}" for _, n, p in row)

@@ -133,8 +133,10 @@ class DirectoryLock:
         f.seek(0)
         f.truncate()
         command = " ".join([os.path.basename(sys.argv[0]), *sys.argv[1:]])
-        f.write(f"process {os.getpid()} on {socket.gethostname()} "
-                f"({command.strip()[:200]})")  # fmt: skip
+        f.write(
+            f"process {os.getpid()} on {socket.gethostname()} "
+            f"({command.strip()[:200]})"
+        )
         f.flush()
         self._file = f
         return self
@@ -216,8 +218,7 @@ def history_columns(stats_every, model_stats_keys):
     """The fixed `history.csv` columns of a run: the epoch's losses and
     accuracies, the learning rate, and the model-level statistics when
     the run measures them (empty cells in epochs it does not)."""
-    columns = ["loss", "accuracy", "val_loss", "val_accuracy",
-               "learning_rate"]  # fmt: skip
+    columns = ["loss", "accuracy", "val_loss", "val_accuracy", "learning_rate"]
     if stats_every:
         columns += list(model_stats_keys)
     return columns
@@ -305,8 +306,11 @@ def read_summary(run_dir):
             f"{path} is not valid JSON ({e}): the run's summary is damaged; "
             "move the run directory away and train it again."
         ) from None
-    missing = [k for k in SUMMARY_FIELDS if not isinstance(summary, dict)
-               or k not in summary]  # fmt: skip
+    missing = [
+        k
+        for k in SUMMARY_FIELDS
+        if not isinstance(summary, dict) or k not in summary
+    ]
     if missing:
         raise MalformedFileError(
             f"{path} lacks {', '.join(missing)}: not a summary bnorder_tf "

@@ -97,16 +97,18 @@ class Trainer:
         jit_compile: bool, compile each replica's step with XLA.
     """
 
-    def __init__(self, model, optimizer, strategy, global_batch_size,
-                 jit_compile=False):  # fmt: skip
+    def __init__(
+        self, model, optimizer, strategy, global_batch_size, jit_compile=False
+    ):
         self.model = model
         self.optimizer = optimizer
         self.strategy = strategy
         self.global_batch_size = global_batch_size
         self._replica_step = self._replica_train_step
         if jit_compile:
-            self._replica_step = tf.function(self._replica_train_step,
-                                             jit_compile=True)  # fmt: skip
+            self._replica_step = tf.function(
+                self._replica_train_step, jit_compile=True
+            )
         self.train_step = tf.function(self._train_step)
         self.evaluate_dataset = tf.function(self._evaluate_dataset)
 
@@ -200,8 +202,9 @@ class Trainer:
         `loss` is the mean cross-entropy plus the regularization losses,
         as Keras reports it.
         """
-        totals = {k: float(v) for k, v in self.evaluate_dataset(distributed)
-                  .items()}  # fmt: skip
+        totals = {
+            k: float(v) for k, v in self.evaluate_dataset(distributed).items()
+        }
         count = max(totals["count"], 1.0)
         return {
             "loss": totals["loss_sum"] / count + totals["regularization"],
@@ -237,10 +240,8 @@ class EpochCheckpoint(keras.callbacks.Callback):
     def __init__(self, model, optimizer, directory, max_to_keep=1):
         super().__init__()
         self.epoch = tf.Variable(0, dtype=tf.int64, trainable=False)
-        self.wall_seconds = tf.Variable(0.0, dtype=tf.float64,
-                                        trainable=False)  # fmt: skip
-        self.train_seconds = tf.Variable(0.0, dtype=tf.float64,
-                                         trainable=False)  # fmt: skip
+        self.wall_seconds = tf.Variable(0.0, dtype=tf.float64, trainable=False)
+        self.train_seconds = tf.Variable(0.0, dtype=tf.float64, trainable=False)
         self.trained_images = tf.Variable(0, dtype=tf.int64, trainable=False)
         self.checkpoint = tf.train.Checkpoint(
             model=model,
@@ -270,8 +271,13 @@ class EpochCheckpoint(keras.callbacks.Callback):
             return 0
         try:
             self.checkpoint.restore(path).assert_existing_objects_matched()
-        except (tf.errors.OpError, ValueError, AssertionError, IndexError,
-                KeyError) as e:
+        except (
+            tf.errors.OpError,
+            ValueError,
+            AssertionError,
+            IndexError,
+            KeyError,
+        ) as e:
             first = str(e).strip().splitlines()[0] if str(e).strip() else ""
             raise RunDirectoryError(
                 f"{path} is damaged ({type(e).__name__}: {first[:120]}): "
@@ -298,8 +304,7 @@ class ResumableEarlyStopping(keras.callbacks.EarlyStopping):
     """
 
     def __init__(self, patience, committed=()):
-        super().__init__(monitor="val_accuracy", mode="max",
-                         patience=patience)  # fmt: skip
+        super().__init__(monitor="val_accuracy", mode="max", patience=patience)
         self.committed = [v for v in committed if v is not None]
 
     def on_train_begin(self, logs=None):
@@ -329,10 +334,10 @@ class _Session:
 
     def update_totals(self, checkpoint):
         checkpoint.wall_seconds.assign(self.wall_seconds())
-        checkpoint.train_seconds.assign(self.train_before
-                                        + self.train_seconds)  # fmt: skip
-        checkpoint.trained_images.assign(self.images_before
-                                         + self.trained_images)  # fmt: skip
+        checkpoint.train_seconds.assign(self.train_before + self.train_seconds)
+        checkpoint.trained_images.assign(
+            self.images_before + self.trained_images
+        )
 
     def images_per_second(self):
         seconds = self.train_before + self.train_seconds
@@ -361,8 +366,9 @@ class HistoryLogger(keras.callbacks.CSVLogger):
     def on_epoch_end(self, epoch, logs=None):
         logs = logs or {}
         row = {k: logs.get(k) for k in self.columns}
-        super().on_epoch_end(epoch, {k: "" if v is None else v
-                                     for k, v in row.items()})  # fmt: skip
+        super().on_epoch_end(
+            epoch, {k: "" if v is None else v for k, v in row.items()}
+        )
         os.fsync(self.csv_file.fileno())
 
 
@@ -424,9 +430,17 @@ def train(config, datasets_override=None, strategy_override=None, verbose=1):
         if chief:
             check_resumable(config)  # again, now that the run is ours
             write_config(run_dir, config)
-        return _train_in(config, strategy, train_data, test_data,
-                         steps_per_epoch, chief, run_dir, write_dir,
-                         verbose)  # fmt: skip
+        return _train_in(
+            config,
+            strategy,
+            train_data,
+            test_data,
+            steps_per_epoch,
+            chief,
+            run_dir,
+            write_dir,
+            verbose,
+        )
     finally:
         if lock is not None:
             lock.release()
@@ -434,33 +448,61 @@ def train(config, datasets_override=None, strategy_override=None, verbose=1):
             shutil.rmtree(write_dir, ignore_errors=True)
 
 
-def _train_in(config, strategy, train_data, test_data, steps_per_epoch,
-              chief, run_dir, write_dir, verbose):  # fmt: skip
+def _train_in(
+    config,
+    strategy,
+    train_data,
+    test_data,
+    steps_per_epoch,
+    chief,
+    run_dir,
+    write_dir,
+    verbose,
+):
     model, optimizer = _build(config, strategy, train_data, steps_per_epoch)
-    trainer = Trainer(model, optimizer, strategy, config.batch_size,
-                      jit_compile=config.jit_compile)  # fmt: skip
+    trainer = Trainer(
+        model,
+        optimizer,
+        strategy,
+        config.batch_size,
+        jit_compile=config.jit_compile,
+    )
     test_batches = test_data.dataset
     if config.eval_steps:
         test_batches = test_batches.take(config.eval_steps)
 
-    checkpoint = EpochCheckpoint(model, optimizer,
-                                 os.path.join(write_dir, CHECKPOINT_DIR))
+    checkpoint = EpochCheckpoint(
+        model, optimizer, os.path.join(write_dir, CHECKPOINT_DIR)
+    )
     # every worker resumes from the chief's checkpoint
     initial_epoch = checkpoint.restore(os.path.join(run_dir, CHECKPOINT_DIR))
     session = checkpoint.session = _Session(checkpoint)
     if chief:
         truncate_logs(write_dir, initial_epoch)
-    callbacks = _callbacks(config, chief, write_dir, test_batches,
-                           train_data.dataset.take(steps_per_epoch))
+    callbacks = _callbacks(
+        config,
+        chief,
+        write_dir,
+        test_batches,
+        train_data.dataset.take(steps_per_epoch),
+    )
     if config.early_stopping:
         committed = read_history(os.path.join(run_dir, HISTORY_FILE))
-        callbacks.append(ResumableEarlyStopping(
-            config.early_stopping, committed.get("val_accuracy", [])))
+        callbacks.append(
+            ResumableEarlyStopping(
+                config.early_stopping, committed.get("val_accuracy", [])
+            )
+        )
     callbacks.append(checkpoint)  # last: the epoch's rows are written
     callback_list = keras.callbacks.CallbackList(
-        callbacks, add_history=True, add_progbar=verbose > 0, model=model,
-        verbose=verbose, epochs=config.epochs, steps=steps_per_epoch,
-    )  # fmt: skip
+        callbacks,
+        add_history=True,
+        add_progbar=verbose > 0,
+        model=model,
+        verbose=verbose,
+        epochs=config.epochs,
+        steps=steps_per_epoch,
+    )
     if verbose:
         print(
             f"bnorder_tf: {config.model} ({config.order}, "
@@ -476,17 +518,28 @@ def _train_in(config, strategy, train_data, test_data, steps_per_epoch,
     callback_list.on_train_begin()
 
     diverged_epoch = _train_epochs(
-        trainer, callback_list, range(initial_epoch, config.epochs),
-        steps_per_epoch, session,
+        trainer,
+        callback_list,
+        range(initial_epoch, config.epochs),
+        steps_per_epoch,
+        session,
         lambda epoch: strategy.experimental_distribute_dataset(
-            _epoch_batches(train_data, epoch, steps_per_epoch)),
+            _epoch_batches(train_data, epoch, steps_per_epoch)
+        ),
         trainer.distribute_eval(test_batches),
-    )  # fmt: skip
+    )
     stats_callback = next(
         (c for c in callbacks if isinstance(c, ActivationStatsCallback)), None
     )
-    summary = _summary(config, write_dir, strategy, stats_callback, session,
-                       train_data.location, diverged_epoch)  # fmt: skip
+    summary = _summary(
+        config,
+        write_dir,
+        strategy,
+        stats_callback,
+        session,
+        train_data.location,
+        diverged_epoch,
+    )
     if diverged_epoch is None:
         model.save(os.path.join(write_dir, MODEL_FILE))
         _export(config, model, test_data, summary, chief)
@@ -514,12 +567,16 @@ def _epoch_batches(train_data, epoch, steps_per_epoch):
 
 def _load_data(config):
     """The training split and the evaluation split (`_evaluation_split`)."""
-    load = dict(batch_size=config.batch_size, data_dir=config.data_dir,
-                seed=config.seed,
-                validation_examples=config.validation_examples)  # fmt: skip
-    return (data_lib.load(config.dataset, "train", **load),
-            data_lib.load(config.dataset, _evaluation_split(config),
-                          **load))  # fmt: skip
+    load = dict(
+        batch_size=config.batch_size,
+        data_dir=config.data_dir,
+        seed=config.seed,
+        validation_examples=config.validation_examples,
+    )
+    return (
+        data_lib.load(config.dataset, "train", **load),
+        data_lib.load(config.dataset, _evaluation_split(config), **load),
+    )
 
 
 def _evaluation_split(config):
@@ -590,13 +647,21 @@ def _callbacks(config, chief, write_dir, test_batches, train_batches):
     columns = history_columns(config.stats_every, MODEL_KEYS)
     return callbacks + [
         HistoryLogger(os.path.join(write_dir, HISTORY_FILE), columns),
-        keras.callbacks.TensorBoard(os.path.join(write_dir, "tensorboard"),
-                                    write_graph=False),
-    ]  # fmt: skip
+        keras.callbacks.TensorBoard(
+            os.path.join(write_dir, "tensorboard"), write_graph=False
+        ),
+    ]
 
 
-def _train_epochs(trainer, callback_list, epochs, steps_per_epoch, session,
-                  distributed_train, distributed_test):  # fmt: skip
+def _train_epochs(
+    trainer,
+    callback_list,
+    epochs,
+    steps_per_epoch,
+    session,
+    distributed_train,
+    distributed_test,
+):
     """Trains and evaluates the given epochs, driving the callbacks.
 
     Args:
@@ -638,17 +703,30 @@ def _train_epochs(trainer, callback_list, epochs, steps_per_epoch, session,
 def _layer_scalars(stats_record):
     if not stats_record:
         return {}
-    keys = ("saturation", "empirical_saturation",
-            "activation_channel_saturation", "skewness",
-            "excluded_channels", "skewed_fraction", "sparsity")  # fmt: skip
+    keys = (
+        "saturation",
+        "empirical_saturation",
+        "activation_channel_saturation",
+        "skewness",
+        "excluded_channels",
+        "skewed_fraction",
+        "sparsity",
+    )
     return {
         name: {k: layer[k] for k in keys}
         for name, layer in stats_record["layers"].items()
     }
 
 
-def _summary(config, run_dir, strategy, stats_callback, session,
-             data_location, diverged_epoch):  # fmt: skip
+def _summary(
+    config,
+    run_dir,
+    strategy,
+    stats_callback,
+    session,
+    data_location,
+    diverged_epoch,
+):
     history = read_history(os.path.join(run_dir, HISTORY_FILE))
     accuracies = history.get("val_accuracy", [])
     last_stats = stats_callback.last_result if stats_callback else None
@@ -668,19 +746,20 @@ def _summary(config, run_dir, strategy, stats_callback, session,
         # the split of the val_* columns and of final_test_accuracy
         "evaluation_split": _evaluation_split(config),
         "epochs": len(accuracies),
-        "final_test_accuracy": None if diverged else (
-            accuracies[-1] if accuracies else None),
+        "final_test_accuracy": None
+        if diverged
+        else (accuracies[-1] if accuracies else None),
         "best_test_accuracy": max(accuracies) if accuracies else None,
-        "final_test_loss": None if diverged else (
-            (history.get("val_loss") or [None])[-1]),
+        "final_test_loss": None
+        if diverged
+        else ((history.get("val_loss") or [None])[-1]),
         "stats": None if diverged or not last_stats else last_stats["model"],
         "layer_stats": {} if diverged else _layer_scalars(last_stats),
-        "gradients": None if diverged else (last_stats or {}).get(
-            "gradients"),
+        "gradients": None if diverged else (last_stats or {}).get("gradients"),
         "wall_seconds": session.wall_seconds(),
         "train_images_per_second": session.images_per_second(),
         "replicas": strategy.num_replicas_in_sync,
-    }  # fmt: skip
+    }
     return summary
 
 

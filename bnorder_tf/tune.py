@@ -35,30 +35,55 @@ SEARCH_HELP = {
     "as in the paper's appendix A.6.",
 }
 #: The names a non-numeric search flag accepts.
-SEARCH_NAMES = {"activation": ACTIVATIONS, "order": list(ORDERS),
-                "depth": [str(n) for n in tuning.DEPTHS]}
+SEARCH_NAMES = {
+    "activation": ACTIVATIONS,
+    "order": list(ORDERS),
+    "depth": [str(n) for n in tuning.DEPTHS],
+}
+
+
 def define_flags(fv=None):
     """The trainer's flags plus the search flags, on `fv` (default
     `flags.FLAGS`)."""
     fv = flags.FLAGS if fv is None else fv
     config.define_flags(fv)
     for field in tuning.SEARCHABLE:
-        flags.DEFINE_list(f"search_{field}", None, SEARCH_HELP[field],
-                          flag_values=fv)
-    flags.DEFINE_enum("tuner", "grid", tuning.TUNERS, "Search algorithm.",
-                      flag_values=fv)
-    flags.DEFINE_integer("max_trials", None, "Most trials (default: the whole "
-                         "grid; 10 for random and bayesian).", lower_bound=1,
-                         flag_values=fv)
-    flags.DEFINE_integer("seeds", 3, "Runs per trial, each with its own seed.",
-                         lower_bound=1, flag_values=fv)  # fmt: skip
-    flags.DEFINE_string("tuning_dir", "tuning_runs", "Where searches go.",
-                        flag_values=fv)
-    flags.DEFINE_string("project", "search", "Name of this search under "
-                        "--tuning_dir (one directory name).", flag_values=fv)
-    flags.DEFINE_bool("overwrite", False, "Start the project over: delete its "
-                      "trials (needed to rerun it with other settings).",
-                      flag_values=fv)
+        flags.DEFINE_list(
+            f"search_{field}", None, SEARCH_HELP[field], flag_values=fv
+        )
+    flags.DEFINE_enum(
+        "tuner", "grid", tuning.TUNERS, "Search algorithm.", flag_values=fv
+    )
+    flags.DEFINE_integer(
+        "max_trials",
+        None,
+        "Most trials (default: the whole grid; 10 for random and bayesian).",
+        lower_bound=1,
+        flag_values=fv,
+    )
+    flags.DEFINE_integer(
+        "seeds",
+        3,
+        "Runs per trial, each with its own seed.",
+        lower_bound=1,
+        flag_values=fv,
+    )
+    flags.DEFINE_string(
+        "tuning_dir", "tuning_runs", "Where searches go.", flag_values=fv
+    )
+    flags.DEFINE_string(
+        "project",
+        "search",
+        "Name of this search under --tuning_dir (one directory name).",
+        flag_values=fv,
+    )
+    flags.DEFINE_bool(
+        "overwrite",
+        False,
+        "Start the project over: delete its "
+        "trials (needed to rerun it with other settings).",
+        flag_values=fv,
+    )
 
 
 FLAGS = flags.FLAGS
@@ -72,15 +97,18 @@ def search_space():
         values = FLAGS[f"search_{field}"].value
         if values:
             space[field] = tuning.parse_search_values(
-                f"search_{field}", values,
+                f"search_{field}",
+                values,
                 names=SEARCH_NAMES.get(field),
                 positive=field == "learning_rate",
-            )  # fmt: skip
+            )
             if field == "depth":
                 space[field] = [int(v) for v in space[field]]
     if not space:
-        raise ConfigError("No --search_* flag given: nothing to search (e.g. "
-                         "--search_learning_rate=0.1,0.01).")
+        raise ConfigError(
+            "No --search_* flag given: nothing to search (e.g. "
+            "--search_learning_rate=0.1,0.01)."
+        )
     return space
 
 
@@ -98,8 +126,9 @@ def main(argv):
     strategy = get_strategy(base.strategy, devices=list(base.devices) or None)
     tuner_id = os.environ.get("KERASTUNER_TUNER_ID", "chief")
     identity = tuning.project_identity(base, space, FLAGS.seeds, FLAGS.tuner)
-    lock = tuning.open_project(FLAGS.tuning_dir, FLAGS.project, identity,
-                               FLAGS.overwrite, tuner_id)  # fmt: skip
+    lock = tuning.open_project(
+        FLAGS.tuning_dir, FLAGS.project, identity, FLAGS.overwrite, tuner_id
+    )
     try:
         _search(base, space, strategy, tuner_id)
     finally:
@@ -107,14 +136,22 @@ def main(argv):
 
 
 def _search(base, space, strategy, tuner_id):
-    oracle = tuning.make_oracle(FLAGS.tuner, space, FLAGS.max_trials,
-                                seed=base.seed,
-                                max_epochs=base.epochs)  # fmt: skip
+    oracle = tuning.make_oracle(
+        FLAGS.tuner,
+        space,
+        FLAGS.max_trials,
+        seed=base.seed,
+        max_epochs=base.epochs,
+    )
     tuner = tuning.SeedAveragingTuner(
-        oracle, base_config=base, seeds=FLAGS.seeds, strategy=strategy,
-        directory=FLAGS.tuning_dir, project_name=FLAGS.project,
+        oracle,
+        base_config=base,
+        seeds=FLAGS.seeds,
+        strategy=strategy,
+        directory=FLAGS.tuning_dir,
+        project_name=FLAGS.project,
         overwrite=False,
-    )  # fmt: skip
+    )
     tuner.search()
     if "KERASTUNER_ORACLE_IP" in os.environ and tuner_id != "chief":
         return  # workers leave the tables to the chief
@@ -124,18 +161,23 @@ def _search(base, space, strategy, tuner_id):
     if best_row:
         values = {k: best_row[k] for k in space}
         best = dataclasses.replace(
-            tuning.trial_config(base, values, base.seed), run_name=None)
+            tuning.trial_config(base, values, base.seed), run_name=None
+        )
     best_path = tuning.write_results(tuner.project_dir, rows, best)
     with open(os.path.join(tuner.project_dir, tuning.RESULTS_MD)) as f:
         print(f.read())
     failed = [r["trial"] for r in rows if r["status"] == tuning.FAILED]
     if failed:
-        print(f"Failed (a seed diverged), left out of the best: trial(s) "
-              f"{', '.join(failed)}.")
+        print(
+            f"Failed (a seed diverged), left out of the best: trial(s) "
+            f"{', '.join(failed)}."
+        )
     if best_row:
-        print(f"Best: {best_row['accuracy_mean']:.4f} mean accuracy over "
-              f"{FLAGS.seeds} seed(s) with "
-              + ", ".join(f"{k}={best_row[k]}" for k in space))
+        print(
+            f"Best: {best_row['accuracy_mean']:.4f} mean accuracy over "
+            f"{FLAGS.seeds} seed(s) with "
+            + ", ".join(f"{k}={best_row[k]}" for k in space)
+        )
         print(f"Train it: python trainers/train.py --flagfile={best_path}")
 
 

@@ -41,9 +41,16 @@ from bnorder_tf.stats.metrics import MODEL_KEYS
 from bnorder_tf.strict_json import dumps_strict
 
 #: Searchable `TrainConfig` fields, and the search-flag suffix of each.
-SEARCHABLE = ("learning_rate", "weight_decay", "bn_gamma_decay",
-              "bn_beta_decay", "bn_affine_decay", "activation", "order",
-              "depth")
+SEARCHABLE = (
+    "learning_rate",
+    "weight_decay",
+    "bn_gamma_decay",
+    "bn_beta_decay",
+    "bn_affine_decay",
+    "activation",
+    "order",
+    "depth",
+)
 #: The VGG16_n depths `depth` searches (appendix A.6).
 DEPTHS = tuple(range(8, 17))
 TUNERS = ("grid", "random", "bayesian", "hyperband")
@@ -84,8 +91,9 @@ def project_identity(base, space, seeds, tuner):
     }
 
 
-def open_project(tuning_dir, project, identity, overwrite=False,
-                 tuner_id="chief"):  # fmt: skip
+def open_project(
+    tuning_dir, project, identity, overwrite=False, tuner_id="chief"
+):
     """Checks and locks `<tuning_dir>/<project>` for this process.
 
     A new project records `identity` in `project.json`; an existing one
@@ -123,8 +131,9 @@ def open_project(tuning_dir, project, identity, overwrite=False,
             "another --project, or --overwrite to start it over (its "
             "trials are deleted)."
         )
-    lock = DirectoryLock(tuning_dir, "tuning project",
-                         name=f".{project}.{tuner_id}.lock").acquire()
+    lock = DirectoryLock(
+        tuning_dir, "tuning project", name=f".{project}.{tuner_id}.lock"
+    ).acquire()
     try:
         if overwrite and tuner_id == "chief" and os.path.isdir(project_dir):
             shutil.rmtree(project_dir)
@@ -193,8 +202,10 @@ def parse_search_values(flag, values, names=None, positive=False):
             number = float(text)
         except ValueError:
             number = math.nan
-        if not math.isfinite(number) or number < 0 or (
-            positive and number == 0
+        if (
+            not math.isfinite(number)
+            or number < 0
+            or (positive and number == 0)
         ):
             bound = "> 0" if positive else ">= 0"
             raise ConfigError(
@@ -260,8 +271,7 @@ class SeedAveragingTuner(kt.Tuner):
     >>> tuner.search()
     """
 
-    def __init__(self, oracle, base_config, seeds=3, strategy=None,
-                 **kwargs):  # fmt: skip
+    def __init__(self, oracle, base_config, seeds=3, strategy=None, **kwargs):
         self.base_config = base_config
         self.seeds = int(seeds)
         self.strategy = strategy
@@ -276,8 +286,9 @@ class SeedAveragingTuner(kt.Tuner):
         epochs = values.pop("tuner/epochs", None)  # set by Hyperband
         for key in [k for k in values if k.startswith("tuner/")]:
             values.pop(key)
-        config = trial_config(self.base_config, values,
-                              self.base_config.seed + k)  # fmt: skip
+        config = trial_config(
+            self.base_config, values, self.base_config.seed + k
+        )
         return dataclasses.replace(
             config,
             epochs=epochs or config.epochs,
@@ -295,15 +306,17 @@ class SeedAveragingTuner(kt.Tuner):
         try:
             summary = read_summary(run_dir)
             if summary is None:
-                summary = training.run(config, strategy_override=self.strategy,
-                                       verbose=0)  # fmt: skip
+                summary = training.run(
+                    config, strategy_override=self.strategy, verbose=0
+                )
         except TrainingDivergedError as e:
             raise kt.errors.FailedTrialError(str(e)) from e
         except UserError as e:
             raise TrialInputError(str(e)) from e
         except Exception as e:
             raise kt.errors.FatalError(
-                f"{type(e).__name__} in {run_dir}: {e}") from e
+                f"{type(e).__name__} in {run_dir}: {e}"
+            ) from e
         if summary.get("status") == DIVERGED:
             raise kt.errors.FailedTrialError(
                 f"{run_dir} diverged in epoch {summary.get('diverged_epoch')}."
@@ -318,14 +331,18 @@ class SeedAveragingTuner(kt.Tuner):
         accuracies = [s["final_test_accuracy"] for s in summaries]
         metrics = {
             OBJECTIVE: statistics.fmean(accuracies),
-            "val_accuracy_std": (statistics.stdev(accuracies)
-                                 if len(accuracies) > 1 else 0.0),
-        }  # fmt: skip
+            "val_accuracy_std": (
+                statistics.stdev(accuracies) if len(accuracies) > 1 else 0.0
+            ),
+        }
         for k, accuracy in enumerate(accuracies):
             metrics[f"seed{k}_val_accuracy"] = accuracy
         for name in STATS:
-            values = [s["stats"][name] for s in summaries
-                      if s.get("stats") and s["stats"].get(name) is not None]
+            values = [
+                s["stats"][name]
+                for s in summaries
+                if s.get("stats") and s["stats"].get(name) is not None
+            ]
             if values:
                 metrics[name] = statistics.fmean(values)
         return metrics
@@ -336,7 +353,8 @@ class SeedAveragingTuner(kt.Tuner):
 
     def load_model(self, trial):
         raise NotImplementedError(
-            "Trial models are the runs under <tuning_dir>/<project>/runs.")
+            "Trial models are the runs under <tuning_dir>/<project>/runs."
+        )
 
 
 def make_oracle(tuner, space, max_trials=None, seed=None, max_epochs=None):
@@ -344,21 +362,28 @@ def make_oracle(tuner, space, max_trials=None, seed=None, max_epochs=None):
     objective = kt.Objective(OBJECTIVE, direction="max")
     hp = hyperparameters(space)
     # a diverged trial is a result of the grid, not a reason to stop it
-    common = dict(objective=objective, hyperparameters=hp, seed=seed,
-                  tune_new_entries=False,
-                  max_consecutive_failed_trials=2**31 - 1)  # fmt: skip
+    common = dict(
+        objective=objective,
+        hyperparameters=hp,
+        seed=seed,
+        tune_new_entries=False,
+        max_consecutive_failed_trials=2**31 - 1,
+    )
     if tuner == "grid":
         return ResumableGridSearchOracle(max_trials=max_trials, **common)
     if tuner == "random":
-        return kt.oracles.RandomSearchOracle(max_trials=max_trials or 10,
-                                             **common)  # fmt: skip
+        return kt.oracles.RandomSearchOracle(
+            max_trials=max_trials or 10, **common
+        )
     if tuner == "bayesian":
         return kt.oracles.BayesianOptimizationOracle(
-            max_trials=max_trials or 10, **common)
+            max_trials=max_trials or 10, **common
+        )
     if tuner == "hyperband":
         return kt.oracles.HyperbandOracle(max_epochs=max_epochs, **common)
     raise ConfigError(
-        f"Unknown tuner {tuner!r}; valid values are: {', '.join(TUNERS)}.")
+        f"Unknown tuner {tuner!r}; valid values are: {', '.join(TUNERS)}."
+    )
 
 
 def results_rows(oracle, space, seeds):
@@ -366,14 +391,18 @@ def results_rows(oracle, space, seeds):
     (`completed`, or `failed` for a trial with a diverged seed), accuracy
     mean and std, each seed's accuracy and the mean statistics. Completed
     trials come first, best first; failed trials have no accuracy."""
-    ended = {kt.engine.trial.TrialStatus.COMPLETED: COMPLETED,
-             kt.engine.trial.TrialStatus.FAILED: FAILED}  # fmt: skip
+    ended = {
+        kt.engine.trial.TrialStatus.COMPLETED: COMPLETED,
+        kt.engine.trial.TrialStatus.FAILED: FAILED,
+    }
     rows = []
     for trial in oracle.trials.values():
         if trial.status not in ended:
             continue
-        metrics = {name: trial.metrics.get_last_value(name)
-                   for name in trial.metrics.metrics}  # fmt: skip
+        metrics = {
+            name: trial.metrics.get_last_value(name)
+            for name in trial.metrics.metrics
+        }
         row = {"trial": trial.trial_id, "status": ended[trial.status]}
         row.update({name: trial.hyperparameters.get(name) for name in space})
         row["accuracy_mean"] = metrics.get(OBJECTIVE)
@@ -383,8 +412,9 @@ def results_rows(oracle, space, seeds):
         for name in STATS:
             row[name] = metrics.get(name)
         rows.append(row)
-    rows.sort(key=lambda r: (r["status"] != COMPLETED,
-                             -(r["accuracy_mean"] or 0.0)))  # fmt: skip
+    rows.sort(
+        key=lambda r: (r["status"] != COMPLETED, -(r["accuracy_mean"] or 0.0))
+    )
     return rows
 
 
@@ -408,10 +438,10 @@ def write_results(directory, rows, best_config):
         writer = csv.DictWriter(f, columns)
         writer.writeheader()
         writer.writerows(rows)
-    lines = ["| " + " | ".join(columns) + " |",
-             "|" + "---|" * len(columns)]  # fmt: skip
-    lines += ["| " + " | ".join(_cell(r[c]) for c in columns) + " |"
-              for r in rows]  # fmt: skip
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    lines += [
+        "| " + " | ".join(_cell(r[c]) for c in columns) + " |" for r in rows
+    ]
     with open(os.path.join(directory, RESULTS_MD), "w") as f:
         f.write("\n".join(lines) + "\n")
     best_path = os.path.join(directory, BEST_FLAGS)
@@ -421,7 +451,15 @@ def write_results(directory, rows, best_config):
     return best_path
 
 
-__all__ = ["SeedAveragingTuner", "best_row", "hyperparameters",
-           "make_oracle", "open_project", "parse_search_values",
-           "project_identity", "results_rows", "trial_config",
-           "write_results"]
+__all__ = [
+    "SeedAveragingTuner",
+    "best_row",
+    "hyperparameters",
+    "make_oracle",
+    "open_project",
+    "parse_search_values",
+    "project_identity",
+    "results_rows",
+    "trial_config",
+    "write_results",
+]

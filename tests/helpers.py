@@ -20,9 +20,13 @@ def run_program(args, timeout=600, **env):
     """Runs `python args...` from the repository root; returns the
     completed process (text output)."""
     return subprocess.run(
-        [sys.executable, *args], cwd=ROOT, env=program_env(**env),
-        capture_output=True, text=True, timeout=timeout,
-    )  # fmt: skip
+        [sys.executable, *args],
+        cwd=ROOT,
+        env=program_env(**env),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 def error_lines(stderr):

@@ -27,17 +27,22 @@ def test_convention_activation_tap_is_its_output(rng):
     z = np.asarray(block.weight_layer(x))
     bn = block.norm
     expected = np.tanh(
-        bn.gamma.numpy() * (z - bn.moving_mean.numpy())
-        / np.sqrt(bn.moving_variance.numpy() + 1e-5) + bn.beta.numpy()
+        bn.gamma.numpy()
+        * (z - bn.moving_mean.numpy())
+        / np.sqrt(bn.moving_variance.numpy() + 1e-5)
+        + bn.beta.numpy()
     )
     np.testing.assert_allclose(taps["output"], expected, atol=1e-5)
 
 
-@pytest.mark.parametrize("kind, filters, shape", [
-    ("conv", 4, (3, 6, 6, 2)),
-    ("depthwise", None, (3, 6, 6, 2)),
-    ("dense", 7, (3, 5)),
-])
+@pytest.mark.parametrize(
+    "kind, filters, shape",
+    [
+        ("conv", 4, (3, 6, 6, 2)),
+        ("depthwise", None, (3, 6, 6, 2)),
+        ("dense", 7, (3, 5)),
+    ],
+)
 def test_swap_output_is_bn_of_activation_tap(rng, kind, filters, shape):
     block = blocks.SwapBlock(filters, kind=kind, activation="lecun_tanh")
     x = rng.normal(size=shape).astype("float32")
@@ -47,8 +52,10 @@ def test_swap_output_is_bn_of_activation_tap(rng, kind, filters, shape):
     a = np.asarray(taps["activation"], dtype="float64")
     bn = block.norm
     expected = (
-        bn.gamma.numpy() * (a - bn.moving_mean.numpy())
-        / np.sqrt(bn.moving_variance.numpy() + 1e-5) + bn.beta.numpy()
+        bn.gamma.numpy()
+        * (a - bn.moving_mean.numpy())
+        / np.sqrt(bn.moving_variance.numpy() + 1e-5)
+        + bn.beta.numpy()
     )
     np.testing.assert_allclose(taps["output"], expected, rtol=1e-5, atol=1e-5)
     z = np.asarray(block.weight_layer(x), dtype="float64")
@@ -65,13 +72,22 @@ def test_nobn_block_has_no_norm_and_applies_activation(rng):
     np.testing.assert_allclose(taps["output"], z / (1 + np.abs(z)), atol=1e-6)
 
 
-@pytest.mark.parametrize("gamma_decay, beta_decay", [
-    (None, None), (0.0, 0.0), (1e-2, 0.0), (0.0, 3e-3), (2e-3, 7e-3),
-])
+@pytest.mark.parametrize(
+    "gamma_decay, beta_decay",
+    [
+        (None, None),
+        (0.0, 0.0),
+        (1e-2, 0.0),
+        (0.0, 3e-3),
+        (2e-3, 7e-3),
+    ],
+)
 def test_losses_sum_to_pytorch_decay_per_group(rng, gamma_decay, beta_decay):
     wd = 5e-3
     block = blocks.SwapBlock(
-        4, weight_decay=wd, bn_gamma_decay=gamma_decay,
+        4,
+        weight_decay=wd,
+        bn_gamma_decay=gamma_decay,
         bn_beta_decay=beta_decay,
     )
     block(rng.normal(size=(2, 4, 4, 3)).astype("float32"))
@@ -85,7 +101,8 @@ def test_losses_sum_to_pytorch_decay_per_group(rng, gamma_decay, beta_decay):
 
     expected = 0.5 * (
         wd * (sq(block.kernel) + sq(block.weight_layer.bias))
-        + g * sq(block.norm.gamma) + b * sq(block.norm.beta)
+        + g * sq(block.norm.gamma)
+        + b * sq(block.norm.beta)
     )
     total = sum(float(loss) for loss in block.losses)
     assert total == pytest.approx(expected, rel=1e-5)
@@ -118,29 +135,31 @@ def test_bad_arguments_name_the_problem():
 
 
 def test_keras_file_round_trip_gives_identical_predictions(tmp_path, rng):
-    model = keras.Sequential([
-        keras.Input((8, 8, 3)),
-        blocks.ConventionBlock(4, activation="tanh", weight_decay=1e-3),
-        blocks.SwapBlock(None, kind="depthwise", activation="softsign"),
-        blocks.NoBNBlock(3, activation=ShiftedTanh(0.1, 0.3)),
-        keras.layers.Flatten(),
-        blocks.SwapBlock(5, kind="dense", bn_gamma_decay=0.0),
-    ])
+    model = keras.Sequential(
+        [
+            keras.Input((8, 8, 3)),
+            blocks.ConventionBlock(4, activation="tanh", weight_decay=1e-3),
+            blocks.SwapBlock(None, kind="depthwise", activation="softsign"),
+            blocks.NoBNBlock(3, activation=ShiftedTanh(0.1, 0.3)),
+            keras.layers.Flatten(),
+            blocks.SwapBlock(5, kind="dense", bn_gamma_decay=0.0),
+        ]
+    )
     x = rng.normal(size=(4, 8, 8, 3)).astype("float32")
     model.compile(optimizer="sgd", loss="mse")
     model.fit(x, rng.normal(size=(4, 5)), epochs=1, verbose=0)
     path = tmp_path / "model.keras"
     model.save(path)
     again = keras.saving.load_model(path)
-    np.testing.assert_array_equal(model.predict(x, verbose=0),
-                                  again.predict(x, verbose=0))
+    np.testing.assert_array_equal(
+        model.predict(x, verbose=0), again.predict(x, verbose=0)
+    )
     assert sum(map(float, again.losses)) == pytest.approx(
-        sum(map(float, model.losses)))
+        sum(map(float, model.losses))
+    )
 
 
-def test_moving_mean_agrees_across_replicas_and_with_one_device(rng,
-                                                                mirrored):
-
+def test_moving_mean_agrees_across_replicas_and_with_one_device(rng, mirrored):
 
     x = rng.normal(size=(16, 6, 6, 3)).astype("float32")
     y = rng.normal(size=(16, 6, 6, 4)).astype("float32")
@@ -148,7 +167,8 @@ def test_moving_mean_agrees_across_replicas_and_with_one_device(rng,
     def fit_one_step():
         keras.utils.set_random_seed(7)
         model = keras.Sequential(
-            [keras.Input((6, 6, 3)), blocks.SwapBlock(4, activation="tanh")])
+            [keras.Input((6, 6, 3)), blocks.SwapBlock(4, activation="tanh")]
+        )
         model.compile(optimizer=keras.optimizers.SGD(0.0), loss="mse")
         model.fit(x, y, batch_size=16, epochs=1, verbose=0, shuffle=False)
         return model.layers[0].norm.moving_mean

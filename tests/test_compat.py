@@ -20,10 +20,11 @@ def test_variadic_reduce_sums_and_maxima_in_one_pass():
         return a_sum + b_sum, tf.maximum(a_max, b_max)
 
     total, top = compat.variadic_reduce(
-        [x, x], init_values=[tf.constant(0.0)] * 2,
+        [x, x],
+        init_values=[tf.constant(0.0)] * 2,
         dimensions_to_reduce=[0],
         reducer=reducer.get_concrete_function(spec, spec, spec, spec),
-    )  # fmt: skip
+    )
     np.testing.assert_array_equal(total.numpy(), [12, 15, 18, 21])
     np.testing.assert_array_equal(top.numpy(), [8, 9, 10, 11])
 

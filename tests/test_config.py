@@ -30,36 +30,49 @@ def test_every_field_defines_its_flag_with_help_choices_and_bounds():
 
 
 def test_flags_txt_reads_back_into_the_same_config():
-    config = TrainConfig(dataset="synthetic", order="convention",
-                         bn_gamma_decay=0.0, bn_beta_decay=0.0, width=0.25,
-                         lr_milestones=(3, 7), devices=("/cpu:0",),
-                         sync_bn=False, run_name="x", seed=4)  # fmt: skip
+    config = TrainConfig(
+        dataset="synthetic",
+        order="convention",
+        bn_gamma_decay=0.0,
+        bn_beta_decay=0.0,
+        width=0.25,
+        lr_milestones=(3, 7),
+        devices=("/cpu:0",),
+        sync_bn=False,
+        run_name="x",
+        seed=4,
+    )
     assert TrainConfig.from_flags_text(config.to_flags()) == config
-    assert TrainConfig.from_flags_text(TrainConfig().to_flags()) == \
-        TrainConfig()  # fmt: skip
+    assert (
+        TrainConfig.from_flags_text(TrainConfig().to_flags()) == TrainConfig()
+    )
 
 
-@pytest.mark.parametrize("field", [f.name for f in FIELDS
-                                   if config_lib.setting_of(f).type is float])
+@pytest.mark.parametrize(
+    "field", [f.name for f in FIELDS if config_lib.setting_of(f).type is float]
+)
 @pytest.mark.parametrize("value", [math.nan, math.inf, -math.inf])
 def test_nan_and_inf_are_refused_for_every_float_setting(field, value):
     with pytest.raises(ConfigError, match=f"--{field}="):
         TrainConfig(**{field: value})
 
 
-@pytest.mark.parametrize("values, named", [
-    (dict(seed=-5), "--seed"),
-    (dict(seed=2**31), "--seed"),
-    (dict(width=0.0), "--width"),
-    (dict(momentum=1.5), "--momentum"),
-    (dict(lr_milestones=(150, 100)), "--lr_milestones"),
-    (dict(run_name=".."), "--run_name"),
-    (dict(run_name="."), "--run_name"),
-    (dict(run_name="a/b"), "--run_name"),
-    (dict(devices=("/cpu:0", "/cpu:0")), "--devices"),
-    (dict(order="sideways"), "--order"),
-    (dict(epochs=2.5), "--epochs"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "values, named",
+    [
+        (dict(seed=-5), "--seed"),
+        (dict(seed=2**31), "--seed"),
+        (dict(width=0.0), "--width"),
+        (dict(momentum=1.5), "--momentum"),
+        (dict(lr_milestones=(150, 100)), "--lr_milestones"),
+        (dict(run_name=".."), "--run_name"),
+        (dict(run_name="."), "--run_name"),
+        (dict(run_name="a/b"), "--run_name"),
+        (dict(devices=("/cpu:0", "/cpu:0")), "--devices"),
+        (dict(order="sideways"), "--order"),
+        (dict(epochs=2.5), "--epochs"),
+    ],
+)
 def test_bad_values_are_refused_naming_the_flag(values, named):
     with pytest.raises(ConfigError, match=named):
         TrainConfig(**values)
@@ -67,28 +80,37 @@ def test_bad_values_are_refused_naming_the_flag(values, named):
 
 def test_only_resumable_settings_may_change_on_resume():
     before = TrainConfig(epochs=10)
-    assert TrainConfig(epochs=20, export_dir="x").resume_differences(
-        before) == []  # fmt: skip
-    assert TrainConfig(epochs=10, learning_rate=0.01,
-                       stats_every=2).resume_differences(before) == [
-        "learning_rate", "stats_every"]  # fmt: skip
+    assert (
+        TrainConfig(epochs=20, export_dir="x").resume_differences(before) == []
+    )
+    assert TrainConfig(
+        epochs=10, learning_rate=0.01, stats_every=2
+    ).resume_differences(before) == ["learning_rate", "stats_every"]
 
 
 def test_settings_are_the_experiment_fields_with_nwdbn_told_apart():
-    settings = TrainConfig(order="convention", bn_gamma_decay=0,
-                           bn_beta_decay=0).settings()  # fmt: skip
+    settings = TrainConfig(
+        order="convention", bn_gamma_decay=0, bn_beta_decay=0
+    ).settings()
     assert settings["order"] == "nwdbn"
     assert settings["learning_rate"] == "0.1"
-    for operational in ("seed", "model_dir", "histogram_bins", "devices",
-                        "stats_every", "data_dir"):  # fmt: skip
+    for operational in (
+        "seed",
+        "model_dir",
+        "histogram_bins",
+        "devices",
+        "stats_every",
+        "data_dir",
+    ):
         assert operational not in settings
     assert TrainConfig(order="convention").settings()["order"] == "convention"
 
 
 @pytest.mark.parametrize("flag", ["--seed=-5", "--width=nan"])
 def test_values_refused_late_before_now_write_nothing(tmp_path, flag):
-    out = run_program([TRAIN, "--dataset=synthetic",
-                       f"--model_dir={tmp_path}/runs", flag])  # fmt: skip
+    out = run_program(
+        [TRAIN, "--dataset=synthetic", f"--model_dir={tmp_path}/runs", flag]
+    )
     assert out.returncode == 2, out.stderr[-2000:]
     lines = error_lines(out.stderr)
     assert len(lines) == 1 and flag.split("=")[0] in lines[0], out.stderr

@@ -35,18 +35,20 @@ def fashion_dir(tmp_path, rng):
 
 def test_fashion_mnist_from_data_dir_is_padded_and_normalised(fashion_dir):
     directory, arrays = fashion_dir
-    loaded = data.load("fashion_mnist", "test", batch_size=5,
-                       data_dir=str(directory))  # fmt: skip
+    loaded = data.load(
+        "fashion_mnist", "test", batch_size=5, data_dir=str(directory)
+    )
     assert loaded.input_shape == (32, 32, 1)
     assert loaded.num_classes == 10 and loaded.num_examples == 12
     assert loaded.class_names[0] == "T-shirt/top"
-    images, labels = (np.concatenate(parts) for parts in
-                      zip(*loaded.dataset.as_numpy_iterator()))  # fmt: skip
+    images, labels = (
+        np.concatenate(parts)
+        for parts in zip(*loaded.dataset.as_numpy_iterator())
+    )
     raw, raw_labels = arrays["test"]
     expected = np.pad(raw / 255.0, [(0, 0), (2, 2), (2, 2)])
     expected = (expected - 0.2860) / 0.3530
-    np.testing.assert_allclose(images[..., 0], expected, rtol=1e-5,
-                               atol=1e-5)  # fmt: skip
+    np.testing.assert_allclose(images[..., 0], expected, rtol=1e-5, atol=1e-5)
     np.testing.assert_array_equal(labels, raw_labels)
     # the test split is neither shuffled nor cut: the last batch is short
     assert [len(b[0]) for b in loaded.dataset.as_numpy_iterator()] == [5, 5, 2]
@@ -58,8 +60,13 @@ def test_training_pipeline_is_seeded_augmented_and_drops_remainder(
     directory = str(fashion_dir[0])
 
     def first_batch(seed):
-        loaded = data.load("fashion_mnist", "train", batch_size=16,
-                           data_dir=directory, seed=seed)  # fmt: skip
+        loaded = data.load(
+            "fashion_mnist",
+            "train",
+            batch_size=16,
+            data_dir=directory,
+            seed=seed,
+        )
         batches = list(loaded.dataset.as_numpy_iterator())
         assert [len(b[0]) for b in batches] == [16, 16]  # 40 -> 2 full
         return batches[0]
@@ -84,12 +91,12 @@ def test_malformed_idx_file_is_named(tmp_path, fashion_dir):
     with gzip.open(path, "wb") as f:
         f.write(content[:-100])
     with pytest.raises(data.MalformedFileError, match="truncated or corrupt"):
-        data.load("fashion_mnist", "test", batch_size=4,
-                  data_dir=str(directory))  # fmt: skip
+        data.load(
+            "fashion_mnist", "test", batch_size=4, data_dir=str(directory)
+        )
 
 
-def test_tfds_dataset_missing_offline_says_how_to_get_it(tmp_path,
-                                                         monkeypatch):
+def test_tfds_dataset_missing_offline_says_how_to_get_it(tmp_path, monkeypatch):
     monkeypatch.setattr(sources, "_online", lambda *a, **k: False)
     with pytest.raises(data.DatasetNotAvailableError, match="--data_dir"):
         data.load("cifar10", "train", batch_size=8, data_dir=str(tmp_path))
@@ -121,12 +128,14 @@ def test_tiny_imagenet_folder_layout(tmp_path, rng):
         lines.append(f"{name}\t{wnids[i % 2]}\t0\t0\t63\t63")
     (root / "val" / "val_annotations.txt").write_text("\n".join(lines))
 
-    train = data.load("tiny_imagenet", "train", batch_size=2,
-                      data_dir=str(tmp_path), seed=0)  # fmt: skip
+    train = data.load(
+        "tiny_imagenet", "train", batch_size=2, data_dir=str(tmp_path), seed=0
+    )
     assert train.num_examples == 6 and train.num_classes == 2
     assert train.input_shape == (64, 64, 3)
-    raw, count = sources.get_source("tiny_imagenet", str(tmp_path)) \
-        .load_split("test")  # fmt: skip
+    raw, count = sources.get_source("tiny_imagenet", str(tmp_path)).load_split(
+        "test"
+    )
     got = list(raw.as_numpy_iterator())
     assert count == 4
     assert [int(label) for _, label in got] == [0, 1, 0, 1]
@@ -140,8 +149,9 @@ def test_pad_for_replicas_pads_and_weights_the_last_batch():
     batches = list(pad_for_replicas(ds, 2).as_numpy_iterator())
     assert [b[0].tolist() for b in batches] == [[0, 1, 2, 3], [4, 5, 6, 0]]
     assert [b[2].tolist() for b in batches] == [[1, 1, 1, 1], [1, 1, 1, 0]]
-    single = list(pad_for_replicas(ds.unbatch().take(1).batch(1), 2)
-                  .as_numpy_iterator())  # fmt: skip
+    single = list(
+        pad_for_replicas(ds.unbatch().take(1).batch(1), 2).as_numpy_iterator()
+    )
     assert single[0][2].tolist() == [1, 0]
 
 
@@ -163,15 +173,17 @@ def test_data_dir_that_does_not_exist_is_an_error(tmp_path):
 
 def test_data_dir_without_the_dataset_does_not_fall_back(tmp_path):
     # Debian's copy exists on this machine: it must not be used silently
-    with pytest.raises(data.DatasetNotAvailableError, match="holds no "
-                       "Fashion-MNIST"):  # fmt: skip
+    with pytest.raises(
+        data.DatasetNotAvailableError, match="holds no Fashion-MNIST"
+    ):
         data.get_source("fashion_mnist", str(tmp_path))
 
 
 def test_the_source_used_is_recorded(fashion_dir):
     directory, _ = fashion_dir
-    loaded = data.load("fashion_mnist", "test", batch_size=4,
-                       data_dir=str(directory))  # fmt: skip
+    loaded = data.load(
+        "fashion_mnist", "test", batch_size=4, data_dir=str(directory)
+    )
     assert loaded.location == str(directory)
 
 
@@ -191,14 +203,23 @@ def test_each_epochs_order_is_a_function_of_seed_and_epoch():
 def test_validation_split_is_held_out_of_the_training_split():
     raw, total = data.get_source("synthetic").load_split("train")
     images = np.stack([x for x, _ in raw.as_numpy_iterator()])
-    train = data.load("synthetic", "train", batch_size=8, seed=0,
-                      validation_examples=100, training=False)  # fmt: skip
-    held = data.load("synthetic", "validation", batch_size=8,
-                     validation_examples=100)  # fmt: skip
+    train = data.load(
+        "synthetic",
+        "train",
+        batch_size=8,
+        seed=0,
+        validation_examples=100,
+        training=False,
+    )
+    held = data.load(
+        "synthetic", "validation", batch_size=8, validation_examples=100
+    )
     assert (train.num_examples, held.num_examples) == (total - 100, 100)
     np.testing.assert_array_equal(
         np.stack([x for x, _ in held.raw_dataset.as_numpy_iterator()]),
-        images[-100:])
+        images[-100:],
+    )
     np.testing.assert_array_equal(
         np.stack([x for x, _ in train.raw_dataset.as_numpy_iterator()]),
-        images[:-100])
+        images[:-100],
+    )

@@ -17,8 +17,9 @@ from bnorder_tf.stats import tap_outputs
 from tests.helpers import error_lines, run_program
 
 MEAN, STD = 0.3, 0.25
-PREPROCESSING = Preprocessing(mean=(MEAN,), std=(STD,), raw_shape=(28, 28, 1),
-                              pad_to=32)  # fmt: skip
+PREPROCESSING = Preprocessing(
+    mean=(MEAN,), std=(STD,), raw_shape=(28, 28, 1), pad_to=32
+)
 CLASSES = tuple(f"item{i}" for i in range(5))
 
 
@@ -37,25 +38,35 @@ def softmax(logits):
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory):
     keras.utils.set_random_seed(2)
-    model = build_model("vgg16_11", order="convention", activation="tanh",
-                        num_classes=5, input_shape=(32, 32, 1),
-                        width=0.0625)  # fmt: skip
+    model = build_model(
+        "vgg16_11",
+        order="convention",
+        activation="tanh",
+        num_classes=5,
+        input_shape=(32, 32, 1),
+        width=0.0625,
+    )
     # move BN's moving statistics away from (0, 1), as training would
     x = np.random.default_rng(0).normal(1.0, 2.0, (64, 32, 32, 1))
     for _ in range(3):
         model(x.astype("float32"), training=True)
     export_dir = tmp_path_factory.mktemp("savedmodels")
-    path = export_savedmodel(model, str(export_dir), "tiny",
-                             preprocessing=PREPROCESSING,
-                             class_names=CLASSES,
-                             metadata={"test_accuracy": 0.5})  # fmt: skip
+    path = export_savedmodel(
+        model,
+        str(export_dir),
+        "tiny",
+        preprocessing=PREPROCESSING,
+        class_names=CLASSES,
+        metadata={"test_accuracy": 0.5},
+    )
     return model, export_dir, path
 
 
 @pytest.fixture
 def images():
-    return np.random.default_rng(5).integers(0, 256, (6, 28, 28, 1),
-                                             dtype=np.uint8)  # fmt: skip
+    return np.random.default_rng(5).integers(
+        0, 256, (6, 28, 28, 1), dtype=np.uint8
+    )
 
 
 def test_loads_without_bnorder_tf_and_predicts_like_the_model(
@@ -69,18 +80,19 @@ def test_loads_without_bnorder_tf_and_predicts_like_the_model(
         import tensorflow as tf
         served = tf.saved_model.load({path!r})
         out = served.signatures["serving_default"](
-            images=tf.constant(np.load({str(tmp_path / 'images.npy')!r})))
+            images=tf.constant(np.load({str(tmp_path / "images.npy")!r})))
         assert not any(m.startswith("bnorder_tf") for m in sys.modules)
-        np.save({str(tmp_path / 'probs.npy')!r}, out["probabilities"].numpy())
-        np.save({str(tmp_path / 'classes.npy')!r}, out["classes"].numpy())
+        np.save({str(tmp_path / "probs.npy")!r}, out["probabilities"].numpy())
+        np.save({str(tmp_path / "classes.npy")!r}, out["classes"].numpy())
     """)
     out = run_program(["-c", script], PYTHONPATH="")
     assert out.returncode == 0, out.stderr[-3000:]
     expected = softmax(model.predict(numpy_preprocess(images), verbose=0))
     probabilities = np.load(tmp_path / "probs.npy")
     np.testing.assert_allclose(probabilities, expected, rtol=1e-5, atol=1e-6)
-    np.testing.assert_array_equal(np.load(tmp_path / "classes.npy"),
-                                  expected.argmax(-1))  # fmt: skip
+    np.testing.assert_array_equal(
+        np.load(tmp_path / "classes.npy"), expected.argmax(-1)
+    )
 
 
 def test_activations_signature_gives_every_block_tap(exported, images):
@@ -88,13 +100,17 @@ def test_activations_signature_gives_every_block_tap(exported, images):
     served = tf.saved_model.load(path).signatures["activations"]
     out = served(images=tf.constant(images))
     taps = tap_outputs(model, numpy_preprocess(images))
-    assert sorted(out) == sorted(f"{name}_{tap}" for name in taps
-                                 for tap in ("activation", "output"))
+    assert sorted(out) == sorted(
+        f"{name}_{tap}" for name in taps for tap in ("activation", "output")
+    )
     for name, block_taps in taps.items():
         for tap, value in block_taps.items():
-            np.testing.assert_allclose(out[f"{name}_{tap}"].numpy(),
-                                       np.asarray(value), rtol=1e-5,
-                                       atol=1e-5)  # fmt: skip
+            np.testing.assert_allclose(
+                out[f"{name}_{tap}"].numpy(),
+                np.asarray(value),
+                rtol=1e-5,
+                atol=1e-5,
+            )
 
 
 def test_metadata_describes_the_model(exported):
@@ -152,8 +168,16 @@ def test_predict_prints_top_k_of_png_files(exported, images, tmp_path):
     for i, image in enumerate(images[:3]):
         paths.append(str(tmp_path / f"image{i}.png"))
         Image.fromarray(image[..., 0]).save(paths[-1])
-    out = run_program(["-m", "bnorder_tf.predict", str(export_dir / "tiny"),
-                       *paths, "--json", "--top_k=2"])  # fmt: skip
+    out = run_program(
+        [
+            "-m",
+            "bnorder_tf.predict",
+            str(export_dir / "tiny"),
+            *paths,
+            "--json",
+            "--top_k=2",
+        ]
+    )
     assert out.returncode == 0, out.stderr[-3000:]
     result = json.loads(out.stdout)
     expected = softmax(model.predict(numpy_preprocess(images[:3]), verbose=0))
@@ -163,14 +187,22 @@ def test_predict_prints_top_k_of_png_files(exported, images, tmp_path):
         assert [p["class"] for p in row["top_k"]] == best.tolist()
         assert [p["name"] for p in row["top_k"]] == [CLASSES[i] for i in best]
         assert [p["probability"] for p in row["top_k"]] == pytest.approx(
-            probabilities[best], rel=1e-5)
+            probabilities[best], rel=1e-5
+        )
 
 
 def test_predict_reads_a_npy_batch_as_text(exported, images, tmp_path):
     model, export_dir, _ = exported
     np.save(tmp_path / "batch.npy", images)
-    out = run_program(["-m", "bnorder_tf.predict", str(export_dir / "tiny"),
-                       str(tmp_path / "batch.npy"), "--top_k=1"])  # fmt: skip
+    out = run_program(
+        [
+            "-m",
+            "bnorder_tf.predict",
+            str(export_dir / "tiny"),
+            str(tmp_path / "batch.npy"),
+            "--top_k=1",
+        ]
+    )
     assert out.returncode == 0, out.stderr[-3000:]
     lines = out.stdout.strip().splitlines()
     expected = softmax(model.predict(numpy_preprocess(images), verbose=0))
@@ -179,15 +211,17 @@ def test_predict_reads_a_npy_batch_as_text(exported, images, tmp_path):
         assert line.split(": ")[1].split()[0] == CLASSES[probabilities.argmax()]
 
 
-@pytest.mark.parametrize("case, message", [
-    ("not_an_image", "is not a PNG or JPEG image"),
-    ("wrong_size", "the model takes 28x28"),
-    ("wrong_dtype", "holds float32 values"),
-    ("missing_model", "No exported model"),
-    ("missing_version", "Version 9 not found"),
-])  # fmt: skip
-def test_predict_bad_input_is_one_clear_line(exported, tmp_path, case,
-                                             message):  # fmt: skip
+@pytest.mark.parametrize(
+    "case, message",
+    [
+        ("not_an_image", "is not a PNG or JPEG image"),
+        ("wrong_size", "the model takes 28x28"),
+        ("wrong_dtype", "holds float32 values"),
+        ("missing_model", "No exported model"),
+        ("missing_version", "Version 9 not found"),
+    ],
+)
+def test_predict_bad_input_is_one_clear_line(exported, tmp_path, case, message):
     _, export_dir, _ = exported
     model_path, extra = str(export_dir / "tiny"), []
     if case == "not_an_image":
@@ -206,8 +240,9 @@ def test_predict_bad_input_is_one_clear_line(exported, tmp_path, case,
             model_path = str(export_dir / "nothing_here")
         else:
             extra = ["--version=9"]
-    out = run_program(["-m", "bnorder_tf.predict", model_path, str(path),
-                       *extra])  # fmt: skip
+    out = run_program(
+        ["-m", "bnorder_tf.predict", model_path, str(path), *extra]
+    )
     assert out.returncode == 2
     lines = error_lines(out.stderr)
     assert len(lines) == 1 and message in lines[0], out.stderr[-2000:]
@@ -222,14 +257,16 @@ def _copy_version(path, tmp_path):
     return copy
 
 
-@pytest.mark.parametrize("damage, message", [
-    ("truncated_pb", "holds no readable SavedModel"),
-    ("missing_metadata", "metadata.json is missing"),
-    ("empty_metadata", "is not valid JSON"),
-    ("metadata_without_shape", "lacks input_shape"),
-])  # fmt: skip
-def test_damaged_exports_are_named_errors(exported, tmp_path, damage,
-                                          message):  # fmt: skip
+@pytest.mark.parametrize(
+    "damage, message",
+    [
+        ("truncated_pb", "holds no readable SavedModel"),
+        ("missing_metadata", "metadata.json is missing"),
+        ("empty_metadata", "is not valid JSON"),
+        ("metadata_without_shape", "lacks input_shape"),
+    ],
+)
+def test_damaged_exports_are_named_errors(exported, tmp_path, damage, message):
     from bnorder_tf import predict
 
     version = _copy_version(exported[2], tmp_path)
@@ -247,10 +284,13 @@ def test_damaged_exports_are_named_errors(exported, tmp_path, damage,
         predict.load_serving(str(version))
 
 
-@pytest.mark.parametrize("array, message", [
-    (np.zeros((0, 28, 28, 1), np.uint8), "has shape"),
-    (np.zeros((2, 28, 28), np.uint8), "has shape"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "array, message",
+    [
+        (np.zeros((0, 28, 28, 1), np.uint8), "has shape"),
+        (np.zeros((2, 28, 28), np.uint8), "has shape"),
+    ],
+)
 def test_empty_or_misshapen_npy_is_a_named_error(tmp_path, array, message):
     from bnorder_tf import predict
 
@@ -268,19 +308,20 @@ def test_directory_without_versions_is_a_named_error(tmp_path):
         predict.resolve_version(str(tmp_path / "model"))
 
 
-def test_truncated_savedmodel_is_one_line_from_the_program(exported,
-                                                           tmp_path):
+def test_truncated_savedmodel_is_one_line_from_the_program(exported, tmp_path):
     version = _copy_version(exported[2], tmp_path)
     pb = version / "saved_model.pb"
     pb.write_bytes(pb.read_bytes()[:200])
     image = tmp_path / "ok.png"
     Image.fromarray(np.zeros((28, 28), np.uint8)).save(image)
-    out = run_program(["-m", "bnorder_tf.predict", str(version.parent),
-                       str(image)])  # fmt: skip
+    out = run_program(
+        ["-m", "bnorder_tf.predict", str(version.parent), str(image)]
+    )
     assert out.returncode == 2
     lines = error_lines(out.stderr)
-    assert len(lines) == 1 and "no readable SavedModel" in lines[0], \
-        out.stderr[-2000:]  # fmt: skip
+    assert len(lines) == 1 and "no readable SavedModel" in lines[0], out.stderr[
+        -2000:
+    ]
 
 
 def test_stale_staging_of_killed_exports_is_removed(exported, tmp_path):
@@ -299,8 +340,12 @@ def test_stale_staging_of_killed_exports_is_removed(exported, tmp_path):
         directory.mkdir()
         (directory / "saved_model.pb").write_bytes(b"half")
     model = exported[0]
-    path = export_savedmodel(model, str(tmp_path / "savedmodels"), "tiny",
-                             preprocessing=PREPROCESSING)  # fmt: skip
+    path = export_savedmodel(
+        model,
+        str(tmp_path / "savedmodels"),
+        "tiny",
+        preprocessing=PREPROCESSING,
+    )
     assert path.endswith("1")
     assert not stale.exists()  # its writer is gone
     assert live.exists()  # a live export (this process) is left alone

@@ -22,27 +22,40 @@ from tests.helpers import (
 )
 
 FAULT = os.path.join(ROOT, "tests", "programs", "train_with_fault.py")
-TINY_FLAGS = ["--dataset=synthetic", "--width=0.0625", "--batch_size=32",
-              "--learning_rate=0.05", "--lr_milestones=2",
-              "--steps_per_epoch=6", "--eval_steps=4",
-              "--histogram_bins=0"]  # fmt: skip
+TINY_FLAGS = [
+    "--dataset=synthetic",
+    "--width=0.0625",
+    "--batch_size=32",
+    "--learning_rate=0.05",
+    "--lr_milestones=2",
+    "--steps_per_epoch=6",
+    "--eval_steps=4",
+    "--histogram_bins=0",
+]
 
 pytestmark = pytest.mark.slow
 
 
 def run_args(tmp_path, name, *extra):
-    return [*TINY_FLAGS, f"--model_dir={tmp_path}/runs",
-            f"--export_dir={tmp_path}/savedmodels", f"--run_name={name}",
-            *extra]  # fmt: skip
+    return [
+        *TINY_FLAGS,
+        f"--model_dir={tmp_path}/runs",
+        f"--export_dir={tmp_path}/savedmodels",
+        f"--run_name={name}",
+        *extra,
+    ]
 
 
 def start_paused(args, point, marker, **env):
     """Starts the trainer and returns it once it paused at `point`."""
     process = subprocess.Popen(
-        [sys.executable, FAULT, point, str(marker), "--", *args], cwd=ROOT,
-        env=program_env(**env), stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
+        [sys.executable, FAULT, point, str(marker), "--", *args],
+        cwd=ROOT,
+        env=program_env(**env),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     deadline = time.time() + 300
     while not marker.exists():
         if process.poll() is not None or time.time() > deadline:
@@ -88,16 +101,20 @@ def check_finished(run_dir, epochs, stats_every):
     return summary
 
 
-@pytest.mark.parametrize("point, stats_every", [
-    ("mid_epoch:1:2", 2),     # inside the training steps of epoch 1
-    ("before_history:1", 1),  # statistics written, history row not
-    ("before_commit:1", 2),   # both rows written, checkpoint not
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "point, stats_every",
+    [
+        ("mid_epoch:1:2", 2),  # inside the training steps of epoch 1
+        ("before_history:1", 1),  # statistics written, history row not
+        ("before_commit:1", 2),  # both rows written, checkpoint not
+    ],
+)
 def test_kill_inside_the_epoch_commit_logs_every_epoch_once(
     tmp_path, point, stats_every
 ):
-    args = run_args(tmp_path, "run", "--epochs=3",
-                    f"--stats_every={stats_every}")  # fmt: skip
+    args = run_args(
+        tmp_path, "run", "--epochs=3", f"--stats_every={stats_every}"
+    )
     run_dir = tmp_path / "runs" / "run"
     kill(start_paused(args, point, tmp_path / "paused"))
     history, stats = epochs_logged(run_dir)
@@ -126,41 +143,52 @@ def test_kill_during_export_leaves_no_staging_and_finishes(tmp_path):
 
 
 def test_resumed_run_equals_an_uninterrupted_one(tmp_path):
-    straight = run_program([TRAIN, *run_args(tmp_path, "straight",
-                                             "--epochs=3")])  # fmt: skip
+    straight = run_program(
+        [TRAIN, *run_args(tmp_path, "straight", "--epochs=3")]
+    )
     assert straight.returncode == 0, straight.stderr[-3000:]
 
     args = run_args(tmp_path, "resumed", "--epochs=3")
     # the first session spends 4 s more before committing epoch 0
-    kill(start_paused(args, "after_commit:0", tmp_path / "paused",
-                      FAULT_SLEEP="4"))  # fmt: skip
+    kill(
+        start_paused(
+            args, "after_commit:0", tmp_path / "paused", FAULT_SLEEP="4"
+        )
+    )
     resumed = run_program([TRAIN, *args])
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert "Resuming after epoch 1." in resumed.stdout
 
-    rows = {name: read_csv(tmp_path / "runs" / name / "history.csv")
-            for name in ("straight", "resumed")}  # fmt: skip
+    rows = {
+        name: read_csv(tmp_path / "runs" / name / "history.csv")
+        for name in ("straight", "resumed")
+    }
     assert len(rows["resumed"]) == 3
     for a, b in zip(rows["straight"], rows["resumed"]):
-        for key in ("loss", "accuracy", "val_loss", "val_accuracy",
-                    "sparsity"):  # fmt: skip
+        for key in ("loss", "accuracy", "val_loss", "val_accuracy", "sparsity"):
             assert float(b[key]) == pytest.approx(float(a[key]), rel=1e-6), (
-                a["epoch"], key)
+                a["epoch"],
+                key,
+            )
     summaries = {
-        name: json.loads((tmp_path / "runs" / name / "summary.json")
-                         .read_text())
+        name: json.loads(
+            (tmp_path / "runs" / name / "summary.json").read_text()
+        )
         for name in ("straight", "resumed")
-    }  # fmt: skip
+    }
     # flags.txt repeats the run as a flagfile; the run is finished, so
     # the program refuses to overwrite it
-    again = run_program([TRAIN, "--flagfile="
-                         f"{tmp_path}/runs/resumed/flags.txt"])
+    again = run_program(
+        [TRAIN, f"--flagfile={tmp_path}/runs/resumed/flags.txt"]
+    )
     assert again.returncode == 2
     assert "finished run" in error_lines(again.stderr)[0]
     # wall time counts both sessions of the resumed run
     assert summaries["resumed"]["wall_seconds"] >= 4.0
-    assert summaries["straight"]["wall_seconds"] < 4.0 + summaries[
-        "resumed"]["wall_seconds"]
+    assert (
+        summaries["straight"]["wall_seconds"]
+        < 4.0 + summaries["resumed"]["wall_seconds"]
+    )
 
 
 def test_second_trainer_on_a_run_in_use_is_refused_and_the_first_finishes(

@@ -12,29 +12,56 @@ def _blocks(model):
 
 
 def _build(name, **kwargs):
-    defaults = dict(order="swap", activation="tanh", num_classes=10,
-                    input_shape=(32, 32, 3), width=0.125)
+    defaults = dict(
+        order="swap",
+        activation="tanh",
+        num_classes=10,
+        input_shape=(32, 32, 3),
+        width=0.125,
+    )
     defaults.update(kwargs)
     return build_model(name, **defaults)
 
 
-@pytest.mark.parametrize("name, convs", [
-    ("vgg11", 8), ("vgg13", 10), ("vgg16", 13), ("vgg19", 16),
-    ("vgg16_8", 5), ("vgg16_11", 8), ("vgg16_16", 13),
-])
+@pytest.mark.parametrize(
+    "name, convs",
+    [
+        ("vgg11", 8),
+        ("vgg13", 10),
+        ("vgg16", 13),
+        ("vgg19", 16),
+        ("vgg16_8", 5),
+        ("vgg16_11", 8),
+        ("vgg16_16", 13),
+    ],
+)
 def test_vgg_conv_block_counts(name, convs):
     model = _build(name)
     conv = [b for b in _blocks(model) if b.kind == "conv"]
     assert len(conv) == convs
     assert [b.name for b in conv] == [f"conv{i}" for i in range(1, convs + 1)]
     assert [b.name for b in _blocks(model) if b.kind == "dense"] == [
-        "fc1", "fc2"]
+        "fc1",
+        "fc2",
+    ]
     assert model.output_shape == (None, 10)
 
 
 def test_vgg16_11_layout():
     assert truncated_vgg16(11) == [
-        64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, "M"]
+        64,
+        64,
+        "M",
+        128,
+        128,
+        "M",
+        256,
+        256,
+        256,
+        "M",
+        512,
+        "M",
+    ]
     model = _build("vgg16_11", width=1.0)
     assert model.get_layer("conv8").output.shape[1:] == (4, 4, 512)
     assert model.get_layer("flatten").output.shape[1:] == (2048,)
@@ -52,8 +79,10 @@ def test_mobilenet_has_v1_layer_count():
 
 
 def test_order_and_fc_bn_choose_block_classes():
-    assert all(isinstance(b, blocks.NoBNBlock)
-               for b in _blocks(_build("vgg11", order="nobn")))
+    assert all(
+        isinstance(b, blocks.NoBNBlock)
+        for b in _blocks(_build("vgg11", order="nobn"))
+    )
     model = _build("vgg11", order="swap", input_shape=(64, 64, 3))
     assert isinstance(model.get_layer("conv1"), blocks.SwapBlock)
     assert isinstance(model.get_layer("fc1"), blocks.NoBNBlock)  # no FC BN
@@ -62,8 +91,13 @@ def test_order_and_fc_bn_choose_block_classes():
 
 
 def test_nwdbn_has_no_bn_decay_terms():
-    model = _build("vgg16_11", order="convention", bn_gamma_decay=0,
-                   bn_beta_decay=0, weight_decay=1e-3)
+    model = _build(
+        "vgg16_11",
+        order="convention",
+        bn_gamma_decay=0,
+        bn_beta_decay=0,
+        weight_decay=1e-3,
+    )
     # kernel + bias per block and the logits layer, nothing for BN
     assert len(model.losses) == 2 * len(_blocks(model)) + 2
 
@@ -109,23 +143,38 @@ def test_torch_initialisation_matches_pytorchs_default_bounds():
     # U(-b, b) with b = sqrt(6 / ((1 + 5) * fan_in)) = 1 / sqrt(fan_in),
     # and the bias U(-b, b) with the same b (hand-worked from the formula)
     keras.utils.set_random_seed(0)
-    model = build_model("vgg16_11", order="swap", activation="tanh",
-                        num_classes=100, input_shape=(32, 32, 3), width=0.5,
-                        kernel_initializer="torch")  # fmt: skip
+    model = build_model(
+        "vgg16_11",
+        order="swap",
+        activation="tanh",
+        num_classes=100,
+        input_shape=(32, 32, 3),
+        width=0.5,
+        kernel_initializer="torch",
+    )
     conv2 = model.get_layer("conv2").weight_layer  # 3x3, 32 -> 32 channels
     fc1 = model.get_layer("fc1").weight_layer
     logits = model.get_layer("logits")
-    for layer, fan_in in ((conv2, 9 * 32), (fc1, fc1.kernel.shape[0]),
-                          (logits, 256)):  # fmt: skip
+    for layer, fan_in in (
+        (conv2, 9 * 32),
+        (fc1, fc1.kernel.shape[0]),
+        (logits, 256),
+    ):
         bound = 1.0 / np.sqrt(fan_in)
         for values in (layer.kernel.numpy(), layer.bias.numpy()):
             assert np.abs(values).max() <= bound
             assert np.abs(values).max() > 0.8 * bound
         kernel = layer.kernel.numpy()
         assert kernel.std() == pytest.approx(bound / np.sqrt(3), rel=0.1)
-    glorot = build_model("vgg16_11", order="swap", activation="tanh",
-                         num_classes=10, input_shape=(32, 32, 3), width=0.5,
-                         kernel_initializer="glorot_uniform")  # fmt: skip
+    glorot = build_model(
+        "vgg16_11",
+        order="swap",
+        activation="tanh",
+        num_classes=10,
+        input_shape=(32, 32, 3),
+        width=0.5,
+        kernel_initializer="glorot_uniform",
+    )
     conv = glorot.get_layer("conv2").weight_layer
     assert np.all(conv.bias.numpy() == 0)
     # glorot: U(+-sqrt(6 / (fan_in + fan_out))), fan_out = 9 * 32

@@ -39,12 +39,20 @@ def run_dirs(tmp_path_factory):
     for order in ("convention", "swap"):
         for seed in (0, 1):
             config = TrainConfig(
-                dataset="synthetic", model="vgg16_11", order=order,
-                width=0.0625, epochs=2, batch_size=32, learning_rate=0.05,
-                lr_milestones=(5,), steps_per_epoch=3, seed=seed,
-                gradient_batches=1, model_dir=str(root / "runs"),
+                dataset="synthetic",
+                model="vgg16_11",
+                order=order,
+                width=0.0625,
+                epochs=2,
+                batch_size=32,
+                learning_rate=0.05,
+                lr_milestones=(5,),
+                steps_per_epoch=3,
+                seed=seed,
+                gradient_batches=1,
+                model_dir=str(root / "runs"),
                 export_dir=str(root / "savedmodels"),
-            )  # fmt: skip
+            )
             training.run(config, verbose=0)
     return root / "runs"
 
@@ -62,8 +70,7 @@ def test_report_tables_match_the_runs_summaries(run_dirs, tmp_path):
     md_path = build_report([str(run_dirs)], str(tmp_path / "report"))
     with open(md_path) as f:
         text = f.read()
-    rows = [line for line in text.splitlines()
-            if line.startswith("| G")]  # fmt: skip
+    rows = [line for line in text.splitlines() if line.startswith("| G")]
     assert len(rows) == 2
     for row, order in zip(rows, ("convention", "swap")):
         summaries = _summaries(run_dirs, order)
@@ -74,39 +81,60 @@ def test_report_tables_match_the_runs_summaries(run_dirs, tmp_path):
         assert mean == pytest.approx(np.mean(accuracies), abs=0.006)
         assert std == pytest.approx(np.std(accuracies, ddof=1), abs=0.006)
         assert cells[-4] == "2"
-        for cell, key in zip(cells[-3:], ("saturation", "skewness",
-                                          "sparsity")):  # fmt: skip
+        for cell, key in zip(
+            cells[-3:], ("saturation", "skewness", "sparsity")
+        ):
             assert float(cell) == pytest.approx(
-                np.mean([s["stats"][key] for s in summaries]), abs=6e-5)
+                np.mean([s["stats"][key] for s in summaries]), abs=6e-5
+            )
 
     out = tmp_path / "report"
-    figures = {"saturation", "skewness", "sparsity", "histograms",
-               "output_histograms",
-               "sparsity_vs_accuracy", "skewness_vs_accuracy", "loss",
-               "gradients", "tanh_skewness"}  # fmt: skip
+    figures = {
+        "saturation",
+        "skewness",
+        "sparsity",
+        "histograms",
+        "output_histograms",
+        "sparsity_vs_accuracy",
+        "skewness_vs_accuracy",
+        "loss",
+        "gradients",
+        "tanh_skewness",
+    }
     for name in figures:
         with open(out / f"{name}.png", "rb") as f:
             assert f.read(8) == b"\x89PNG\r\n\x1a\n", name
         assert f"]({name}.png)" in text
     page = (out / "report.html").read_text()
-    assert page.count("src=\"data:image/png;base64,") == len(figures)
-    assert "src=\"http" not in page  # self-contained
+    assert page.count('src="data:image/png;base64,') == len(figures)
+    assert 'src="http' not in page  # self-contained
 
     # the correlation in the caption is Pearson's r over the four runs
-    points = [(s["stats"]["sparsity"], s["final_test_accuracy"])
-              for order in ("convention", "swap")
-              for s in _summaries(run_dirs, order)]
+    points = [
+        (s["stats"]["sparsity"], s["final_test_accuracy"])
+        for order in ("convention", "swap")
+        for s in _summaries(run_dirs, order)
+    ]
     r = np.corrcoef(np.array(points).T)[0, 1]
-    caption = re.search(r"Sparsity vs accuracy on synthetic\n\nOne point per "
-                        r"run of synthetic; Pearson r = (-?[\d.]+)",
-                        text)  # fmt: skip
+    caption = re.search(
+        r"Sparsity vs accuracy on synthetic\n\nOne point per "
+        r"run of synthetic; Pearson r = (-?[\d.]+)",
+        text,
+    )
     assert float(caption.group(1)) == pytest.approx(r, abs=6e-4)
 
 
 def test_report_of_a_directory_without_runs_is_one_line(tmp_path):
     (tmp_path / "empty").mkdir()
-    out = run_program(["-m", "bnorder_tf.report", str(tmp_path / "empty"),
-                       "--out", str(tmp_path / "out")])  # fmt: skip
+    out = run_program(
+        [
+            "-m",
+            "bnorder_tf.report",
+            str(tmp_path / "empty"),
+            "--out",
+            str(tmp_path / "out"),
+        ]
+    )
     assert out.returncode == 2
     lines = error_lines(out.stderr)
     assert len(lines) == 1 and "holds no finished run" in lines[0]
@@ -118,10 +146,18 @@ def test_histogram_figure_draws_densities_and_skips_runs_without():
     from bnorder_tf.report.runs import Group, Run
 
     def group(label, histogram, edges):
-        stats = {"layers": {"conv1": {"histogram": histogram,
-                                      "histogram_edges": edges}}}
-        run = Run(path=label, config=TrainConfig(), summary={}, history={},
-                  last_stats=stats)
+        stats = {
+            "layers": {
+                "conv1": {"histogram": histogram, "histogram_edges": edges}
+            }
+        }
+        run = Run(
+            path=label,
+            config=TrainConfig(),
+            summary={},
+            history={},
+            last_stats=stats,
+        )
         return Group({}, [run], label)
 
     bare = group("G1", None, None)  # a run made with --histogram_bins=0
@@ -140,13 +176,23 @@ def test_runs_differing_in_seed_and_histogram_bins_are_one_setting():
     from bnorder_tf.report.runs import Run, group_runs
 
     def run(**settings):
-        base = dict(dataset="cifar10", model="vgg16_11", order="swap",
-                    learning_rate=0.1)
+        base = dict(
+            dataset="cifar10", model="vgg16_11", order="swap", learning_rate=0.1
+        )
         config = TrainConfig(**{**base, **settings})
-        return Run(path=str(settings), config=config, summary={},
-                   history={}, last_stats=None)
+        return Run(
+            path=str(settings),
+            config=config,
+            summary={},
+            history={},
+            last_stats=None,
+        )
 
-    groups = group_runs([run(seed=0, histogram_bins=50),
-                         run(seed=1, histogram_bins=0),
-                         run(seed=0, learning_rate=0.01)])
+    groups = group_runs(
+        [
+            run(seed=0, histogram_bins=50),
+            run(seed=1, histogram_bins=0),
+            run(seed=0, learning_rate=0.01),
+        ]
+    )
     assert sorted(len(g.runs) for g in groups) == [1, 2]

@@ -11,8 +11,13 @@ STUDY = os.path.join(ROOT, "reproduction", "fashion_mnist", "study.py")
 
 
 def test_dry_run_lists_every_run_of_the_protocol():
-    out = subprocess.run([sys.executable, STUDY, "--dry_run"], cwd=ROOT,
-                         capture_output=True, text=True, timeout=60)
+    out = subprocess.run(
+        [sys.executable, STUDY, "--dry_run"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert out.returncode == 0, out.stderr
     lines = out.stdout.splitlines()
     steps = [line for line in lines if line.startswith("[")]
@@ -33,12 +38,22 @@ def test_dry_run_lists_every_run_of_the_protocol():
     assert all("--epochs=4 --lr_milestones=2,3" in line for line in searches)
     assert all("--epochs=12 --lr_milestones=6,9" in line for line in finals)
     # the committed results, if any, have the columns the issue names
-    results = os.path.join(ROOT, "reproduction", "fashion_mnist",
-                           "results.csv")
+    results = os.path.join(ROOT, "reproduction", "fashion_mnist", "results.csv")
     if os.path.exists(results):
         with open(results, newline="") as f:
             header = next(csv.reader(f))
         assert header[:13] == [
-            "order", "activation", "learning_rate", "weight_decay", "seed",
-            "role", "val_accuracy", "test_accuracy", "saturation",
-            "skewness", "sparsity", "max_layer_saturation", "status"]
+            "order",
+            "activation",
+            "learning_rate",
+            "weight_decay",
+            "seed",
+            "role",
+            "val_accuracy",
+            "test_accuracy",
+            "saturation",
+            "skewness",
+            "sparsity",
+            "max_layer_saturation",
+            "status",
+        ]

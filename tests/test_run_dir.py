@@ -45,8 +45,9 @@ def test_missing_data_dir_is_refused_first(tmp_path):
         run_dir_lib.check_run_paths(config)
 
 
-@pytest.mark.parametrize("text", ["", "{}", "not json", '{"run_name": "x"}',
-                                  "[1, 2]"])
+@pytest.mark.parametrize(
+    "text", ["", "{}", "not json", '{"run_name": "x"}', "[1, 2]"]
+)
 def test_damaged_summaries_are_named(tmp_path, text):
     (tmp_path / "summary.json").write_text(text)
     with pytest.raises(MalformedFileError, match="summary.json"):
@@ -61,8 +62,9 @@ def test_history_rows_must_match_the_header(tmp_path):
 
 
 def test_summary_json_is_strict():
-    text = run_dir_lib.dumps_strict({"a": float("nan"), "b": [np.inf, 1.0],
-                                     "c": np.float32(2.5)})  # fmt: skip
+    text = run_dir_lib.dumps_strict(
+        {"a": float("nan"), "b": [np.inf, 1.0], "c": np.float32(2.5)}
+    )
     assert json.loads(text) == {"a": None, "b": [None, 1.0], "c": 2.5}
 
 
@@ -80,23 +82,40 @@ def test_truncated_checkpoint_is_a_run_directory_error(tmp_path):
     assert make().restore() == 5
     data = [p for p in (tmp_path / "ck").iterdir() if ".data-" in p.name][0]
     data.write_bytes(data.read_bytes()[:10])
-    with pytest.raises(run_dir_lib.RunDirectoryError,
-                       match="damaged.*start the run over"):  # fmt: skip
+    with pytest.raises(
+        run_dir_lib.RunDirectoryError, match="damaged.*start the run over"
+    ):
         make().restore()
 
 
 # --- the report on what it reads ---------------------------------------------
 
 
-def fake_run(root, name, accuracy, sparsity, dataset="cifar10", order="swap",
-             status="finished", seed=0, activation="tanh", skewness=1.0,
-             layer_saturations=(0.5,), **settings):  # fmt: skip
+def fake_run(
+    root,
+    name,
+    accuracy,
+    sparsity,
+    dataset="cifar10",
+    order="swap",
+    status="finished",
+    seed=0,
+    activation="tanh",
+    skewness=1.0,
+    layer_saturations=(0.5,),
+    **settings,
+):
     """A run directory as the trainer writes it, with known values."""
     directory = root / name
     directory.mkdir(parents=True)
-    config = TrainConfig(dataset=dataset, order=order, seed=seed,
-                         activation=activation, run_name=name,
-                         **settings)  # fmt: skip
+    config = TrainConfig(
+        dataset=dataset,
+        order=order,
+        seed=seed,
+        activation=activation,
+        run_name=name,
+        **settings,
+    )
     (directory / "flags.txt").write_text(config.to_flags())
     with open(directory / "history.csv", "w", newline="") as f:
         writer = csv.writer(f)
@@ -104,33 +123,46 @@ def fake_run(root, name, accuracy, sparsity, dataset="cifar10", order="swap",
         writer.writerow([0, 1.0, 1.0, accuracy])
     stats = {"saturation": 0.5, "skewness": skewness, "sparsity": sparsity}
     diverged = status == "diverged"
-    summary = {"run_name": name, "status": status, "epochs": 1,
-               "diverged_epoch": 0 if diverged else None,
-               "final_test_accuracy": None if diverged else accuracy,
-               "stats": None if diverged else stats,
-               "layer_stats": {f"conv{i}": {"saturation": v}
-                               for i, v in enumerate(layer_saturations)}}
-    # fmt: skip
+    summary = {
+        "run_name": name,
+        "status": status,
+        "epochs": 1,
+        "diverged_epoch": 0 if diverged else None,
+        "final_test_accuracy": None if diverged else accuracy,
+        "stats": None if diverged else stats,
+        "layer_stats": {
+            f"conv{i}": {"saturation": v}
+            for i, v in enumerate(layer_saturations)
+        },
+    }
+
     (directory / "summary.json").write_text(json.dumps(summary))
     return directory
 
 
 def test_report_never_pools_datasets_and_leaves_out_diverged_runs(tmp_path):
     runs = tmp_path / "runs"
-    points = {"cifar10": [(0.6, 0.2), (0.7, 0.3), (0.65, 0.1)],
-              "cifar100": [(0.3, 0.5), (0.2, 0.6), (0.25, 0.4)]}
+    points = {
+        "cifar10": [(0.6, 0.2), (0.7, 0.3), (0.65, 0.1)],
+        "cifar100": [(0.3, 0.5), (0.2, 0.6), (0.25, 0.4)],
+    }
     for dataset, values in points.items():
         for seed, (accuracy, sparsity) in enumerate(values):
-            fake_run(runs, f"{dataset}_{seed}", accuracy, sparsity,
-                     dataset=dataset, seed=seed)  # fmt: skip
+            fake_run(
+                runs,
+                f"{dataset}_{seed}",
+                accuracy,
+                sparsity,
+                dataset=dataset,
+                seed=seed,
+            )
     fake_run(runs, "blown", 0.0, 0.0, status="diverged")
     with open(build_report([str(runs)], str(tmp_path / "out"))) as f:
         text = f.read()
     for dataset, values in points.items():
         accuracy, sparsity = np.array(values).T
         r = np.corrcoef(sparsity, accuracy)[0, 1]
-        assert (f"One point per run of {dataset}; Pearson r = {r:.3f}"
-                in text)  # fmt: skip
+        assert f"One point per run of {dataset}; Pearson r = {r:.3f}" in text
     pooled = np.array(sum(points.values(), []))
     pooled_r = np.corrcoef(pooled[:, 1], pooled[:, 0])[0, 1]
     assert f"r = {pooled_r:.3f}" not in text
@@ -147,38 +179,74 @@ def test_claims_table_from_runs_with_known_values(tmp_path):
     # per-layer saturations): Swap beats Convention, NWDBN lies between,
     # but NWDBN is the sparsest (the paper's sparsity order fails)
     variants = {
-        "conv": (dict(order="convention"), (0.80, 0.82), 0.5, 0.4,
-                 (0.3, 0.45)),
-        "nwdbn": (dict(order="convention", bn_gamma_decay=0.0,
-                       bn_beta_decay=0.0), (0.84, 0.85), 0.9, 0.8, (0.5,)),
+        "conv": (dict(order="convention"), (0.80, 0.82), 0.5, 0.4, (0.3, 0.45)),
+        "nwdbn": (
+            dict(order="convention", bn_gamma_decay=0.0, bn_beta_decay=0.0),
+            (0.84, 0.85),
+            0.9,
+            0.8,
+            (0.5,),
+        ),
         "swap": (dict(order="swap"), (0.88, 0.90), 0.7, 2.0, (0.6, 0.86)),
-        "shifted": (dict(order="swap", activation="shifted_tanh"),
-                    (0.87, 0.89), 0.7, 2.0, (0.7,)),
-    }  # fmt: skip
-    for name, (settings, accuracies, sparsity, skew, layers) in \
-            variants.items():  # fmt: skip
+        "shifted": (
+            dict(order="swap", activation="shifted_tanh"),
+            (0.87, 0.89),
+            0.7,
+            2.0,
+            (0.7,),
+        ),
+    }
+    for name, (
+        settings,
+        accuracies,
+        sparsity,
+        skew,
+        layers,
+    ) in variants.items():
         for seed, accuracy in enumerate(accuracies):
-            fake_run(runs, f"{name}_{seed}", accuracy, sparsity, seed=seed,
-                     skewness=skew, layer_saturations=layers,
-                     **settings)  # fmt: skip
+            fake_run(
+                runs,
+                f"{name}_{seed}",
+                accuracy,
+                sparsity,
+                seed=seed,
+                skewness=skew,
+                layer_saturations=layers,
+                **settings,
+            )
     fake_run(runs, "swap_blown", 0.0, 0.0, seed=7, status="diverged")
-    with open(build_report([str(runs)], str(tmp_path / "out"),
-                           claims=True, markdown_name="README.md")) as f:
+    with open(
+        build_report(
+            [str(runs)],
+            str(tmp_path / "out"),
+            claims=True,
+            markdown_name="README.md",
+        )
+    ) as f:
         text = f.read()
     assert (tmp_path / "out" / "README.md").exists()
-    rows = {line.split("|")[1].strip(): line for line in text.splitlines()
-            if line.startswith("| ") and "|---" not in line}  # fmt: skip
+    rows = {
+        line.split("|")[1].strip(): line
+        for line in text.splitlines()
+        if line.startswith("| ") and "|---" not in line
+    }
     swap_row = rows["Swap beats Convention in accuracy"]
     assert "Convention 81.00 ± 1.41 (n=2)" in swap_row
     assert "Swap 89.00 ± 1.41 (n=2)" in swap_row  # the diverged run is out
     assert swap_row.rstrip(" |").endswith("yes")
-    assert rows["NWDBN lies between Convention and Swap in accuracy"] \
-        .rstrip(" |").endswith("yes")  # fmt: skip
+    assert (
+        rows["NWDBN lies between Convention and Swap in accuracy"]
+        .rstrip(" |")
+        .endswith("yes")
+    )
     saturation = rows["Swap's maximum layer saturation is higher"]
     assert "Convention 0.450 ± 0.000" in saturation
     assert "Swap 0.860 ± 0.000" in saturation
-    assert rows["Sparsity orders Swap > Convention > NWDBN"].rstrip(
-        " |").endswith("**no**")
+    assert (
+        rows["Sparsity orders Swap > Convention > NWDBN"]
+        .rstrip(" |")
+        .endswith("**no**")
+    )
     shifted = rows["Shifted tanh beats tanh in Swap order"]
     assert shifted.rstrip(" |").endswith("**no**")
     assert "swap_blown (epoch 0)" in text  # left out, and named
@@ -187,7 +255,13 @@ def test_claims_table_from_runs_with_known_values(tmp_path):
 
     finished = [r for r in find_runs([str(runs)]) if r.finished]
     assert [r.holds for r in check_claims(finished)] == [
-        True, True, True, True, False, False]
+        True,
+        True,
+        True,
+        True,
+        False,
+        False,
+    ]
 
 
 @pytest.mark.parametrize("damage", ["empty_summary", "bad_history"])
@@ -217,8 +291,9 @@ def test_report_on_a_damaged_run_is_one_line_naming_the_file(
 
 def identity(**changes):
     base = TrainConfig(dataset="synthetic", **changes)
-    return tuning.project_identity(base, {"learning_rate": [0.1, 0.01]}, 2,
-                                   "grid")  # fmt: skip
+    return tuning.project_identity(
+        base, {"learning_rate": [0.1, 0.01]}, 2, "grid"
+    )
 
 
 @pytest.mark.parametrize("project", ["..", ".", "../../x", "/tmp/x", ""])
@@ -239,12 +314,12 @@ def test_project_is_tied_to_its_base_settings(tmp_path):
     tuning.open_project(tuning_dir, "p", identity()).release()
     (tmp_path / "t" / "p" / "trial_0").mkdir()
     # the learning rate is searched: its base value does not matter
-    tuning.open_project(tuning_dir, "p",
-                        identity(learning_rate=0.5)).release()  # fmt: skip
+    tuning.open_project(tuning_dir, "p", identity(learning_rate=0.5)).release()
     with pytest.raises(ConfigError, match=r"other settings \(weight_decay\)"):
         tuning.open_project(tuning_dir, "p", identity(weight_decay=1e-3))
-    tuning.open_project(tuning_dir, "p", identity(weight_decay=1e-3),
-                        overwrite=True).release()  # fmt: skip
+    tuning.open_project(
+        tuning_dir, "p", identity(weight_decay=1e-3), overwrite=True
+    ).release()
     assert not (tmp_path / "t" / "p" / "trial_0").exists()
     # a project started before a setting existed ran with its default
     path = tmp_path / "t" / "p" / "project.json"
@@ -257,8 +332,9 @@ def test_project_is_tied_to_its_base_settings(tmp_path):
     lock.release()
 
 
-@pytest.mark.parametrize("values", [["nan"], ["0.1", "inf"], ["-1"],
-                                    ["0.1", "0.1"]])
+@pytest.mark.parametrize(
+    "values", [["nan"], ["0.1", "inf"], ["-1"], ["0.1", "0.1"]]
+)
 def test_search_values_must_be_finite_and_distinct(values):
     with pytest.raises(ConfigError, match="--search_weight_decay"):
         tuning.parse_search_values("search_weight_decay", values)
@@ -267,11 +343,14 @@ def test_search_values_must_be_finite_and_distinct(values):
 # --- devices, user errors and bugs ------------------------------------------
 
 
-@pytest.mark.parametrize("devices, message", [
-    (["/cpu:0", "/cpu:0"], "twice"),
-    (["/gpu:3"], "does not exist"),
-    (["/cpu:7"], "does not exist"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "devices, message",
+    [
+        (["/cpu:0", "/cpu:0"], "twice"),
+        (["/gpu:3"], "does not exist"),
+        (["/cpu:7"], "does not exist"),
+    ],
+)
 def test_devices_are_checked_before_any_work(devices, message):
     from bnorder_tf.distribute import get_strategy
 
@@ -281,11 +360,17 @@ def test_devices_are_checked_before_any_work(devices, message):
 
 def test_user_errors_are_one_line_and_bugs_keep_their_traceback():
     def program(raised):
-        code = ("from bnorder_tf import cli, errors\n"
-                f"def main(argv): raise {raised}\n"
-                "cli.run_program(main, [])")  # fmt: skip
-        return subprocess.run([sys.executable, "-c", code], cwd=ROOT,
-                              capture_output=True, text=True)  # fmt: skip
+        code = (
+            "from bnorder_tf import cli, errors\n"
+            f"def main(argv): raise {raised}\n"
+            "cli.run_program(main, [])"
+        )
+        return subprocess.run(
+            [sys.executable, "-c", code],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+        )
 
     user = program("errors.ConfigError('--x=1 is bad.')")
     assert user.returncode == 2
@@ -301,17 +386,29 @@ def test_nan_activations_give_missing_statistics_not_numbers():
     from bnorder_tf.stats import activation_stats
 
     keras.utils.set_random_seed(0)
-    model = build_model("vgg16_11", order="swap", activation="tanh",
-                        num_classes=3, input_shape=(16, 16, 3),
-                        width=0.0625)  # fmt: skip
+    model = build_model(
+        "vgg16_11",
+        order="swap",
+        activation="tanh",
+        num_classes=3,
+        input_shape=(16, 16, 3),
+        width=0.0625,
+    )
     images = np.random.default_rng(0).normal(size=(8, 16, 16, 3))
     images[0, 0, 0, 0] = np.nan
     import tensorflow as tf
 
-    result = activation_stats(model, tf.data.Dataset.from_tensor_slices(
-        (images.astype("float32"), np.zeros(8, "int64"))).batch(4))
-    assert result.model == {"saturation": None, "skewness": None,
-                            "sparsity": None}  # fmt: skip
+    result = activation_stats(
+        model,
+        tf.data.Dataset.from_tensor_slices(
+            (images.astype("float32"), np.zeros(8, "int64"))
+        ).batch(4),
+    )
+    assert result.model == {
+        "saturation": None,
+        "skewness": None,
+        "sparsity": None,
+    }
     conv1 = result.layers["conv1"]
     assert conv1.sparsity is None and conv1.saturation is None
     assert "NaN" not in run_dir_lib.dumps_strict(result.to_dict())

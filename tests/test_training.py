@@ -30,9 +30,15 @@ from tests.helpers import (
     run_program,
 )
 
-TINY = dict(dataset="synthetic", model="vgg16_11", width=0.0625,
-            batch_size=32, learning_rate=0.05, lr_milestones=(1,),
-            steps_per_epoch=4)  # fmt: skip
+TINY = dict(
+    dataset="synthetic",
+    model="vgg16_11",
+    width=0.0625,
+    batch_size=32,
+    learning_rate=0.05,
+    lr_milestones=(1,),
+    steps_per_epoch=4,
+)
 
 
 def history_epochs(run_dir):
@@ -43,7 +49,8 @@ def history_epochs(run_dir):
 def exported_accuracy(version_dir, images, labels):
     served = tf.saved_model.load(version_dir)
     probabilities = served.signatures["serving_default"](
-        images=tf.constant(images))["probabilities"].numpy()  # fmt: skip
+        images=tf.constant(images)
+    )["probabilities"].numpy()
     return float(np.mean(np.argmax(probabilities, -1) == labels))
 
 
@@ -59,16 +66,21 @@ def split_arrays(name, split, **kwargs):
 def _first_step(strategy, images, labels):
     keras.utils.set_random_seed(11)
     with strategy.scope():
-        model = build_model("vgg16_11", order="swap", activation="tanh",
-                            num_classes=10, input_shape=(16, 16, 3),
-                            width=0.0625, weight_decay=1e-2,
-                            bn_synchronized=True)  # fmt: skip
+        model = build_model(
+            "vgg16_11",
+            order="swap",
+            activation="tanh",
+            num_classes=10,
+            input_shape=(16, 16, 3),
+            width=0.0625,
+            weight_decay=1e-2,
+            bn_synchronized=True,
+        )
         optimizer = keras.optimizers.SGD(0.1, momentum=0.9)
         optimizer.build(model.trainable_variables)
     initial = [v.numpy() for v in model.trainable_variables]
     trainer = training.Trainer(model, optimizer, strategy, len(images))
-    ds = tf.data.Dataset.from_tensor_slices((images, labels)).batch(
-        len(images))
+    ds = tf.data.Dataset.from_tensor_slices((images, labels)).batch(len(images))
     iterator = iter(strategy.experimental_distribute_dataset(ds))
     sums = {k: float(v) for k, v in trainer.train_step(iterator).items()}
     return model, initial, sums
@@ -77,23 +89,33 @@ def _first_step(strategy, images, labels):
 def test_mirrored_first_step_equals_one_device_and_numpy(rng, mirrored):
     images = rng.normal(size=(16, 16, 16, 3)).astype("float32")
     labels = rng.integers(0, 10, size=16)
-    single, initial, one = _first_step(tf.distribute.get_strategy(), images,
-                                       labels)  # fmt: skip
+    single, initial, one = _first_step(
+        tf.distribute.get_strategy(), images, labels
+    )
     twin, _, two = _first_step(mirrored, images, labels)
 
     # the reference loss, from the initial weights, outside the loop: the
     # mean cross-entropy plus 0.5 * wd * sum w^2 over every parameter
-    model = build_model("vgg16_11", order="swap", activation="tanh",
-                        num_classes=10, input_shape=(16, 16, 3),
-                        width=0.0625, weight_decay=1e-2)  # fmt: skip
+    model = build_model(
+        "vgg16_11",
+        order="swap",
+        activation="tanh",
+        num_classes=10,
+        input_shape=(16, 16, 3),
+        width=0.0625,
+        weight_decay=1e-2,
+    )
     for variable, value in zip(model.trainable_variables, initial):
         variable.assign(value)
     logits = model(images, training=True).numpy().astype("float64")
     log_softmax = logits - logits.max(1, keepdims=True)
     log_softmax -= np.log(np.exp(log_softmax).sum(1, keepdims=True))
     cross_entropy = -log_softmax[np.arange(16), labels].mean()
-    decay = 0.5 * 1e-2 * sum(float(np.sum(w.astype("float64") ** 2))
-                             for w in initial)  # fmt: skip
+    decay = (
+        0.5
+        * 1e-2
+        * sum(float(np.sum(w.astype("float64") ** 2)) for w in initial)
+    )
 
     for sums in (one, two):
         assert sums["count"] == 16
@@ -105,13 +127,16 @@ def test_mirrored_first_step_equals_one_device_and_numpy(rng, mirrored):
     # the first updates agree to float32 accuracy (about 1e-4 of the update:
     # BN over 8 or 16 values per channel amplifies rounding); with
     # per-replica BN statistics they differ by 10% to 50%
-    for a, b, w0 in zip(single.trainable_variables, twin.trainable_variables,
-                        initial):  # fmt: skip
+    for a, b, w0 in zip(
+        single.trainable_variables, twin.trainable_variables, initial
+    ):
         update_one, update_two = a.numpy() - w0, b.numpy() - w0
         scale = np.abs(update_one).max()
         assert np.abs(update_two - update_one).max() <= 2e-3 * scale, a.path
-    moved = [not np.allclose(a.numpy(), w0) for a, w0 in
-             zip(single.trainable_variables, initial)]  # fmt: skip
+    moved = [
+        not np.allclose(a.numpy(), w0)
+        for a, w0 in zip(single.trainable_variables, initial)
+    ]
     assert all(moved)
 
 
@@ -122,24 +147,33 @@ def test_xla_step_trains_like_the_plain_step(rng):
     results = []
     for jit_compile in (False, True):
         keras.utils.set_random_seed(4)
-        model = build_model("vgg16_11", order="swap", activation="tanh",
-                            num_classes=10, input_shape=(16, 16, 3),
-                            width=0.0625)  # fmt: skip
+        model = build_model(
+            "vgg16_11",
+            order="swap",
+            activation="tanh",
+            num_classes=10,
+            input_shape=(16, 16, 3),
+            width=0.0625,
+        )
         optimizer = keras.optimizers.SGD(0.1)
         optimizer.build(model.trainable_variables)
-        trainer = training.Trainer(model, optimizer, strategy, 16,
-                                   jit_compile=jit_compile)  # fmt: skip
+        trainer = training.Trainer(
+            model, optimizer, strategy, 16, jit_compile=jit_compile
+        )
         ds = tf.data.Dataset.from_tensors((images, labels)).repeat()
         iterator = iter(strategy.experimental_distribute_dataset(ds))
         initial = [v.numpy() for v in model.trainable_variables]
         losses = [float(trainer.train_step(iterator)["loss_sum"])]
-        updates = [v.numpy() - w for v, w in
-                   zip(model.trainable_variables, initial)]  # fmt: skip
-        losses += [float(trainer.train_step(iterator)["loss_sum"])
-                   for _ in range(2)]  # fmt: skip
+        updates = [
+            v.numpy() - w for v, w in zip(model.trainable_variables, initial)
+        ]
+        losses += [
+            float(trainer.train_step(iterator)["loss_sum"]) for _ in range(2)
+        ]
         # the replica step itself is XLA-compiled only when asked
-        assert getattr(trainer._replica_step, "_jit_compile",
-                       False) is jit_compile  # fmt: skip
+        assert (
+            getattr(trainer._replica_step, "_jit_compile", False) is jit_compile
+        )
         results.append((losses, updates))
     (plain_losses, plain), (xla_losses, xla) = results
     assert xla_losses == pytest.approx(plain_losses, rel=1e-4)
@@ -151,21 +185,26 @@ def test_xla_step_trains_like_the_plain_step(rng):
 
 
 def test_learning_rate_steps_down_at_the_milestones():
-    config = TrainConfig(learning_rate=0.1, lr_milestones=(2, 5),
-                         lr_decay=0.1)  # fmt: skip
+    config = TrainConfig(learning_rate=0.1, lr_milestones=(2, 5), lr_decay=0.1)
     optimizer = training.make_optimizer(config, steps_per_epoch=10)
-    schedule = optimizer.learning_rate_schedule if hasattr(
-        optimizer, "learning_rate_schedule") else optimizer._learning_rate
+    schedule = (
+        optimizer.learning_rate_schedule
+        if hasattr(optimizer, "learning_rate_schedule")
+        else optimizer._learning_rate
+    )
     got = [float(schedule(step)) for step in (0, 19, 20, 21, 49, 50, 51, 99)]
     # boundaries are "step <= 20 -> 0.1", as in PiecewiseConstantDecay
-    assert got == pytest.approx([0.1, 0.1, 0.1, 0.01, 0.01, 0.01, 0.001,
-                                 0.001])  # fmt: skip
+    assert got == pytest.approx([0.1, 0.1, 0.1, 0.01, 0.01, 0.01, 0.001, 0.001])
 
 
 def test_run_writes_a_complete_run_directory(tmp_path):
-    config = TrainConfig(**TINY, epochs=2, seed=3,
-                         model_dir=str(tmp_path / "runs"),
-                         export_dir=str(tmp_path / "savedmodels"))  # fmt: skip
+    config = TrainConfig(
+        **TINY,
+        epochs=2,
+        seed=3,
+        model_dir=str(tmp_path / "runs"),
+        export_dir=str(tmp_path / "savedmodels"),
+    )
     summary = training.run(config, verbose=0)
     run_dir = tmp_path / "runs" / config.resolved_run_name
     assert history_epochs(run_dir) == [0, 1]
@@ -181,10 +220,12 @@ def test_run_writes_a_complete_run_directory(tmp_path):
     # test split, computed here from scratch
     images, labels = split_arrays("synthetic", "test")
     accuracy = exported_accuracy(summary["export_path"], images, labels)
-    assert summary["final_test_accuracy"] == pytest.approx(accuracy,
-                                                           abs=1.5 / 256)
+    assert summary["final_test_accuracy"] == pytest.approx(
+        accuracy, abs=1.5 / 256
+    )
     assert summary["export_path"].endswith(
-        os.path.join(config.resolved_run_name, "1"))
+        os.path.join(config.resolved_run_name, "1")
+    )
     assert summary["train_images_per_second"] > 0
     assert summary["status"] == "finished"
     assert summary["data_source"] == "synthetic"
@@ -195,9 +236,12 @@ def test_run_writes_a_complete_run_directory(tmp_path):
 
 
 def test_diverging_run_stops_is_recorded_and_not_exported(tmp_path):
-    config = TrainConfig(**{**TINY, "learning_rate": 1e8}, epochs=3,
-                         model_dir=str(tmp_path / "runs"),
-                         export_dir=str(tmp_path / "savedmodels"))  # fmt: skip
+    config = TrainConfig(
+        **{**TINY, "learning_rate": 1e8},
+        epochs=3,
+        model_dir=str(tmp_path / "runs"),
+        export_dir=str(tmp_path / "savedmodels"),
+    )
     with pytest.raises(TrainingDivergedError, match="diverged in epoch 0"):
         training.run(config, verbose=0)
     run_dir = tmp_path / "runs" / config.resolved_run_name
@@ -219,8 +263,9 @@ def test_unfinished_run_with_other_flags_is_refused(tmp_path):
     config = TrainConfig(**TINY, model_dir=str(tmp_path))
     run_dir = tmp_path / config.resolved_run_name
     run_dir.mkdir()
-    other = TrainConfig(**{**TINY, "learning_rate": 0.5}, run_name=None,
-                        model_dir=str(tmp_path))  # fmt: skip
+    other = TrainConfig(
+        **{**TINY, "learning_rate": 0.5}, run_name=None, model_dir=str(tmp_path)
+    )
     (run_dir / "flags.txt").write_text(other.to_flags())
     with pytest.raises(training.RunDirectoryError, match="learning_rate"):
         training.run(config, verbose=0)
@@ -228,8 +273,7 @@ def test_unfinished_run_with_other_flags_is_refused(tmp_path):
 
 
 def test_global_batch_must_divide_over_replicas(tmp_path, mirrored):
-    config = TrainConfig(**{**TINY, "batch_size": 33},
-                         model_dir=str(tmp_path))  # fmt: skip
+    config = TrainConfig(**{**TINY, "batch_size": 33}, model_dir=str(tmp_path))
     with pytest.raises(ValueError, match="does not divide over 2 replicas"):
         training.run(config, strategy_override=mirrored, verbose=0)
     assert os.listdir(tmp_path) == []
@@ -237,23 +281,40 @@ def test_global_batch_must_divide_over_replicas(tmp_path, mirrored):
 
 # --- the program --------------------------------------------------------------
 
-TINY_FLAGS = ["--dataset=synthetic", "--width=0.0625", "--batch_size=32",
-              "--learning_rate=0.05", "--lr_milestones=2",
-              "--steps_per_epoch=8"]  # fmt: skip
+TINY_FLAGS = [
+    "--dataset=synthetic",
+    "--width=0.0625",
+    "--batch_size=32",
+    "--learning_rate=0.05",
+    "--lr_milestones=2",
+    "--steps_per_epoch=8",
+]
 
 
-@pytest.mark.parametrize("flag, named", [
-    ("--dataset=cifar1000", "--dataset"),
-    ("--order=sideways", "--order"),
-    ("--lr_milestones=150,100", "--lr_milestones"),
-    ("--histogram_bins=-1", "--histogram_bins"),
-    ("--flagfile=no_such.flags", "vgg_swap.flags"),
-    ("--data_dir=/nonexistent", "--data_dir"),
-    ("--strategy=mirrored --devices=/cpu:0,/cpu:1", "/cpu:1 does not exist"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "flag, named",
+    [
+        ("--dataset=cifar1000", "--dataset"),
+        ("--order=sideways", "--order"),
+        ("--lr_milestones=150,100", "--lr_milestones"),
+        ("--histogram_bins=-1", "--histogram_bins"),
+        ("--flagfile=no_such.flags", "vgg_swap.flags"),
+        ("--data_dir=/nonexistent", "--data_dir"),
+        (
+            "--strategy=mirrored --devices=/cpu:0,/cpu:1",
+            "/cpu:1 does not exist",
+        ),
+    ],
+)
 def test_bad_flags_give_one_line_and_write_nothing(tmp_path, flag, named):
-    out = run_program([TRAIN, "--flagfile=vgg_swap.flags",
-                       f"--model_dir={tmp_path}/runs", *flag.split()])
+    out = run_program(
+        [
+            TRAIN,
+            "--flagfile=vgg_swap.flags",
+            f"--model_dir={tmp_path}/runs",
+            *flag.split(),
+        ]
+    )
     assert out.returncode == 2
     lines = error_lines(out.stderr)
     assert len(lines) == 1 and named in lines[0], out.stderr[-2000:]
@@ -263,16 +324,23 @@ def test_bad_flags_give_one_line_and_write_nothing(tmp_path, flag, named):
 
 @pytest.mark.slow
 def test_logical_cpus_let_mirrored_train_without_gpus(tmp_path):
-    out = run_program([TRAIN, *TINY_FLAGS, "--epochs=1",
-                       "--steps_per_epoch=2", "--stats_every=0",
-                       "--logical_cpus=2", "--strategy=mirrored",
-                       f"--model_dir={tmp_path}/runs",
-                       f"--export_dir={tmp_path}/savedmodels",
-                       "--run_name=m"])  # fmt: skip
+    out = run_program(
+        [
+            TRAIN,
+            *TINY_FLAGS,
+            "--epochs=1",
+            "--steps_per_epoch=2",
+            "--stats_every=0",
+            "--logical_cpus=2",
+            "--strategy=mirrored",
+            f"--model_dir={tmp_path}/runs",
+            f"--export_dir={tmp_path}/savedmodels",
+            "--run_name=m",
+        ]
+    )
     assert out.returncode == 0, out.stderr[-3000:]
     assert "2 replica(s)" in out.stdout
-    summary = json.loads((tmp_path / "runs" / "m" / "summary.json")
-                         .read_text())  # fmt: skip
+    summary = json.loads((tmp_path / "runs" / "m" / "summary.json").read_text())
     assert summary["replicas"] == 2
 
 
@@ -283,14 +351,25 @@ def test_multi_worker_trains_on_two_local_workers(tmp_path):
     script = os.path.join(ROOT, "tests", "programs", "multi_worker_train.py")
     workers = []
     for index in range(2):
-        tf_config = json.dumps({"cluster": cluster,
-                                "task": {"type": "worker", "index": index}})
-        workers.append(subprocess.Popen(
-            [sys.executable, script, str(tmp_path / "runs"),
-             str(tmp_path / "savedmodels"), str(tmp_path / f"w{index}.npz")],
-            cwd=ROOT, env=program_env(TF_CONFIG=tf_config),
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-        ))  # fmt: skip
+        tf_config = json.dumps(
+            {"cluster": cluster, "task": {"type": "worker", "index": index}}
+        )
+        workers.append(
+            subprocess.Popen(
+                [
+                    sys.executable,
+                    script,
+                    str(tmp_path / "runs"),
+                    str(tmp_path / "savedmodels"),
+                    str(tmp_path / f"w{index}.npz"),
+                ],
+                cwd=ROOT,
+                env=program_env(TF_CONFIG=tf_config),
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
+            )
+        )
     logs = [w.communicate(timeout=400)[0] for w in workers]
     assert [w.returncode for w in workers] == [0, 0], logs[0][-3000:]
     chief, other = (np.load(tmp_path / f"w{i}.npz") for i in range(2))
@@ -298,9 +377,14 @@ def test_multi_worker_trains_on_two_local_workers(tmp_path):
     # gradients leave them with the same weights
     for key in chief.files:
         np.testing.assert_array_equal(chief[key], other[key])
-    initial = build_model("vgg16_11", order="swap", activation="tanh",
-                          num_classes=10, input_shape=(32, 32, 3),
-                          width=0.0625).weights  # fmt: skip
+    initial = build_model(
+        "vgg16_11",
+        order="swap",
+        activation="tanh",
+        num_classes=10,
+        input_shape=(32, 32, 3),
+        width=0.0625,
+    ).weights
     assert len(initial) == len(chief.files)
     # only the chief wrote the run directory and the export
     assert history_epochs(tmp_path / "runs" / "mw") == [0, 1]
@@ -320,33 +404,49 @@ def _fashion_mnist_test_arrays(directory, count):
 def test_one_short_epoch_on_real_fashion_mnist(tmp_path):
     from bnorder_tf.data.sources import DEBIAN_FASHION_MNIST
 
-    args = [TRAIN, "--flagfile=vgg_swap.flags", "--dataset=fashion_mnist",
-            "--epochs=1", "--width=0.125", "--batch_size=64",
-            "--steps_per_epoch=40", "--eval_steps=10", "--learning_rate=0.05",
-            f"--model_dir={tmp_path}/runs",
-            f"--export_dir={tmp_path}/savedmodels", "--run_name=fmnist"]
+    args = [
+        TRAIN,
+        "--flagfile=vgg_swap.flags",
+        "--dataset=fashion_mnist",
+        "--epochs=1",
+        "--width=0.125",
+        "--batch_size=64",
+        "--steps_per_epoch=40",
+        "--eval_steps=10",
+        "--learning_rate=0.05",
+        f"--model_dir={tmp_path}/runs",
+        f"--export_dir={tmp_path}/savedmodels",
+        "--run_name=fmnist",
+    ]
     out = run_program(args)
     assert out.returncode == 0, out.stderr[-3000:]
     assert "fashion_mnist" in out.stdout and "1 replica(s)" in out.stdout
     summary = json.loads(
-        (tmp_path / "runs" / "fmnist" / "summary.json").read_text())
+        (tmp_path / "runs" / "fmnist" / "summary.json").read_text()
+    )
     images, labels = _fashion_mnist_test_arrays(DEBIAN_FASHION_MNIST, 640)
     accuracy = exported_accuracy(summary["export_path"], images, labels)
-    assert summary["final_test_accuracy"] == pytest.approx(accuracy,
-                                                           abs=1.5 / 640)
+    assert summary["final_test_accuracy"] == pytest.approx(
+        accuracy, abs=1.5 / 640
+    )
     assert accuracy > 0.4  # 40 steps learn well beyond chance (0.1)
     assert summary["data_source"] == DEBIAN_FASHION_MNIST
     assert 0 < summary["stats"]["saturation"] < 1
 
 
 def test_early_stopping_stops_when_accuracy_stalls(tmp_path):
-    config = TrainConfig(**{**TINY, "learning_rate": 1e-7}, epochs=6,
-                         early_stopping=1, stats_every=0,
-                         model_dir=str(tmp_path / "runs"),
-                         export_dir=str(tmp_path / "savedmodels"))  # fmt: skip
+    config = TrainConfig(
+        **{**TINY, "learning_rate": 1e-7},
+        epochs=6,
+        early_stopping=1,
+        stats_every=0,
+        model_dir=str(tmp_path / "runs"),
+        export_dir=str(tmp_path / "savedmodels"),
+    )
     summary = training.run(config, verbose=0)
-    rows = read_csv(tmp_path / "runs" / config.resolved_run_name /
-                    "history.csv")  # fmt: skip
+    rows = read_csv(
+        tmp_path / "runs" / config.resolved_run_name / "history.csv"
+    )
     accuracies = [float(r["val_accuracy"]) for r in rows]
     assert summary["epochs"] == len(accuracies) < 6
     # stopped at the first epoch that did not beat the best before it

@@ -21,15 +21,22 @@ from tests.helpers import (
 )
 
 TUNE = os.path.join(ROOT, "tuning", "tune.py")
-TINY = ["--flagfile=vgg_swap.flags", "--dataset=synthetic", "--width=0.0625",
-        "--epochs=1", "--steps_per_epoch=3", "--batch_size=32",
-        "--lr_milestones=5"]  # fmt: skip
+TINY = [
+    "--flagfile=vgg_swap.flags",
+    "--dataset=synthetic",
+    "--width=0.0625",
+    "--epochs=1",
+    "--steps_per_epoch=3",
+    "--batch_size=32",
+    "--lr_milestones=5",
+]
 
 
 def last_epoch(run_dir):
     """The run's final test accuracy and statistics, read from its logs."""
-    accuracy = float(read_csv(os.path.join(run_dir, "history.csv"))[-1]
-                     ["val_accuracy"])  # fmt: skip
+    accuracy = float(
+        read_csv(os.path.join(run_dir, "history.csv"))[-1]["val_accuracy"]
+    )
     with open(os.path.join(run_dir, "stats.jsonl")) as f:
         stats = [json.loads(line) for line in f][-1]["model"]
     return accuracy, stats
@@ -37,35 +44,50 @@ def last_epoch(run_dir):
 
 @pytest.mark.slow
 def test_grid_search_table_matches_the_trials_histories(tmp_path):
-    out = run_program([TUNE, *TINY, "--search_learning_rate=0.1",
-                       "--search_bn_affine_decay=0,1e-3", "--seeds=2",
-                       f"--tuning_dir={tmp_path}"])  # fmt: skip
+    out = run_program(
+        [
+            TUNE,
+            *TINY,
+            "--search_learning_rate=0.1",
+            "--search_bn_affine_decay=0,1e-3",
+            "--seeds=2",
+            f"--tuning_dir={tmp_path}",
+        ]
+    )
     assert out.returncode == 0, out.stderr[-3000:]
     project = tmp_path / "search"
     rows = read_csv(project / "results.csv")
     assert len(rows) == 2  # the whole 1 x 2 grid
     assert {(r["learning_rate"], r["bn_affine_decay"]) for r in rows} == {
-        ("0.1", "0.0"), ("0.1", "0.001")}
+        ("0.1", "0.0"),
+        ("0.1", "0.001"),
+    }
     for row in rows:
-        seeds = [last_epoch(project / "runs" / f"trial_{row['trial']}_seed{k}")
-                 for k in range(2)]  # fmt: skip
+        seeds = [
+            last_epoch(project / "runs" / f"trial_{row['trial']}_seed{k}")
+            for k in range(2)
+        ]
         accuracies = [accuracy for accuracy, _ in seeds]
-        assert [float(row[f"seed{k}_accuracy"]) for k in range(2)] == \
-            pytest.approx(accuracies)  # fmt: skip
-        assert float(row["accuracy_mean"]) == pytest.approx(
-            np.mean(accuracies))
+        assert [
+            float(row[f"seed{k}_accuracy"]) for k in range(2)
+        ] == pytest.approx(accuracies)
+        assert float(row["accuracy_mean"]) == pytest.approx(np.mean(accuracies))
         assert float(row["accuracy_std"]) == pytest.approx(
-            np.std(accuracies, ddof=1))
+            np.std(accuracies, ddof=1)
+        )
         for name in ("saturation", "skewness", "sparsity"):
             assert float(row[name]) == pytest.approx(
-                np.mean([stats[name] for _, stats in seeds]))
+                np.mean([stats[name] for _, stats in seeds])
+            )
         # each seed trained with its own seed and the trial's settings
         for k in range(2):
-            flags_txt = (project / "runs" / f"trial_{row['trial']}_seed{k}"
-                         / "flags.txt").read_text()  # fmt: skip
+            flags_txt = (
+                project / "runs" / f"trial_{row['trial']}_seed{k}" / "flags.txt"
+            ).read_text()
             assert f"--seed={k}\n" in flags_txt
-            assert f"--learning_rate={float(row['learning_rate'])}\n" in \
-                flags_txt  # fmt: skip
+            assert (
+                f"--learning_rate={float(row['learning_rate'])}\n" in flags_txt
+            )
             decay = float(row["bn_affine_decay"])
             assert f"--bn_gamma_decay={decay}\n" in flags_txt
             assert f"--bn_beta_decay={decay}\n" in flags_txt
@@ -74,21 +96,30 @@ def test_grid_search_table_matches_the_trials_histories(tmp_path):
     best = (project / "best.flags").read_text()
     assert f"--learning_rate={float(rows[0]['learning_rate'])}\n" in best
     assert "--run_name" not in best and "--dataset=synthetic\n" in best
-    assert "| trial | status | learning_rate |" in (
-        project / "results.md").read_text()
+    assert (
+        "| trial | status | learning_rate |"
+        in (project / "results.md").read_text()
+    )
     assert {r["status"] for r in rows} == {"completed"}
 
 
 @pytest.mark.slow
 def test_diverged_trial_is_failed_and_base_flags_tie_the_project(tmp_path):
-    args = [TUNE, *TINY, "--steps_per_epoch=2", "--stats_every=0",
-            "--search_learning_rate=1e30,0.05", "--seeds=1",
-            f"--tuning_dir={tmp_path}"]  # fmt: skip
+    args = [
+        TUNE,
+        *TINY,
+        "--steps_per_epoch=2",
+        "--stats_every=0",
+        "--search_learning_rate=1e30,0.05",
+        "--seeds=1",
+        f"--tuning_dir={tmp_path}",
+    ]
     out = run_program(args)
     assert out.returncode == 0, out.stderr[-3000:]
     project = tmp_path / "search"
-    rows = {float(r["learning_rate"]): r
-            for r in read_csv(project / "results.csv")}  # fmt: skip
+    rows = {
+        float(r["learning_rate"]): r for r in read_csv(project / "results.csv")
+    }
     assert rows[1e30]["status"] == "failed"
     assert rows[1e30]["accuracy_mean"] == "" and rows[1e30]["sparsity"] == ""
     assert rows[0.05]["status"] == "completed"
@@ -107,7 +138,8 @@ def test_diverged_trial_is_failed_and_base_flags_tie_the_project(tmp_path):
     assert len(lines) == 1 and "other settings (weight_decay)" in lines[0]
     assert "--overwrite" in lines[0]
     assert sorted(os.listdir(project / "runs")) == sorted(
-        f"trial_{r['trial']}_seed0" for r in rows.values())
+        f"trial_{r['trial']}_seed0" for r in rows.values()
+    )
 
 
 def _wait_for(predicate, process, timeout=300):
@@ -121,12 +153,21 @@ def _wait_for(predicate, process, timeout=300):
 
 @pytest.mark.slow
 def test_interrupted_search_resumes_without_repeating_trials(tmp_path):
-    args = [TUNE, *TINY, "--search_learning_rate=0.1,0.05,0.01", "--seeds=1",
-            f"--tuning_dir={tmp_path}"]  # fmt: skip
+    args = [
+        TUNE,
+        *TINY,
+        "--search_learning_rate=0.1,0.05,0.01",
+        "--seeds=1",
+        f"--tuning_dir={tmp_path}",
+    ]
     runs = tmp_path / "search" / "runs"
-    process = subprocess.Popen([sys.executable, *args], cwd=ROOT,
-                               env=program_env(), stdout=subprocess.DEVNULL,
-                               stderr=subprocess.DEVNULL)  # fmt: skip
+    process = subprocess.Popen(
+        [sys.executable, *args],
+        cwd=ROOT,
+        env=program_env(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     first_done = runs / "trial_0000_seed0" / "summary.json"
     # killed while the second trial trains (keras-tuner's own grid search
     # could not continue from there)
@@ -151,24 +192,40 @@ def test_interrupted_search_resumes_without_repeating_trials(tmp_path):
     assert sorted(r["learning_rate"] for r in rows) == ["0.01", "0.05", "0.1"]
     # the trial finished before the kill was neither re-run nor rewritten
     assert first_done.stat().st_mtime_ns == finished_at
-    assert sorted(os.listdir(runs)) == [f"trial_000{i}_seed0"
-                                        for i in range(3)]  # fmt: skip
+    assert sorted(os.listdir(runs)) == [f"trial_000{i}_seed0" for i in range(3)]
 
 
 @pytest.mark.slow
 def test_chief_and_worker_share_one_search(tmp_path):
-    args = [sys.executable, TUNE, *TINY, "--search_learning_rate=0.1,0.01",
-            "--seeds=1", f"--tuning_dir={tmp_path}"]  # fmt: skip
-    oracle = {"KERASTUNER_ORACLE_IP": "127.0.0.1",
-              "KERASTUNER_ORACLE_PORT": str(free_port())}  # fmt: skip
+    args = [
+        sys.executable,
+        TUNE,
+        *TINY,
+        "--search_learning_rate=0.1,0.01",
+        "--seeds=1",
+        f"--tuning_dir={tmp_path}",
+    ]
+    oracle = {
+        "KERASTUNER_ORACLE_IP": "127.0.0.1",
+        "KERASTUNER_ORACLE_PORT": str(free_port()),
+    }
     chief = subprocess.Popen(
-        args, cwd=ROOT, env=program_env(KERASTUNER_TUNER_ID="chief", **oracle),
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        args,
+        cwd=ROOT,
+        env=program_env(KERASTUNER_TUNER_ID="chief", **oracle),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     time.sleep(3)  # the chief starts the oracle server
     worker = subprocess.Popen(
-        args, cwd=ROOT, env=program_env(KERASTUNER_TUNER_ID="tuner0",
-                                        **oracle),  # fmt: skip
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        args,
+        cwd=ROOT,
+        env=program_env(KERASTUNER_TUNER_ID="tuner0", **oracle),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     worker_log = worker.communicate(timeout=400)[0]
     chief_log = chief.communicate(timeout=120)[0]
     assert worker.returncode == 0, worker_log[-3000:]
@@ -177,23 +234,35 @@ def test_chief_and_worker_share_one_search(tmp_path):
     assert sorted(r["learning_rate"] for r in rows) == ["0.01", "0.1"]
     # the worker trained both trials; the chief only served the oracle
     for row in rows:
-        accuracy, _ = last_epoch(tmp_path / "search" / "runs"
-                                 / f"trial_{row['trial']}_seed0")  # fmt: skip
+        accuracy, _ = last_epoch(
+            tmp_path / "search" / "runs" / f"trial_{row['trial']}_seed0"
+        )
         assert float(row["accuracy_mean"]) == pytest.approx(accuracy)
 
 
-@pytest.mark.parametrize("flag, named", [
-    ("--search_learning_rate=0.1,abc", "--search_learning_rate"),
-    ("--search_learning_rate=", "--search_learning_rate"),
-    ("--search_weight_decay=-1e-4", "--search_weight_decay"),
-    ("--search_order=swap,upside_down", "--search_order"),
-    ("--tuner=genetic", "--tuner"),
-    ("--seeds=0", "--seeds"),
-])  # fmt: skip
-def test_bad_search_flags_give_one_line_and_write_nothing(tmp_path, flag,
-                                                          named):  # fmt: skip
-    out = run_program([TUNE, *TINY, "--search_learning_rate=0.1",
-                       flag, f"--tuning_dir={tmp_path}/t"])  # fmt: skip
+@pytest.mark.parametrize(
+    "flag, named",
+    [
+        ("--search_learning_rate=0.1,abc", "--search_learning_rate"),
+        ("--search_learning_rate=", "--search_learning_rate"),
+        ("--search_weight_decay=-1e-4", "--search_weight_decay"),
+        ("--search_order=swap,upside_down", "--search_order"),
+        ("--tuner=genetic", "--tuner"),
+        ("--seeds=0", "--seeds"),
+    ],
+)
+def test_bad_search_flags_give_one_line_and_write_nothing(
+    tmp_path, flag, named
+):
+    out = run_program(
+        [
+            TUNE,
+            *TINY,
+            "--search_learning_rate=0.1",
+            flag,
+            f"--tuning_dir={tmp_path}/t",
+        ]
+    )
     assert out.returncode == 2
     lines = error_lines(out.stderr)
     assert len(lines) == 1 and named in lines[0], out.stderr[-2000:]
@@ -217,8 +286,9 @@ def test_depth_search_sets_the_vgg16_n_model():
     assert "model" not in identity["settings"]
 
 
-@pytest.mark.parametrize("flagfile", ["tiny_imagenet.flags", "imagenet.flags",
-                                      "depth_search.flags"])
+@pytest.mark.parametrize(
+    "flagfile", ["tiny_imagenet.flags", "imagenet.flags", "depth_search.flags"]
+)
 def test_protocol_flagfiles_parse(flagfile):
     from absl import flags
 
@@ -226,16 +296,24 @@ def test_protocol_flagfiles_parse(flagfile):
 
     argv = cli.resolve_flagfiles(
         ["prog", "--flagfile=vgg_swap.flags", f"--flagfile={flagfile}"],
-        [os.path.join(ROOT, "trainers"), os.path.join(ROOT, "tuning")])
-    argv = [a for a in argv if not a.startswith(("--search_", "--tuner",
-                                                 "--seeds", "--project"))]
+        [os.path.join(ROOT, "trainers"), os.path.join(ROOT, "tuning")],
+    )
+    argv = [
+        a
+        for a in argv
+        if not a.startswith(("--search_", "--tuner", "--seeds", "--project"))
+    ]
     fv = flags.FlagValues()
     config.define_flags(fv)
     fv(argv)
     parsed = config.config_from_flags(fv)
     if flagfile == "imagenet.flags":
-        assert (parsed.batch_size, parsed.epochs, parsed.lr_milestones,
-                parsed.early_stopping) == (256, 100, (30, 60), 10)
+        assert (
+            parsed.batch_size,
+            parsed.epochs,
+            parsed.lr_milestones,
+            parsed.early_stopping,
+        ) == (256, 100, (30, 60), 10)
         assert parsed.averaged_blocks == "conv"
     elif flagfile == "tiny_imagenet.flags":
         assert parsed.dataset == "tiny_imagenet"

@@ -27,24 +27,36 @@ from bnorder_tf.config import TrainConfig  # noqa: E402
 from bnorder_tf.run_dir import read_summary  # noqa: E402
 
 flags.DEFINE_integer("epochs", 3, "Epochs per model.", lower_bound=1)
-flags.DEFINE_string("model_dir", os.path.join("runs", "demo"),
-                    "Where the two runs go.")  # fmt: skip
-flags.DEFINE_string("data_dir", None, "Directory with Fashion-MNIST's IDX "
-                    "files (default: Debian's package, then tfds).")
+flags.DEFINE_string(
+    "model_dir", os.path.join("runs", "demo"), "Where the two runs go."
+)
+flags.DEFINE_string(
+    "data_dir",
+    None,
+    "Directory with Fashion-MNIST's IDX "
+    "files (default: Debian's package, then tfds).",
+)
 FLAGS = flags.FLAGS
 
 ORDERS = ("convention", "swap")
 STUDY = os.path.join(ROOT, "reproduction", "fashion_mnist")
-ROWS = (("test accuracy", "final_test_accuracy"), ("saturation", "saturation"),
-        ("skewness", "skewness"), ("sparsity", "sparsity"))  # fmt: skip
+ROWS = (
+    ("test accuracy", "final_test_accuracy"),
+    ("saturation", "saturation"),
+    ("skewness", "skewness"),
+    ("sparsity", "sparsity"),
+)
 #: Claims a few epochs can check: (text, summary value, study column).
 CLAIMS = (
     ("Swap is more accurate", "final_test_accuracy", "test_accuracy"),
-    ("Swap saturates more (max layer)", "max_layer_saturation",
-     "max_layer_saturation"),
+    (
+        "Swap saturates more (max layer)",
+        "max_layer_saturation",
+        "max_layer_saturation",
+    ),
     ("Swap is more skewed", "skewness", "skewness"),
     ("Swap is sparser", "sparsity", "sparsity"),
-)  # fmt: skip
+)
 
 
 def tuned_point(order):
@@ -63,15 +75,23 @@ def demo_config(order):
     learning_rate, weight_decay, _ = tuned_point(order)
     first = max(FLAGS.epochs // 2, 1)  # x0.1 at 50% and 75%, as the study
     return TrainConfig(
-        dataset="fashion_mnist", data_dir=FLAGS.data_dir, model="vgg16_11",
-        order=order, activation="tanh", width=0.25, epochs=FLAGS.epochs,
-        batch_size=128, learning_rate=learning_rate,
+        dataset="fashion_mnist",
+        data_dir=FLAGS.data_dir,
+        model="vgg16_11",
+        order=order,
+        activation="tanh",
+        width=0.25,
+        epochs=FLAGS.epochs,
+        batch_size=128,
+        learning_rate=learning_rate,
         weight_decay=weight_decay,
         lr_milestones=(first, max((3 * FLAGS.epochs) // 4, first + 1)),
-        seed=0, histogram_bins=0, model_dir=FLAGS.model_dir,
+        seed=0,
+        histogram_bins=0,
+        model_dir=FLAGS.model_dir,
         run_name=f"vgg16_11_{order}_tanh",
         export_dir=os.path.join(FLAGS.model_dir, "savedmodels"),
-    )  # fmt: skip
+    )
 
 
 def train_or_read(config):
@@ -84,9 +104,11 @@ def train_or_read(config):
 
 def value(summary, key):
     if key == "max_layer_saturation":
-        values = [layer["saturation"]
-                  for layer in (summary.get("layer_stats") or {}).values()
-                  if layer.get("saturation") is not None]  # fmt: skip
+        values = [
+            layer["saturation"]
+            for layer in (summary.get("layer_stats") or {}).values()
+            if layer.get("saturation") is not None
+        ]
         return max(values) if values else None
     if key in summary:
         return summary[key]
@@ -107,9 +129,14 @@ def study_means(column):
     if not os.path.exists(path):
         return None
     with open(path, newline="") as f:
-        rows = [r for r in csv.DictReader(f) if r["role"] == "final"
-                and r["activation"] == "tanh" and r["status"] == "finished"
-                and r[column] != ""]  # fmt: skip
+        rows = [
+            r
+            for r in csv.DictReader(f)
+            if r["role"] == "final"
+            and r["activation"] == "tanh"
+            and r["status"] == "finished"
+            and r[column] != ""
+        ]
     means = {}
     for order in ORDERS:
         values = [float(r[column]) for r in rows if r["order"] == order]
@@ -124,14 +151,18 @@ def claims(summaries):
     lines = []
     for text, key, column in CLAIMS:
         holds = value(summaries["swap"], key) > value(
-            summaries["convention"], key)
+            summaries["convention"], key
+        )
         line = f"  {text}: {'yes' if holds else 'no'} here"
         study = study_means(column)
         if study is not None:
             agrees = (study["swap"] > study["convention"]) == holds
-            line += ("; the full study agrees" if agrees else
-                     "; the full study finds the opposite "
-                     "(reproduction/fashion_mnist/README.md)")
+            line += (
+                "; the full study agrees"
+                if agrees
+                else "; the full study finds the opposite "
+                "(reproduction/fashion_mnist/README.md)"
+            )
         lines.append(line)
     return "\n".join(lines)
 
@@ -141,18 +172,24 @@ def main(argv):
     logging.set_verbosity(logging.WARNING)
     summaries = {order: train_or_read(demo_config(order)) for order in ORDERS}
     print()
-    print(f"VGG16_11 tanh, width 0.25, Fashion-MNIST, {FLAGS.epochs} epochs, "
-          "each order at its own point:")
+    print(
+        f"VGG16_11 tanh, width 0.25, Fashion-MNIST, {FLAGS.epochs} epochs, "
+        "each order at its own point:"
+    )
     for order in ORDERS:
         learning_rate, weight_decay, source = tuned_point(order)
-        print(f"  {order}: learning rate {learning_rate:g}, weight decay "
-              f"{weight_decay:g} ({source})")
+        print(
+            f"  {order}: learning rate {learning_rate:g}, weight decay "
+            f"{weight_decay:g} ({source})"
+        )
     print(table(summaries))
     print("\nThe paper's claims (CIFAR-100, 200 epochs) on this short run:")
     print(claims(summaries))
     if study_means("test_accuracy") is None:
-        print("The full study (make reproduce) has not finished: compare "
-              "with reproduction/fashion_mnist/README.md when it has.")
+        print(
+            "The full study (make reproduce) has not finished: compare "
+            "with reproduction/fashion_mnist/README.md when it has."
+        )
 
 
 if __name__ == "__main__":

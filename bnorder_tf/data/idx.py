@@ -7,8 +7,14 @@ import numpy as np
 
 from bnorder_tf.errors import MalformedFileError  # noqa: F401 (re-exported)
 
-_DTYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4",
-           0x0D: ">f4", 0x0E: ">f8"}  # fmt: skip
+_DTYPES = {
+    0x08: np.uint8,
+    0x09: np.int8,
+    0x0B: ">i2",
+    0x0C: ">i4",
+    0x0D: ">f4",
+    0x0E: ">f8",
+}
 
 
 def read_idx(path):

@@ -114,8 +114,9 @@ def load(
 
     def for_epoch(epoch):
         shuffle_seed, augment_seed = epoch_seeds(seed, epoch)
-        shuffled = ds.shuffle(shuffle_buffer, seed=shuffle_seed,
-                              reshuffle_each_iteration=False)  # fmt: skip
+        shuffled = ds.shuffle(
+            shuffle_buffer, seed=shuffle_seed, reshuffle_each_iteration=False
+        )
         randoms = tf.data.Dataset.random(seed=augment_seed).batch(2)
 
         def train_map(element, random_seed):

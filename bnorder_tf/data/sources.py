@@ -21,11 +21,30 @@ DEBIAN_FASHION_MNIST = "/usr/share/datasets/fashion-mnist"
 
 SPLITS = ("train", "test")
 
-CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog",
-                   "frog", "horse", "ship", "truck")  # fmt: skip
-FASHION_MNIST_CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress",
-                         "Coat", "Sandal", "Shirt", "Sneaker", "Bag",
-                         "Ankle boot")  # fmt: skip
+CIFAR10_CLASSES = (
+    "airplane",
+    "automobile",
+    "bird",
+    "cat",
+    "deer",
+    "dog",
+    "frog",
+    "horse",
+    "ship",
+    "truck",
+)
+FASHION_MNIST_CLASSES = (
+    "T-shirt/top",
+    "Trouser",
+    "Pullover",
+    "Dress",
+    "Coat",
+    "Sandal",
+    "Shirt",
+    "Sneaker",
+    "Bag",
+    "Ankle boot",
+)
 IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 
 
@@ -73,16 +92,23 @@ def _in_memory(images, labels):
 # --- synthetic ------------------------------------------------------------
 
 
-def synthetic(num_classes=10, image_size=32, channels=3, train_examples=512,
-              test_examples=256, seed=0):  # fmt: skip
+def synthetic(
+    num_classes=10,
+    image_size=32,
+    channels=3,
+    train_examples=512,
+    test_examples=256,
+    seed=0,
+):
     """A small learnable dataset for tests and smoke runs.
 
     Each class is a fixed random pattern; images are that pattern plus
     noise, so a model can learn it in a few steps.
     """
     rng = np.random.default_rng(seed)
-    patterns = rng.uniform(40, 215, (num_classes, image_size, image_size,
-                                     channels))  # fmt: skip
+    patterns = rng.uniform(
+        40, 215, (num_classes, image_size, image_size, channels)
+    )
 
     def load_split(split):
         _check_split(split)
@@ -155,12 +181,15 @@ def fashion_mnist(data_dir=None):
         )
     if directory is None:
         return _tfds_source(
-            "fashion_mnist", data_dir, 10, FASHION_MNIST_CLASSES,
+            "fashion_mnist",
+            data_dir,
+            10,
+            FASHION_MNIST_CLASSES,
             preprocessing,
             hint="or install Debian's dataset-fashion-mnist package "
             f"(files in {DEBIAN_FASHION_MNIST}), or pass --data_dir=DIR "
             "holding the IDX files (train-images-idx3-ubyte.gz, ...)",
-        )  # fmt: skip
+        )
 
     def load_split(split):
         _check_split(split)
@@ -183,9 +212,15 @@ def fashion_mnist(data_dir=None):
             )
         return _in_memory(images[..., None], labels), len(images)
 
-    return Source("fashion_mnist", 10, FASHION_MNIST_CLASSES, preprocessing,
-                  load_split, in_memory=True,
-                  location=os.path.abspath(directory))  # fmt: skip
+    return Source(
+        "fashion_mnist",
+        10,
+        FASHION_MNIST_CLASSES,
+        preprocessing,
+        load_split,
+        in_memory=True,
+        location=os.path.abspath(directory),
+    )
 
 
 def _check_data_dir(data_dir):
@@ -207,8 +242,15 @@ def _online(host="storage.googleapis.com", timeout=3.0):
         return False
 
 
-def _tfds_source(name, data_dir, num_classes, class_names, preprocessing,
-                 hint="", split_names=None):  # fmt: skip
+def _tfds_source(
+    name,
+    data_dir,
+    num_classes,
+    class_names,
+    preprocessing,
+    hint="",
+    split_names=None,
+):
     import tensorflow_datasets as tfds
 
     split_names = split_names or {"train": "train", "test": "test"}
@@ -235,19 +277,31 @@ def _tfds_source(name, data_dir, num_classes, class_names, preprocessing,
         ds = builder.as_dataset(split=tfds_split, as_supervised=True)
         return ds, builder.info.splits[tfds_split].num_examples
 
-    return Source(name, num_classes, class_names, preprocessing, load_split,
-                  location=f"tensorflow-datasets:{builder.data_dir}")
+    return Source(
+        name,
+        num_classes,
+        class_names,
+        preprocessing,
+        load_split,
+        location=f"tensorflow-datasets:{builder.data_dir}",
+    )
 
 
 def cifar(name, data_dir=None):
     """CIFAR-10 or CIFAR-100 through tensorflow-datasets."""
     if name == "cifar10":
         mean, std = (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)
-        return _tfds_source(name, data_dir, 10, CIFAR10_CLASSES,
-                            Preprocessing(mean, std, (32, 32, 3)))  # fmt: skip
+        return _tfds_source(
+            name,
+            data_dir,
+            10,
+            CIFAR10_CLASSES,
+            Preprocessing(mean, std, (32, 32, 3)),
+        )
     mean, std = (0.5071, 0.4865, 0.4409), (0.2673, 0.2564, 0.2762)
-    return _tfds_source(name, data_dir, 100, None,
-                        Preprocessing(mean, std, (32, 32, 3)))  # fmt: skip
+    return _tfds_source(
+        name, data_dir, 100, None, Preprocessing(mean, std, (32, 32, 3))
+    )
 
 
 def imagenet(name, data_dir=None):
@@ -255,16 +309,22 @@ def imagenet(name, data_dir=None):
     to 224x224 by the pipeline) or `imagenet_resized/32x32` / `64x64`."""
     if name == "imagenet2012":
         size = 224
-        hint = ("imagenet2012 needs the manual download of ILSVRC2012 "
-                "tarballs into DIR/downloads/manual")  # fmt: skip
+        hint = (
+            "imagenet2012 needs the manual download of ILSVRC2012 "
+            "tarballs into DIR/downloads/manual"
+        )
     else:
         size = int(name.split("/")[1].split("x")[0])
         hint = ""
     return _tfds_source(
-        name, data_dir, 1000, None,
+        name,
+        data_dir,
+        1000,
+        None,
         Preprocessing(IMAGENET_MEAN, IMAGENET_STD, (size, size, 3)),
-        hint=hint, split_names={"train": "train", "test": "validation"},
-    )  # fmt: skip
+        hint=hint,
+        split_names={"train": "train", "test": "validation"},
+    )
 
 
 # --- Tiny ImageNet from its extracted folder ----------------------------------
@@ -278,9 +338,10 @@ def tiny_imagenet(data_dir):
     `val/val_annotations.txt`; the val split serves as `test`.
     """
     root = None
-    for candidate in filter(None, [
-        data_dir, data_dir and os.path.join(data_dir, "tiny-imagenet-200")
-    ]):  # fmt: skip
+    for candidate in filter(
+        None,
+        [data_dir, data_dir and os.path.join(data_dir, "tiny-imagenet-200")],
+    ):
         if os.path.exists(os.path.join(candidate, "wnids.txt")):
             root = candidate
     if root is None:
@@ -298,8 +359,9 @@ def tiny_imagenet(data_dir):
             files, labels = [], []
             for wnid in wnids:
                 folder = os.path.join(root, "train", wnid, "images")
-                names = sorted(os.listdir(folder)) if os.path.isdir(folder) \
-                    else []  # fmt: skip
+                names = (
+                    sorted(os.listdir(folder)) if os.path.isdir(folder) else []
+                )
                 files += [os.path.join(folder, n) for n in names]
                 labels += [index[wnid]] * len(names)
             return files, labels
@@ -322,8 +384,9 @@ def tiny_imagenet(data_dir):
         return files, labels
 
     def decode(path, label):
-        image = tf.io.decode_image(tf.io.read_file(path), channels=3,
-                                   expand_animations=False)  # fmt: skip
+        image = tf.io.decode_image(
+            tf.io.read_file(path), channels=3, expand_animations=False
+        )
         image = tf.ensure_shape(image, [64, 64, 3])
         return image, label
 
@@ -340,9 +403,14 @@ def tiny_imagenet(data_dir):
         ds = ds.map(decode, num_parallel_calls=tf.data.AUTOTUNE)
         return ds, len(files)
 
-    return Source("tiny_imagenet", len(wnids), tuple(wnids),
-                  Preprocessing(IMAGENET_MEAN, IMAGENET_STD, (64, 64, 3)),
-                  load_split, location=os.path.abspath(root))  # fmt: skip
+    return Source(
+        "tiny_imagenet",
+        len(wnids),
+        tuple(wnids),
+        Preprocessing(IMAGENET_MEAN, IMAGENET_STD, (64, 64, 3)),
+        load_split,
+        location=os.path.abspath(root),
+    )
 
 
 #: Every dataset name `get_source` accepts.

@@ -14,8 +14,18 @@ from bnorder_tf.models.mobilenet import build_mobilenet
 from bnorder_tf.models.vgg import VGG16_DEPTHS, VGG_CONFIGS, build_vgg
 
 
-def _vgg(name, make_block, *, num_classes, input_shape, width, fc_bn,
-         fc_units, dropout, conv_bias):  # fmt: skip
+def _vgg(
+    name,
+    make_block,
+    *,
+    num_classes,
+    input_shape,
+    width,
+    fc_bn,
+    fc_units,
+    dropout,
+    conv_bias,
+):
     side = max(input_shape[:2])
     return build_vgg(
         name,
@@ -30,8 +40,18 @@ def _vgg(name, make_block, *, num_classes, input_shape, width, fc_bn,
     )
 
 
-def _mobilenet(name, make_block, *, num_classes, input_shape, width, fc_bn,
-               fc_units, dropout, conv_bias):  # fmt: skip
+def _mobilenet(
+    name,
+    make_block,
+    *,
+    num_classes,
+    input_shape,
+    width,
+    fc_bn,
+    fc_units,
+    dropout,
+    conv_bias,
+):
     del name, fc_bn, fc_units  # VGG's head only
     return build_mobilenet(
         make_block=make_block,

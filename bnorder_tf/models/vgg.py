@@ -29,18 +29,66 @@ from bnorder_tf.models.common import (
 VGG_CONFIGS = {
     "vgg11": [64, "M", 128, "M", 256, 256, "M", 512, 512, "M", 512, 512, "M"],
     "vgg13": [
-        64, 64, "M", 128, 128, "M", 256, 256, "M", 512, 512, "M",
-        512, 512, "M",
+        64,
+        64,
+        "M",
+        128,
+        128,
+        "M",
+        256,
+        256,
+        "M",
+        512,
+        512,
+        "M",
+        512,
+        512,
+        "M",
     ],
     "vgg16": [
-        64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M",
-        512, 512, 512, "M",
+        64,
+        64,
+        "M",
+        128,
+        128,
+        "M",
+        256,
+        256,
+        256,
+        "M",
+        512,
+        512,
+        512,
+        "M",
+        512,
+        512,
+        512,
+        "M",
     ],
     "vgg19": [
-        64, 64, "M", 128, 128, "M", 256, 256, 256, 256, "M",
-        512, 512, 512, 512, "M", 512, 512, 512, 512, "M",
+        64,
+        64,
+        "M",
+        128,
+        128,
+        "M",
+        256,
+        256,
+        256,
+        256,
+        "M",
+        512,
+        512,
+        512,
+        512,
+        "M",
+        512,
+        512,
+        512,
+        512,
+        "M",
     ],
-}  # fmt: skip
+}
 
 #: Depths accepted by `vgg16_n`.
 VGG16_DEPTHS = range(8, 17)
@@ -145,6 +193,5 @@ def build_vgg(
         )
         if dropout:
             layers.append(keras.layers.Dropout(dropout, name=f"dropout{i}"))
-    layers.append(make_block.classifier(num_classes,
-                                        scaled(fc_units, width)))
+    layers.append(make_block.classifier(num_classes, scaled(fc_units, width)))
     return keras.Sequential(layers, name=name)

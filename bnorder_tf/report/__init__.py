@@ -40,19 +40,26 @@ def accuracy_rows(groups):
     extra = varying_settings(groups)
     rows = []
     for group in groups:
-        accuracies = [r.summary["final_test_accuracy"] for r in group.runs
-                      if r.summary.get("final_test_accuracy") is not None]
+        accuracies = [
+            r.summary["final_test_accuracy"]
+            for r in group.runs
+            if r.summary.get("final_test_accuracy") is not None
+        ]
         row = {"group": group.label.split()[0]}
-        row.update({k: group.settings.get(k, "") for k in MAIN_SETTINGS
-                    + tuple(extra)})  # fmt: skip
-        row["accuracy_mean"] = statistics.fmean(accuracies) if accuracies \
-            else math.nan  # fmt: skip
-        row["accuracy_std"] = statistics.stdev(accuracies) \
-            if len(accuracies) > 1 else 0.0  # fmt: skip
+        row.update(
+            {k: group.settings.get(k, "") for k in MAIN_SETTINGS + tuple(extra)}
+        )
+        row["accuracy_mean"] = (
+            statistics.fmean(accuracies) if accuracies else math.nan
+        )
+        row["accuracy_std"] = (
+            statistics.stdev(accuracies) if len(accuracies) > 1 else 0.0
+        )
         row["seeds"] = len(accuracies)
         for key in MODEL_KEYS:
-            values = [(r.summary.get("stats") or {}).get(key)
-                      for r in group.runs]  # fmt: skip
+            values = [
+                (r.summary.get("stats") or {}).get(key) for r in group.runs
+            ]
             values = [v for v in values if v is not None]
             row[key] = statistics.fmean(values) if values else math.nan
         rows.append(row)
@@ -60,14 +67,15 @@ def accuracy_rows(groups):
 
 
 def _markdown_table(rows):
-    columns = [c for c in rows[0] if c not in ("accuracy_mean",
-                                                "accuracy_std")]
+    columns = [c for c in rows[0] if c not in ("accuracy_mean", "accuracy_std")]
     header = columns[:-4] + ["accuracy (%)", "seeds", *MODEL_KEYS]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for row in rows:
         cells = [str(row[c]) for c in columns[:-4]]
-        cells.append(f"{100 * row['accuracy_mean']:.2f} ± "
-                     f"{100 * row['accuracy_std']:.2f}")  # fmt: skip
+        cells.append(
+            f"{100 * row['accuracy_mean']:.2f} ± "
+            f"{100 * row['accuracy_std']:.2f}"
+        )
         cells.append(str(row["seeds"]))
         cells += [f"{row[k]:.4f}" for k in MODEL_KEYS]
         lines.append("| " + " | ".join(cells) + " |")
@@ -83,13 +91,15 @@ def _choose_layer(groups, layer):
                 return layers[len(layers) // 2]
             if layer in layers:
                 return layer
-            raise ConfigError(f"--layer={layer}: the runs have blocks "
-                             f"{', '.join(layers)}.")  # fmt: skip
+            raise ConfigError(
+                f"--layer={layer}: the runs have blocks {', '.join(layers)}."
+            )
     return layer
 
 
-def build_report(paths, out, layer=None, channels=4, claims=False,
-                 markdown_name=REPORT_MD):  # fmt: skip
+def build_report(
+    paths, out, layer=None, channels=4, claims=False, markdown_name=REPORT_MD
+):
     """Reads runs, writes `report.md`, `report.html` and PNG figures.
 
     Args:
@@ -121,47 +131,88 @@ def build_report(paths, out, layer=None, channels=4, claims=False,
     rows = accuracy_rows(groups)
     layer = _choose_layer(groups, layer)
     sections = [
-        ("Test accuracy", "Final test accuracy, mean ± standard deviation "
-         "over seeds, with the model-level statistics of the last epoch "
-         "(means over seeds).", _markdown_table(rows), None),
-    ]  # fmt: skip
+        (
+            "Test accuracy",
+            "Final test accuracy, mean ± standard deviation "
+            "over seeds, with the model-level statistics of the last epoch "
+            "(means over seeds).",
+            _markdown_table(rows),
+            None,
+        ),
+    ]
     if claims:
-        sections.append((
-            "The paper's claims", "Each claim checked on the finished runs: "
-            "the variants' means over seeds, ordered as the paper says "
-            "(\"within the seeds' noise\": a gap smaller than a standard "
-            "deviation).", claims_markdown(check_claims(runs)), None))
+        sections.append(
+            (
+                "The paper's claims",
+                "Each claim checked on the finished runs: "
+                "the variants' means over seeds, ordered as the paper says "
+                '("within the seeds\' noise": a gap smaller than a standard '
+                "deviation).",
+                claims_markdown(check_claims(runs)),
+                None,
+            )
+        )
     if diverged:
-        sections.append((
-            "Diverged runs", "Left out of every table and figure: their "
-            "loss became NaN or infinite (summary.json status "
-            "\"diverged\"): " + ", ".join(
-                f"{run.path} (epoch {run.summary.get('diverged_epoch')})"
-                for run in diverged) + ".", None, None))  # fmt: skip
+        sections.append(
+            (
+                "Diverged runs",
+                "Left out of every table and figure: their "
+                "loss became NaN or infinite (summary.json status "
+                '"diverged"): '
+                + ", ".join(
+                    f"{run.path} (epoch {run.summary.get('diverged_epoch')})"
+                    for run in diverged
+                )
+                + ".",
+                None,
+                None,
+            )
+        )
     drawn = [
-        ("saturation", "Saturation per block",
-         "Mean |activation| / bound of each block at the last epoch "
-         "(paper figures 3, 9, 13).",
-         figures.per_layer(groups, "saturation", "Saturation per block",
-                           "saturation")),
-        ("skewness", "Skewness per block",
-         "Mean absolute channel skewness of each block's activation "
-         "(paper figures 4, 10, 13).",
-         figures.per_layer(groups, "skewness", "Skewness per block",
-                           "mean |channel skewness|")),
-        ("sparsity", "Sparsity per block",
-         "1 - mean |output| / channel max |output| of each block.",
-         figures.per_layer(groups, "sparsity", "Sparsity per block",
-                           "sparsity")),
-        ("histograms", f"Activation histograms of {layer}",
-         f"Per-channel distributions of {layer}'s activation, one column per "
-         "setting, first run of each (paper figure 1).",
-         figures.histograms(groups, layer, channels)),
-        ("output_histograms", f"Block output histograms of {layer}",
-         f"Per-channel distributions of {layer}'s output: the BN output in "
-         "Swap, the activation again in Convention (paper figure 8).",
-         figures.histograms(groups, layer, channels, tap="output")),
-    ]  # fmt: skip
+        (
+            "saturation",
+            "Saturation per block",
+            "Mean |activation| / bound of each block at the last epoch "
+            "(paper figures 3, 9, 13).",
+            figures.per_layer(
+                groups, "saturation", "Saturation per block", "saturation"
+            ),
+        ),
+        (
+            "skewness",
+            "Skewness per block",
+            "Mean absolute channel skewness of each block's activation "
+            "(paper figures 4, 10, 13).",
+            figures.per_layer(
+                groups,
+                "skewness",
+                "Skewness per block",
+                "mean |channel skewness|",
+            ),
+        ),
+        (
+            "sparsity",
+            "Sparsity per block",
+            "1 - mean |output| / channel max |output| of each block.",
+            figures.per_layer(
+                groups, "sparsity", "Sparsity per block", "sparsity"
+            ),
+        ),
+        (
+            "histograms",
+            f"Activation histograms of {layer}",
+            f"Per-channel distributions of {layer}'s activation, one column "
+            "per setting, first run of each (paper figure 1).",
+            figures.histograms(groups, layer, channels),
+        ),
+        (
+            "output_histograms",
+            f"Block output histograms of {layer}",
+            f"Per-channel distributions of {layer}'s output: the BN output in "
+            "Swap, the activation again in Convention (paper figure 8).",
+            figures.histograms(groups, layer, channels, tap="output"),
+        ),
+    ]
     by_dataset = {}
     for group in groups:
         by_dataset.setdefault(group.settings["dataset"], []).append(group)
@@ -171,21 +222,40 @@ def build_report(paths, out, layer=None, channels=4, claims=False,
         suffix = f"_{dataset}" if len(by_dataset) > 1 else ""
         for key in ("sparsity", "skewness"):
             fig, r = figures.versus_accuracy(dataset_groups, key)
-            drawn.append((
-                f"{key}_vs_accuracy{suffix.replace('/', '-')}",
-                f"{key.capitalize()} vs accuracy on {dataset}",
-                f"One point per run of {dataset}; Pearson r = {r:.3f} "
-                "(paper figures 5, 7)." if fig else "", fig))  # fmt: skip
+            drawn.append(
+                (
+                    f"{key}_vs_accuracy{suffix.replace('/', '-')}",
+                    f"{key.capitalize()} vs accuracy on {dataset}",
+                    f"One point per run of {dataset}; Pearson r = {r:.3f} "
+                    "(paper figures 5, 7)."
+                    if fig
+                    else "",
+                    fig,
+                )
+            )
     drawn += [
-        ("loss", "Loss curves", "Training and test loss per epoch, mean "
-         "over seeds (paper figures 16, 17).", figures.loss_curves(groups)),
-        ("gradients", "Gradient scale", "Mean |input|, |kernel gradient| "
-         "and |gradient at the activation input| per block (paper figure "
-         "15).", figures.gradient_scale(groups)),
-        ("tanh_skewness", "Skewness of tanh of a normal", "Computed by "
-         "quadrature, no training involved (paper figure 12).",
-         figures.tanh_skewness()),
-    ]  # fmt: skip
+        (
+            "loss",
+            "Loss curves",
+            "Training and test loss per epoch, mean "
+            "over seeds (paper figures 16, 17).",
+            figures.loss_curves(groups),
+        ),
+        (
+            "gradients",
+            "Gradient scale",
+            "Mean |input|, |kernel gradient| "
+            "and |gradient at the activation input| per block (paper figure "
+            "15).",
+            figures.gradient_scale(groups),
+        ),
+        (
+            "tanh_skewness",
+            "Skewness of tanh of a normal",
+            "Computed by quadrature, no training involved (paper figure 12).",
+            figures.tanh_skewness(),
+        ),
+    ]
     os.makedirs(out, exist_ok=True)
     for name, title, caption, fig in drawn:
         if fig is None:
@@ -199,9 +269,11 @@ def build_report(paths, out, layer=None, channels=4, claims=False,
 
 def _write(out, groups, sections, markdown_name=REPORT_MD):
     runs = sum(len(g.runs) for g in groups)
-    intro = (f"{runs} run(s) in {len(groups)} setting(s), grouped by their "
-             "flags.txt (runs differing only in the seed and operational "
-             "flags are one setting).")  # fmt: skip
+    intro = (
+        f"{runs} run(s) in {len(groups)} setting(s), grouped by their "
+        "flags.txt (runs differing only in the seed and operational "
+        "flags are one setting)."
+    )
     md = ["# bnorder_tf report", "", intro, ""]
     body = [f"<h1>bnorder_tf report</h1><p>{html.escape(intro)}</p>"]
     for title, caption, table, image in sections:
@@ -214,19 +286,24 @@ def _write(out, groups, sections, markdown_name=REPORT_MD):
             md += [f"![{title}]({os.path.basename(image)})", ""]
             with open(image, "rb") as f:
                 data = base64.b64encode(f.read()).decode("ascii")
-            body.append(f'<img alt="{html.escape(title)}" '
-                        f'src="data:image/png;base64,{data}">')  # fmt: skip
+            body.append(
+                f'<img alt="{html.escape(title)}" '
+                f'src="data:image/png;base64,{data}">'
+            )
         body.append(f"<p><em>{html.escape(caption)}</em></p>")
     md_path = os.path.join(out, markdown_name)
     with open(md_path, "w") as f:
         f.write("\n".join(md))
     with open(os.path.join(out, REPORT_HTML), "w") as f:
-        f.write("<!DOCTYPE html><html><head><meta charset='utf-8'>"
-                "<title>bnorder_tf report</title><style>body{font-family:"
-                "sans-serif;max-width:1100px;margin:auto}table{border-"
-                "collapse:collapse}td,th{border:1px solid #ccc;padding:4px"
-                " 8px}img{max-width:100%}</style></head><body>"
-                + "".join(body) + "</body></html>")  # fmt: skip
+        f.write(
+            "<!DOCTYPE html><html><head><meta charset='utf-8'>"
+            "<title>bnorder_tf report</title><style>body{font-family:"
+            "sans-serif;max-width:1100px;margin:auto}table{border-"
+            "collapse:collapse}td,th{border:1px solid #ccc;padding:4px"
+            " 8px}img{max-width:100%}</style></head><body>"
+            + "".join(body)
+            + "</body></html>"
+        )
     return md_path
 
 
@@ -237,11 +314,18 @@ def _html_table(markdown):
     out.append("</tr>")
     for line in lines[2:]:
         cells = [c.strip() for c in line.strip("|").split("|")]
-        out.append("<tr>" + "".join(f"<td>{html.escape(c)}</td>"
-                                    for c in cells) + "</tr>")  # fmt: skip
+        out.append(
+            "<tr>"
+            + "".join(f"<td>{html.escape(c)}</td>" for c in cells)
+            + "</tr>"
+        )
     out.append("</table>")
     return "".join(out)
 
 
-__all__ = ["NotARunError", "accuracy_rows", "build_report",
-           "tanh_skewness_grid"]
+__all__ = [
+    "NotARunError",
+    "accuracy_rows",
+    "build_report",
+    "tanh_skewness_grid",
+]

@@ -11,22 +11,40 @@ from bnorder_tf.report import build_report
 def main(argv=None):
     parser = argparse.ArgumentParser(
         prog="python -m bnorder_tf.report",
-        description="The paper's tables and figures from run directories.")
+        description="The paper's tables and figures from run directories.",
+    )
     parser.add_argument("paths", nargs="+", metavar="RUN_OR_TUNING_DIR")
     parser.add_argument("--out", required=True, help="Output directory.")
-    parser.add_argument("--layer", help="Block of the histogram figure "
-                        "(default: the middle one).")
-    parser.add_argument("--channels", type=int, default=4,
-                        help="Channels in the histogram figure.")
-    parser.add_argument("--claims", action="store_true",
-                        help="Add the table of the paper's claims.")
-    parser.add_argument("--markdown_name", default="report.md",
-                        help="File name of the Markdown report.")
+    parser.add_argument(
+        "--layer",
+        help="Block of the histogram figure (default: the middle one).",
+    )
+    parser.add_argument(
+        "--channels",
+        type=int,
+        default=4,
+        help="Channels in the histogram figure.",
+    )
+    parser.add_argument(
+        "--claims",
+        action="store_true",
+        help="Add the table of the paper's claims.",
+    )
+    parser.add_argument(
+        "--markdown_name",
+        default="report.md",
+        help="File name of the Markdown report.",
+    )
     args = parser.parse_args(argv)
     try:
-        path = build_report(args.paths, args.out, args.layer, args.channels,
-                            claims=args.claims,
-                            markdown_name=args.markdown_name)
+        path = build_report(
+            args.paths,
+            args.out,
+            args.layer,
+            args.channels,
+            claims=args.claims,
+            markdown_name=args.markdown_name,
+        )
     except UserError as e:
         fail_on_user_error("report", e)
     print(f"Wrote {path} and report.html")

@@ -16,8 +16,12 @@ CONVENTION = ("convention", "tanh")
 NWDBN = ("nwdbn", "tanh")
 SWAP = ("swap", "tanh")
 SWAP_SHIFTED = ("swap", "shifted_tanh")
-LABELS = {CONVENTION: "Convention", NWDBN: "NWDBN", SWAP: "Swap",
-          SWAP_SHIFTED: "Swap, shifted tanh"}  # fmt: skip
+LABELS = {
+    CONVENTION: "Convention",
+    NWDBN: "NWDBN",
+    SWAP: "Swap",
+    SWAP_SHIFTED: "Swap, shifted tanh",
+}
 
 
 def accuracy(run):
@@ -25,8 +29,10 @@ def accuracy(run):
 
 
 def max_layer_saturation(run):
-    values = [layer.get("saturation")
-              for layer in (run.summary.get("layer_stats") or {}).values()]
+    values = [
+        layer.get("saturation")
+        for layer in (run.summary.get("layer_stats") or {}).values()
+    ]
     values = [v for v in values if v is not None]
     return max(values) if values else None
 
@@ -58,25 +64,46 @@ class Claim:
 
 
 CLAIMS = (
-    Claim("Swap beats Convention in accuracy",
-          "69.50 vs about 74.1 % (CIFAR-100, VGG16_11)",
-          (CONVENTION, SWAP), accuracy, 100.0),
-    Claim("NWDBN lies between Convention and Swap in accuracy",
-          "69.50 < 72.27 < about 74.1 %", (CONVENTION, NWDBN, SWAP),
-          accuracy, 100.0),
-    Claim("Swap's maximum layer saturation is higher",
-          "0.45 (Convention) vs 0.86 (Swap)", (CONVENTION, SWAP),
-          max_layer_saturation),
-    Claim("Swap's mean |channel skewness| is higher",
-          "Convention below 1 in every layer, Swap above (figure 4)",
-          (CONVENTION, SWAP), model_stat("skewness")),
-    Claim("Sparsity orders Swap > Convention > NWDBN",
-          "0.288 (NWDBN) < 0.718 (Convention) < 0.849 (Swap)",
-          (NWDBN, CONVENTION, SWAP), model_stat("sparsity")),
-    Claim("Shifted tanh beats tanh in Swap order",
-          "better (NeurIPS version; its number is not in our copy)",
-          (SWAP, SWAP_SHIFTED), accuracy, 100.0),
-)  # fmt: skip
+    Claim(
+        "Swap beats Convention in accuracy",
+        "69.50 vs about 74.1 % (CIFAR-100, VGG16_11)",
+        (CONVENTION, SWAP),
+        accuracy,
+        100.0,
+    ),
+    Claim(
+        "NWDBN lies between Convention and Swap in accuracy",
+        "69.50 < 72.27 < about 74.1 %",
+        (CONVENTION, NWDBN, SWAP),
+        accuracy,
+        100.0,
+    ),
+    Claim(
+        "Swap's maximum layer saturation is higher",
+        "0.45 (Convention) vs 0.86 (Swap)",
+        (CONVENTION, SWAP),
+        max_layer_saturation,
+    ),
+    Claim(
+        "Swap's mean |channel skewness| is higher",
+        "Convention below 1 in every layer, Swap above (figure 4)",
+        (CONVENTION, SWAP),
+        model_stat("skewness"),
+    ),
+    Claim(
+        "Sparsity orders Swap > Convention > NWDBN",
+        "0.288 (NWDBN) < 0.718 (Convention) < 0.849 (Swap)",
+        (NWDBN, CONVENTION, SWAP),
+        model_stat("sparsity"),
+    ),
+    Claim(
+        "Shifted tanh beats tanh in Swap order",
+        "better (NeurIPS version; its number is not in our copy)",
+        (SWAP, SWAP_SHIFTED),
+        accuracy,
+        100.0,
+    ),
+)
 
 
 @dataclasses.dataclass
@@ -118,10 +145,14 @@ def check_claims(runs, claims=CLAIMS):
             numbers = [claim.value(r) for r in by_variant.get(variant, [])]
             numbers = [v * claim.scale for v in numbers if v is not None]
             values[variant] = (
-                (statistics.fmean(numbers),
-                 statistics.stdev(numbers) if len(numbers) > 1 else 0.0,
-                 len(numbers)) if numbers else None
-            )  # fmt: skip
+                (
+                    statistics.fmean(numbers),
+                    statistics.stdev(numbers) if len(numbers) > 1 else 0.0,
+                    len(numbers),
+                )
+                if numbers
+                else None
+            )
         if any(v is None for v in values.values()):
             results.append(ClaimResult(claim, values, None, float("nan")))
             continue
@@ -138,25 +169,34 @@ def check_claims(runs, claims=CLAIMS):
 
 def claims_markdown(results):
     """The claims table as Markdown."""
-    lines = ["| claim | paper | ours (mean ± std over seeds) | holds |",
-             "|---|---|---|---|"]  # fmt: skip
+    lines = [
+        "| claim | paper | ours (mean ± std over seeds) | holds |",
+        "|---|---|---|---|",
+    ]
     for result in results:
         ours = "; ".join(
-            f"{LABELS[v]} " + ("no run" if result.values[v] is None else
-                               f"{result.values[v][0]:.{_digits(result)}f} ± "
-                               f"{result.values[v][1]:.{_digits(result)}f} "
-                               f"(n={result.values[v][2]})")
+            f"{LABELS[v]} "
+            + (
+                "no run"
+                if result.values[v] is None
+                else f"{result.values[v][0]:.{_digits(result)}f} ± "
+                f"{result.values[v][1]:.{_digits(result)}f} "
+                f"(n={result.values[v][2]})"
+            )
             for v in result.claim.order
-        )  # fmt: skip
+        )
         if result.holds is None:
             verdict = "not measured"
         elif result.holds:
-            verdict = "yes" + (" (within the seeds' noise)"
-                               if result.margin < 1 else "")
+            verdict = "yes" + (
+                " (within the seeds' noise)" if result.margin < 1 else ""
+            )
         else:
             verdict = "**no**"
-        lines.append(f"| {result.claim.text} | {result.claim.paper} | "
-                     f"{ours} | {verdict} |")  # fmt: skip
+        lines.append(
+            f"| {result.claim.text} | {result.claim.paper} | "
+            f"{ours} | {verdict} |"
+        )
     return "\n".join(lines)
 
 
@@ -164,5 +204,4 @@ def _digits(result):
     return 2 if result.claim.scale != 1.0 else 3
 
 
-__all__ = ["CLAIMS", "Claim", "ClaimResult", "check_claims",
-           "claims_markdown"]
+__all__ = ["CLAIMS", "Claim", "ClaimResult", "check_claims", "claims_markdown"]

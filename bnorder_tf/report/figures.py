@@ -62,15 +62,22 @@ def histograms(groups, layer, channels=4, tap="activation"):
     (Convention beside Swap), one row per channel; runs measured without
     histograms are left out."""
     counts_key, edges_key = HISTOGRAM_KEYS[tap]
-    columns = [g for g in groups if g.runs[0].last_stats
-               and layer in g.runs[0].last_stats["layers"]
-               and g.runs[0].last_stats["layers"][layer].get(counts_key)
-               is not None]  # fmt: skip
+    columns = [
+        g
+        for g in groups
+        if g.runs[0].last_stats
+        and layer in g.runs[0].last_stats["layers"]
+        and g.runs[0].last_stats["layers"][layer].get(counts_key) is not None
+    ]
     if not columns:
         return None
-    fig, axes = plt.subplots(channels, len(columns), squeeze=False,
-                             figsize=(3.2 * len(columns), 1.8 * channels),
-                             sharex="col")  # fmt: skip
+    fig, axes = plt.subplots(
+        channels,
+        len(columns),
+        squeeze=False,
+        figsize=(3.2 * len(columns), 1.8 * channels),
+        sharex="col",
+    )
     for col, group in enumerate(columns):
         stats = group.runs[0].last_stats["layers"][layer]
         edges = np.asarray(stats[edges_key])
@@ -83,8 +90,10 @@ def histograms(groups, layer, channels=4, tap="activation"):
             if row == 0:
                 ax.set_title(group.label, fontsize=8)
         axes[-1, col].set_xlabel(f"{tap} value")
-    fig.suptitle(f"{tap.capitalize()} histograms of {layer}, per channel "
-                 "(fraction of values per bin, last epoch)")  # fmt: skip
+    fig.suptitle(
+        f"{tap.capitalize()} histograms of {layer}, per channel "
+        "(fraction of values per bin, last epoch)"
+    )
     fig.tight_layout()
     return fig
 
@@ -92,11 +101,17 @@ def histograms(groups, layer, channels=4, tap="activation"):
 def versus_accuracy(groups, key):
     """One point per run: a model-level statistic against test accuracy,
     with Pearson's r over all points."""
-    points = [(run.summary["stats"][key], run.summary["final_test_accuracy"],
-               group.label)
-              for group in groups for run in group.runs
-              if (run.summary.get("stats") or {}).get(key) is not None
-              and run.summary.get("final_test_accuracy") is not None]
+    points = [
+        (
+            run.summary["stats"][key],
+            run.summary["final_test_accuracy"],
+            group.label,
+        )
+        for group in groups
+        for run in group.runs
+        if (run.summary.get("stats") or {}).get(key) is not None
+        and run.summary.get("final_test_accuracy") is not None
+    ]
     if len(points) < 2:
         return None, None
     x = np.array([p[0] for p in points])
@@ -121,14 +136,18 @@ def loss_curves(groups):
     drawn = False
     for group in groups:
         for ax, key in zip(axes, ("loss", "val_loss")):
-            curves = [[np.nan if v is None else v for v in run.history[key]]
-                      for run in group.runs if run.history.get(key)]
+            curves = [
+                [np.nan if v is None else v for v in run.history[key]]
+                for run in group.runs
+                if run.history.get(key)
+            ]
             if not curves:
                 continue
             length = min(len(c) for c in curves)
             mean = np.mean([c[:length] for c in curves], axis=0)
-            ax.plot(np.arange(1, length + 1), mean, marker=".",
-                    label=group.label)  # fmt: skip
+            ax.plot(
+                np.arange(1, length + 1), mean, marker=".", label=group.label
+            )
             drawn = True
     if not drawn:
         plt.close(fig)
@@ -155,8 +174,11 @@ def gradient_scale(groups):
     where the runs recorded them (`--gradient_batches`)."""
     series = []
     for group in groups:
-        recorded = [r.last_stats["gradients"] for r in group.runs
-                    if r.last_stats and r.last_stats.get("gradients")]
+        recorded = [
+            r.last_stats["gradients"]
+            for r in group.runs
+            if r.last_stats and r.last_stats.get("gradients")
+        ]
         if recorded:
             series.append((group.label, recorded[0]))
     if not series:
@@ -165,8 +187,12 @@ def gradient_scale(groups):
     for ax, (key, title) in zip(axes, GRADIENT_PANELS):
         for label, gradients in series:
             layers = list(gradients)
-            ax.plot(layers, [gradients[n][key] for n in layers], marker="o",
-                    label=label)  # fmt: skip
+            ax.plot(
+                layers,
+                [gradients[n][key] for n in layers],
+                marker="o",
+                label=label,
+            )
         ax.set_title(title, fontsize=9)
         ax.set_yscale("log")
         ax.set_xlabel("block")
@@ -185,12 +211,22 @@ def tanh_skewness(means=None, stds=None):
     grid = tanh_skewness_grid(means, stds)
     fig, ax = plt.subplots(figsize=(6.5, 5))
     limit = np.nanmax(np.abs(grid))
-    image = ax.pcolormesh(stds, means, grid, cmap="RdBu_r", vmin=-limit,
-                          vmax=limit, shading="auto")  # fmt: skip
+    image = ax.pcolormesh(
+        stds,
+        means,
+        grid,
+        cmap="RdBu_r",
+        vmin=-limit,
+        vmax=limit,
+        shading="auto",
+    )
     fig.colorbar(image, ax=ax, label="skewness of tanh(X)")
     ax.set_xlabel("std of X")
     ax.set_ylabel("mean of X")
-    ax.set_title("Skewness of tanh(X), X ~ N(mean, std²): an off-centre "
-                 "input saturates one side", fontsize=9)  # fmt: skip
+    ax.set_title(
+        "Skewness of tanh(X), X ~ N(mean, std²): an off-centre "
+        "input saturates one side",
+        fontsize=9,
+    )
     fig.tight_layout()
     return fig

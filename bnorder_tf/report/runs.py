@@ -59,8 +59,9 @@ class Run:
 
 
 def is_run(path):
-    return os.path.isfile(os.path.join(path, SUMMARY_FILE)) and \
-        os.path.isfile(os.path.join(path, FLAGS_FILE))  # fmt: skip
+    return os.path.isfile(os.path.join(path, SUMMARY_FILE)) and os.path.isfile(
+        os.path.join(path, FLAGS_FILE)
+    )
 
 
 def load_run(path):
@@ -130,8 +131,11 @@ def group_runs(runs):
         groups[key].runs.append(run)
     groups = list(groups.values())
     varying = varying_settings(groups)
-    groups.sort(key=lambda g: tuple(str(g.settings.get(k))
-                                    for k in MAIN_SETTINGS + tuple(varying)))
+    groups.sort(
+        key=lambda g: tuple(
+            str(g.settings.get(k)) for k in MAIN_SETTINGS + tuple(varying)
+        )
+    )
     for i, group in enumerate(groups, 1):
         parts = [group.settings.get(k, "?") for k in MAIN_SETTINGS[1:]]
         group.label = f"G{i} " + " ".join(parts)
@@ -141,7 +145,5 @@ def group_runs(runs):
 def varying_settings(groups):
     """Settings other than the main ones whose value differs between
     groups."""
-    names = sorted({k for g in groups for k in g.settings} -
-                   set(MAIN_SETTINGS))  # fmt: skip
-    return [n for n in names
-            if len({g.settings.get(n) for g in groups}) > 1]  # fmt: skip
+    names = sorted({k for g in groups for k in g.settings} - set(MAIN_SETTINGS))
+    return [n for n in names if len({g.settings.get(n) for g in groups}) > 1]

@@ -121,9 +121,9 @@ class ActivationStatsCallback(keras.callbacks.Callback):
         if self._stats_pass is None:  # used outside fit
             self.on_train_begin()
         last = epoch + 1 == (self.params or {}).get("epochs")
-        with_histograms = last or (epoch + 1) % (
-            self.every * self.histogram_every
-        ) == 0
+        with_histograms = (
+            last or (epoch + 1) % (self.every * self.histogram_every) == 0
+        )
         stats_pass = self._stats_pass if with_histograms else self._plain_pass
         result = stats_pass(self.dataset)
         record = {"epoch": epoch, **result.to_dict()}

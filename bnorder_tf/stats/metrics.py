@@ -123,8 +123,7 @@ class LayerStats:
     output_histogram_edges: np.ndarray = None
 
     @classmethod
-    def from_states(cls, activation, output, bound, edges,
-                    output_edges=None):  # fmt: skip
+    def from_states(cls, activation, output, bound, edges, output_edges=None):
         """Computes the statistics from the two taps' merged states.
 
         A tap that held a NaN or an infinity (a diverged model) has
@@ -191,7 +190,6 @@ class LayerStats:
             if self.output_histogram_edges is None
             else self.output_histogram_edges.tolist(),
         }
-
 
     @classmethod
     def missing(cls, activation, edges):

@@ -86,8 +86,9 @@ def _bin_index(x, histogram):
     bincount over the flattened tensor counts every channel at once."""
     low, high, bins = histogram
     channels = x.shape[-1]
-    scaled = tf.clip_by_value((x - low) * (bins / (high - low)), 0.0,
-                              bins - 1.0)  # fmt: skip
+    scaled = tf.clip_by_value(
+        (x - low) * (bins / (high - low)), 0.0, bins - 1.0
+    )
     return tf.cast(scaled, tf.int32) + tf.range(channels) * bins
 
 
@@ -121,8 +122,7 @@ def _summarise(activation, output, center, histogram, output_histogram):
     return out
 
 
-def block_state(activation, output, center, histogram,
-                output_histogram=None):  # fmt: skip
+def block_state(activation, output, center, histogram, output_histogram=None):
     """Summarises one batch of one block's two taps (padding rows removed).
 
     The moments of the activation tap are computed about a per-channel
@@ -162,8 +162,13 @@ def block_state(activation, output, center, histogram,
         tf.reduce_prod(tf.shape(activation, out_type=tf.int64)[:-1]),
         tf.float64,
     )
-    out = _summarise(activation, output, tf.cast(center, tf.float32),
-                     histogram, output_histogram)  # fmt: skip
+    out = _summarise(
+        activation,
+        output,
+        tf.cast(center, tf.float32),
+        histogram,
+        output_histogram,
+    )
     summary = out["activation"]
     s1, s2, s3 = summary["s1"], summary["s2"], summary["s3"]
     delta = _div(s1, count)

@@ -55,16 +55,32 @@ FINAL_EPOCHS = 12
 FINAL_SEEDS = (0, 1, 2)
 VALIDATION_EXAMPLES = 5000
 #: The same for every run: data, width, batch, schedule at 50% and 75%.
-COMMON = ["--dataset=fashion_mnist", f"--width={WIDTH:g}", "--batch_size=128",
-          "--lr_decay=0.1"]  # fmt: skip
+COMMON = [
+    "--dataset=fashion_mnist",
+    f"--width={WIDTH:g}",
+    "--batch_size=128",
+    "--lr_decay=0.1",
+]
 #: Histogram bins of the final runs, at their last epoch only: the figures
 #: need them; at 25 bins a run's stats.jsonl stays near 0.25 MB. (The
 #: convention search ran with 50 bins before search runs dropped them.)
 FINAL_HISTOGRAM_BINS = 25
-RESULT_COLUMNS = ("order", "activation", "learning_rate", "weight_decay",
-                  "seed", "role", "val_accuracy", "test_accuracy",
-                  "saturation", "skewness", "sparsity",
-                  "max_layer_saturation", "status", "run")  # fmt: skip
+RESULT_COLUMNS = (
+    "order",
+    "activation",
+    "learning_rate",
+    "weight_decay",
+    "seed",
+    "role",
+    "val_accuracy",
+    "test_accuracy",
+    "saturation",
+    "skewness",
+    "sparsity",
+    "max_layer_saturation",
+    "status",
+    "run",
+)
 
 
 def milestones(epochs):
@@ -75,15 +91,21 @@ def milestones(epochs):
 def search_command(model):
     flagfile, _ = MODELS[model]
     return [
-        sys.executable, os.path.join("tuning", "tune.py"),
-        f"--flagfile={flagfile}", *COMMON,
-        f"--epochs={SEARCH_EPOCHS}", milestones(SEARCH_EPOCHS),
+        sys.executable,
+        os.path.join("tuning", "tune.py"),
+        f"--flagfile={flagfile}",
+        *COMMON,
+        f"--epochs={SEARCH_EPOCHS}",
+        milestones(SEARCH_EPOCHS),
         f"--validation_examples={VALIDATION_EXAMPLES}",
-        f"--stats_every={SEARCH_EPOCHS}", "--histogram_bins=0",
+        f"--stats_every={SEARCH_EPOCHS}",
+        "--histogram_bins=0",
         f"--search_learning_rate={','.join(LEARNING_RATES)}",
         f"--search_weight_decay={','.join(WEIGHT_DECAYS)}",
-        "--seeds=1", f"--tuning_dir={TUNING_DIR}", f"--project={model}",
-    ]  # fmt: skip
+        "--seeds=1",
+        f"--tuning_dir={TUNING_DIR}",
+        f"--project={model}",
+    ]
 
 
 def best_flags(model):
@@ -92,15 +114,21 @@ def best_flags(model):
 
 def final_command(model, seed):
     return [
-        sys.executable, os.path.join("trainers", "train.py"),
-        f"--flagfile={best_flags(model)}", *COMMON,
-        f"--epochs={FINAL_EPOCHS}", milestones(FINAL_EPOCHS),
-        "--validation_examples=0", "--stats_every=1",
+        sys.executable,
+        os.path.join("trainers", "train.py"),
+        f"--flagfile={best_flags(model)}",
+        *COMMON,
+        f"--epochs={FINAL_EPOCHS}",
+        milestones(FINAL_EPOCHS),
+        "--validation_examples=0",
+        "--stats_every=1",
         f"--histogram_bins={FINAL_HISTOGRAM_BINS}",
-        f"--histogram_every={FINAL_EPOCHS}", f"--seed={seed}",
-        f"--model_dir={FINAL_DIR}", f"--run_name={model}_s{seed}",
+        f"--histogram_every={FINAL_EPOCHS}",
+        f"--seed={seed}",
+        f"--model_dir={FINAL_DIR}",
+        f"--run_name={model}_s{seed}",
         f"--export_dir={os.path.join(WORK, 'savedmodels')}",
-    ]  # fmt: skip
+    ]
 
 
 def final_run_dir(model, seed):
@@ -110,28 +138,38 @@ def final_run_dir(model, seed):
 #: Convention and Swap first: the paper's headline comparison is then the
 #: first result a partial study has.
 STEP_ORDER = (
-    ("search", "convention"), ("search", "swap"),
-    ("final", "convention"), ("final", "swap"),
-    ("search", "nwdbn"), ("final", "nwdbn"),
-    ("search", "swap_shifted_tanh"), ("final", "swap_shifted_tanh"),
-)  # fmt: skip
+    ("search", "convention"),
+    ("search", "swap"),
+    ("final", "convention"),
+    ("final", "swap"),
+    ("search", "nwdbn"),
+    ("final", "nwdbn"),
+    ("search", "swap_shifted_tanh"),
+    ("final", "swap_shifted_tanh"),
+)
 
 
 def steps():
     """`(description, command, done)` of every step, in order."""
     for role, model in STEP_ORDER:
         if role == "search":
-            yield (f"search {model}: "
-                   f"{len(LEARNING_RATES) * len(WEIGHT_DECAYS)} grid points "
-                   f"x 1 seed x {SEARCH_EPOCHS} epochs",
-                   search_command(model),
-                   os.path.exists(os.path.join(ROOT, best_flags(model))))
+            yield (
+                f"search {model}: "
+                f"{len(LEARNING_RATES) * len(WEIGHT_DECAYS)} grid points "
+                f"x 1 seed x {SEARCH_EPOCHS} epochs",
+                search_command(model),
+                os.path.exists(os.path.join(ROOT, best_flags(model))),
+            )
             continue
         for seed in FINAL_SEEDS:
-            done = os.path.exists(os.path.join(
-                ROOT, final_run_dir(model, seed), "summary.json"))
-            yield (f"final {model} seed {seed}: {FINAL_EPOCHS} epochs",
-                   final_command(model, seed), done)  # fmt: skip
+            done = os.path.exists(
+                os.path.join(ROOT, final_run_dir(model, seed), "summary.json")
+            )
+            yield (
+                f"final {model} seed {seed}: {FINAL_EPOCHS} epochs",
+                final_command(model, seed),
+                done,
+            )
 
 
 def run_step(command):
@@ -141,14 +179,23 @@ def run_step(command):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--dry_run", action="store_true",
-                        help="List the steps and whether each is done.")
-    parser.add_argument("--collect", action="store_true",
-                        help="Only rebuild results.csv and README.md.")
-    parser.add_argument("--sync_from", metavar="CLONE",
-                        help="Copy the study's committable state (no "
-                        "checkpoints or models) from another clone, e.g. "
-                        "a git worktree that runs the study.")
+    parser.add_argument(
+        "--dry_run",
+        action="store_true",
+        help="List the steps and whether each is done.",
+    )
+    parser.add_argument(
+        "--collect",
+        action="store_true",
+        help="Only rebuild results.csv and README.md.",
+    )
+    parser.add_argument(
+        "--sync_from",
+        metavar="CLONE",
+        help="Copy the study's committable state (no "
+        "checkpoints or models) from another clone, e.g. "
+        "a git worktree that runs the study.",
+    )
     args = parser.parse_args(argv)
     if args.sync_from:
         sync_from(args.sync_from)
@@ -173,15 +220,25 @@ def main(argv=None):
 
 
 #: What `work/.gitignore` keeps out of git, and so out of a sync.
-NOT_COMMITTED = ("checkpoints", "tensorboard", "model.keras", "savedmodels",
-                 ".lock", ".*.lock", "*.tmp")  # fmt: skip
+NOT_COMMITTED = (
+    "checkpoints",
+    "tensorboard",
+    "model.keras",
+    "savedmodels",
+    ".lock",
+    ".*.lock",
+    "*.tmp",
+)
 
 
 def sync_from(clone):
     """Copies `<clone>/<WORK>` here, without `NOT_COMMITTED` files."""
-    shutil.copytree(os.path.join(clone, WORK), os.path.join(ROOT, WORK),
-                    ignore=shutil.ignore_patterns(*NOT_COMMITTED),
-                    dirs_exist_ok=True)  # fmt: skip
+    shutil.copytree(
+        os.path.join(clone, WORK),
+        os.path.join(ROOT, WORK),
+        ignore=shutil.ignore_patterns(*NOT_COMMITTED),
+        dirs_exist_ok=True,
+    )
 
 
 def collect():
@@ -198,18 +255,27 @@ def collect():
             except NotARunError:  # no finished run yet
                 runs = []
             rows += [result_row(run, role) for run in runs]
-    rows.sort(key=lambda r: (r["role"], r["order"], r["activation"],
-                             r["run"]))  # fmt: skip
+    rows.sort(key=lambda r: (r["role"], r["order"], r["activation"], r["run"]))
     with open(os.path.join(HERE, "results.csv"), "w", newline="") as f:
         writer = csv.DictWriter(f, RESULT_COLUMNS)
         writer.writeheader()
         writer.writerows(rows)
     finals = [r for r in rows if r["role"] == "final"]
     if finals:
-        subprocess.check_call([
-            sys.executable, "-m", "bnorder_tf.report", FINAL_DIR,
-            "--out", HERE, "--markdown_name", "README.md", "--claims",
-        ], cwd=ROOT)  # fmt: skip
+        subprocess.check_call(
+            [
+                sys.executable,
+                "-m",
+                "bnorder_tf.report",
+                FINAL_DIR,
+                "--out",
+                HERE,
+                "--markdown_name",
+                "README.md",
+                "--claims",
+            ],
+            cwd=ROOT,
+        )
     print(f"{len(rows)} run(s) in results.csv, {len(finals)} final.")
 
 
@@ -217,8 +283,11 @@ def result_row(run, role):
     config, summary = run.config, run.summary
     stats = summary.get("stats") or {}
     layers = (summary.get("layer_stats") or {}).values()
-    saturations = [layer["saturation"] for layer in layers
-                   if layer.get("saturation") is not None]  # fmt: skip
+    saturations = [
+        layer["saturation"]
+        for layer in layers
+        if layer.get("saturation") is not None
+    ]
     accuracy = summary.get("final_test_accuracy")
     split = summary.get("evaluation_split", "test")
     return {

@@ -11,11 +11,21 @@ from bnorder_tf.training import train
 
 model_dir, export_dir, weights_path = sys.argv[1:4]
 config = TrainConfig(
-    dataset="synthetic", model="vgg16_11", width=0.0625, epochs=2,
-    batch_size=16, learning_rate=0.05, lr_milestones=(1,), seed=5,
-    strategy="multi_worker", model_dir=model_dir, export_dir=export_dir,
-    run_name="mw", steps_per_epoch=3, eval_steps=2,
-)  # fmt: skip
+    dataset="synthetic",
+    model="vgg16_11",
+    width=0.0625,
+    epochs=2,
+    batch_size=16,
+    learning_rate=0.05,
+    lr_milestones=(1,),
+    seed=5,
+    strategy="multi_worker",
+    model_dir=model_dir,
+    export_dir=export_dir,
+    run_name="mw",
+    steps_per_epoch=3,
+    eval_steps=2,
+)
 model, summary = train(config, verbose=0)
 np.savez(weights_path, *[v.numpy() for v in model.weights])
 print("final_test_accuracy", summary["final_test_accuracy"], flush=True)

@@ -25,8 +25,9 @@ import runpy
 import sys
 import time
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(
-    os.path.abspath(__file__))))  # fmt: skip
+ROOT = os.path.dirname(
+    os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+)
 sys.path.insert(0, ROOT)
 
 from bnorder_tf import export, training  # noqa: E402

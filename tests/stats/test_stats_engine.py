@@ -36,14 +36,20 @@ def adversarial_images(rng, n):
 def adversarial_model(rng):
     """ReLU block with an identity 1x1 conv (taps = the images, clipped at
     0) and random BN, then a tanh dense block and a tanh NoBN dense block."""
-    model = keras.Sequential([
-        keras.Input((3, 3, C), name="image"),
-        blocks.SwapBlock(C, kernel_size=1, activation="relu", name="ident"),
-        keras.layers.Flatten(),
-        blocks.ConventionBlock(7, kind="dense", activation="tanh", name="fc"),
-        blocks.NoBNBlock(5, kind="dense", activation="lecun_tanh", name="nb"),
-        keras.layers.Dense(3, name="logits"),
-    ])
+    model = keras.Sequential(
+        [
+            keras.Input((3, 3, C), name="image"),
+            blocks.SwapBlock(C, kernel_size=1, activation="relu", name="ident"),
+            keras.layers.Flatten(),
+            blocks.ConventionBlock(
+                7, kind="dense", activation="tanh", name="fc"
+            ),
+            blocks.NoBNBlock(
+                5, kind="dense", activation="lecun_tanh", name="nb"
+            ),
+            keras.layers.Dense(3, name="logits"),
+        ]
+    )
     ident = model.get_layer("ident")
     ident.weight_layer.kernel.assign(np.eye(C, dtype="float32")[None, None])
     for name in ("ident", "fc"):
@@ -58,8 +64,9 @@ def adversarial_model(rng):
 
 def reference_stats(model, images, batch_size):
     """Per-layer statistics from the NumPy three-pass reference."""
-    batches = [images[i:i + batch_size]
-               for i in range(0, len(images), batch_size)]
+    batches = [
+        images[i : i + batch_size] for i in range(0, len(images), batch_size)
+    ]
     taps = [tap_outputs(model, b) for b in batches]
     result = {}
     for layer in model.layers:
@@ -70,11 +77,15 @@ def reference_stats(model, images, batch_size):
         skew = reference.three_pass_skewness(act)
         defined = np.isfinite(skew)
         result[layer.name] = {
-            "saturation": (None if layer.bound is None
-                           else reference.saturation(act, layer.bound)),
+            "saturation": (
+                None
+                if layer.bound is None
+                else reference.saturation(act, layer.bound)
+            ),
             "empirical_saturation": reference.empirical_saturation(out),
-            "activation_channel_saturation":
-                reference.empirical_saturation(act),
+            "activation_channel_saturation": reference.empirical_saturation(
+                act
+            ),
             "channel_skewness": skew,
             "skewness": float(np.mean(np.abs(skew[defined]))),
             "excluded_channels": int(np.sum(~defined)),
@@ -92,19 +103,22 @@ def assert_matches_reference(result, expected, rtol=1e-6):
         else:
             assert got.saturation == pytest.approx(ref["saturation"], rel=rtol)
         assert got.empirical_saturation == pytest.approx(
-            ref["empirical_saturation"], rel=rtol)
+            ref["empirical_saturation"], rel=rtol
+        )
         assert got.activation_channel_saturation == pytest.approx(
-            ref["activation_channel_saturation"], rel=rtol)
+            ref["activation_channel_saturation"], rel=rtol
+        )
         # the paper's empirical saturation is 1 - sparsity per block
         assert got.empirical_saturation == pytest.approx(
-            1.0 - got.sparsity, abs=1e-12)
+            1.0 - got.sparsity, abs=1e-12
+        )
         assert got.sparsity == pytest.approx(ref["sparsity"], rel=rtol)
         assert got.excluded_channels == ref["excluded_channels"]
         # skewness is accurate to ~1e-7 absolute: relative error is
         # meaningless for channels whose skewness is near zero
         np.testing.assert_allclose(
-            got.channel_skewness, ref["channel_skewness"], rtol=rtol,
-            atol=1e-6)
+            got.channel_skewness, ref["channel_skewness"], rtol=rtol, atol=1e-6
+        )
         assert got.skewness == pytest.approx(ref["skewness"], rel=rtol)
 
 
@@ -125,7 +139,8 @@ def test_adversarial_channels_match_three_pass_reference(rng):
     sat = scipy.stats.skew(acts[:, 0], bias=False)
     assert ident.channel_skewness[0] == pytest.approx(sat, rel=1e-6)
     assert ident.channel_skewness[3] == pytest.approx(
-        scipy.stats.skew(acts[:, 3], bias=False), rel=1e-6)
+        scipy.stats.skew(acts[:, 3], bias=False), rel=1e-6
+    )
     assert ident.count == 203 * 9
     assert result.layers["fc"].count == 203
 
@@ -134,26 +149,37 @@ def test_batching_does_not_change_the_result(rng):
     model = adversarial_model(rng)
     images = adversarial_images(rng, 37)
     whole = activation_stats(
-        model, tf.data.Dataset.from_tensor_slices(images).batch(37))
+        model, tf.data.Dataset.from_tensor_slices(images).batch(37)
+    )
     ones = activation_stats(
-        model, tf.data.Dataset.from_tensor_slices(images).batch(1))
+        model, tf.data.Dataset.from_tensor_slices(images).batch(1)
+    )
     for name, layer in whole.layers.items():
         other = ones.layers[name]
         assert other.sparsity == pytest.approx(layer.sparsity, rel=1e-7)
         np.testing.assert_allclose(
-            other.channel_skewness, layer.channel_skewness, rtol=1e-6,
-            atol=1e-6)
+            other.channel_skewness, layer.channel_skewness, rtol=1e-6, atol=1e-6
+        )
         np.testing.assert_array_equal(other.histogram, layer.histogram)
 
 
 def _block_model(activation, channels=3, order="nobn"):
-    model = keras.Sequential([
-        keras.Input((2, 2, channels)),
-        blocks.Block(channels, order=order, kernel_size=1,
-                     activation=activation, use_bias=False, name="b"),
-    ])
+    model = keras.Sequential(
+        [
+            keras.Input((2, 2, channels)),
+            blocks.Block(
+                channels,
+                order=order,
+                kernel_size=1,
+                activation=activation,
+                use_bias=False,
+                name="b",
+            ),
+        ]
+    )
     model.get_layer("b").weight_layer.kernel.assign(
-        np.eye(channels, dtype="float32")[None, None])
+        np.eye(channels, dtype="float32")[None, None]
+    )
     return model
 
 
@@ -170,14 +196,17 @@ def test_hand_worked_saturation_values():
     big[::2] *= -1
     result = activation_stats(
         _block_model("lecun_tanh"),
-        tf.data.Dataset.from_tensor_slices(big).batch(3))
+        tf.data.Dataset.from_tensor_slices(big).batch(3),
+    )
     assert result.layers["b"].saturation == pytest.approx(1.0, abs=1e-6)
     # +-bound in equal halves: symmetric, skewness 0
-    np.testing.assert_allclose(result.layers["b"].channel_skewness, 0,
-                               atol=1e-6)
+    np.testing.assert_allclose(
+        result.layers["b"].channel_skewness, 0, atol=1e-6
+    )
 
     zeros = tf.data.Dataset.from_tensor_slices(
-        np.zeros((5, 2, 2, 3), "float32")).batch(2)
+        np.zeros((5, 2, 2, 3), "float32")
+    ).batch(2)
     result = activation_stats(_block_model("tanh"), zeros)
     layer = result.layers["b"]
     assert layer.saturation == 0.0
@@ -187,10 +216,17 @@ def test_hand_worked_saturation_values():
 
 
 def test_relu_saturation_is_missing_not_a_number(rng):
-    model = build_model("vgg11", order="convention", activation="relu",
-                        num_classes=3, input_shape=(32, 32, 3), width=0.0625)
+    model = build_model(
+        "vgg11",
+        order="convention",
+        activation="relu",
+        num_classes=3,
+        input_shape=(32, 32, 3),
+        width=0.0625,
+    )
     ds = tf.data.Dataset.from_tensor_slices(
-        rng.normal(size=(6, 32, 32, 3)).astype("float32")).batch(4)
+        rng.normal(size=(6, 32, 32, 3)).astype("float32")
+    ).batch(4)
     result = activation_stats(model, ds)
     assert result.model["saturation"] is None
     assert all(layer.saturation is None for layer in result.layers.values())
@@ -206,8 +242,9 @@ def test_histograms_match_numpy(rng):
     acts = reference.per_channel(tap_outputs(model, images)["fc"]["activation"])
     np.testing.assert_allclose(fc.histogram_edges, np.linspace(-1, 1, 11))
     for c in range(acts.shape[1]):
-        expected, _ = np.histogram(np.clip(acts[:, c], -1, 1), bins=10,
-                                   range=(-1, 1))
+        expected, _ = np.histogram(
+            np.clip(acts[:, c], -1, 1), bins=10, range=(-1, 1)
+        )
         # np.histogram's last bin is closed; ours too via clipping
         np.testing.assert_array_equal(fc.histogram[c], expected)
     assert fc.histogram.sum() == 40 * 7
@@ -216,9 +253,14 @@ def test_histograms_match_numpy(rng):
 @pytest.mark.parametrize("order", ["swap", "convention"])
 def test_block_output_histograms_match_numpy(rng, order):
     keras.utils.set_random_seed(3)
-    model = build_model("vgg16_8", order=order, activation="tanh",
-                        num_classes=4, input_shape=(16, 16, 3),
-                        width=0.0625)  # fmt: skip
+    model = build_model(
+        "vgg16_8",
+        order=order,
+        activation="tanh",
+        num_classes=4,
+        input_shape=(16, 16, 3),
+        width=0.0625,
+    )
     images = rng.normal(size=(24, 16, 16, 3)).astype("float32")
     ds = tf.data.Dataset.from_tensor_slices(images).batch(10)
     result = activation_stats(model, ds, histogram_bins=8)
@@ -229,15 +271,18 @@ def test_block_output_histograms_match_numpy(rng, order):
     for name in ("conv2", "fc1"):
         layer = result.layers[name]
         values = reference.per_channel(taps[name]["output"])
-        np.testing.assert_allclose(layer.output_histogram_edges,
-                                   np.linspace(low, high, 9))  # fmt: skip
+        np.testing.assert_allclose(
+            layer.output_histogram_edges, np.linspace(low, high, 9)
+        )
         for c in range(values.shape[1]):
-            expected, _ = np.histogram(np.clip(values[:, c], low, high),
-                                       bins=8, range=(low, high))
+            expected, _ = np.histogram(
+                np.clip(values[:, c], low, high), bins=8, range=(low, high)
+            )
             np.testing.assert_array_equal(layer.output_histogram[c], expected)
         if order == "convention":
-            np.testing.assert_array_equal(layer.output_histogram,
-                                          layer.histogram)
+            np.testing.assert_array_equal(
+                layer.output_histogram, layer.histogram
+            )
 
 
 def test_without_histograms_every_other_value_is_unchanged(rng):
@@ -246,16 +291,22 @@ def test_without_histograms_every_other_value_is_unchanged(rng):
     ds = tf.data.Dataset.from_tensor_slices(images).batch(16)
     bare = activation_stats(model, ds, histogram_bins=0)
     acts = reference.per_channel(tap_outputs(model, images)["fc"]["activation"])
-    np.testing.assert_allclose(bare.layers["fc"].channel_skewness,
-                               scipy.stats.skew(acts, axis=0, bias=False),
-                               rtol=1e-6)
+    np.testing.assert_allclose(
+        bare.layers["fc"].channel_skewness,
+        scipy.stats.skew(acts, axis=0, bias=False),
+        rtol=1e-6,
+    )
     full = activation_stats(model, ds).to_dict()
     for name, layer in bare.to_dict()["layers"].items():
         assert layer["histogram"] is None
         assert layer["histogram_edges"] is None
-        assert layer == dict(full["layers"][name], histogram=None,
-                             histogram_edges=None, output_histogram=None,
-                             output_histogram_edges=None)
+        assert layer == dict(
+            full["layers"][name],
+            histogram=None,
+            histogram_edges=None,
+            output_histogram=None,
+            output_histogram_edges=None,
+        )
     assert bare.to_dict()["model"] == full["model"]
     for bins in (-1, 2.5, "50"):
         with pytest.raises(ValueError, match="histogram_bins must be"):
@@ -268,35 +319,45 @@ def test_model_level_values_are_means_of_layers(rng):
     result = activation_stats(model, ds.batch(8))
     layers = result.layers.values()
     assert result.model["sparsity"] == pytest.approx(
-        np.mean([la.sparsity for la in layers]))
+        np.mean([la.sparsity for la in layers])
+    )
     assert result.model["saturation"] == pytest.approx(
-        np.mean([la.saturation for la in layers if la.saturation is not None]))
+        np.mean([la.saturation for la in layers if la.saturation is not None])
+    )
     as_dict = result.to_dict()
     assert set(as_dict) == {"layers", "model", "model_blocks"}
     assert list(as_dict["layers"]) == ["ident", "fc", "nb"]
     assert as_dict["layers"]["fc"]["skewness"] == pytest.approx(
-        result.layers["fc"].skewness)
+        result.layers["fc"].skewness
+    )
 
 
 def test_model_level_values_over_the_conv_blocks_only(rng):
     keras.utils.set_random_seed(5)
-    model = build_model("vgg16_8", order="swap", activation="tanh",
-                        num_classes=4, input_shape=(16, 16, 3),
-                        width=0.0625)  # fmt: skip
+    model = build_model(
+        "vgg16_8",
+        order="swap",
+        activation="tanh",
+        num_classes=4,
+        input_shape=(16, 16, 3),
+        width=0.0625,
+    )
     ds = tf.data.Dataset.from_tensor_slices(
-        rng.normal(size=(12, 16, 16, 3)).astype("float32")).batch(6)
+        rng.normal(size=(12, 16, 16, 3)).astype("float32")
+    ).batch(6)
     every = activation_stats(model, ds, histogram_bins=0)
-    conv = activation_stats(model, ds, histogram_bins=0,
-                            averaged_blocks="conv")  # fmt: skip
+    conv = activation_stats(model, ds, histogram_bins=0, averaged_blocks="conv")
     conv_names = [n for n in every.layers if n.startswith("conv")]
     assert conv.to_dict()["model_blocks"] == conv_names
     assert every.to_dict()["model_blocks"] == list(every.layers)
     assert {"fc1", "fc2"} <= set(every.layers)
     for key in ("saturation", "skewness", "sparsity"):
         assert conv.model[key] == pytest.approx(
-            np.mean([getattr(every.layers[n], key) for n in conv_names]))
+            np.mean([getattr(every.layers[n], key) for n in conv_names])
+        )
         assert every.model[key] == pytest.approx(
-            np.mean([getattr(la, key) for la in every.layers.values()]))
+            np.mean([getattr(la, key) for la in every.layers.values()])
+        )
     with pytest.raises(ValueError, match="averaged_blocks"):
         activation_stats(model, ds, averaged_blocks=["nope"])
 
@@ -307,16 +368,25 @@ def test_paper_averages_conv_blocks_for_tiny_imagenet_and_imagenet():
     assert TrainConfig(dataset="tiny_imagenet").averaged_blocks == "conv"
     assert TrainConfig(dataset="imagenet2012").averaged_blocks == "conv"
     assert TrainConfig(dataset="cifar100").averaged_blocks == "all"
-    assert TrainConfig(dataset="imagenet2012",
-                       model_stats_blocks="all").averaged_blocks == "all"
+    assert (
+        TrainConfig(
+            dataset="imagenet2012", model_stats_blocks="all"
+        ).averaged_blocks
+        == "all"
+    )
 
 
 def test_mirrored_strategy_equals_one_device_with_remainder(rng, mirrored):
     def make():
         keras.utils.set_random_seed(3)
-        return build_model("vgg16_11", order="swap", activation="tanh",
-                           num_classes=4, input_shape=(16, 16, 3),
-                           width=0.0625)
+        return build_model(
+            "vgg16_11",
+            order="swap",
+            activation="tanh",
+            num_classes=4,
+            input_shape=(16, 16, 3),
+            width=0.0625,
+        )
 
     images = rng.normal(size=(193, 16, 16, 3)).astype("float32")
     labels = rng.integers(0, 4, size=193)
@@ -333,14 +403,22 @@ def test_mirrored_strategy_equals_one_device_with_remainder(rng, mirrored):
         for name, layer in single.layers.items():
             other = result.layers[name]
             assert other.count == layer.count
-            for key in ("saturation", "empirical_saturation",
-                        "activation_channel_saturation", "skewness",
-                        "sparsity"):
+            for key in (
+                "saturation",
+                "empirical_saturation",
+                "activation_channel_saturation",
+                "skewness",
+                "sparsity",
+            ):
                 assert getattr(other, key) == pytest.approx(
-                    getattr(layer, key), rel=1e-6), (name, key)
-            np.testing.assert_allclose(other.channel_skewness,
-                                       layer.channel_skewness, rtol=1e-6,
-                                       atol=1e-6)
+                    getattr(layer, key), rel=1e-6
+                ), (name, key)
+            np.testing.assert_allclose(
+                other.channel_skewness,
+                layer.channel_skewness,
+                rtol=1e-6,
+                atol=1e-6,
+            )
             np.testing.assert_array_equal(other.histogram, layer.histogram)
 
 
@@ -354,16 +432,20 @@ def test_too_few_values_for_skewness_is_a_clear_error(rng):
 def test_bad_input_names_the_problem(rng):
     model = adversarial_model(rng)
     empty = tf.data.Dataset.from_tensor_slices(
-        np.zeros((0, 3, 3, C), "float32")).batch(4)
+        np.zeros((0, 3, 3, C), "float32")
+    ).batch(4)
     with pytest.raises(ValueError, match="dataset is empty"):
         activation_stats(model, empty)
     wrong = tf.data.Dataset.from_tensor_slices(
-        np.zeros((4, 5, 5, C), "float32")).batch(4)
-    with pytest.raises(ValueError,
-                       match=r"shape \(5, 5, 6\).*takes \(3, 3, 6\)"):
+        np.zeros((4, 5, 5, C), "float32")
+    ).batch(4)
+    with pytest.raises(
+        ValueError, match=r"shape \(5, 5, 6\).*takes \(3, 3, 6\)"
+    ):
         activation_stats(model, wrong)
     raw = tf.data.Dataset.from_tensor_slices(
-        np.zeros((4, 3, 3, C), "uint8")).batch(4)
+        np.zeros((4, 3, 3, C), "uint8")
+    ).batch(4)
     with pytest.raises(ValueError, match="uint8"):
         activation_stats(model, raw)
 
