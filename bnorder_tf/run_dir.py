@@ -42,8 +42,9 @@ FLAGS_FILE = "flags.txt"
 MODEL_FILE = "model.keras"
 CHECKPOINT_DIR = "checkpoints"
 LOCK_FILE = ".lock"
-#: `summary.json` fields every finished run has.
-SUMMARY_FIELDS = ("run_name", "status", "epochs", "final_test_accuracy")
+#: `summary.json` fields every finished run has (`status` came later:
+#: a summary without it is read as `finished`).
+SUMMARY_FIELDS = ("run_name", "epochs", "final_test_accuracy")
 #: `summary.json` `status` values.
 FINISHED, DIVERGED = "finished", "diverged"
 
@@ -316,6 +317,7 @@ def read_summary(run_dir):
             f"{path} lacks {', '.join(missing)}: not a summary bnorder_tf "
             "wrote; move the run directory away and train it again."
         )
+    summary.setdefault("status", FINISHED)
     return summary
 
 

@@ -54,6 +54,13 @@ def test_damaged_summaries_are_named(tmp_path, text):
         run_dir_lib.read_summary(str(tmp_path))
 
 
+def test_summary_of_an_earlier_version_reads_as_finished(tmp_path):
+    (tmp_path / "summary.json").write_text(
+        '{"run_name": "r", "epochs": 3, "final_test_accuracy": 0.5}'
+    )
+    assert run_dir_lib.read_summary(str(tmp_path))["status"] == "finished"
+
+
 def test_history_rows_must_match_the_header(tmp_path):
     path = tmp_path / "history.csv"
     path.write_text("epoch,loss\n0,1.5\n1,1.2,0.3,0.4\n")
