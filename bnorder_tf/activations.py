@@ -1,9 +1,11 @@
 """Activation functions studied by the paper, each knowing its asymptote.
 
-Every activation here is a small serializable object: calling it applies the
-function, `bound` is the largest absolute value it can approach (its
-asymptote), or `None` when it has none (ReLU). The statistics engine divides
-by `bound` to measure saturation.
+Every activation here is a small registered Keras serializable: calling it
+applies the function, `bound` is the largest absolute value it can
+approach (its asymptote), or `None` when it has none (ReLU). The statistics
+engine divides by `bound` to measure saturation. Any Keras layer can use
+one by its registered name, `"bnorder_tf>" + name`, and saves and loads it
+through Keras's own serialization, as `Block` does.
 
 Example:
 
@@ -11,11 +13,14 @@ Example:
 >>> f = activations.get("lecun_tanh")
 >>> f.bound
 1.7159
+>>> layer = keras.layers.Activation("bnorder_tf>lecun_tanh")
+>>> dense = keras.layers.Dense(8, activation="bnorder_tf>softsign")
 """
 
 import keras
 from keras import ops
 
+from bnorder_tf import compat
 from bnorder_tf.errors import lookup
 
 _PACKAGE = "bnorder_tf"
@@ -55,7 +60,6 @@ class BoundedActivation:
         return f"{type(self).__name__}({args})"
 
 
-@keras.saving.register_keras_serializable(package=_PACKAGE)
 class ReLU(BoundedActivation):
     """`max(x, 0)`: unbounded above, so `bound` is `None`."""
 
@@ -65,7 +69,6 @@ class ReLU(BoundedActivation):
         return ops.relu(x)
 
 
-@keras.saving.register_keras_serializable(package=_PACKAGE)
 class Tanh(BoundedActivation):
     """`tanh(x)`, asymptotes at -1 and 1."""
 
@@ -76,7 +79,6 @@ class Tanh(BoundedActivation):
         return ops.tanh(x)
 
 
-@keras.saving.register_keras_serializable(package=_PACKAGE)
 class LeCunTanh(BoundedActivation):
     """LeCun's scaled tanh, `1.7159 * tanh(2 x / 3)`, asymptotes at +-1.7159."""
 
@@ -87,7 +89,6 @@ class LeCunTanh(BoundedActivation):
         return 1.7159 * ops.tanh(x * (2.0 / 3.0))
 
 
-@keras.saving.register_keras_serializable(package=_PACKAGE)
 class Softsign(BoundedActivation):
     """`x / (1 + |x|)`, asymptotes at -1 and 1, approached polynomially."""
 
@@ -98,7 +99,6 @@ class Softsign(BoundedActivation):
         return x / (1.0 + ops.abs(x))
 
 
-@keras.saving.register_keras_serializable(package=_PACKAGE)
 class ShiftedTanh(BoundedActivation):
     """A tanh moved off the origin: `tanh(x - input_shift) + output_shift`.
 
@@ -150,6 +150,11 @@ class ShiftedTanh(BoundedActivation):
 _BY_NAME = {
     cls.name: cls for cls in (ReLU, Tanh, LeCunTanh, Softsign, ShiftedTanh)
 }
+for _name, _cls in _BY_NAME.items():
+    # Keras's serialization finds each class by "bnorder_tf>name"; Keras's
+    # activation lookup by that string needs the compat registration
+    keras.saving.register_keras_serializable(package=_PACKAGE, name=_name)(_cls)
+    compat.register_activation_name(f"{_PACKAGE}>{_name}", _cls())
 
 #: The names `get` accepts.
 NAMES = tuple(_BY_NAME)
@@ -165,8 +170,9 @@ def get(identifier):
     """Returns the activation object for a name, a config dict or an object.
 
     Args:
-        identifier: one of `NAMES` (e.g. `"tanh"`), a dict produced by
-            `serialize`, or a `BoundedActivation` instance (returned as is).
+        identifier: one of `NAMES` (e.g. `"tanh"`), a registered name
+            (`"bnorder_tf>tanh"`), a dict produced by `serialize`, or a
+            `BoundedActivation` instance (returned as is).
 
     Returns:
         A `BoundedActivation`.
@@ -181,11 +187,17 @@ def get(identifier):
     """
     if isinstance(identifier, BoundedActivation):
         return identifier
-    if isinstance(identifier, dict):
-        return get(identifier["name"]).from_config(identifier.get("config", {}))
+    if isinstance(identifier, dict) and "class_name" in identifier:
+        return keras.saving.deserialize_keras_object(identifier)
+    if isinstance(identifier, dict):  # bnorder_tf's format before 0.2
+        cls = lookup(_BY_NAME, identifier.get("name"), "activation")
+        return cls.from_config(identifier.get("config", {}))
+    if isinstance(identifier, str) and identifier.startswith(_PACKAGE + ">"):
+        identifier = identifier[len(_PACKAGE) + 1 :]
     return lookup(_BY_NAME, identifier, "activation")()
 
 
 def serialize(activation):
-    """Returns a JSON-friendly dict that `get` turns back into `activation`."""
-    return {"name": activation.name, "config": activation.get_config()}
+    """Keras's serialization of `activation` (`get` and
+    `keras.saving.deserialize_keras_object` turn it back)."""
+    return keras.saving.serialize_keras_object(activation)

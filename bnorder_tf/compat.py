@@ -3,6 +3,10 @@ in this one module.
 
 - `variadic_reduce`: XLA's variadic reduce (`tensorflow.compiler.tf2xla`,
   the module jax2tf uses): the statistics pass reads each tap value once.
+- `register_activation_name`: adds an activation to Keras's table of
+  activation names (`keras.src.activations.ALL_OBJECTS_DICT`), the only
+  way `keras.activations.get` and so `Activation("bnorder_tf>tanh")` or
+  `Dense(..., activation="bnorder_tf>tanh")` resolve a custom name.
 - `ResumableGridSearchOracle`: keras-tuner's `GridSearchOracle` patched to
   continue after a restart; it uses keras-tuner's `LinkedList` and the
   oracle's private `_compare`, `_ordered_ids`, `_populate_next` and
@@ -17,12 +21,18 @@ import functools
 
 import keras_tuner as kt
 import tensorflow as tf
+from keras.src import activations as _keras_activations
 from keras_tuner.src.tuners.gridsearch import LinkedList
 from tensorflow.compiler.tf2xla.python import xla as _tf_xla
 
 #: XLA's variadic reduce: `variadic_reduce(operands, init_values,
 #: dimensions_to_reduce, reducer)`.
 variadic_reduce = _tf_xla.variadic_reduce
+
+
+def register_activation_name(name, activation):
+    """Makes `keras.activations.get(name)` return `activation`."""
+    _keras_activations.ALL_OBJECTS_DICT[name] = activation
 
 
 class ResumableGridSearchOracle(kt.oracles.GridSearchOracle):
@@ -91,6 +101,9 @@ def check_private_apis():
         problems.append("keras_tuner.src.tuners.gridsearch.LinkedList changed")
     if not callable(variadic_reduce):
         problems.append("tf2xla's variadic_reduce is gone")
+    names = getattr(_keras_activations, "ALL_OBJECTS_DICT", None)
+    if not isinstance(names, dict):
+        problems.append("keras.src.activations.ALL_OBJECTS_DICT is gone")
     return [
         f"{p} ({_versions()}): update bnorder_tf/compat.py." for p in problems
     ]

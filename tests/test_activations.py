@@ -38,3 +38,33 @@ def test_shifted_tanh_parameters_and_round_trip():
 def test_unknown_name_lists_valid_names():
     with pytest.raises(LookupError, match="valid values are: relu, tanh"):
         activations.get("sigmoid")
+
+
+@pytest.mark.parametrize("name", activations.NAMES)
+def test_any_keras_layer_uses_them_by_registered_name(tmp_path, name):
+    import keras
+
+    expected = np.asarray(activations.get(name)(X))
+    inputs = keras.Input((101,))
+    outputs = keras.layers.Activation(f"bnorder_tf>{name}", name="act")(inputs)
+    model = keras.Model(inputs, outputs)
+    np.testing.assert_allclose(
+        np.asarray(model(X[None]))[0], expected, atol=1e-6
+    )
+    path = str(tmp_path / "m.keras")
+    model.save(path)
+    loaded = keras.models.load_model(path)
+    assert loaded.get_layer("act").activation == activations.get(name)
+    np.testing.assert_allclose(
+        np.asarray(loaded(X[None]))[0], expected, atol=1e-6
+    )
+    dense = keras.layers.Dense(3, activation=f"bnorder_tf>{name}")
+    assert dense.activation.bound == activations.get(name).bound
+
+
+def test_one_serialization_path_and_the_old_format_still_loads():
+    f = activations.ShiftedTanh(input_shift=0.5, output_shift=-0.25)
+    config = activations.serialize(f)
+    assert config["registered_name"] == "bnorder_tf>shifted_tanh"
+    old = {"name": "shifted_tanh", "config": f.get_config()}
+    assert activations.get(old) == f == activations.get(config)
