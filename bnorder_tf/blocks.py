@@ -186,6 +186,7 @@ class Block(keras.layers.Layer):
                     self._resolved_decay(bn_beta_decay)
                 ),
                 name="bn",
+                dtype=self.dtype_policy,
             )
 
     def _resolved_decay(self, rate):
@@ -193,9 +194,11 @@ class Block(keras.layers.Layer):
 
     def _make_weight_layer(self):
         decay = weight_decay_or_none(self.weight_decay)
+        # sublayers compute in the block's dtype policy (mixed precision)
         common = dict(
             use_bias=self.use_bias,
             bias_regularizer=decay if self.use_bias else None,
+            dtype=self.dtype_policy,
         )
         if self.kind == "dense":
             return keras.layers.Dense(

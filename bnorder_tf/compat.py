@@ -7,6 +7,10 @@ in this one module.
   activation names (`keras.src.activations.ALL_OBJECTS_DICT`), the only
   way `keras.activations.get` and so `Activation("bnorder_tf>tanh")` or
   `Dense(..., activation="bnorder_tf>tanh")` resolve a custom name.
+- `keras_layer_test_case`: Keras's own layer test harness
+  (`keras.src.testing.TestCase.run_layer_test`), which has no public
+  equivalent; the tests check the blocks against Keras's layer contract
+  with it.
 - `ResumableGridSearchOracle`: keras-tuner's `GridSearchOracle` patched to
   continue after a restart; it uses keras-tuner's `LinkedList` and the
   oracle's private `_compare`, `_ordered_ids`, `_populate_next` and
@@ -28,6 +32,16 @@ from tensorflow.compiler.tf2xla.python import xla as _tf_xla
 #: XLA's variadic reduce: `variadic_reduce(operands, init_values,
 #: dimensions_to_reduce, reducer)`.
 variadic_reduce = _tf_xla.variadic_reduce
+
+
+def keras_layer_test_case():
+    """A set-up instance of Keras's layer `TestCase` (imported on demand:
+    it pulls in test-only modules)."""
+    from keras.src.testing import TestCase
+
+    case = TestCase()
+    case.setUp()
+    return case
 
 
 def register_activation_name(name, activation):
@@ -109,4 +123,10 @@ def check_private_apis():
     ]
 
 
-__all__ = ["ResumableGridSearchOracle", "check_private_apis", "variadic_reduce"]
+__all__ = [
+    "ResumableGridSearchOracle",
+    "check_private_apis",
+    "keras_layer_test_case",
+    "register_activation_name",
+    "variadic_reduce",
+]
