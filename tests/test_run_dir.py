@@ -254,6 +254,11 @@ def test_claims_table_from_runs_with_known_values(tmp_path):
         .rstrip(" |")
         .endswith("**no**")
     )
+    # every claim is a row of the table's four cells (no stray "|")
+    from bnorder_tf.report.claims import CLAIMS
+
+    for claim in CLAIMS:
+        assert rows[claim.text].count("|") == 5, rows[claim.text]
     shifted = rows["Shifted tanh beats tanh in Swap order"]
     assert shifted.rstrip(" |").endswith("**no**")
     assert "swap_blown (epoch 0)" in text  # left out, and named

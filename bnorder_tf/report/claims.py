@@ -85,7 +85,7 @@ CLAIMS = (
         max_layer_saturation,
     ),
     Claim(
-        "Swap's mean |channel skewness| is higher",
+        "Swap's mean absolute channel skewness is higher",
         "Convention below 1 in every layer, Swap above (figure 4)",
         (CONVENTION, SWAP),
         model_stat("skewness"),
