@@ -23,10 +23,8 @@ these fails there with that message instead of deep inside a run.
 
 import functools
 
-import keras_tuner as kt
 import tensorflow as tf
 from keras.src import activations as _keras_activations
-from keras_tuner.src.tuners.gridsearch import LinkedList
 from tensorflow.compiler.tf2xla.python import xla as _tf_xla
 
 #: XLA's variadic reduce: `variadic_reduce(operands, init_values,
@@ -49,45 +47,66 @@ def register_activation_name(name, activation):
     _keras_activations.ALL_OBJECTS_DICT[name] = activation
 
 
-class ResumableGridSearchOracle(kt.oracles.GridSearchOracle):
-    """keras-tuner's grid search, able to continue after a restart.
+@functools.cache
+def _resumable_grid_search_oracle():
+    # keras-tuner is imported on first use, not with the package (it adds
+    # about 0.3 s to every `import bnorder_tf`)
+    import keras_tuner as kt
+    from keras_tuner.src.tuners.gridsearch import LinkedList
 
-    `GridSearchOracle` keeps its place in the grid (the trials in grid
-    order, and the trials whose successor is still to be made) in memory
-    only, so a reloaded search fails with `KeyError` on its next trial.
-    Both are rebuilt here from the saved trials; the grid order comes from
-    the oracle's own comparison.
-    """
+    class ResumableGridSearchOracle(kt.oracles.GridSearchOracle):
+        """keras-tuner's grid search, able to continue after a restart.
 
-    def reload(self):
-        """Reloads the project and sends every trial still marked running
-        for retry: keras-tuner retries only the trials its `oracle.json`
-        lists as ongoing, so a trial whose record was saved after that
-        file (or a file restored from elsewhere) would be left out of the
-        search for good."""
-        super().reload()
-        running = kt.engine.trial.TrialStatus.RUNNING
-        for trial_id, trial in self.trials.items():
-            if trial.status == running and trial_id not in self._retry_queue:
-                self._retry_queue.append(trial_id)
+        `GridSearchOracle` keeps its place in the grid (the trials in grid
+        order, and the trials whose successor is still to be made) in memory
+        only, so a reloaded search fails with `KeyError` on its next trial.
+        Both are rebuilt here from the saved trials; the grid order comes from
+        the oracle's own comparison.
+        """
 
-    def set_state(self, state):
-        super().set_state(state)
+        def reload(self):
+            """Reloads the project and sends every trial still marked running
+            for retry: keras-tuner retries only the trials its `oracle.json`
+            lists as ongoing, so a trial whose record was saved after that
+            file (or a file restored from elsewhere) would be left out of the
+            search for good."""
+            super().reload()
+            running = kt.engine.trial.TrialStatus.RUNNING
+            for trial_id, trial in self.trials.items():
+                if (
+                    trial.status == running
+                    and trial_id not in self._retry_queue
+                ):
+                    self._retry_queue.append(trial_id)
 
-        def compare(a, b):
-            return self._compare(
-                self.trials[a].hyperparameters.values,
-                self.trials[b].hyperparameters.values,
-            )
+        def set_state(self, state):
+            super().set_state(state)
 
-        ordered = sorted(self.trials, key=functools.cmp_to_key(compare))
-        self._ordered_ids = LinkedList()
-        for trial_id in ordered:
-            self._ordered_ids.insert(trial_id)
-        self._populate_next = list(ordered)
+            def compare(a, b):
+                return self._compare(
+                    self.trials[a].hyperparameters.values,
+                    self.trials[b].hyperparameters.values,
+                )
+
+            ordered = sorted(self.trials, key=functools.cmp_to_key(compare))
+            self._ordered_ids = LinkedList()
+            for trial_id in ordered:
+                self._ordered_ids.insert(trial_id)
+            self._populate_next = list(ordered)
+
+    return ResumableGridSearchOracle
+
+
+def __getattr__(name):
+    # `ResumableGridSearchOracle` is made on first access (PEP 562)
+    if name == "ResumableGridSearchOracle":
+        return _resumable_grid_search_oracle()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def _versions():
+    import keras_tuner as kt
+
     return f"TensorFlow {tf.__version__}, keras-tuner {kt.__version__}"
 
 
@@ -98,6 +117,9 @@ def check_private_apis():
         A list of messages (empty when every API is there), each naming
         the API and the installed versions.
     """
+    import keras_tuner as kt
+    from keras_tuner.src.tuners.gridsearch import LinkedList
+
     problems = []
     oracle = kt.oracles.GridSearchOracle(
         objective=kt.Objective("score", "max"), max_trials=1
@@ -124,7 +146,7 @@ def check_private_apis():
 
 
 __all__ = [
-    "ResumableGridSearchOracle",
+    "ResumableGridSearchOracle",  # noqa: F822 (made by __getattr__)
     "check_private_apis",
     "keras_layer_test_case",
     "register_activation_name",
