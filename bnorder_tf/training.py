@@ -55,7 +55,11 @@ from bnorder_tf.run_dir import (
     write_config,
 )
 from bnorder_tf.stats import ActivationStatsCallback
-from bnorder_tf.stats.metrics import MODEL_KEYS
+from bnorder_tf.stats.metrics import (
+    LAYER_COUNT_KEYS,
+    LAYER_VALUE_KEYS,
+    MODEL_KEYS,
+)
 
 
 def make_optimizer(config, steps_per_epoch):
@@ -703,15 +707,7 @@ def _train_epochs(
 def _layer_scalars(stats_record):
     if not stats_record:
         return {}
-    keys = (
-        "saturation",
-        "empirical_saturation",
-        "activation_channel_saturation",
-        "skewness",
-        "excluded_channels",
-        "skewed_fraction",
-        "sparsity",
-    )
+    keys = LAYER_VALUE_KEYS + LAYER_COUNT_KEYS
     return {
         name: {k: layer[k] for k in keys}
         for name, layer in stats_record["layers"].items()

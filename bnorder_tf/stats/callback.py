@@ -15,6 +15,7 @@ import tensorflow as tf
 
 from bnorder_tf.stats.engine import ActivationStatsPass
 from bnorder_tf.stats.gradients import GradientStatsPass
+from bnorder_tf.stats.metrics import LAYER_VALUE_KEYS
 from bnorder_tf.strict_json import dumps_strict
 
 STATS_FILE = "stats.jsonl"
@@ -151,13 +152,7 @@ class ActivationStatsCallback(keras.callbacks.Callback):
                 if value is not None:
                     tf.summary.scalar(f"model/{key}", value)
             for name, layer in result.layers.items():
-                for key in (
-                    "saturation",
-                    "empirical_saturation",
-                    "activation_channel_saturation",
-                    "skewness",
-                    "sparsity",
-                ):
+                for key in LAYER_VALUE_KEYS:
                     value = getattr(layer, key)
                     if value is not None:
                         tf.summary.scalar(f"{name}/{key}", value)

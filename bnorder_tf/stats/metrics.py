@@ -212,6 +212,17 @@ class LayerStats:
 
 #: The model-level quantities: plain means of the layer values.
 MODEL_KEYS = ("saturation", "skewness", "sparsity")
+#: The per-block float values (TensorBoard scalars, the summary's
+#: `layer_stats` with `LAYER_COUNT_KEYS`).
+LAYER_VALUE_KEYS = (
+    "saturation",
+    "empirical_saturation",
+    "activation_channel_saturation",
+    "skewness",
+    "sparsity",
+)
+#: The per-block counts and fractions beside them in `layer_stats`.
+LAYER_COUNT_KEYS = ("excluded_channels", "skewed_fraction")
 
 
 #: `averaged` choices of `ActivationStats`: every block, or the conv
