@@ -201,3 +201,36 @@ def serialize(activation):
     """Keras's serialization of `activation` (`get` and
     `keras.saving.deserialize_keras_object` turn it back)."""
     return keras.saving.serialize_keras_object(activation)
+
+
+#: Asymptotes of Keras's own symmetric bounded activations, by function name.
+KERAS_BOUNDS = {"tanh": 1.0, "softsign": 1.0, "hard_tanh": 1.0}
+
+
+def bound_of(activation):
+    """The asymptote of an activation function, or `None` if it has none.
+
+    Args:
+        activation: a `BoundedActivation`, a Keras activation function
+            (`keras.activations.tanh`), a name, or `None`.
+
+    Returns:
+        A float for the bounded functions that are symmetric about zero
+        (this package's and Keras's `tanh`, `softsign` and `hard_tanh`),
+        else `None`: ReLU and ReLU6, whose saturation is not defined, and
+        functions the package does not know.
+
+    Example:
+
+    >>> bound_of(keras.activations.tanh)
+    1.0
+    >>> bound_of(get("lecun_tanh"))
+    1.7159
+    """
+    if isinstance(activation, BoundedActivation):
+        return activation.bound
+    if isinstance(activation, str):
+        if activation.startswith(_PACKAGE + ">"):
+            return get(activation).bound
+        return KERAS_BOUNDS.get(activation)
+    return KERAS_BOUNDS.get(getattr(activation, "__name__", None))

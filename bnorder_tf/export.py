@@ -12,8 +12,9 @@ inside the graph):
 
 - `serving_default` -> `probabilities` `[batch, classes]` (softmax) and
   `classes` `[batch]` (int64 argmax);
-- `activations` -> `<block>_activation` and `<block>_output` for every
-  block, the taps the statistics engine measures.
+- `activations` -> `<tap>_activation` and `<tap>_output` for every tap
+  of `bnorder_tf.stats.ModelTaps` (every block of a bnorder_tf model),
+  the tensors the statistics engine measures.
 
 The SavedModel is traced functions and variables only: it loads with
 `tf.saved_model.load` in a process that never imports bnorder_tf.
@@ -27,12 +28,15 @@ import tempfile
 import keras
 import tensorflow as tf
 
-from bnorder_tf.stats.taps import forward_with_taps, model_blocks, model_chain
+from bnorder_tf.stats.taps import ModelTaps
 from bnorder_tf.strict_json import dumps_strict
 
 METADATA_FILE = "metadata.json"
 SERVING_SIGNATURE = "serving_default"
 ACTIVATIONS_SIGNATURE = "activations"
+#: The tensors of each tap in the `activations` signature, as
+#: `<tap>_<tensor>`.
+TAP_TENSORS = ("activation", "output")
 
 
 def versions(model_path):
@@ -55,8 +59,7 @@ def _archive(model, preprocessing):
             f"{tuple(model.input_shape[1:])}: export with the "
             "preprocessing the model was trained with."
         )
-    layers = model_chain(model)
-    block_names = [block.name for block in model_blocks(model)]
+    model_taps = ModelTaps(model)
     spec = tf.TensorSpec((None,) + raw_shape, tf.uint8, name="images")
 
     def model_input(images):
@@ -73,12 +76,12 @@ def _archive(model, preprocessing):
         }
 
     def activations(images):
-        _, taps = forward_with_taps(layers, model_input(images), training=False)
-        out = {}
-        for name in block_names:
-            for tap in ("activation", "output"):
-                out[f"{name}_{tap}"] = tf.cast(taps[name][tap], tf.float32)
-        return out
+        _, tensors = model_taps(model_input(images), training=False)
+        return {
+            f"{name}_{tap}": tf.cast(tensors[name][tap], tf.float32)
+            for name in model_taps.names
+            for tap in TAP_TENSORS
+        }
 
     archive = keras.export.ExportArchive()
     archive.track(model)
@@ -168,9 +171,9 @@ def export_savedmodel(
             "signatures": {
                 SERVING_SIGNATURE: ["probabilities", "classes"],
                 ACTIVATIONS_SIGNATURE: [
-                    f"{block.name}_{tap}"
-                    for block in model_blocks(model)
-                    for tap in ("activation", "output")
+                    f"{name}_{tap}"
+                    for name in ModelTaps(model).names
+                    for tap in TAP_TENSORS
                 ],
             },
             **(metadata or {}),

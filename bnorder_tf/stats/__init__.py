@@ -12,7 +12,7 @@ from bnorder_tf.stats.callback import ActivationStatsCallback
 from bnorder_tf.stats.engine import ActivationStatsPass, activation_stats
 from bnorder_tf.stats.gradients import GradientStatsPass, gradient_stats
 from bnorder_tf.stats.metrics import ActivationStats, LayerStats
-from bnorder_tf.stats.taps import model_blocks, tap_outputs
+from bnorder_tf.stats.taps import ModelTaps, Tap, model_blocks, tap_outputs
 
 __all__ = [
     "ActivationStatsCallback",
@@ -22,6 +22,8 @@ __all__ = [
     "ActivationStatsPass",
     "LayerStats",
     "activation_stats",
+    "ModelTaps",
+    "Tap",
     "model_blocks",
     "tap_outputs",
 ]

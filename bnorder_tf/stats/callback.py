@@ -45,8 +45,11 @@ class ActivationStatsCallback(keras.callbacks.Callback):
             `histogram_every`-th measured epoch and in the last epoch of
             `fit` (1: in every measured epoch); the other values are
             computed in every measured epoch either way.
-        averaged_blocks: the blocks the model-level values average
-            (`"all"`, `"conv"` or block names; see `ActivationStatsPass`).
+        averaged_blocks: the taps the model-level values average
+            (`"all"`, `"conv"` or tap names; see `ActivationStatsPass`).
+        taps: optional list of the layer names to measure; `None`: every
+            block of a bnorder_tf model, or every activation of any other
+            Keras model (see `bnorder_tf.stats.ModelTaps`).
         write_files: bool, false on non-chief workers (nothing is written,
             `logs` are still filled).
 
@@ -67,8 +70,10 @@ class ActivationStatsCallback(keras.callbacks.Callback):
         write_files=True,
         histogram_every=1,
         averaged_blocks="all",
+        taps=None,
     ):
         super().__init__()
+        self.taps = taps
         if every < 1:
             raise ValueError(f"every must be >= 1, got {every}.")
         if histogram_every < 1:
@@ -94,6 +99,7 @@ class ActivationStatsCallback(keras.callbacks.Callback):
             strategy=self.model.distribute_strategy,
             histogram_bins=self.histogram_bins,
             averaged_blocks=self.averaged_blocks,
+            taps=self.taps,
         )
         self._plain_pass = self._stats_pass
         if self.histogram_bins and self.histogram_every > 1:
@@ -102,6 +108,7 @@ class ActivationStatsCallback(keras.callbacks.Callback):
                 strategy=self.model.distribute_strategy,
                 histogram_bins=0,
                 averaged_blocks=self.averaged_blocks,
+                taps=self.taps,
             )
         if self.gradient_dataset is not None and self.gradient_batches:
             self._gradient_pass = GradientStatsPass(self.model)

@@ -15,7 +15,7 @@ import tensorflow as tf
 from bnorder_tf.distribute import pad_for_replicas
 from bnorder_tf.stats import moments
 from bnorder_tf.stats.metrics import ActivationStats, LayerStats
-from bnorder_tf.stats.taps import forward_with_taps, model_chain
+from bnorder_tf.stats.taps import ModelTaps
 
 #: Bins of the per-channel activation histograms.
 DEFAULT_HISTOGRAM_BINS = 50
@@ -39,17 +39,17 @@ def _images_only(dataset):
     return dataset, spec
 
 
-def _averaged_names(blocks, averaged_blocks):
-    names = [block.name for block in blocks]
+def _averaged_names(taps, averaged_blocks):
+    names = [tap.name for tap in taps]
     if averaged_blocks == "all":
         return names
     if averaged_blocks == "conv":
-        return [b.name for b in blocks if b.kind in ("conv", "depthwise")]
+        return [t.name for t in taps if t.kind in ("conv", "depthwise")]
     if isinstance(averaged_blocks, str) or not set(averaged_blocks) <= set(
         names
     ):
         raise ValueError(
-            f"averaged_blocks must be 'all', 'conv' or a list of block names "
+            f"averaged_blocks must be 'all', 'conv' or a list of tap names "
             f"({', '.join(names)}), got {averaged_blocks!r}."
         )
     return list(averaged_blocks)
@@ -80,7 +80,8 @@ class ActivationStatsPass:
     """A compiled statistics pass for one model, reusable every epoch.
 
     Args:
-        model: a chain model built from blocks (see `bnorder_tf.models`).
+        model: a model of bnorder_tf blocks, or any single-input
+            functional or Sequential Keras model (see `ModelTaps`).
         strategy: the `tf.distribute.Strategy` to run under; `None` means
             the current one (the default strategy outside any scope).
         histogram_bins: int, bins of the per-channel activation histograms;
@@ -91,7 +92,9 @@ class ActivationStatsPass:
         averaged_blocks: the blocks the model-level values average:
             `"all"`, `"conv"` (conv and depthwise blocks: the paper's
             choice for Tiny ImageNet and ImageNet VGG, whose FC layers
-            have no BN) or a list of block names.
+            have no BN) or a list of tap names.
+        taps: optional list of the layer names to measure; `None`: every
+            block, or every activation of another model (see `ModelTaps`).
 
     Example:
 
@@ -107,11 +110,12 @@ class ActivationStatsPass:
         histogram_bins=DEFAULT_HISTOGRAM_BINS,
         histogram_range=None,
         averaged_blocks="all",
+        taps=None,
     ):
         self.model = model
-        self.layers = model_chain(model)
-        self.blocks = [b for b in self.layers if hasattr(b, "call_with_taps")]
-        self.averaged = _averaged_names(self.blocks, averaged_blocks)
+        self.model_taps = ModelTaps(model, taps)
+        self.taps = self.model_taps.taps
+        self.averaged = _averaged_names(self.taps, averaged_blocks)
         self.strategy = strategy or tf.distribute.get_strategy()
         if not isinstance(histogram_bins, (int, np.integer)) or (
             histogram_bins < 0
@@ -122,29 +126,25 @@ class ActivationStatsPass:
             )
         self.histogram_bins = int(histogram_bins)
         self._histograms = {
-            block.name: self._histogram(block, histogram_range)
-            for block in self.blocks
+            tap.name: self._histogram(tap, histogram_range) for tap in self.taps
         }
-        self._widths = [
-            block.compute_output_shape(block.input.shape)[-1]
-            for block in self.blocks
-        ]
+        self._widths = [tap.channels for tap in self.taps]
         self._compiled_step = tf.function(self._step, reduce_retracing=True)
         self._compiled_centers = tf.function(self._centers)
 
-    def _histogram(self, block, histogram_range):
-        """The block's `(low, high, bins)`, or `None` without histograms."""
+    def _histogram(self, tap, histogram_range):
+        """The tap's `(low, high, bins)`, or `None` without histograms."""
         if not self.histogram_bins:
             return None
         if histogram_range is not None:
             low, high = (float(v) for v in histogram_range)
         else:
-            high = float(block.bound or UNBOUNDED_HISTOGRAM_LIMIT)
+            high = float(tap.bound or UNBOUNDED_HISTOGRAM_LIMIT)
             low = -high
         return (low, high, self.histogram_bins)
 
     # The state of every block is kept concatenated along the channel axis
-    # (`self._widths` channels per block, in model order), so that merging
+    # (`self._widths` channels per tap, in model order), so that merging
     # and gathering cost a few operations per batch whatever the depth.
 
     def _empty_state(self):
@@ -158,30 +158,30 @@ class ActivationStatsPass:
             ),
         }
 
-    def _output_histogram(self, block):
+    def _output_histogram(self, tap):
         """The `(low, high, bins)` of a block's output tap: the
         activation's when the output is the activation (Convention,
         NoBN), else `OUTPUT_HISTOGRAM_RANGE` (a BN output)."""
-        histogram = self._histograms[block.name]
-        if histogram is None or block.order != "swap":
+        histogram = self._histograms[tap.name]
+        if histogram is None or tap.order != "swap":
             return histogram
         return (*OUTPUT_HISTOGRAM_RANGE, histogram[2])
 
     def _replica_state(self, images, weights, centers):
-        _, taps = forward_with_taps(self.layers, images, training=False)
+        _, tensors = self.model_taps(images, training=False)
         centers = tf.split(centers, self._widths)
         activations, outputs = [], []
-        for block, center in zip(self.blocks, centers):
-            block_taps = taps[block.name]
-            output = block_taps["output"]
+        for tap, center in zip(self.taps, centers):
+            tap_tensors = tensors[tap.name]
+            output = tap_tensors["output"]
             activation, output = moments.block_state(
-                moments.real_rows(block_taps["activation"], weights),
+                moments.real_rows(tap_tensors["activation"], weights),
                 None
-                if output is block_taps["activation"]
+                if output is tap_tensors["activation"]
                 else moments.real_rows(output, weights),
                 center=center,
-                histogram=self._histograms[block.name],
-                output_histogram=self._output_histogram(block),
+                histogram=self._histograms[tap.name],
+                output_histogram=self._output_histogram(tap),
             )
             activations.append(activation)
             outputs.append(output)
@@ -196,21 +196,22 @@ class ActivationStatsPass:
         return {tap: moments.merge(a[tap], b[tap]) for tap in a}
 
     def _centers(self, images):
-        """Every block's per-channel activation mean over one batch, the
+        """Every tap's per-channel activation mean over one batch, the
         center about which the whole pass accumulates its power sums.
 
         It is computed once, on one device, from the dataset's first global
         batch, so that every replica and every device count sums exactly
         the same float32 deviations (see `moments.block_state`).
         """
-        _, taps = forward_with_taps(self.layers, images, training=False)
-        means = [
-            tf.reduce_mean(
-                tf.cast(taps[block.name]["activation"], tf.float64),
-                axis=list(range(taps[block.name]["activation"].shape.rank - 1)),
+        _, tensors = self.model_taps(images, training=False)
+        means = []
+        for tap in self.taps:
+            activation = tf.cast(tensors[tap.name]["activation"], tf.float64)
+            means.append(
+                tf.reduce_mean(
+                    activation, axis=list(range(activation.shape.rank - 1))
+                )
             )
-            for block in self.blocks
-        ]
         return tf.concat(means, 0)
 
     def _step(self, state, images, weights, centers):
@@ -288,31 +289,35 @@ class ActivationStatsPass:
             raise ValueError(_EMPTY)
         offsets = np.cumsum([0] + self._widths)
         layers = {}
-        for i, block in enumerate(self.blocks):
+        for i, tap in enumerate(self.taps):
             part = slice(offsets[i], offsets[i + 1])
             activation = {k: v[part] for k, v in state["activation"].items()}
             # every channel of a block counts the same values
             activation["count"] = activation["count"][0]
-            layers[block.name] = LayerStats.from_states(
+            layers[tap.name] = LayerStats.from_states(
                 activation,
                 {k: v[part] for k, v in state["output"].items()},
-                bound=block.bound,
-                edges=_edges(self._histograms[block.name]),
-                output_edges=_edges(self._output_histogram(block)),
+                bound=tap.bound,
+                edges=_edges(self._histograms[tap.name]),
+                output_edges=_edges(self._output_histogram(tap)),
             )
         return ActivationStats(layers, averaged=self.averaged)
 
 
-def activation_stats(model, dataset, strategy=None, **kwargs):
-    """Saturation, skewness and sparsity of every block over a dataset.
+def activation_stats(model, dataset, taps=None, strategy=None, **kwargs):
+    """Saturation, skewness and sparsity of every tap over a dataset.
 
-    One compiled pass; the state kept per block is O(channels), in
+    One compiled pass; the state kept per tap is O(channels), in
     float64, so the result is exact for any dataset size.
 
     Args:
-        model: a chain model built from blocks.
+        model: a model of bnorder_tf blocks, or any single-input Keras
+            model, `keras.applications` models included: every activation
+            is then tapped, and its order read from the graph (see
+            `ModelTaps`).
         dataset: a finite, batched `tf.data.Dataset` of images or
             `(images, labels)`, preprocessed as for the model.
+        taps: optional list of the layer names to measure.
         strategy: optional `tf.distribute.Strategy` (default: the current
             one); results equal a single device's.
         **kwargs: `histogram_bins`, `histogram_range`, `averaged_blocks`
@@ -325,5 +330,10 @@ def activation_stats(model, dataset, strategy=None, **kwargs):
 
     >>> result = activation_stats(model, test_ds)
     >>> result.layers["conv3"].channel_skewness[:5]
+    >>> mobilenet = keras.applications.MobileNet(
+    ...     weights=None, input_shape=(32, 32, 3))
+    >>> activation_stats(mobilenet, images_ds).layers["conv1_relu"].sparsity
     """
-    return ActivationStatsPass(model, strategy=strategy, **kwargs)(dataset)
+    return ActivationStatsPass(model, strategy=strategy, taps=taps, **kwargs)(
+        dataset
+    )

@@ -1,22 +1,197 @@
-"""Reading the taps of every block in one forward pass.
+"""Taps: the activations of a Keras model to measure, read in one pass.
 
-The statistics engine needs each block's activation output and block
-output, and the model's logits, from a single forward pass. It walks the
-model's chain of layers and asks each block for its taps (see
-`Block.call_with_taps`) instead of re-running any layer.
+A *tap* is one activation of a model and the *block output* after it: the
+BatchNormalization that directly consumes the activation (Swap order), or
+else the activation itself (Convention and NoBN order). The statistics
+engine, the statistics callback and the export's `activations` signature
+all read a model through `ModelTaps`, so they measure the same tensors.
+
+Two kinds of model are understood:
+
+* the package's own models (`bnorder_tf.build_model`, or any chain of
+  `ConventionBlock` / `SwapBlock` / `NoBNBlock` layers): one tap per block,
+  read inside the block (`Block.call_with_taps`);
+* any other functional or Sequential Keras model, branching graphs and
+  `keras.applications` models included: one tap per activation layer
+  (`Activation`, `ReLU`, `LeakyReLU`, `ELU`, `PReLU`) and per layer with a
+  built-in activation (`Conv2D(..., activation="tanh")`), softmax and
+  linear left out, read as extra outputs of a `keras.Model` over the same
+  layers. The order of each tap is read from the graph.
+
+Example:
+
+>>> model_taps = ModelTaps(keras.applications.MobileNet(
+...     weights=None, input_shape=(32, 32, 3)))
+>>> model_taps.taps[0]
+Tap(name='conv1_relu', order='convention', kind='conv', bound=None, ...)
+>>> outputs, tensors = model_taps(images)
+>>> tensors["conv1_relu"]["activation"].shape
 """
+
+import dataclasses
 
 import keras
 
+from bnorder_tf.activations import bound_of
 from bnorder_tf.blocks import Block
+
+#: Activation layers tapped by default (besides layers with a built-in
+#: activation).
+ACTIVATION_LAYERS = (
+    keras.layers.Activation,
+    keras.layers.ReLU,
+    keras.layers.LeakyReLU,
+    keras.layers.ELU,
+    keras.layers.PReLU,
+)
+#: Activations never tapped by default: a classifier's output and identity.
+UNTAPPED_ACTIVATIONS = ("softmax", "linear", "log_softmax")
+
+
+@dataclasses.dataclass(frozen=True)
+class Tap:
+    """One measured activation of a model.
+
+    Attributes:
+        name: the name its statistics are reported under: the block's
+            name, or the activation layer's.
+        order: `"swap"` (a BatchNormalization directly consumes the
+            activation; its output is the block output), `"convention"`
+            (the activation's input comes from a BatchNormalization) or
+            `"nobn"`.
+        kind: `"conv"`, `"depthwise"` or `"dense"`: the weight layer
+            before it; `"other"` when there is none.
+        bound: the activation's asymptote, or `None` when it has none
+            (ReLU, ReLU6 and unknown functions): its saturation is then
+            missing.
+        channels: the size of the activation's last axis.
+    """
+
+    name: str
+    order: str
+    kind: str
+    bound: float = None
+    channels: int = None
+
+
+def _flat(tensors):
+    return keras.tree.flatten(tensors)
+
+
+def _single_node_tensor(layer, attribute):
+    """`layer.input` or `layer.output`, or `None` for a layer used at
+    several places of the graph (a shared layer has no single one)."""
+    try:
+        return getattr(layer, attribute)
+    except (AttributeError, ValueError):
+        return None
+
+
+def _activation_name(layer):
+    """The name of a layer's activation function, or `None`."""
+    if isinstance(layer, ACTIVATION_LAYERS) and not isinstance(
+        layer, keras.layers.Activation
+    ):
+        return type(layer).__name__.lower()
+    function = getattr(layer, "activation", None)
+    if function is None:
+        return None
+    return getattr(function, "name", None) or getattr(
+        function, "__name__", None
+    )
+
+
+def _is_activation(layer):
+    if isinstance(layer, keras.layers.BatchNormalization):
+        return False
+    name = _activation_name(layer)
+    return name is not None and name not in UNTAPPED_ACTIVATIONS
+
+
+def _weight_kind(layer):
+    if isinstance(layer, keras.layers.DepthwiseConv2D):
+        return "depthwise"
+    if isinstance(layer, keras.layers.Dense):
+        return "dense"
+    if isinstance(
+        layer, (keras.layers.Conv1D, keras.layers.Conv2D, keras.layers.Conv3D)
+    ):
+        return "conv"
+    return None
+
+
+class _Graph:
+    """Who produces and who consumes each tensor of a functional model."""
+
+    def __init__(self, model):
+        self.producer, self.consumers = {}, {}
+        for layer in model.layers:
+            output = _single_node_tensor(layer, "output")
+            for tensor in _flat(output) if output is not None else []:
+                self.producer[id(tensor)] = layer
+            inputs = _single_node_tensor(layer, "input")
+            for tensor in _flat(inputs) if inputs is not None else []:
+                self.consumers.setdefault(id(tensor), []).append(layer)
+
+    def input_layer(self, layer):
+        """The layer producing `layer`'s only input, or `None`."""
+        inputs = _single_node_tensor(layer, "input")
+        inputs = [] if inputs is None else _flat(inputs)
+        if len(inputs) != 1:
+            return None
+        return self.producer.get(id(inputs[0]))
+
+    def tap(self, layer):
+        """The `Tap` of an activation layer and its `(activation, output)`
+        tensors."""
+        activation = layer.output
+        consumers = self.consumers.get(id(activation), [])
+        norms = [
+            c
+            for c in consumers
+            if isinstance(c, keras.layers.BatchNormalization)
+        ]
+        upstream = None if _weight_kind(layer) else self.input_layer(layer)
+        if len(norms) == 1:
+            order, output = "swap", norms[0].output
+        elif isinstance(upstream, keras.layers.BatchNormalization):
+            order, output = "convention", activation
+        else:
+            order, output = "nobn", activation
+        kind = _weight_kind(layer)
+        while kind is None and upstream is not None:
+            kind = _weight_kind(upstream)
+            if not isinstance(upstream, keras.layers.BatchNormalization):
+                break
+            upstream = self.input_layer(upstream)
+        tap = Tap(
+            name=layer.name,
+            order=order,
+            kind=kind or "other",
+            bound=bound_of(getattr(layer, "activation", None)),
+            channels=int(activation.shape[-1]),
+        )
+        return tap, activation, output
+
+
+def _check_single_input(model):
+    if not isinstance(model, keras.Model):
+        raise ValueError(f"Expected a keras.Model, got {type(model).__name__}.")
+    if len(model.inputs or []) != 1:
+        raise ValueError(
+            f"Model {model.name!r} has {len(model.inputs or [])} inputs: the "
+            "statistics read models of one image input."
+        )
 
 
 def model_chain(model):
-    """Returns the layers of `model` in order, checking it is a chain.
+    """Returns the layers of a model of blocks in order, checking it is a
+    chain.
 
     Args:
         model: a `keras.Sequential`, or a functional model whose layers
-            each take the previous layer's output.
+            each take the previous layer's output, with at least one
+            `Block`.
 
     Returns:
         The list of layers, input layer excluded.
@@ -38,15 +213,16 @@ def model_chain(model):
                 raise ValueError(
                     f"Model {model.name!r} is not a chain of layers (layer "
                     f"{layer.name!r} does not take the previous layer's "
-                    "output): the statistics need one input, one output and "
-                    "no branches, e.g. a keras.Sequential."
+                    "output): a model of bnorder_tf blocks must have one "
+                    "input, one output and no branches, e.g. a "
+                    "keras.Sequential."
                 )
             previous = layer.output
     if not any(isinstance(layer, Block) for layer in layers):
         raise ValueError(
             f"Model {model.name!r} has no ConventionBlock, SwapBlock or "
-            "NoBNBlock layers: there is nothing to measure. Build it with "
-            "bnorder_tf.build_model or from bnorder_tf.blocks."
+            "NoBNBlock layers. Build it with bnorder_tf.build_model or from "
+            "bnorder_tf.blocks."
         )
     return layers
 
@@ -54,6 +230,11 @@ def model_chain(model):
 def model_blocks(model):
     """The `Block` layers of a chain model, in order."""
     return [layer for layer in model_chain(model) if isinstance(layer, Block)]
+
+
+def has_blocks(model):
+    """Whether `model` holds bnorder_tf blocks (then it is read as a chain)."""
+    return any(isinstance(layer, Block) for layer in model.layers)
 
 
 def forward_with_taps(layers, x, training=False, include_inputs=False):
@@ -84,20 +265,154 @@ def forward_with_taps(layers, x, training=False, include_inputs=False):
     return x, taps
 
 
-def tap_outputs(model, x):
-    """Returns every block's taps for one batch, in inference mode.
+def _block_tap(block):
+    return Tap(
+        name=block.name,
+        order=block.order,
+        kind=block.kind,
+        bound=block.bound,
+        channels=int(block.compute_output_shape(block.input.shape)[-1]),
+    )
+
+
+def _names(taps):
+    return [taps] if isinstance(taps, str) else list(taps)
+
+
+def _select(taps, names, model):
+    if names is None:
+        return taps
+    by_name = {tap.name: tap for tap in taps}
+    names = _names(names)
+    unknown = [name for name in names if name not in by_name]
+    if unknown or not names:
+        raise ValueError(
+            f"taps must name layers of model {model.name!r} that can be "
+            f"tapped, got {unknown or names!r}; valid names: "
+            f"{', '.join(by_name)}."
+        )
+    return [tap for tap in taps if tap.name in names]  # in model order
+
+
+class ModelTaps:
+    """The taps of a model and one forward pass that returns them.
 
     Args:
-        model: a chain model built from blocks.
+        model: a model of bnorder_tf blocks (one tap per block), or any
+            functional or Sequential Keras model with one input.
+        taps: optional list of layer names to tap (block names for a
+            model of blocks). For another model any layer may be named;
+            its output is the activation tap and its bound is its
+            activation's, when it has a known one. `None`: every block,
+            or every activation (see the module docstring).
+
+    Raises:
+        ValueError: for a model with several inputs, a model of blocks
+            that is not a chain, unknown tap names, or a model with
+            nothing to tap.
+
+    Example:
+
+    >>> model_taps = ModelTaps(model, taps=["conv1_relu", "conv_pw_1_relu"])
+    >>> [tap.order for tap in model_taps.taps]
+    ['convention', 'convention']
+    >>> logits, tensors = model_taps(images)
+    """
+
+    def __init__(self, model, taps=None):
+        _check_single_input(model)
+        self.model = model
+        if has_blocks(model):
+            self._layers = model_chain(model)
+            all_taps = [
+                _block_tap(layer)
+                for layer in self._layers
+                if isinstance(layer, Block)
+            ]
+            self.taps = tuple(_select(all_taps, taps, model))
+            self._tap_model = None
+            return
+        self._layers = None
+        graph = _Graph(model)
+        layers = [
+            layer
+            for layer in model.layers
+            if not isinstance(layer, keras.layers.InputLayer)
+            and _single_node_tensor(layer, "output") is not None
+        ]
+        activations = [layer for layer in layers if _is_activation(layer)]
+        if taps is None:
+            chosen = activations
+        else:
+            names = _names(taps)
+            unknown = sorted(set(names) - {layer.name for layer in layers})
+            if unknown or not names:
+                raise ValueError(
+                    f"taps must name layers of model {model.name!r}, got "
+                    f"{unknown or names!r}; its activations are: "
+                    f"{', '.join(layer.name for layer in activations)}."
+                )
+            chosen = [layer for layer in layers if layer.name in names]
+        found = {layer.name: graph.tap(layer) for layer in chosen}
+        selected = [tap for tap, _, _ in found.values()]
+        if not selected:
+            raise ValueError(
+                f"Model {model.name!r} has no activation layer and no layer "
+                "with a built-in activation to tap: name the layers to "
+                "measure with taps=[...]."
+            )
+        self.taps = tuple(selected)
+        outputs = list(model.outputs)
+        for tap in self.taps:
+            _, activation, output = found[tap.name]
+            outputs += [activation, output]
+        self._tap_model = keras.Model(model.inputs, outputs)
+
+    @property
+    def names(self):
+        """The tap names, in model order."""
+        return [tap.name for tap in self.taps]
+
+    def __call__(self, inputs, training=False):
+        """Runs the model once on `inputs`.
+
+        Returns:
+            `(outputs, tensors)`: the model's output and a dict from tap
+            name to `{"activation": tensor, "output": tensor}`; in
+            Convention and NoBN order both are the same tensor.
+        """
+        if self._tap_model is None:
+            outputs, block_taps = forward_with_taps(
+                self._layers, inputs, training=training
+            )
+            return outputs, {name: block_taps[name] for name in self.names}
+        values = self._tap_model(inputs, training=training)
+        count = len(self.model.outputs)
+        outputs = values[0] if count == 1 else values[:count]
+        tensors = {}
+        for i, tap in enumerate(self.taps):
+            activation, output = values[count + 2 * i : count + 2 * i + 2]
+            if tap.order != "swap":
+                output = activation
+            tensors[tap.name] = {"activation": activation, "output": output}
+        return outputs, tensors
+
+
+def tap_outputs(model, x, taps=None):
+    """Returns every tap's tensors for one batch, in inference mode.
+
+    Args:
+        model: a model of blocks or any single-input Keras model.
         x: a batch of preprocessed images (array or tensor).
+        taps: optional layer names to tap (see `ModelTaps`).
 
     Returns:
-        A dict from block name to `{"activation": ..., "output": ...}`.
+        A dict from tap name to `{"activation": ..., "output": ...}`.
 
     Example:
 
     >>> taps = tap_outputs(model, images)
     >>> taps["conv1"]["activation"].shape
     """
-    _, taps = forward_with_taps(model_chain(model), x, training=False)
-    return taps
+    _, tensors = ModelTaps(model, taps)(x, training=False)
+    return tensors

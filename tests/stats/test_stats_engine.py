@@ -450,7 +450,7 @@ def test_bad_input_names_the_problem(rng):
         activation_stats(model, raw)
 
     no_blocks = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)])
-    with pytest.raises(ValueError, match="no ConventionBlock"):
+    with pytest.raises(ValueError, match="no activation layer"):
         activation_stats(no_blocks, empty)
 
     inputs = keras.Input((3, 3, C))
