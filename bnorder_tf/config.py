@@ -35,6 +35,8 @@ from bnorder_tf.distribute import STRATEGIES
 from bnorder_tf.errors import ConfigError
 from bnorder_tf.initializers import SCHEMES as INITIALIZERS
 from bnorder_tf.models import MODEL_NAMES
+from bnorder_tf.stats.callback import DEFAULT_HISTOGRAM_EVERY
+from bnorder_tf.stats.engine import DEFAULT_HISTOGRAM_BINS
 
 EXPERIMENT, REPLICATE, OPERATIONAL = "experiment", "replicate", "operational"
 #: Largest seed: NumPy and TensorFlow take seeds below 2**31 everywhere.
@@ -296,10 +298,9 @@ class TrainConfig:
         lower=0,
     )
     histogram_bins: int = _setting(
-        50,
+        DEFAULT_HISTOGRAM_BINS,
         "Bins of the per-channel activation histograms in stats.jsonl and "
-        "TensorBoard (0: none; the statistics pass is then about 15% "
-        "faster on a CPU and the report draws no histogram figure).",
+        "TensorBoard (0: none, and the report draws no histogram figure).",
         int,
         kind=OPERATIONAL,
         lower=0,
@@ -315,10 +316,12 @@ class TrainConfig:
         choices=("auto", "all", "conv"),
     )
     histogram_every: int = _setting(
-        1,
+        DEFAULT_HISTOGRAM_EVERY,
         "Compute the histograms only in every N-th measured epoch and the "
-        "last one (the other statistics stay exact in every measured "
-        "epoch).",
+        "last one, where the report reads them (1: in every measured epoch; "
+        "counting every value into its bin is the costliest part of the "
+        "statistics pass). The other statistics are exact in every measured "
+        "epoch.",
         int,
         kind=OPERATIONAL,
         lower=1,

@@ -196,3 +196,34 @@ def test_runs_differing_in_seed_and_histogram_bins_are_one_setting():
         ]
     )
     assert sorted(len(g.runs) for g in groups) == [1, 2]
+
+
+def test_markdown_and_html_say_the_same_from_one_document(run_dirs, tmp_path):
+    import html as html_module
+
+    out = tmp_path / "titled"
+    md_path = build_report(
+        [str(run_dirs)],
+        str(out),
+        claims=True,
+        title="A study",
+        intro="What was run.",
+    )
+    text = open(md_path).read()
+    page = html_module.unescape((out / "report.html").read_text())
+    assert text.startswith("# A study\n\nWhat was run. 4 run(s)")
+    assert "<title>A study</title><" in page
+    assert "<h1>A study</h1><p>What was run. 4 run(s)" in page
+    # every heading and every table cell of the Markdown is in the HTML
+    headings = re.findall(r"^## (.+)$", text, flags=re.M)
+    assert headings and all(f"<h2>{h}</h2>" in page for h in headings)
+    cells = [
+        cell.strip()
+        for line in text.splitlines()
+        if line.startswith("| ") and not line.startswith("|---")
+        for cell in line.strip("|").split(" | ")
+    ]
+    assert "holds" in cells  # the claims table is there
+    assert all(
+        f"<td>{c}</td>" in page or f"<th>{c}</th>" in page for c in cells
+    )

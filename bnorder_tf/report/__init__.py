@@ -10,8 +10,6 @@ setting.
 `tanh_skewness_grid` (figure 12) needs no runs at all.
 """
 
-import base64
-import html
 import math
 import os
 import statistics
@@ -19,7 +17,14 @@ import statistics
 from bnorder_tf.errors import ConfigError
 from bnorder_tf.report import figures
 from bnorder_tf.report.analytic import tanh_skewness_grid
-from bnorder_tf.report.claims import check_claims, claims_markdown
+from bnorder_tf.report.claims import check_claims, claims_table
+from bnorder_tf.report.document import (
+    Document,
+    Section,
+    Table,
+    to_html,
+    to_markdown,
+)
 from bnorder_tf.report.runs import (
     MAIN_SETTINGS,
     NotARunError,
@@ -31,6 +36,7 @@ from bnorder_tf.stats.metrics import MODEL_KEYS
 
 REPORT_MD = "report.md"
 REPORT_HTML = "report.html"
+DEFAULT_TITLE = "bnorder_tf report"
 
 
 def accuracy_rows(groups):
@@ -66,20 +72,22 @@ def accuracy_rows(groups):
     return rows
 
 
-def _markdown_table(rows):
+def accuracy_table(rows):
+    """The rows of `accuracy_rows` as a `document.Table`."""
     columns = [c for c in rows[0] if c not in ("accuracy_mean", "accuracy_std")]
     header = columns[:-4] + ["accuracy (%)", "seeds", *MODEL_KEYS]
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    cells = []
     for row in rows:
-        cells = [str(row[c]) for c in columns[:-4]]
         cells.append(
-            f"{100 * row['accuracy_mean']:.2f} ± "
-            f"{100 * row['accuracy_std']:.2f}"
+            [str(row[c]) for c in columns[:-4]]
+            + [
+                f"{100 * row['accuracy_mean']:.2f} ± "
+                f"{100 * row['accuracy_std']:.2f}",
+                str(row["seeds"]),
+            ]
+            + [f"{row[k]:.4f}" for k in MODEL_KEYS]
         )
-        cells.append(str(row["seeds"]))
-        cells += [f"{row[k]:.4f}" for k in MODEL_KEYS]
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines)
+    return Table(header, cells)
 
 
 def _choose_layer(groups, layer):
@@ -98,7 +106,14 @@ def _choose_layer(groups, layer):
 
 
 def build_report(
-    paths, out, layer=None, channels=4, claims=False, markdown_name=REPORT_MD
+    paths,
+    out,
+    layer=None,
+    channels=4,
+    claims=False,
+    markdown_name=REPORT_MD,
+    title=DEFAULT_TITLE,
+    intro=None,
 ):
     """Reads runs, writes `report.md`, `report.html` and PNG figures.
 
@@ -111,6 +126,8 @@ def build_report(
         claims: bool, add the table of the paper's claims checked on the
             runs (`bnorder_tf.report.claims`).
         markdown_name: file name of the Markdown report in `out`.
+        title: the report's title.
+        intro: an optional paragraph put before the count of runs.
 
     Returns:
         The path of `report.md`.
@@ -136,7 +153,7 @@ def build_report(
             "Final test accuracy, mean ± standard deviation "
             "over seeds, with the model-level statistics of the last epoch "
             "(means over seeds).",
-            _markdown_table(rows),
+            accuracy_table(rows),
             None,
         ),
     ]
@@ -148,7 +165,7 @@ def build_report(
                 "the variants' means over seeds, ordered as the paper says "
                 '("within the seeds\' noise": a gap smaller than a standard '
                 "deviation).",
-                claims_markdown(check_claims(runs)),
+                claims_table(check_claims(runs)),
                 None,
             )
         )
@@ -257,75 +274,35 @@ def build_report(
         ),
     ]
     os.makedirs(out, exist_ok=True)
-    for name, title, caption, fig in drawn:
+    for name, heading, caption, fig in drawn:
         if fig is None:
             continue
         path = os.path.join(out, f"{name}.png")
         fig.savefig(path, dpi=110)
         figures.plt.close(fig)
-        sections.append((title, caption, None, path))
-    return _write(out, groups, sections, markdown_name)
-
-
-def _write(out, groups, sections, markdown_name=REPORT_MD):
-    runs = sum(len(g.runs) for g in groups)
-    intro = (
-        f"{runs} run(s) in {len(groups)} setting(s), grouped by their "
-        "flags.txt (runs differing only in the seed and operational "
-        "flags are one setting)."
+        sections.append((heading, caption, None, path))
+    count = (
+        f"{sum(len(g.runs) for g in groups)} run(s) in {len(groups)} "
+        "setting(s), grouped by their flags.txt (runs differing only in the "
+        "seed and operational flags are one setting)."
     )
-    md = ["# bnorder_tf report", "", intro, ""]
-    body = [f"<h1>bnorder_tf report</h1><p>{html.escape(intro)}</p>"]
-    for title, caption, table, image in sections:
-        md += [f"## {title}", "", caption, ""]
-        body.append(f"<h2>{html.escape(title)}</h2>")
-        if table:
-            md += [table, ""]
-            body.append(_html_table(table))
-        if image:
-            md += [f"![{title}]({os.path.basename(image)})", ""]
-            with open(image, "rb") as f:
-                data = base64.b64encode(f.read()).decode("ascii")
-            body.append(
-                f'<img alt="{html.escape(title)}" '
-                f'src="data:image/png;base64,{data}">'
-            )
-        body.append(f"<p><em>{html.escape(caption)}</em></p>")
+    document = Document(
+        title,
+        f"{intro} {count}" if intro else count,
+        [Section(*section) for section in sections],
+    )
     md_path = os.path.join(out, markdown_name)
     with open(md_path, "w") as f:
-        f.write("\n".join(md))
+        f.write(to_markdown(document))
     with open(os.path.join(out, REPORT_HTML), "w") as f:
-        f.write(
-            "<!DOCTYPE html><html><head><meta charset='utf-8'>"
-            "<title>bnorder_tf report</title><style>body{font-family:"
-            "sans-serif;max-width:1100px;margin:auto}table{border-"
-            "collapse:collapse}td,th{border:1px solid #ccc;padding:4px"
-            " 8px}img{max-width:100%}</style></head><body>"
-            + "".join(body)
-            + "</body></html>"
-        )
+        f.write(to_html(document))
     return md_path
-
-
-def _html_table(markdown):
-    lines = markdown.splitlines()
-    header = [c.strip() for c in lines[0].strip("|").split("|")]
-    out = ["<table><tr>"] + [f"<th>{html.escape(c)}</th>" for c in header]
-    out.append("</tr>")
-    for line in lines[2:]:
-        cells = [c.strip() for c in line.strip("|").split("|")]
-        out.append(
-            "<tr>"
-            + "".join(f"<td>{html.escape(c)}</td>" for c in cells)
-            + "</tr>"
-        )
-    out.append("</table>")
-    return "".join(out)
 
 
 __all__ = [
     "NotARunError",
     "accuracy_rows",
+    "accuracy_table",
     "build_report",
     "tanh_skewness_grid",
 ]

@@ -5,7 +5,7 @@ import sys
 
 from bnorder_tf.cli import fail_on_user_error
 from bnorder_tf.errors import UserError
-from bnorder_tf.report import build_report
+from bnorder_tf.report import DEFAULT_TITLE, build_report
 
 
 def main(argv=None):
@@ -35,6 +35,12 @@ def main(argv=None):
         default="report.md",
         help="File name of the Markdown report.",
     )
+    parser.add_argument(
+        "--title", default=DEFAULT_TITLE, help="The report's title."
+    )
+    parser.add_argument(
+        "--intro", help="A paragraph put at the top of the report."
+    )
     args = parser.parse_args(argv)
     try:
         path = build_report(
@@ -44,6 +50,8 @@ def main(argv=None):
             args.channels,
             claims=args.claims,
             markdown_name=args.markdown_name,
+            title=args.title,
+            intro=args.intro,
         )
     except UserError as e:
         fail_on_user_error("report", e)

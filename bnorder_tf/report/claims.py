@@ -11,6 +11,8 @@ visible as such.
 import dataclasses
 import statistics
 
+from bnorder_tf.report.document import Table, markdown_table
+
 #: The variants the claims name: (order as the report names it, activation).
 CONVENTION = ("convention", "tanh")
 NWDBN = ("nwdbn", "tanh")
@@ -167,12 +169,9 @@ def check_claims(runs, claims=CLAIMS):
     return results
 
 
-def claims_markdown(results):
-    """The claims table as Markdown."""
-    lines = [
-        "| claim | paper | ours (mean ± std over seeds) | holds |",
-        "|---|---|---|---|",
-    ]
+def claims_table(results):
+    """The claims table, a `document.Table`."""
+    rows = []
     for result in results:
         ours = "; ".join(
             f"{LABELS[v]} "
@@ -193,15 +192,26 @@ def claims_markdown(results):
             )
         else:
             verdict = "**no**"
-        lines.append(
-            f"| {result.claim.text} | {result.claim.paper} | "
-            f"{ours} | {verdict} |"
-        )
-    return "\n".join(lines)
+        rows.append([result.claim.text, result.claim.paper, ours, verdict])
+    return Table(
+        ["claim", "paper", "ours (mean ± std over seeds)", "holds"], rows
+    )
+
+
+def claims_markdown(results):
+    """The claims table as Markdown."""
+    return markdown_table(claims_table(results))
 
 
 def _digits(result):
     return 2 if result.claim.scale != 1.0 else 3
 
 
-__all__ = ["CLAIMS", "Claim", "ClaimResult", "check_claims", "claims_markdown"]
+__all__ = [
+    "CLAIMS",
+    "Claim",
+    "ClaimResult",
+    "check_claims",
+    "claims_markdown",
+    "claims_table",
+]

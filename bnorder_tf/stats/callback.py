@@ -13,12 +13,19 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from bnorder_tf.stats.engine import ActivationStatsPass
+from bnorder_tf.stats.engine import (
+    DEFAULT_HISTOGRAM_BINS,
+    ActivationStatsPass,
+)
 from bnorder_tf.stats.gradients import GradientStatsPass
 from bnorder_tf.stats.metrics import LAYER_VALUE_KEYS
 from bnorder_tf.strict_json import dumps_strict
 
 STATS_FILE = "stats.jsonl"
+#: By default the histograms are computed in every 10th measured epoch and
+#: the last one only: counting every value into its bin is the costliest
+#: part of the pass, and the report draws the last epoch's.
+DEFAULT_HISTOGRAM_EVERY = 10
 
 
 class ActivationStatsCallback(keras.callbacks.Callback):
@@ -43,8 +50,8 @@ class ActivationStatsCallback(keras.callbacks.Callback):
             TensorBoard).
         histogram_every: int, compute the histograms only in every
             `histogram_every`-th measured epoch and in the last epoch of
-            `fit` (1: in every measured epoch); the other values are
-            computed in every measured epoch either way.
+            `fit` (default 10; 1: in every measured epoch); the other
+            values are computed in every measured epoch either way.
         averaged_blocks: the taps the model-level values average
             (`"all"`, `"conv"` or tap names; see `ActivationStatsPass`).
         taps: optional list of the layer names to measure; `None`: every
@@ -66,9 +73,9 @@ class ActivationStatsCallback(keras.callbacks.Callback):
         log_dir=None,
         gradient_dataset=None,
         gradient_batches=0,
-        histogram_bins=50,
+        histogram_bins=DEFAULT_HISTOGRAM_BINS,
         write_files=True,
-        histogram_every=1,
+        histogram_every=DEFAULT_HISTOGRAM_EVERY,
         averaged_blocks="all",
         taps=None,
     ):

@@ -86,7 +86,7 @@ class ActivationStatsPass:
             the current one (the default strategy outside any scope).
         histogram_bins: int, bins of the per-channel activation histograms;
             0 skips the histograms (`histogram` is then `None`), which
-            makes the pass about 15% faster on a CPU.
+            makes the pass about 30% faster on a CPU.
         histogram_range: `(low, high)`; `None` means `(-bound, bound)` of
             each block's activation, or `(-4, 4)` when it is unbounded.
         averaged_blocks: the blocks the model-level values average:
@@ -169,9 +169,9 @@ class ActivationStatsPass:
 
     def _replica_state(self, images, weights, centers):
         _, tensors = self.model_taps(images, training=False)
-        centers = tf.split(centers, self._widths)
+        centers, scales = (tf.split(t, self._widths) for t in centers)
         activations, outputs = [], []
-        for tap, center in zip(self.taps, centers):
+        for tap, center, scale in zip(self.taps, centers, scales):
             tap_tensors = tensors[tap.name]
             output = tap_tensors["output"]
             activation, output = moments.block_state(
@@ -180,6 +180,7 @@ class ActivationStatsPass:
                 if output is tap_tensors["activation"]
                 else moments.real_rows(output, weights),
                 center=center,
+                scale=scale,
                 histogram=self._histograms[tap.name],
                 output_histogram=self._output_histogram(tap),
             )
@@ -197,22 +198,27 @@ class ActivationStatsPass:
 
     def _centers(self, images):
         """Every tap's per-channel activation mean over one batch, the
-        center about which the whole pass accumulates its power sums.
+        center about which the whole pass accumulates its power sums, and
+        the power-of-two scale of the deviations from it.
 
-        It is computed once, on one device, from the dataset's first global
-        batch, so that every replica and every device count sums exactly
-        the same float32 deviations (see `moments.block_state`).
+        They are computed once, on one device, from the dataset's first
+        global batch, so that every replica and every device count sums
+        exactly the same float32 deviations (see `moments.block_state`).
+
+        Returns:
+            `(centers, scales)`: float64 and float32 `[channels of every
+            tap]`.
         """
         _, tensors = self.model_taps(images, training=False)
-        means = []
+        centers, scales = [], []
         for tap in self.taps:
             activation = tf.cast(tensors[tap.name]["activation"], tf.float64)
-            means.append(
-                tf.reduce_mean(
-                    activation, axis=list(range(activation.shape.rank - 1))
-                )
+            mean = tf.reduce_mean(
+                activation, axis=list(range(activation.shape.rank - 1))
             )
-        return tf.concat(means, 0)
+            centers.append(mean)
+            scales.append(moments.first_batch_scale(activation - mean))
+        return tf.concat(centers, 0), tf.concat(scales, 0)
 
     def _step(self, state, images, weights, centers):
         """Merges one global batch into `state`."""

@@ -113,34 +113,68 @@ def _bincount(bin_index, channels, bins):
     return tf.reshape(tf.cast(hist, tf.float64), [channels, bins])
 
 
+def _power_sums(d):
+    """Per-channel float64 sums of `d`, `d**2` and `d**3`."""
+    d2 = d * d
+    (s1, s2, s3), _ = _reduce_channels([d, d2, d2 * d])
+    return s1, s2, s3
+
+
+#: Channels whose scaled deviations may reach outside [2**-30, 2**30]
+#: are summed again at their own scale: below, their cubes near float32's
+#: smallest normal number and lose digits; above, they near its largest.
+SAFE_SCALED_RANGE = (2.0**-30, 2.0**30)
+
+
+def _checked_power_sums(activation, center, inverse_scale, max_abs):
+    """The batch's power sums of `activation - center`, in its units.
+
+    The deviations are summed scaled by the powers of two of the pass's
+    first batch; when a channel's deviations in this batch may be far
+    smaller or larger (a channel dead in the first batch, activations of
+    1e-21 deep in an untrained network), the batch is summed again at its
+    own scale. Scaling by a power of two is exact. The batch's largest
+    |deviation| is bounded by max |x| + |center|, which is measured
+    anyway: within 2**25 of it for any nonzero float32 deviation, so a
+    channel that passes has cubes far above float32's smallest normal
+    number, or negligible beside float64's precision.
+    """
+    scale = tf.cast(1.0 / inverse_scale, tf.float64)
+    deviation_bound = max_abs + tf.abs(tf.cast(center, tf.float64))
+    scaled_max = deviation_bound / scale
+    low, high = SAFE_SCALED_RANGE
+    unsafe = tf.reduce_any(
+        (scaled_max > 0) & ((scaled_max < low) | (scaled_max > high))
+    )
+    sums = _power_sums((activation - center) * inverse_scale)
+
+    def rescaled():
+        own = _power_of_two_floor(tf.cast(deviation_bound, tf.float32))
+        return (*_power_sums((activation - center) / own), own)
+
+    def as_summed():
+        return (*sums, 1.0 / inverse_scale)
+
+    # an XLA conditional: the second sum runs only when needed
+    s1, s2, s3, scale = tf.cond(unsafe, rescaled, as_summed)
+    scale = tf.cast(scale, tf.float64)
+    return s1 * scale, s2 * scale**2, s3 * scale**3
+
+
 @tf.function(jit_compile=True)
-def _summarise(activation, output, center, histogram, output_histogram):
+def _summarise(
+    activation, output, center, inverse_scale, histogram, output_histogram
+):
     """The float32 element-wise work of `block_state`, one XLA program.
 
     It makes three reductions of at most three quantities each: on this
     CPU, XLA ran one five-quantity reduction 1.7x slower than the three.
-    The first finds each channel's largest |deviation|, whose power of two
-    scales the deviations of the second (see `block_state`).
     """
-    d = activation - center
-    abs_a = tf.abs(activation)
-    (sum_abs,), (max_abs, max_deviation) = _reduce_channels(
-        [abs_a], [abs_a, tf.abs(d)]
+    absolute = _abs_sum_max(activation)
+    s1, s2, s3 = _checked_power_sums(
+        activation, center, inverse_scale, absolute["max_abs"]
     )
-    scale = _power_of_two_floor(tf.cast(max_deviation, tf.float32))
-    d = d / scale  # exact: a power of two
-    d2 = d * d
-    (s1, s2, s3), _ = _reduce_channels([d, d2, d2 * d])
-    out = {
-        "activation": dict(
-            sum_abs=sum_abs,
-            max_abs=max_abs,
-            scale=tf.cast(scale, tf.float64),
-            s1=s1,
-            s2=s2,
-            s3=s3,
-        )
-    }
+    out = {"activation": dict(absolute, s1=s1, s2=s2, s3=s3)}
     if output is not None:
         out["output"] = _abs_sum_max(output)
     if histogram is not None:
@@ -150,7 +184,26 @@ def _summarise(activation, output, center, histogram, output_histogram):
     return out
 
 
-def block_state(activation, output, center, histogram, output_histogram=None):
+def first_batch_scale(deviations):
+    """Per-channel powers of two at or below the largest |deviation| of
+    each channel in a batch (1 where it is 0): `block_state`'s `scale`.
+
+    Args:
+        deviations: float `[batch, ..., channels]`, values minus center.
+
+    Returns:
+        float32 `[channels]`.
+    """
+    rank = deviations.shape.rank
+    top = tf.reduce_max(
+        tf.abs(tf.cast(deviations, tf.float32)), axis=list(range(rank - 1))
+    )
+    return _power_of_two_floor(top)
+
+
+def block_state(
+    activation, output, center, histogram, output_histogram=None, scale=None
+):
     """Summarises one batch of one block's two taps (padding rows removed).
 
     The moments of the activation tap are computed about a per-channel
@@ -164,16 +217,20 @@ def block_state(activation, output, center, histogram, output_histogram=None):
 
     which stays accurate for saturated channels (mean 0.999, std 1e-3)
     where raw power sums in float32 lose every digit. Before they are
-    raised to powers, each channel's deviations are divided by the power
-    of two at or below their largest magnitude in the batch: exactly (only
-    the exponent changes), so that the cubes of tiny activations (1e-21
-    deep in an untrained network) do not underflow float32.
+    raised to powers, each channel's deviations are divided by a power of
+    two near their size (`scale`, checked against the batch's largest
+    deviation; see `_checked_power_sums`): exactly, as only the exponent
+    changes, so that the cubes of tiny activations (1e-21 deep in an
+    untrained network) do not underflow float32.
 
     Args:
         activation: the activation tap, `[batch, ..., channels]`.
         output: the output tap of the same shape, or `None` when it is the
             activation tap itself (Convention and NoBN blocks).
         center: float `[channels]` near the channels' means.
+        scale: optional float `[channels]` of powers of two near the
+            size of `activation - center` (`first_batch_scale`; `None`:
+            1, which is then corrected where it is far off).
         histogram: `None`, or `(low, high, bins)`: count each channel's
             activation values in `bins` equal bins over `[low, high]`
             (values outside fall in the edge bins).
@@ -194,18 +251,21 @@ def block_state(activation, output, center, histogram, output_histogram=None):
         tf.reduce_prod(tf.shape(activation, out_type=tf.int64)[:-1]),
         tf.float64,
     )
+    center = tf.cast(center, tf.float32)
+    channels = activation.shape[-1]
+    inverse_scale = 1.0 / (
+        tf.ones([channels]) if scale is None else tf.cast(scale, tf.float32)
+    )
     out = _summarise(
         activation,
         output,
-        tf.cast(center, tf.float32),
+        center,
+        inverse_scale,
         histogram,
         output_histogram,
     )
     summary = out["activation"]
-    scale = summary["scale"]
-    s1 = summary["s1"] * scale
-    s2 = summary["s2"] * scale**2
-    s3 = summary["s3"] * scale**3
+    s1, s2, s3 = summary["s1"], summary["s2"], summary["s3"]
     delta = _div(s1, count)
     state = {
         "count": count,
@@ -215,7 +275,6 @@ def block_state(activation, output, center, histogram, output_histogram=None):
         "m2": tf.maximum(s2 - s1 * delta, 0.0),
         "m3": s3 - 3.0 * delta * s2 + 2.0 * count * delta**3,
     }
-    channels = activation.shape[-1]
     if histogram is not None:
         state["hist"] = _bincount(out["bin_index"], channels, histogram[2])
     if output is None:

@@ -238,3 +238,21 @@ def test_gradient_stats_run_in_training_mode_and_leave_the_model(rng):
     assert got["kernel_grad_abs_mean"] == pytest.approx(
         np.abs(x.T @ dz).mean(), rel=1e-4
     )
+
+
+def test_by_default_histograms_only_at_the_last_epoch(tmp_path, rng):
+    x, y = _data(rng, 16)
+    ds = tf.data.Dataset.from_tensor_slices((x, y)).batch(8)
+    model = _small_model("swap")
+    model.fit(
+        ds,
+        epochs=3,
+        verbose=0,
+        callbacks=[ActivationStatsCallback(ds, log_dir=tmp_path)],
+    )
+    records = [
+        json.loads(line)
+        for line in (tmp_path / "stats.jsonl").read_text().splitlines()
+    ]
+    drawn = [r["layers"]["conv1"]["histogram"] is not None for r in records]
+    assert drawn == [False, False, True]

@@ -1,0 +1,126 @@
+"""The report's one data model, and its Markdown and HTML renderings.
+
+A `Document` is a title, an introduction and `Section`s, each with an
+optional `Table` (a header and rows of cell strings) and an optional PNG
+figure. `to_markdown` and `to_html` render the same document, so the two
+files always say the same thing.
+
+Example:
+
+>>> doc = Document("Report", "Two runs.", [
+...     Section("Accuracy", "Test accuracy.",
+...             table=Table(["order", "accuracy"], [["swap", "92.1"]]))])
+>>> print(to_markdown(doc))
+"""
+
+import base64
+import dataclasses
+import html
+import os
+
+
+@dataclasses.dataclass
+class Table:
+    """A table of strings.
+
+    Attributes:
+        header: the column names.
+        rows: lists of cell strings, one per row, as long as `header`.
+    """
+
+    header: list
+    rows: list
+
+
+@dataclasses.dataclass
+class Section:
+    """One titled part of a report.
+
+    Attributes:
+        title: the heading.
+        caption: a sentence saying what the table or figure shows.
+        table: an optional `Table`.
+        image: an optional path of a PNG figure.
+    """
+
+    title: str
+    caption: str
+    table: Table = None
+    image: str = None
+
+
+@dataclasses.dataclass
+class Document:
+    """A whole report: `title`, `intro` and `sections`."""
+
+    title: str
+    intro: str
+    sections: list
+
+
+def markdown_table(table):
+    """A `Table` as Markdown."""
+    lines = [
+        "| " + " | ".join(table.header) + " |",
+        "|" + "---|" * len(table.header),
+    ]
+    lines += ["| " + " | ".join(row) + " |" for row in table.rows]
+    return "\n".join(lines)
+
+
+def _html_table(table):
+    cells = "".join(f"<th>{html.escape(c)}</th>" for c in table.header)
+    out = [f"<table><tr>{cells}</tr>"]
+    for row in table.rows:
+        cells = "".join(f"<td>{html.escape(c)}</td>" for c in row)
+        out.append(f"<tr>{cells}</tr>")
+    out.append("</table>")
+    return "".join(out)
+
+
+def to_markdown(document):
+    """The document as Markdown; figures are linked by file name, so the
+    Markdown file belongs beside them."""
+    md = [f"# {document.title}", "", document.intro, ""]
+    for section in document.sections:
+        md += [f"## {section.title}", "", section.caption, ""]
+        if section.table:
+            md += [markdown_table(section.table), ""]
+        if section.image:
+            name = os.path.basename(section.image)
+            md += [f"![{section.title}]({name})", ""]
+    return "\n".join(md)
+
+
+_STYLE = (
+    "body{font-family:sans-serif;max-width:1100px;margin:auto}"
+    "table{border-collapse:collapse}td,th{border:1px solid #ccc;"
+    "padding:4px 8px}img{max-width:100%}"
+)
+
+
+def to_html(document):
+    """The document as one self-contained HTML page (figures embedded)."""
+    body = [
+        f"<h1>{html.escape(document.title)}</h1>"
+        f"<p>{html.escape(document.intro)}</p>"
+    ]
+    for section in document.sections:
+        body.append(f"<h2>{html.escape(section.title)}</h2>")
+        if section.table:
+            body.append(_html_table(section.table))
+        if section.image:
+            with open(section.image, "rb") as f:
+                data = base64.b64encode(f.read()).decode("ascii")
+            body.append(
+                f'<img alt="{html.escape(section.title)}" '
+                f'src="data:image/png;base64,{data}">'
+            )
+        body.append(f"<p><em>{html.escape(section.caption)}</em></p>")
+    return (
+        "<!DOCTYPE html><html><head><meta charset='utf-8'>"
+        f"<title>{html.escape(document.title)}</title>"
+        f"<style>{_STYLE}</style></head><body>"
+        + "".join(body)
+        + "</body></html>"
+    )
