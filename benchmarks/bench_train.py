@@ -26,7 +26,7 @@ from bnorder_tf import build_model  # noqa: E402
 from bnorder_tf.models.common import scaled  # noqa: E402
 from bnorder_tf.models.vgg import truncated_vgg16  # noqa: E402
 from bnorder_tf.regularizers import WeightDecay  # noqa: E402
-from bnorder_tf.training import Trainer  # noqa: E402
+from bnorder_tf.steps import Trainer  # noqa: E402
 
 BATCH, CLASSES, WIDTH, DECAY = 128, 100, 0.25, 5e-4
 

@@ -111,8 +111,10 @@ def export_savedmodel(
     the next export (`remove_stale_staging`).
 
     Args:
-        model: a chain model of blocks returning logits (see
-            `bnorder_tf.models.build_model`).
+        model: a model returning logits: a chain of blocks (see
+            `bnorder_tf.models.build_model`) or any single-input Keras
+            model; the `activations` signature returns its
+            `bnorder_tf.stats.ModelTaps`.
         export_dir: str, the directory of all exported models.
         name: str, the model's name (a run name).
         preprocessing: the `bnorder_tf.data.Preprocessing` used in training
@@ -138,19 +140,8 @@ def export_savedmodel(
     >>> served = tf.saved_model.load(path)
     >>> served.signatures["serving_default"](images=uint8_batch)
     """
-    if version is not None and (int(version) != version or version < 1):
-        raise ValueError(
-            f"version must be a positive integer, got {version!r}."
-        )
     model_path = os.path.join(export_dir, name)
-    if version is not None and os.path.exists(
-        os.path.join(model_path, str(version))
-    ):
-        raise FileExistsError(
-            f"{os.path.join(model_path, str(version))} exists: exported "
-            "versions are never overwritten; omit version to write the "
-            "next one."
-        )
+    _check_version(model_path, version)
     archive = _archive(model, preprocessing)
     os.makedirs(model_path, exist_ok=True)
     remove_stale_staging(model_path)
@@ -160,30 +151,50 @@ def export_savedmodel(
     try:
         os.chmod(staging, 0o755)  # mkdtemp's 0700 would hide it from servers
         archive.write_out(staging, verbose=False)
-        info = {
-            "name": name,
-            "class_names": list(class_names) if class_names else None,
-            "num_classes": int(model.output_shape[-1]),
-            "input_shape": list(preprocessing.raw_shape),
-            "input_dtype": "uint8",
-            "model_input_shape": list(model.input_shape[1:]),
-            "preprocessing": preprocessing.to_config(),
-            "signatures": {
-                SERVING_SIGNATURE: ["probabilities", "classes"],
-                ACTIVATIONS_SIGNATURE: [
-                    f"{name}_{tap}"
-                    for name in ModelTaps(model).names
-                    for tap in TAP_TENSORS
-                ],
-            },
-            **(metadata or {}),
-        }
+        info = _metadata(model, name, preprocessing, class_names, metadata)
         with open(os.path.join(staging, METADATA_FILE), "w") as f:
             f.write(dumps_strict(info, indent=2))
         return _publish(staging, model_path, version)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
+
+
+def _check_version(model_path, version):
+    if version is None:
+        return
+    if int(version) != version or version < 1:
+        raise ValueError(
+            f"version must be a positive integer, got {version!r}."
+        )
+    if os.path.exists(os.path.join(model_path, str(version))):
+        raise FileExistsError(
+            f"{os.path.join(model_path, str(version))} exists: exported "
+            "versions are never overwritten; omit version to write the "
+            "next one."
+        )
+
+
+def _metadata(model, name, preprocessing, class_names, extra):
+    """The contents of `metadata.json`."""
+    return {
+        "name": name,
+        "class_names": list(class_names) if class_names else None,
+        "num_classes": int(model.output_shape[-1]),
+        "input_shape": list(preprocessing.raw_shape),
+        "input_dtype": "uint8",
+        "model_input_shape": list(model.input_shape[1:]),
+        "preprocessing": preprocessing.to_config(),
+        "signatures": {
+            SERVING_SIGNATURE: ["probabilities", "classes"],
+            ACTIVATIONS_SIGNATURE: [
+                f"{tap_name}_{tensor}"
+                for tap_name in ModelTaps(model).names
+                for tensor in TAP_TENSORS
+            ],
+        },
+        **(extra or {}),
+    }
 
 
 STAGING_PREFIX = ".tmp-export-"

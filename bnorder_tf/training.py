@@ -1,12 +1,14 @@
-"""Training: one loop for every strategy, Keras callbacks, resumable runs.
+"""The runner: one training loop for every strategy, resumable runs.
 
 `run(config)` trains one model as the paper did (SGD with momentum, the
 learning rate multiplied by `lr_decay` at each milestone, weight decay in
 the regularizers) and leaves a self-describing run directory
-(see `bnorder_tf.run_dir`). The loop is a `tf.function` that calls
-`strategy.run` on a distributed dataset, so one-device, mirrored and
-multi-worker training share it (Keras's `fit` fails under
-MultiWorkerMirroredStrategy in Keras 3). It drives the usual Keras
+(see `bnorder_tf.run_dir`). Its steps come from the step engine
+(`bnorder_tf.steps`), whose compiled steps call `strategy.run` on a
+distributed dataset, so one-device, mirrored and multi-worker training
+share them (Keras's `fit` fails under MultiWorkerMirroredStrategy in
+Keras 3). The summary is built from the epochs' logs kept in memory. It
+drives the usual Keras
 callbacks (`TerminateOnNaN`, `CSVLogger`, `TensorBoard`, the progress bar,
 `ActivationStatsCallback`) and commits each epoch with a
 `tf.train.CheckpointManager` after its log rows (`EpochCheckpoint`).
@@ -31,7 +33,6 @@ from bnorder_tf.distribute import (
     check_global_batch,
     get_strategy,
     is_chief,
-    pad_for_replicas,
 )
 from bnorder_tf.errors import ConfigError, TrainingDivergedError
 from bnorder_tf.models import build_model
@@ -60,168 +61,7 @@ from bnorder_tf.stats.metrics import (
     LAYER_VALUE_KEYS,
     MODEL_KEYS,
 )
-
-
-def make_optimizer(config, steps_per_epoch):
-    """SGD with momentum and a step schedule over epochs.
-
-    The learning rate is `learning_rate * lr_decay ** k` after the k-th
-    milestone epoch.
-    """
-    boundaries = [m * steps_per_epoch for m in config.lr_milestones]
-    if boundaries:
-        values = [
-            config.learning_rate * config.lr_decay**k
-            for k in range(len(boundaries) + 1)
-        ]
-        rate = keras.optimizers.schedules.PiecewiseConstantDecay(
-            boundaries, values
-        )
-    else:
-        rate = config.learning_rate
-    optimizer = keras.optimizers.SGD(rate, momentum=config.momentum)
-    if config.mixed_precision:
-        optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
-    return optimizer
-
-
-class Trainer:
-    """Compiled train and evaluation steps for a model under a strategy.
-
-    The per-replica loss is the cross-entropy summed over the replica's
-    examples divided by the global batch (`tf.nn.compute_average_loss`)
-    plus the regularization losses divided by the number of replicas, so
-    the gradients summed over replicas equal one device's.
-
-    Args:
-        model: a built Keras model returning logits.
-        optimizer: a Keras optimizer, built on the model's variables.
-        strategy: the `tf.distribute.Strategy` the model was built under.
-        global_batch_size: int.
-        jit_compile: bool, compile each replica's step with XLA.
-    """
-
-    def __init__(
-        self, model, optimizer, strategy, global_batch_size, jit_compile=False
-    ):
-        self.model = model
-        self.optimizer = optimizer
-        self.strategy = strategy
-        self.global_batch_size = global_batch_size
-        self._replica_step = self._replica_train_step
-        if jit_compile:
-            self._replica_step = tf.function(
-                self._replica_train_step, jit_compile=True
-            )
-        self.train_step = tf.function(self._train_step)
-        self.evaluate_dataset = tf.function(self._evaluate_dataset)
-
-    def _regularization(self):
-        if not self.model.losses:
-            return tf.constant(0.0)
-        return tf.add_n([tf.cast(x, tf.float32) for x in self.model.losses])
-
-    def _replica_train_step(self, images, labels):
-        replicas = self.strategy.num_replicas_in_sync
-        with tf.GradientTape() as tape:
-            logits = tf.cast(self.model(images, training=True), tf.float32)
-            per_example = keras.losses.sparse_categorical_crossentropy(
-                labels, logits, from_logits=True
-            )
-            regularization = self._regularization() / replicas
-            loss = (
-                tf.nn.compute_average_loss(
-                    per_example, global_batch_size=self.global_batch_size
-                )
-                + regularization
-            )
-            scaled = self.optimizer.scale_loss(loss)
-        variables = self.model.trainable_variables
-        gradients = tape.gradient(scaled, variables)
-        self.optimizer.apply(gradients, variables)
-        return self._sums(labels, logits, per_example, None, regularization)
-
-    @staticmethod
-    def _sums(labels, logits, per_example, weights, regularization):
-        correct = tf.cast(
-            tf.equal(tf.argmax(logits, -1), tf.cast(labels, tf.int64)),
-            tf.float32,
-        )
-        if weights is None:
-            weights = tf.ones_like(correct)
-        return {
-            "loss_sum": tf.reduce_sum(per_example * weights),
-            "correct": tf.reduce_sum(correct * weights),
-            "count": tf.reduce_sum(weights),
-            "regularization": regularization,
-        }
-
-    def _reduce(self, per_replica):
-        return {
-            k: self.strategy.reduce(tf.distribute.ReduceOp.SUM, v, axis=None)
-            for k, v in per_replica.items()
-        }
-
-    def _train_step(self, iterator):
-        images, labels = next(iterator)
-        return self._reduce(
-            self.strategy.run(self._replica_step, args=(images, labels))
-        )
-
-    def _replica_eval_step(self, images, labels, weights):
-        logits = tf.cast(self.model(images, training=False), tf.float32)
-        per_example = keras.losses.sparse_categorical_crossentropy(
-            labels, logits, from_logits=True
-        )
-        regularization = (
-            self._regularization() / self.strategy.num_replicas_in_sync
-        )
-        return self._sums(labels, logits, per_example, weights, regularization)
-
-    def _evaluate_dataset(self, distributed):
-        totals = {
-            k: tf.constant(0.0)
-            for k in ("loss_sum", "correct", "count", "regularization")
-        }
-        for images, labels, weights in distributed:
-            sums = self._reduce(
-                self.strategy.run(
-                    self._replica_eval_step, args=(images, labels, weights)
-                )
-            )
-            totals = {
-                k: totals[k] + sums[k] if k != "regularization" else sums[k]
-                for k in totals
-            }
-        return totals
-
-    def distribute_eval(self, dataset):
-        """Pads and distributes `(images, labels)` batches for `evaluate`."""
-        padded = pad_for_replicas(dataset, self.strategy.num_replicas_in_sync)
-        return self.strategy.experimental_distribute_dataset(padded)
-
-    def evaluate(self, distributed):
-        """Returns `{"loss", "accuracy"}` over every example exactly once.
-
-        `loss` is the mean cross-entropy plus the regularization losses,
-        as Keras reports it.
-        """
-        totals = {
-            k: float(v) for k, v in self.evaluate_dataset(distributed).items()
-        }
-        count = max(totals["count"], 1.0)
-        return {
-            "loss": totals["loss_sum"] / count + totals["regularization"],
-            "accuracy": totals["correct"] / count,
-        }
-
-
-def _epoch_logs(sums):
-    count = max(sums["count"], 1.0)
-    return {
-        "loss": sums["loss_sum"] / count + sums["regularization"],
-        "accuracy": sums["correct"] / count,
-    }
+from bnorder_tf.steps import StepMetrics, Trainer, make_optimizer
 
 
 class EpochCheckpoint(keras.callbacks.Callback):
@@ -483,21 +323,18 @@ def _train_in(
     session = checkpoint.session = _Session(checkpoint)
     if chief:
         truncate_logs(write_dir, initial_epoch)
+    # the committed epochs' rows, read once; this session's are added in
+    # memory as they are committed, and the summary is built from them
+    history = read_history(os.path.join(run_dir, HISTORY_FILE))
     callbacks = _callbacks(
         config,
         chief,
         write_dir,
         test_batches,
         train_data.dataset.take(steps_per_epoch),
+        history.get("val_accuracy", []),
+        checkpoint,
     )
-    if config.early_stopping:
-        committed = read_history(os.path.join(run_dir, HISTORY_FILE))
-        callbacks.append(
-            ResumableEarlyStopping(
-                config.early_stopping, committed.get("val_accuracy", [])
-            )
-        )
-    callbacks.append(checkpoint)  # last: the epoch's rows are written
     callback_list = keras.callbacks.CallbackList(
         callbacks,
         add_history=True,
@@ -508,22 +345,14 @@ def _train_in(
         steps=steps_per_epoch,
     )
     if verbose:
-        print(
-            f"bnorder_tf: {config.model} ({config.order}, "
-            f"{config.activation}, width {config.width:g}) on "
-            f"{config.dataset} from {train_data.location}, strategy "
-            f"{config.strategy} with {strategy.num_replicas_in_sync} "
-            f"replica(s); run directory {run_dir}",
-            flush=True,
-        )
-        if initial_epoch:
-            print(f"Resuming after epoch {initial_epoch}.", flush=True)
+        _announce(config, strategy, train_data, run_dir, initial_epoch)
     model.stop_training = False
     callback_list.on_train_begin()
 
     diverged_epoch = _train_epochs(
         trainer,
         callback_list,
+        history,
         range(initial_epoch, config.epochs),
         steps_per_epoch,
         session,
@@ -537,6 +366,7 @@ def _train_in(
     )
     summary = _summary(
         config,
+        history,
         write_dir,
         strategy,
         stats_callback,
@@ -544,13 +374,7 @@ def _train_in(
         train_data.location,
         diverged_epoch,
     )
-    if diverged_epoch is None:
-        model.save(os.path.join(write_dir, MODEL_FILE))
-        _export(config, model, test_data, summary, chief)
-    # written last: a summary marks a finished run
-    write_atomically(
-        os.path.join(write_dir, SUMMARY_FILE), dumps_strict(summary, indent=2)
-    )
+    _finish(config, model, test_data, summary, chief, write_dir)
     callback_list.on_train_end()
     shutil.rmtree(os.path.join(write_dir, CHECKPOINT_DIR), ignore_errors=True)
     if diverged_epoch is not None:
@@ -561,6 +385,30 @@ def _train_in(
             "--learning_rate."
         )
     return model, summary
+
+
+def _announce(config, strategy, train_data, run_dir, initial_epoch):
+    print(
+        f"bnorder_tf: {config.model} ({config.order}, "
+        f"{config.activation}, width {config.width:g}) on "
+        f"{config.dataset} from {train_data.location}, strategy "
+        f"{config.strategy} with {strategy.num_replicas_in_sync} "
+        f"replica(s); run directory {run_dir}",
+        flush=True,
+    )
+    if initial_epoch:
+        print(f"Resuming after epoch {initial_epoch}.", flush=True)
+
+
+def _finish(config, model, test_data, summary, chief, write_dir):
+    """Saves and exports a model that did not diverge, then writes the
+    summary, last: a summary marks a finished run."""
+    if summary["status"] == FINISHED:
+        model.save(os.path.join(write_dir, MODEL_FILE))
+        _export(config, model, test_data, summary, chief)
+    write_atomically(
+        os.path.join(write_dir, SUMMARY_FILE), dumps_strict(summary, indent=2)
+    )
 
 
 def _epoch_batches(train_data, epoch, steps_per_epoch):
@@ -629,10 +477,19 @@ def _build(config, strategy, train_data, steps_per_epoch):
     return model, optimizer
 
 
-def _callbacks(config, chief, write_dir, test_batches, train_batches):
+def _callbacks(
+    config,
+    chief,
+    write_dir,
+    test_batches,
+    train_batches,
+    committed_accuracies,
+    checkpoint,
+):
     """The run's callbacks, in the order an epoch is committed: the
     NaN check, the statistics (appended to stats.jsonl), the history
-    row, TensorBoard."""
+    row, TensorBoard, early stopping (given the committed epochs'
+    accuracies), and the checkpoint last."""
     callbacks = [keras.callbacks.TerminateOnNaN()]
     if config.stats_every:
         callbacks.append(
@@ -649,17 +506,23 @@ def _callbacks(config, chief, write_dir, test_batches, train_batches):
             )
         )
     columns = history_columns(config.stats_every, MODEL_KEYS)
-    return callbacks + [
+    callbacks += [
         HistoryLogger(os.path.join(write_dir, HISTORY_FILE), columns),
         keras.callbacks.TensorBoard(
             os.path.join(write_dir, "tensorboard"), write_graph=False
         ),
     ]
+    if config.early_stopping:
+        callbacks.append(
+            ResumableEarlyStopping(config.early_stopping, committed_accuracies)
+        )
+    return callbacks + [checkpoint]  # last: the epoch's rows are written
 
 
 def _train_epochs(
     trainer,
     callback_list,
+    history,
     epochs,
     steps_per_epoch,
     session,
@@ -669,6 +532,8 @@ def _train_epochs(
     """Trains and evaluates the given epochs, driving the callbacks.
 
     Args:
+        history: dict from column to values of the committed epochs;
+            each epoch's logs are appended once its callbacks ran.
         distributed_train: function `epoch -> distributed dataset`.
 
     Returns:
@@ -681,26 +546,26 @@ def _train_epochs(
             break
         callback_list.on_epoch_begin(epoch)
         iterator = iter(distributed_train(epoch))
-        sums = dict.fromkeys(("loss_sum", "correct", "count"), 0.0)
+        metrics = StepMetrics()
         epoch_start = time.perf_counter()
         for step in range(steps_per_epoch):
             callback_list.on_train_batch_begin(step)
-            out = {k: float(v) for k, v in trainer.train_step(iterator).items()}
-            for k in ("loss_sum", "correct", "count"):
-                sums[k] += out[k]
-            sums["regularization"] = out["regularization"]
-            callback_list.on_train_batch_end(step, _epoch_logs(sums))
+            metrics.update(trainer.train_step(iterator))
+            callback_list.on_train_batch_end(step, metrics.result())
             if model.stop_training:  # TerminateOnNaN
                 return epoch
         session.train_seconds += time.perf_counter() - epoch_start
-        session.trained_images += int(sums["count"])
-        logs = _epoch_logs(sums)
+        session.trained_images += metrics.count
+        logs = metrics.result()
         evaluation = trainer.evaluate(distributed_test)
         logs.update({f"val_{k}": v for k, v in evaluation.items()})
         if not all(math.isfinite(v) for v in logs.values()):
             return epoch
         logs["learning_rate"] = float(trainer.optimizer.learning_rate)
         callback_list.on_epoch_end(epoch, logs)
+        row = {"epoch": epoch, **logs}
+        for key in set(history) | set(row):
+            history.setdefault(key, [None] * epoch).append(row.get(key))
     return None
 
 
@@ -716,6 +581,7 @@ def _layer_scalars(stats_record):
 
 def _summary(
     config,
+    history,
     run_dir,
     strategy,
     stats_callback,
@@ -723,7 +589,6 @@ def _summary(
     data_location,
     diverged_epoch,
 ):
-    history = read_history(os.path.join(run_dir, HISTORY_FILE))
     accuracies = history.get("val_accuracy", [])
     last_stats = stats_callback.last_result if stats_callback else None
     if last_stats is None:
@@ -783,8 +648,6 @@ __all__ = [
     "EpochCheckpoint",
     "HistoryLogger",
     "RunDirectoryError",
-    "Trainer",
-    "make_optimizer",
     "run",
     "train",
 ]

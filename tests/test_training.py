@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from bnorder_tf import training
+from bnorder_tf import steps, training
 from bnorder_tf.config import TrainConfig
 from bnorder_tf.data import get_source
 from bnorder_tf.errors import TrainingDivergedError
@@ -79,7 +79,7 @@ def _first_step(strategy, images, labels):
         optimizer = keras.optimizers.SGD(0.1, momentum=0.9)
         optimizer.build(model.trainable_variables)
     initial = [v.numpy() for v in model.trainable_variables]
-    trainer = training.Trainer(model, optimizer, strategy, len(images))
+    trainer = steps.Trainer(model, optimizer, strategy, len(images))
     ds = tf.data.Dataset.from_tensor_slices((images, labels)).batch(len(images))
     iterator = iter(strategy.experimental_distribute_dataset(ds))
     sums = {k: float(v) for k, v in trainer.train_step(iterator).items()}
@@ -157,7 +157,7 @@ def test_xla_step_trains_like_the_plain_step(rng):
         )
         optimizer = keras.optimizers.SGD(0.1)
         optimizer.build(model.trainable_variables)
-        trainer = training.Trainer(
+        trainer = steps.Trainer(
             model, optimizer, strategy, 16, jit_compile=jit_compile
         )
         ds = tf.data.Dataset.from_tensors((images, labels)).repeat()
@@ -186,7 +186,7 @@ def test_xla_step_trains_like_the_plain_step(rng):
 
 def test_learning_rate_steps_down_at_the_milestones():
     config = TrainConfig(learning_rate=0.1, lr_milestones=(2, 5), lr_decay=0.1)
-    optimizer = training.make_optimizer(config, steps_per_epoch=10)
+    optimizer = steps.make_optimizer(config, steps_per_epoch=10)
     schedule = (
         optimizer.learning_rate_schedule
         if hasattr(optimizer, "learning_rate_schedule")
@@ -453,3 +453,25 @@ def test_early_stopping_stops_when_accuracy_stalls(tmp_path):
     stop = len(accuracies) - 1
     assert accuracies[stop] <= max(accuracies[:stop])
     assert all(accuracies[e] > max(accuracies[:e]) for e in range(1, stop))
+
+
+def test_step_metrics_average_over_examples_not_steps():
+    metrics = steps.StepMetrics()
+    # a step of 3 examples, then one of 5 (a short last batch), by hand:
+    # cross-entropy (1.2 + 4.0) / 8, accuracy (2 + 1) / 8, and the last
+    # step's regularization added to the loss
+    metrics.update(
+        {"loss_sum": 1.2, "correct": 2.0, "count": 3.0, "regularization": 0.5}
+    )
+    metrics.update(
+        {"loss_sum": 4.0, "correct": 1.0, "count": 5.0, "regularization": 0.25}
+    )
+    result = metrics.result()
+    assert result["loss"] == pytest.approx(5.2 / 8 + 0.25, rel=1e-12)
+    assert result["accuracy"] == pytest.approx(3 / 8, rel=1e-12)
+    assert metrics.count == 8
+    # an empty step (a replica's padding only) changes nothing
+    metrics.update(
+        {"loss_sum": 0.0, "correct": 0.0, "count": 0.0, "regularization": 0.25}
+    )
+    assert metrics.result() == result

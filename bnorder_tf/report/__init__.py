@@ -145,33 +145,56 @@ def build_report(
             + ", ".join(run.path for run in diverged)
         )
     groups = group_runs(runs)
-    rows = accuracy_rows(groups)
     layer = _choose_layer(groups, layer)
+    sections = _table_sections(groups, runs, diverged, claims)
+    os.makedirs(out, exist_ok=True)
+    for name, heading, caption, fig in _figures(groups, layer, channels):
+        if fig is None:
+            continue
+        path = os.path.join(out, f"{name}.png")
+        fig.savefig(path, dpi=110)
+        figures.plt.close(fig)
+        sections.append(Section(heading, caption, image=path))
+    count = (
+        f"{len(runs)} run(s) in {len(groups)} setting(s), grouped by their "
+        "flags.txt (runs differing only in the seed and operational flags "
+        "are one setting)."
+    )
+    document = Document(title, f"{intro} {count}" if intro else count, sections)
+    md_path = os.path.join(out, markdown_name)
+    with open(md_path, "w") as f:
+        f.write(to_markdown(document))
+    with open(os.path.join(out, REPORT_HTML), "w") as f:
+        f.write(to_html(document))
+    return md_path
+
+
+def _table_sections(groups, runs, diverged, claims):
+    """The accuracy table, the claims table when asked, and the list of
+    diverged runs, as `Section`s."""
     sections = [
-        (
+        Section(
             "Test accuracy",
             "Final test accuracy, mean ± standard deviation "
             "over seeds, with the model-level statistics of the last epoch "
             "(means over seeds).",
-            accuracy_table(rows),
-            None,
-        ),
+            table=accuracy_table(accuracy_rows(groups)),
+        )
     ]
     if claims:
         sections.append(
-            (
+            Section(
                 "The paper's claims",
                 "Each claim checked on the finished runs: "
                 "the variants' means over seeds, ordered as the paper says "
                 '("within the seeds\' noise": a gap smaller than a standard '
                 "deviation).",
-                claims_table(check_claims(runs)),
-                None,
+                table=claims_table(check_claims(runs)),
             )
         )
     if diverged:
         sections.append(
-            (
+            Section(
                 "Diverged runs",
                 "Left out of every table and figure: their "
                 "loss became NaN or infinite (summary.json status "
@@ -181,40 +204,78 @@ def build_report(
                     for run in diverged
                 )
                 + ".",
-                None,
-                None,
             )
         )
-    drawn = [
-        (
-            "saturation",
-            "Saturation per block",
-            "Mean |activation| / bound of each block at the last epoch "
-            "(paper figures 3, 9, 13).",
-            figures.per_layer(
-                groups, "saturation", "Saturation per block", "saturation"
+    return sections
+
+
+def _figures(groups, layer, channels):
+    """`(file name, heading, caption, figure or None)` of every figure."""
+    return (
+        _per_layer_figures(groups)
+        + _histogram_figures(groups, layer, channels)
+        + _correlation_figures(groups)
+        + [
+            (
+                "loss",
+                "Loss curves",
+                "Training and test loss per epoch, mean "
+                "over seeds (paper figures 16, 17).",
+                figures.loss_curves(groups),
             ),
-        ),
-        (
-            "skewness",
-            "Skewness per block",
-            "Mean absolute channel skewness of each block's activation "
-            "(paper figures 4, 10, 13).",
-            figures.per_layer(
-                groups,
-                "skewness",
-                "Skewness per block",
-                "mean |channel skewness|",
+            (
+                "gradients",
+                "Gradient scale",
+                "Mean |input|, |kernel gradient| "
+                "and |gradient at the activation input| per block (paper "
+                "figure 15).",
+                figures.gradient_scale(groups),
             ),
-        ),
-        (
-            "sparsity",
-            "Sparsity per block",
-            "1 - mean |output| / channel max |output| of each block.",
-            figures.per_layer(
-                groups, "sparsity", "Sparsity per block", "sparsity"
+            (
+                "tanh_skewness",
+                "Skewness of tanh of a normal",
+                "Computed by quadrature, no training involved (paper figure "
+                "12).",
+                figures.tanh_skewness(),
             ),
-        ),
+        ]
+    )
+
+
+#: The per-block figures: key, heading, caption, y label.
+PER_LAYER_FIGURES = (
+    (
+        "saturation",
+        "Saturation per block",
+        "Mean |activation| / bound of each block at the last epoch "
+        "(paper figures 3, 9, 13).",
+        "saturation",
+    ),
+    (
+        "skewness",
+        "Skewness per block",
+        "Mean absolute channel skewness of each block's activation "
+        "(paper figures 4, 10, 13).",
+        "mean |channel skewness|",
+    ),
+    (
+        "sparsity",
+        "Sparsity per block",
+        "1 - mean |output| / channel max |output| of each block.",
+        "sparsity",
+    ),
+)
+
+
+def _per_layer_figures(groups):
+    return [
+        (key, heading, caption, figures.per_layer(groups, key, heading, label))
+        for key, heading, caption, label in PER_LAYER_FIGURES
+    ]
+
+
+def _histogram_figures(groups, layer, channels):
+    return [
         (
             "histograms",
             f"Activation histograms of {layer}",
@@ -230,12 +291,17 @@ def build_report(
             figures.histograms(groups, layer, channels, tap="output"),
         ),
     ]
+
+
+def _correlation_figures(groups):
+    """Sparsity and skewness against accuracy, one pair per dataset:
+    accuracies of different datasets are not comparable, so their runs
+    are never pooled."""
     by_dataset = {}
     for group in groups:
         by_dataset.setdefault(group.settings["dataset"], []).append(group)
+    drawn = []
     for dataset, dataset_groups in sorted(by_dataset.items()):
-        # one correlation per dataset: accuracies of different datasets
-        # are not comparable, so their runs are never pooled
         suffix = f"_{dataset}" if len(by_dataset) > 1 else ""
         for key in ("sparsity", "skewness"):
             fig, r = figures.versus_accuracy(dataset_groups, key)
@@ -250,53 +316,7 @@ def build_report(
                     fig,
                 )
             )
-    drawn += [
-        (
-            "loss",
-            "Loss curves",
-            "Training and test loss per epoch, mean "
-            "over seeds (paper figures 16, 17).",
-            figures.loss_curves(groups),
-        ),
-        (
-            "gradients",
-            "Gradient scale",
-            "Mean |input|, |kernel gradient| "
-            "and |gradient at the activation input| per block (paper figure "
-            "15).",
-            figures.gradient_scale(groups),
-        ),
-        (
-            "tanh_skewness",
-            "Skewness of tanh of a normal",
-            "Computed by quadrature, no training involved (paper figure 12).",
-            figures.tanh_skewness(),
-        ),
-    ]
-    os.makedirs(out, exist_ok=True)
-    for name, heading, caption, fig in drawn:
-        if fig is None:
-            continue
-        path = os.path.join(out, f"{name}.png")
-        fig.savefig(path, dpi=110)
-        figures.plt.close(fig)
-        sections.append((heading, caption, None, path))
-    count = (
-        f"{sum(len(g.runs) for g in groups)} run(s) in {len(groups)} "
-        "setting(s), grouped by their flags.txt (runs differing only in the "
-        "seed and operational flags are one setting)."
-    )
-    document = Document(
-        title,
-        f"{intro} {count}" if intro else count,
-        [Section(*section) for section in sections],
-    )
-    md_path = os.path.join(out, markdown_name)
-    with open(md_path, "w") as f:
-        f.write(to_markdown(document))
-    with open(os.path.join(out, REPORT_HTML), "w") as f:
-        f.write(to_html(document))
-    return md_path
+    return drawn
 
 
 __all__ = [
