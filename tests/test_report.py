@@ -1,6 +1,7 @@
 """Reports from real (short) runs, checked against their summary.json;
 the analytic tanh skewness against Monte Carlo."""
 
+import html
 import json
 import os
 import re
@@ -67,7 +68,13 @@ def _summaries(run_dirs, order):
 
 
 def test_report_tables_match_the_runs_summaries(run_dirs, tmp_path):
-    md_path = build_report([str(run_dirs)], str(tmp_path / "report"))
+    md_path = build_report(
+        [str(run_dirs)],
+        str(tmp_path / "report"),
+        claims=True,
+        title="A study",
+        intro="What was run.",
+    )
     with open(md_path) as f:
         text = f.read()
     rows = [line for line in text.splitlines() if line.startswith("| G")]
@@ -108,6 +115,7 @@ def test_report_tables_match_the_runs_summaries(run_dirs, tmp_path):
     page = (out / "report.html").read_text()
     assert page.count('src="data:image/png;base64,') == len(figures)
     assert 'src="http' not in page  # self-contained
+    _check_markdown_and_html_say_the_same(text, page)
 
     # the correlation in the caption is Pearson's r over the four runs
     points = [
@@ -198,23 +206,13 @@ def test_runs_differing_in_seed_and_histogram_bins_are_one_setting():
     assert sorted(len(g.runs) for g in groups) == [1, 2]
 
 
-def test_markdown_and_html_say_the_same_from_one_document(run_dirs, tmp_path):
-    import html as html_module
-
-    out = tmp_path / "titled"
-    md_path = build_report(
-        [str(run_dirs)],
-        str(out),
-        claims=True,
-        title="A study",
-        intro="What was run.",
-    )
-    text = open(md_path).read()
-    page = html_module.unescape((out / "report.html").read_text())
+def _check_markdown_and_html_say_the_same(text, page):
+    """Both files come from one document: the title and intro, and every
+    heading and table cell of the Markdown, are in the HTML."""
+    page = html.unescape(page)
     assert text.startswith("# A study\n\nWhat was run. 4 run(s)")
     assert "<title>A study</title><" in page
     assert "<h1>A study</h1><p>What was run. 4 run(s)" in page
-    # every heading and every table cell of the Markdown is in the HTML
     headings = re.findall(r"^## (.+)$", text, flags=re.M)
     assert headings and all(f"<h2>{h}</h2>" in page for h in headings)
     cells = [

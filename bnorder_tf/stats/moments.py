@@ -126,39 +126,20 @@ def _power_sums(d):
 SAFE_SCALED_RANGE = (2.0**-30, 2.0**30)
 
 
-def _checked_power_sums(activation, center, inverse_scale, max_abs):
-    """The batch's power sums of `activation - center`, in its units.
+def _deviation_bound(max_abs, center):
+    """A bound of each channel's largest |x - center|: max |x| + |center|,
+    within 2**25 of it for any nonzero float32 deviation."""
+    return max_abs + tf.abs(tf.cast(center, tf.float64))
 
-    The deviations are summed scaled by the powers of two of the pass's
-    first batch; when a channel's deviations in this batch may be far
-    smaller or larger (a channel dead in the first batch, activations of
-    1e-21 deep in an untrained network), the batch is summed again at its
-    own scale. Scaling by a power of two is exact. The batch's largest
-    |deviation| is bounded by max |x| + |center|, which is measured
-    anyway: within 2**25 of it for any nonzero float32 deviation, so a
-    channel that passes has cubes far above float32's smallest normal
-    number, or negligible beside float64's precision.
-    """
-    scale = tf.cast(1.0 / inverse_scale, tf.float64)
-    deviation_bound = max_abs + tf.abs(tf.cast(center, tf.float64))
-    scaled_max = deviation_bound / scale
+
+def _is_unsafe(deviation_bound, inverse_scale):
+    """Whether a channel's scaled deviations may leave
+    `SAFE_SCALED_RANGE`."""
+    scaled_max = deviation_bound * tf.cast(inverse_scale, tf.float64)
     low, high = SAFE_SCALED_RANGE
-    unsafe = tf.reduce_any(
+    return tf.reduce_any(
         (scaled_max > 0) & ((scaled_max < low) | (scaled_max > high))
     )
-    sums = _power_sums((activation - center) * inverse_scale)
-
-    def rescaled():
-        own = _power_of_two_floor(tf.cast(deviation_bound, tf.float32))
-        return (*_power_sums((activation - center) / own), own)
-
-    def as_summed():
-        return (*sums, 1.0 / inverse_scale)
-
-    # an XLA conditional: the second sum runs only when needed
-    s1, s2, s3, scale = tf.cond(unsafe, rescaled, as_summed)
-    scale = tf.cast(scale, tf.float64)
-    return s1 * scale, s2 * scale**2, s3 * scale**3
 
 
 @tf.function(jit_compile=True)
@@ -169,12 +150,18 @@ def _summarise(
 
     It makes three reductions of at most three quantities each: on this
     CPU, XLA ran one five-quantity reduction 1.7x slower than the three.
+    It also says whether the first batch's scale is unsafe for this
+    batch (`_is_unsafe`), so that `block_state` sums it again.
     """
     absolute = _abs_sum_max(activation)
-    s1, s2, s3 = _checked_power_sums(
-        activation, center, inverse_scale, absolute["max_abs"]
+    s1, s2, s3 = _power_sums((activation - center) * inverse_scale)
+    unsafe = _is_unsafe(
+        _deviation_bound(absolute["max_abs"], center), inverse_scale
     )
-    out = {"activation": dict(absolute, s1=s1, s2=s2, s3=s3)}
+    out = {
+        "activation": dict(absolute, s1=s1, s2=s2, s3=s3),
+        "unsafe": unsafe,
+    }
     if output is not None:
         out["output"] = _abs_sum_max(output)
     if histogram is not None:
@@ -182,6 +169,39 @@ def _summarise(
     if output is not None and output_histogram is not None:
         out["output_bin_index"] = _bin_index(output, output_histogram)
     return out
+
+
+@tf.function(jit_compile=True)
+def _rescaled_power_sums(activation, center, max_abs):
+    """The power sums of a batch at its own scale, and that scale: the
+    power of two at or below each channel's deviation bound. A separate
+    XLA program, compiled the first time a batch needs it."""
+    bound = _deviation_bound(max_abs, center)
+    scale = _power_of_two_floor(tf.cast(bound, tf.float32))
+    return (*_power_sums((activation - center) / scale), scale)
+
+
+def _checked_power_sums(activation, center, inverse_scale, out):
+    """The batch's power sums of `activation - center`, in its units.
+
+    The deviations are summed scaled by the powers of two of the pass's
+    first batch (exact: only the exponent changes). When a channel's
+    deviations in this batch may be far smaller or larger (a channel dead
+    in the first batch, activations of 1e-21 deep in an untrained
+    network), the batch is summed again at its own scale, so that cubes
+    neither underflow nor overflow float32.
+    """
+    summary = out["activation"]
+
+    def rescaled():
+        return _rescaled_power_sums(activation, center, summary["max_abs"])
+
+    def as_summed():
+        return summary["s1"], summary["s2"], summary["s3"], 1.0 / inverse_scale
+
+    s1, s2, s3, scale = tf.cond(out["unsafe"], rescaled, as_summed)
+    scale = tf.cast(scale, tf.float64)
+    return s1 * scale, s2 * scale**2, s3 * scale**3
 
 
 def first_batch_scale(deviations):
@@ -265,7 +285,7 @@ def block_state(
         output_histogram,
     )
     summary = out["activation"]
-    s1, s2, s3 = summary["s1"], summary["s2"], summary["s3"]
+    s1, s2, s3 = _checked_power_sums(activation, center, inverse_scale, out)
     delta = _div(s1, count)
     state = {
         "count": count,
