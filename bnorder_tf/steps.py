@@ -46,7 +46,7 @@ class StepMetrics:
 
     def update(self, sums):
         """Adds one step's global sums (`Trainer.train_step` or
-        `eval_step`)."""
+        `evaluate`'s steps)."""
         # NumPy float64: a Python float would pass through float32
         sums = {k: np.float64(v) for k, v in sums.items()}
         count = sums["count"]
@@ -121,7 +121,7 @@ class Trainer:
                 self._replica_train_step, jit_compile=True
             )
         self.train_step = tf.function(self._train_step)
-        self.eval_step = tf.function(self._eval_step)
+        self._compiled_eval_steps = {}
 
     def _regularization(self):
         if not self.model.losses:
@@ -185,7 +185,8 @@ class Trainer:
         )
         return self._sums(labels, logits, per_example, weights, regularization)
 
-    def _eval_step(self, images, labels, weights):
+    def _eval_step(self, batch):
+        images, labels, weights = batch
         return self._reduce(
             self.strategy.run(
                 self._replica_eval_step, args=(images, labels, weights)
@@ -207,9 +208,23 @@ class Trainer:
             distributed: batches from `distribute_eval`.
         """
         metrics = StepMetrics()
-        for images, labels, weights in distributed:
-            metrics.update(self.eval_step(images, labels, weights))
+        eval_step = self._compiled_eval_step(distributed)
+        for batch in distributed:
+            metrics.update(eval_step(batch))
         return metrics.result()
+
+    def _compiled_eval_step(self, distributed):
+        """One compiled step per evaluation set, traced once for its
+        element spec (a batch dimension of any size: the last batch is
+        smaller), as tf.distribute's custom-loop guide does."""
+        if id(distributed) not in self._compiled_eval_steps:
+            self._compiled_eval_steps[id(distributed)] = (
+                distributed,  # kept alive, so that its id stays its own
+                tf.function(
+                    self._eval_step, input_signature=[distributed.element_spec]
+                ),
+            )
+        return self._compiled_eval_steps[id(distributed)][1]
 
 
 __all__ = ["StepMetrics", "Trainer", "make_optimizer"]
