@@ -169,9 +169,9 @@ class ActivationStatsPass:
 
     def _replica_state(self, images, weights, centers):
         _, tensors = self.model_taps(images, training=False)
-        centers, scales = (tf.split(t, self._widths) for t in centers)
+        centers = tf.split(centers, self._widths)
         activations, outputs = [], []
-        for tap, center, scale in zip(self.taps, centers, scales):
+        for tap, center in zip(self.taps, centers):
             tap_tensors = tensors[tap.name]
             output = tap_tensors["output"]
             activation, output = moments.block_state(
@@ -180,7 +180,6 @@ class ActivationStatsPass:
                 if output is tap_tensors["activation"]
                 else moments.real_rows(output, weights),
                 center=center,
-                scale=scale,
                 histogram=self._histograms[tap.name],
                 output_histogram=self._output_histogram(tap),
             )
@@ -198,27 +197,22 @@ class ActivationStatsPass:
 
     def _centers(self, images):
         """Every tap's per-channel activation mean over one batch, the
-        center about which the whole pass accumulates its power sums, and
-        the power-of-two scale of the deviations from it.
+        center about which the whole pass accumulates its power sums.
 
-        They are computed once, on one device, from the dataset's first
-        global batch, so that every replica and every device count sums
-        exactly the same float32 deviations (see `moments.block_state`).
-
-        Returns:
-            `(centers, scales)`: float64 and float32 `[channels of every
-            tap]`.
+        It is computed once, on one device, from the dataset's first global
+        batch, so that every replica and every device count sums exactly
+        the same float32 deviations (see `moments.block_state`).
         """
         _, tensors = self.model_taps(images, training=False)
-        centers, scales = [], []
+        means = []
         for tap in self.taps:
             activation = tf.cast(tensors[tap.name]["activation"], tf.float64)
-            mean = tf.reduce_mean(
-                activation, axis=list(range(activation.shape.rank - 1))
+            means.append(
+                tf.reduce_mean(
+                    activation, axis=list(range(activation.shape.rank - 1))
+                )
             )
-            centers.append(mean)
-            scales.append(moments.first_batch_scale(activation - mean))
-        return tf.concat(centers, 0), tf.concat(scales, 0)
+        return tf.concat(means, 0)
 
     def _step(self, state, images, weights, centers):
         """Merges one global batch into `state`."""

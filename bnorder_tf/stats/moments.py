@@ -113,117 +113,42 @@ def _bincount(bin_index, channels, bins):
     return tf.reshape(tf.cast(hist, tf.float64), [channels, bins])
 
 
-def _power_sums(d):
-    """Per-channel float64 sums of `d`, `d**2` and `d**3`."""
-    d2 = d * d
-    (s1, s2, s3), _ = _reduce_channels([d, d2, d2 * d])
-    return s1, s2, s3
-
-
-#: Channels whose scaled deviations may reach outside [2**-30, 2**30]
-#: are summed again at their own scale: below, their cubes near float32's
-#: smallest normal number and lose digits; above, they near its largest.
-SAFE_SCALED_RANGE = (2.0**-30, 2.0**30)
-
-
-def _deviation_bound(max_abs, center):
-    """A bound of each channel's largest |x - center|: max |x| + |center|,
-    within 2**25 of it for any nonzero float32 deviation."""
-    return max_abs + tf.abs(tf.cast(center, tf.float64))
-
-
-def _is_unsafe(deviation_bound, inverse_scale):
-    """Whether a channel's scaled deviations may leave
-    `SAFE_SCALED_RANGE`."""
-    scaled_max = deviation_bound * tf.cast(inverse_scale, tf.float64)
-    low, high = SAFE_SCALED_RANGE
-    return tf.reduce_any(
-        (scaled_max > 0) & ((scaled_max < low) | (scaled_max > high))
-    )
-
-
 @tf.function(jit_compile=True)
-def _summarise(
-    activation, output, center, inverse_scale, histogram, output_histogram
-):
-    """The float32 element-wise work of `block_state`, one XLA program.
+def _summarise(activation, output, center):
+    """The float32 element-wise work of `block_state`, one XLA program,
+    the same with or without histograms: a pass with histograms and one
+    without (the statistics callback runs both) compile it once.
 
     It makes three reductions of at most three quantities each: on this
     CPU, XLA ran one five-quantity reduction 1.7x slower than the three.
-    It also says whether the first batch's scale is unsafe for this
-    batch (`_is_unsafe`), so that `block_state` sums it again.
+    The first finds each channel's largest |deviation|, whose power of two
+    scales the deviations of the second (see `block_state`).
     """
-    absolute = _abs_sum_max(activation)
-    s1, s2, s3 = _power_sums((activation - center) * inverse_scale)
-    unsafe = _is_unsafe(
-        _deviation_bound(absolute["max_abs"], center), inverse_scale
+    d = activation - center
+    abs_a = tf.abs(activation)
+    (sum_abs,), (max_abs, max_deviation) = _reduce_channels(
+        [abs_a], [abs_a, tf.abs(d)]
     )
+    scale = _power_of_two_floor(tf.cast(max_deviation, tf.float32))
+    d = d / scale  # exact: a power of two
+    d2 = d * d
+    (s1, s2, s3), _ = _reduce_channels([d, d2, d2 * d])
     out = {
-        "activation": dict(absolute, s1=s1, s2=s2, s3=s3),
-        "unsafe": unsafe,
+        "activation": dict(
+            sum_abs=sum_abs,
+            max_abs=max_abs,
+            scale=tf.cast(scale, tf.float64),
+            s1=s1,
+            s2=s2,
+            s3=s3,
+        )
     }
     if output is not None:
         out["output"] = _abs_sum_max(output)
-    if histogram is not None:
-        out["bin_index"] = _bin_index(activation, histogram)
-    if output is not None and output_histogram is not None:
-        out["output_bin_index"] = _bin_index(output, output_histogram)
     return out
 
 
-@tf.function(jit_compile=True)
-def _rescaled_power_sums(activation, center, max_abs):
-    """The power sums of a batch at its own scale, and that scale: the
-    power of two at or below each channel's deviation bound. A separate
-    XLA program, compiled the first time a batch needs it."""
-    bound = _deviation_bound(max_abs, center)
-    scale = _power_of_two_floor(tf.cast(bound, tf.float32))
-    return (*_power_sums((activation - center) / scale), scale)
-
-
-def _checked_power_sums(activation, center, inverse_scale, out):
-    """The batch's power sums of `activation - center`, in its units.
-
-    The deviations are summed scaled by the powers of two of the pass's
-    first batch (exact: only the exponent changes). When a channel's
-    deviations in this batch may be far smaller or larger (a channel dead
-    in the first batch, activations of 1e-21 deep in an untrained
-    network), the batch is summed again at its own scale, so that cubes
-    neither underflow nor overflow float32.
-    """
-    summary = out["activation"]
-
-    def rescaled():
-        return _rescaled_power_sums(activation, center, summary["max_abs"])
-
-    def as_summed():
-        return summary["s1"], summary["s2"], summary["s3"], 1.0 / inverse_scale
-
-    s1, s2, s3, scale = tf.cond(out["unsafe"], rescaled, as_summed)
-    scale = tf.cast(scale, tf.float64)
-    return s1 * scale, s2 * scale**2, s3 * scale**3
-
-
-def first_batch_scale(deviations):
-    """Per-channel powers of two at or below the largest |deviation| of
-    each channel in a batch (1 where it is 0): `block_state`'s `scale`.
-
-    Args:
-        deviations: float `[batch, ..., channels]`, values minus center.
-
-    Returns:
-        float32 `[channels]`.
-    """
-    rank = deviations.shape.rank
-    top = tf.reduce_max(
-        tf.abs(tf.cast(deviations, tf.float32)), axis=list(range(rank - 1))
-    )
-    return _power_of_two_floor(top)
-
-
-def block_state(
-    activation, output, center, histogram, output_histogram=None, scale=None
-):
+def block_state(activation, output, center, histogram, output_histogram=None):
     """Summarises one batch of one block's two taps (padding rows removed).
 
     The moments of the activation tap are computed about a per-channel
@@ -237,20 +162,16 @@ def block_state(
 
     which stays accurate for saturated channels (mean 0.999, std 1e-3)
     where raw power sums in float32 lose every digit. Before they are
-    raised to powers, each channel's deviations are divided by a power of
-    two near their size (`scale`, checked against the batch's largest
-    deviation; see `_checked_power_sums`): exactly, as only the exponent
-    changes, so that the cubes of tiny activations (1e-21 deep in an
-    untrained network) do not underflow float32.
+    raised to powers, each channel's deviations are divided by the power
+    of two at or below their largest magnitude in the batch: exactly (only
+    the exponent changes), so that the cubes of tiny activations (1e-21
+    deep in an untrained network) do not underflow float32.
 
     Args:
         activation: the activation tap, `[batch, ..., channels]`.
         output: the output tap of the same shape, or `None` when it is the
             activation tap itself (Convention and NoBN blocks).
         center: float `[channels]` near the channels' means.
-        scale: optional float `[channels]` of powers of two near the
-            size of `activation - center` (`first_batch_scale`; `None`:
-            1, which is then corrected where it is far off).
         histogram: `None`, or `(low, high, bins)`: count each channel's
             activation values in `bins` equal bins over `[low, high]`
             (values outside fall in the edge bins).
@@ -271,21 +192,12 @@ def block_state(
         tf.reduce_prod(tf.shape(activation, out_type=tf.int64)[:-1]),
         tf.float64,
     )
-    center = tf.cast(center, tf.float32)
-    channels = activation.shape[-1]
-    inverse_scale = 1.0 / (
-        tf.ones([channels]) if scale is None else tf.cast(scale, tf.float32)
-    )
-    out = _summarise(
-        activation,
-        output,
-        center,
-        inverse_scale,
-        histogram,
-        output_histogram,
-    )
+    out = _summarise(activation, output, tf.cast(center, tf.float32))
     summary = out["activation"]
-    s1, s2, s3 = _checked_power_sums(activation, center, inverse_scale, out)
+    scale = summary["scale"]
+    s1 = summary["s1"] * scale
+    s2 = summary["s2"] * scale**2
+    s3 = summary["s3"] * scale**3
     delta = _div(s1, count)
     state = {
         "count": count,
@@ -295,8 +207,11 @@ def block_state(
         "m2": tf.maximum(s2 - s1 * delta, 0.0),
         "m3": s3 - 3.0 * delta * s2 + 2.0 * count * delta**3,
     }
+    channels = activation.shape[-1]
     if histogram is not None:
-        state["hist"] = _bincount(out["bin_index"], channels, histogram[2])
+        state["hist"] = _bincount(
+            _bin_index(activation, histogram), channels, histogram[2]
+        )
     if output is None:
         keys = ("count", "sum_abs", "max_abs", "hist")
         output_state = {k: state[k] for k in keys if k in state}
@@ -304,7 +219,9 @@ def block_state(
         output_state = dict(count=count, **out["output"])
         if output_histogram is not None:
             output_state["hist"] = _bincount(
-                out["output_bin_index"], channels, output_histogram[2]
+                _bin_index(output, output_histogram),
+                channels,
+                output_histogram[2],
             )
     return state, output_state
 
