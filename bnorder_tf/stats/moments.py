@@ -100,6 +100,9 @@ def _bin_index(x, histogram):
     scaled = tf.clip_by_value(
         (x - low) * (bins / (high - low)), 0.0, bins - 1.0
     )
+    # NaN (a diverged model) would cast to a negative index; its
+    # statistics are reported missing anyway
+    scaled = tf.where(tf.math.is_nan(scaled), tf.zeros_like(scaled), scaled)
     return tf.cast(scaled, tf.int32) + tf.range(channels) * bins
 
 
