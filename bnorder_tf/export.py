@@ -50,7 +50,7 @@ def versions(model_path):
     )
 
 
-def _archive(model, preprocessing):
+def _archive(model, model_taps, preprocessing):
     raw_shape = tuple(preprocessing.raw_shape)
     if tuple(preprocessing.input_shape) != tuple(model.input_shape[1:]):
         raise ValueError(
@@ -59,7 +59,6 @@ def _archive(model, preprocessing):
             f"{tuple(model.input_shape[1:])}: export with the "
             "preprocessing the model was trained with."
         )
-    model_taps = ModelTaps(model)
     spec = tf.TensorSpec((None,) + raw_shape, tf.uint8, name="images")
 
     def model_input(images):
@@ -142,7 +141,8 @@ def export_savedmodel(
     """
     model_path = os.path.join(export_dir, name)
     _check_version(model_path, version)
-    archive = _archive(model, preprocessing)
+    model_taps = ModelTaps(model)
+    archive = _archive(model, model_taps, preprocessing)
     os.makedirs(model_path, exist_ok=True)
     remove_stale_staging(model_path)
     staging = tempfile.mkdtemp(
@@ -151,7 +151,9 @@ def export_savedmodel(
     try:
         os.chmod(staging, 0o755)  # mkdtemp's 0700 would hide it from servers
         archive.write_out(staging, verbose=False)
-        info = _metadata(model, name, preprocessing, class_names, metadata)
+        info = _metadata(
+            model, model_taps, name, preprocessing, class_names, metadata
+        )
         with open(os.path.join(staging, METADATA_FILE), "w") as f:
             f.write(dumps_strict(info, indent=2))
         return _publish(staging, model_path, version)
@@ -175,7 +177,7 @@ def _check_version(model_path, version):
         )
 
 
-def _metadata(model, name, preprocessing, class_names, extra):
+def _metadata(model, model_taps, name, preprocessing, class_names, extra):
     """The contents of `metadata.json`."""
     return {
         "name": name,
@@ -189,7 +191,7 @@ def _metadata(model, name, preprocessing, class_names, extra):
             SERVING_SIGNATURE: ["probabilities", "classes"],
             ACTIVATIONS_SIGNATURE: [
                 f"{tap_name}_{tensor}"
-                for tap_name in ModelTaps(model).names
+                for tap_name in model_taps.names
                 for tensor in TAP_TENSORS
             ],
         },

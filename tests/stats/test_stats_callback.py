@@ -176,22 +176,21 @@ def test_gradient_stats_match_hand_computed_gradients(rng):
     )
 
 
-def test_histograms_every_n_epochs_and_at_the_last(tmp_path, rng):
+def _fit_and_read_records(tmp_path, rng, epochs, **callback_kwargs):
+    """Fits a small Swap model with the callback; its stats.jsonl records."""
     x, y = _data(rng, 16)
     ds = tf.data.Dataset.from_tensor_slices((x, y)).batch(8)
     model = _small_model("swap")
-    model.fit(
-        ds,
-        epochs=4,
-        verbose=0,
-        callbacks=[
-            ActivationStatsCallback(ds, log_dir=tmp_path, histogram_every=3)
-        ],
-    )
-    records = [
+    callback = ActivationStatsCallback(ds, log_dir=tmp_path, **callback_kwargs)
+    model.fit(ds, epochs=epochs, verbose=0, callbacks=[callback])
+    return [
         json.loads(line)
         for line in (tmp_path / "stats.jsonl").read_text().splitlines()
     ]
+
+
+def test_histograms_every_n_epochs_and_at_the_last(tmp_path, rng):
+    records = _fit_and_read_records(tmp_path, rng, 4, histogram_every=3)
     drawn = [r["layers"]["conv1"]["histogram"] is not None for r in records]
     assert drawn == [False, False, True, True]
     # the other values are measured in every epoch
@@ -241,18 +240,6 @@ def test_gradient_stats_run_in_training_mode_and_leave_the_model(rng):
 
 
 def test_by_default_histograms_only_at_the_last_epoch(tmp_path, rng):
-    x, y = _data(rng, 16)
-    ds = tf.data.Dataset.from_tensor_slices((x, y)).batch(8)
-    model = _small_model("swap")
-    model.fit(
-        ds,
-        epochs=3,
-        verbose=0,
-        callbacks=[ActivationStatsCallback(ds, log_dir=tmp_path)],
-    )
-    records = [
-        json.loads(line)
-        for line in (tmp_path / "stats.jsonl").read_text().splitlines()
-    ]
+    records = _fit_and_read_records(tmp_path, rng, 3)
     drawn = [r["layers"]["conv1"]["histogram"] is not None for r in records]
     assert drawn == [False, False, True]
