@@ -140,18 +140,7 @@ class Block(keras.layers.Layer):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        _check_choice("order", order, tuple(ORDERS))
-        _check_choice("kind", kind, KINDS)
-        if kind == "depthwise":
-            if filters is not None:
-                raise ValueError(
-                    "A depthwise block has one filter per input channel: "
-                    f"pass filters=None, not {filters!r}."
-                )
-        elif not filters or filters < 1:
-            raise ValueError(
-                f"A {kind} block needs filters >= 1, got {filters!r}."
-            )
+        _check_arguments(order, kind, filters)
         self.filters = filters
         self.order = order
         self.kind = kind
@@ -171,23 +160,24 @@ class Block(keras.layers.Layer):
             if kernel_initializer in SCHEMES
             else keras.initializers.get(kernel_initializer)
         )
-
         self.weight_layer = self._make_weight_layer()
-        self.norm = None
-        if "norm" in ORDERS[order]:
-            self.norm = ReplicaMeanBatchNormalization(
-                momentum=bn_momentum,
-                epsilon=bn_epsilon,
-                synchronized=self.bn_synchronized,
-                gamma_regularizer=weight_decay_or_none(
-                    self._resolved_decay(bn_gamma_decay)
-                ),
-                beta_regularizer=weight_decay_or_none(
-                    self._resolved_decay(bn_beta_decay)
-                ),
-                name="bn",
-                dtype=self.dtype_policy,
-            )
+        self.norm = self._make_norm() if "norm" in ORDERS[order] else None
+
+    def _make_norm(self):
+        return ReplicaMeanBatchNormalization(
+            momentum=self.bn_momentum,
+            epsilon=self.bn_epsilon,
+            synchronized=self.bn_synchronized,
+            gamma_regularizer=weight_decay_or_none(
+                self._resolved_decay(self.bn_gamma_decay)
+            ),
+            beta_regularizer=weight_decay_or_none(
+                self._resolved_decay(self.bn_beta_decay)
+            ),
+            name="bn",
+            # sublayers compute in the block's dtype policy (mixed precision)
+            dtype=self.dtype_policy,
+        )
 
     def _resolved_decay(self, rate):
         return self.weight_decay if rate is None else float(rate)
@@ -370,6 +360,19 @@ class NoBNBlock(_FixedOrderBlock):
     """weight -> activation. Arguments as `Block`, without `order`."""
 
     ORDER = "nobn"
+
+
+def _check_arguments(order, kind, filters):
+    _check_choice("order", order, tuple(ORDERS))
+    _check_choice("kind", kind, KINDS)
+    if kind == "depthwise":
+        if filters is not None:
+            raise ValueError(
+                "A depthwise block has one filter per input channel: "
+                f"pass filters=None, not {filters!r}."
+            )
+    elif not filters or filters < 1:
+        raise ValueError(f"A {kind} block needs filters >= 1, got {filters!r}.")
 
 
 _CLASS_BY_ORDER = {

@@ -314,18 +314,10 @@ def _train_in(
     test_batches = test_data.dataset
     if config.eval_steps:
         test_batches = test_batches.take(config.eval_steps)
-
-    checkpoint = EpochCheckpoint(
-        model, optimizer, os.path.join(write_dir, CHECKPOINT_DIR)
+    checkpoint, initial_epoch, history = _resume(
+        model, optimizer, chief, run_dir, write_dir
     )
-    # every worker resumes from the chief's checkpoint
-    initial_epoch = checkpoint.restore(os.path.join(run_dir, CHECKPOINT_DIR))
-    session = checkpoint.session = _Session(checkpoint)
-    if chief:
-        truncate_logs(write_dir, initial_epoch)
-    # the committed epochs' rows, read once; this session's are added in
-    # memory as they are committed, and the summary is built from them
-    history = read_history(os.path.join(run_dir, HISTORY_FILE))
+    session = checkpoint.session
     callbacks = _callbacks(
         config,
         chief,
@@ -378,13 +370,38 @@ def _train_in(
     callback_list.on_train_end()
     shutil.rmtree(os.path.join(write_dir, CHECKPOINT_DIR), ignore_errors=True)
     if diverged_epoch is not None:
-        raise TrainingDivergedError(
-            f"training diverged in epoch {diverged_epoch} (the loss became "
-            f"NaN or infinite); {os.path.join(run_dir, SUMMARY_FILE)} "
-            "records it and nothing was exported: try a lower "
-            "--learning_rate."
-        )
+        raise _diverged(diverged_epoch, run_dir)
     return model, summary
+
+
+def _resume(model, optimizer, chief, run_dir, write_dir):
+    """Restores the last committed epoch, if any.
+
+    Returns:
+        `(checkpoint, initial_epoch, history)`: the `EpochCheckpoint`
+        (with this session's `_Session`), the number of committed epochs,
+        and their `history.csv` rows by column, read once: this session's
+        rows are added in memory as they are committed, and the summary
+        is built from them.
+    """
+    checkpoint = EpochCheckpoint(
+        model, optimizer, os.path.join(write_dir, CHECKPOINT_DIR)
+    )
+    # every worker resumes from the chief's checkpoint
+    initial_epoch = checkpoint.restore(os.path.join(run_dir, CHECKPOINT_DIR))
+    checkpoint.session = _Session(checkpoint)
+    if chief:
+        truncate_logs(write_dir, initial_epoch)
+    history = read_history(os.path.join(run_dir, HISTORY_FILE))
+    return checkpoint, initial_epoch, history
+
+
+def _diverged(epoch, run_dir):
+    return TrainingDivergedError(
+        f"training diverged in epoch {epoch} (the loss became NaN or "
+        f"infinite); {os.path.join(run_dir, SUMMARY_FILE)} records it and "
+        "nothing was exported: try a lower --learning_rate."
+    )
 
 
 def _announce(config, strategy, train_data, run_dir, initial_epoch):

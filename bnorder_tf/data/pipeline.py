@@ -2,6 +2,7 @@
 pipeline, with what the model builder needs to know about it."""
 
 import dataclasses
+import functools
 
 import numpy as np
 import tensorflow as tf
@@ -101,43 +102,28 @@ def load(
     training = split == "train" if training is None else training
     drop_remainder = training if drop_remainder is None else drop_remainder
     preprocessing = source.preprocessing
-    side = max(preprocessing.input_shape[:2])
-    augment = augment_small if side <= SMALL_INPUT_SIDE else augment_large
-
-    ds = raw
+    examples = raw
     if num_examples <= 100_000 and not source.in_memory:
-        ds = ds.cache()
-
-    def finish(ds):
-        ds = ds.batch(batch_size, drop_remainder=drop_remainder)
-        return ds.prefetch(tf.data.AUTOTUNE)
-
-    def for_epoch(epoch):
-        shuffle_seed, augment_seed = epoch_seeds(seed, epoch)
-        shuffled = ds.shuffle(
-            shuffle_buffer, seed=shuffle_seed, reshuffle_each_iteration=False
-        )
-        randoms = tf.data.Dataset.random(seed=augment_seed).batch(2)
-
-        def train_map(element, random_seed):
-            image, label = element
-            x = preprocessing.apply(image)
-            return augment(x, tf.cast(random_seed, tf.int32)), label
-
-        return finish(
-            tf.data.Dataset.zip((shuffled, randoms)).map(
-                train_map, num_parallel_calls=tf.data.AUTOTUNE
-            )
-        )
-
+        examples = examples.cache()
+    batching = dict(batch_size=batch_size, drop_remainder=drop_remainder)
     if training:
+        for_epoch = functools.partial(
+            _augmented_epoch,
+            examples,
+            preprocessing,
+            seed=seed,
+            shuffle_buffer=shuffle_buffer,
+            **batching,
+        )
         dataset = for_epoch(0)
     else:
-        dataset = finish(
-            ds.map(
+        for_epoch = None
+        dataset = _batched(
+            examples.map(
                 lambda image, label: (preprocessing.apply(image), label),
                 num_parallel_calls=tf.data.AUTOTUNE,
-            )
+            ),
+            **batching,
         )
     return LoadedData(
         dataset=dataset,
@@ -148,8 +134,45 @@ def load(
         num_examples=num_examples,
         raw_dataset=raw,
         location=source.location,
-        for_epoch=for_epoch if training else None,
+        for_epoch=for_epoch,
     )
+
+
+def _batched(dataset, batch_size, drop_remainder):
+    dataset = dataset.batch(batch_size, drop_remainder=drop_remainder)
+    return dataset.prefetch(tf.data.AUTOTUNE)
+
+
+def _augmented_epoch(
+    examples,
+    preprocessing,
+    epoch,
+    *,
+    seed,
+    shuffle_buffer,
+    batch_size,
+    drop_remainder,
+):
+    """One training epoch: `examples` shuffled, preprocessed, augmented
+    and batched, in an order that depends on `(seed, epoch)` only."""
+    side = max(preprocessing.input_shape[:2])
+    augment = augment_small if side <= SMALL_INPUT_SIDE else augment_large
+    shuffle_seed, augment_seed = epoch_seeds(seed, epoch)
+    shuffled = examples.shuffle(
+        shuffle_buffer, seed=shuffle_seed, reshuffle_each_iteration=False
+    )
+    # One stateless seed pair per example, drawn from the epoch's seed.
+    augment_seeds = tf.data.Dataset.random(seed=augment_seed).batch(2)
+
+    def preprocess_and_augment(element, example_seed):
+        image, label = element
+        x = preprocessing.apply(image)
+        return augment(x, tf.cast(example_seed, tf.int32)), label
+
+    augmented = tf.data.Dataset.zip((shuffled, augment_seeds)).map(
+        preprocess_and_augment, num_parallel_calls=tf.data.AUTOTUNE
+    )
+    return _batched(augmented, batch_size, drop_remainder)
 
 
 def _split(source, split, validation_examples):

@@ -157,13 +157,57 @@ def fashion_mnist(data_dir=None):
     Debian's `/usr/share/datasets/fashion-mnist`, then falls back to
     tensorflow-datasets.
 
+    Args:
+        data_dir: optional directory holding the IDX files.
+
+    Returns:
+        A `Source`.
+
     Raises:
         DatasetNotAvailableError: `data_dir` lacks the files, or (without
             `data_dir`) no copy is on this machine and none can be fetched.
+
+    Example:
+
+    >>> source = fashion_mnist()
+    >>> source.num_classes, source.preprocessing.input_shape
+    (10, (32, 32, 1))
     """
     preprocessing = Preprocessing(
         mean=(0.2860,), std=(0.3530,), raw_shape=(28, 28, 1), pad_to=32
     )
+    directory = _fashion_mnist_directory(data_dir)
+    if directory is None:
+        return _tfds_source(
+            "fashion_mnist",
+            data_dir,
+            10,
+            FASHION_MNIST_CLASSES,
+            preprocessing,
+            hint="or install Debian's dataset-fashion-mnist package "
+            f"(files in {DEBIAN_FASHION_MNIST}), or pass --data_dir=DIR "
+            "holding the IDX files (train-images-idx3-ubyte.gz, ...)",
+        )
+
+    def load_split(split):
+        _check_split(split)
+        images, labels = _read_fashion_mnist(directory, split)
+        return _in_memory(images[..., None], labels), len(images)
+
+    return Source(
+        "fashion_mnist",
+        10,
+        FASHION_MNIST_CLASSES,
+        preprocessing,
+        load_split,
+        in_memory=True,
+        location=os.path.abspath(directory),
+    )
+
+
+def _fashion_mnist_directory(data_dir):
+    """The directory holding the IDX files: in `data_dir` when given (an
+    error if they are not there), else Debian's, else `None`."""
     if data_dir:
         _check_data_dir(data_dir)
         candidates = [data_dir, os.path.join(data_dir, "fashion-mnist")]
@@ -179,48 +223,29 @@ def fashion_mnist(data_dir=None):
             "that holds them, or leave --data_dir out to use Debian's "
             "package or tensorflow-datasets."
         )
-    if directory is None:
-        return _tfds_source(
-            "fashion_mnist",
-            data_dir,
-            10,
-            FASHION_MNIST_CLASSES,
-            preprocessing,
-            hint="or install Debian's dataset-fashion-mnist package "
-            f"(files in {DEBIAN_FASHION_MNIST}), or pass --data_dir=DIR "
-            "holding the IDX files (train-images-idx3-ubyte.gz, ...)",
+    return directory
+
+
+def _read_fashion_mnist(directory, split):
+    """`(images (N, 28, 28) uint8, labels (N,))` of a split, checked."""
+    image_stem, label_stem = _IDX_FILES[split]
+    paths = [_find_idx(directory, s) for s in (image_stem, label_stem)]
+    if None in paths:
+        raise DatasetNotAvailableError(
+            f"fashion_mnist: {directory} lacks {image_stem}(.gz) or "
+            f"{label_stem}(.gz)."
         )
-
-    def load_split(split):
-        _check_split(split)
-        image_stem, label_stem = _IDX_FILES[split]
-        paths = [_find_idx(directory, s) for s in (image_stem, label_stem)]
-        if None in paths:
-            raise DatasetNotAvailableError(
-                f"fashion_mnist: {directory} lacks {image_stem}(.gz) or "
-                f"{label_stem}(.gz)."
-            )
-        images, labels = (read_idx(p) for p in paths)
-        if images.ndim != 3 or images.shape[1:] != (28, 28):
-            raise MalformedFileError(
-                f"{paths[0]}: expected 28x28 images, got shape {images.shape}."
-            )
-        if len(images) != len(labels):
-            raise MalformedFileError(
-                f"{paths[0]} has {len(images)} images but {paths[1]} has "
-                f"{len(labels)} labels."
-            )
-        return _in_memory(images[..., None], labels), len(images)
-
-    return Source(
-        "fashion_mnist",
-        10,
-        FASHION_MNIST_CLASSES,
-        preprocessing,
-        load_split,
-        in_memory=True,
-        location=os.path.abspath(directory),
-    )
+    images, labels = (read_idx(p) for p in paths)
+    if images.ndim != 3 or images.shape[1:] != (28, 28):
+        raise MalformedFileError(
+            f"{paths[0]}: expected 28x28 images, got shape {images.shape}."
+        )
+    if len(images) != len(labels):
+        raise MalformedFileError(
+            f"{paths[0]} has {len(images)} images but {paths[1]} has "
+            f"{len(labels)} labels."
+        )
+    return images, labels
 
 
 def _check_data_dir(data_dir):
@@ -336,63 +361,34 @@ def tiny_imagenet(data_dir):
     Expects `data_dir` (or `data_dir/tiny-imagenet-200`) to hold
     `wnids.txt`, `train/<wnid>/images/*.JPEG`, `val/images/*.JPEG` and
     `val/val_annotations.txt`; the val split serves as `test`.
+
+    Args:
+        data_dir: the extracted folder, or the folder holding it.
+
+    Returns:
+        A `Source` whose splits decode the JPEG files lazily.
+
+    Raises:
+        DatasetNotAvailableError: no `wnids.txt`, or a split has no images.
+        MalformedFileError: `val_annotations.txt` has a bad line.
+
+    Example:
+
+    >>> source = tiny_imagenet("/data/tiny-imagenet-200")
+    >>> source.num_classes
+    200
     """
-    root = None
-    for candidate in filter(
-        None,
-        [data_dir, data_dir and os.path.join(data_dir, "tiny-imagenet-200")],
-    ):
-        if os.path.exists(os.path.join(candidate, "wnids.txt")):
-            root = candidate
-    if root is None:
-        raise DatasetNotAvailableError(
-            f"tiny_imagenet: no wnids.txt under {data_dir!r}: download "
-            "tiny-imagenet-200.zip, extract it and pass "
-            "--data_dir=DIR/tiny-imagenet-200."
-        )
+    root = _tiny_imagenet_root(data_dir)
     with open(os.path.join(root, "wnids.txt")) as f:
         wnids = [line.strip() for line in f if line.strip()]
-    index = {wnid: i for i, wnid in enumerate(wnids)}
-
-    def files_and_labels(split):
-        if split == "train":
-            files, labels = [], []
-            for wnid in wnids:
-                folder = os.path.join(root, "train", wnid, "images")
-                names = (
-                    sorted(os.listdir(folder)) if os.path.isdir(folder) else []
-                )
-                files += [os.path.join(folder, n) for n in names]
-                labels += [index[wnid]] * len(names)
-            return files, labels
-        annotations = os.path.join(root, "val", "val_annotations.txt")
-        if not os.path.exists(annotations):
-            raise DatasetNotAvailableError(
-                f"tiny_imagenet: {annotations} is missing."
-            )
-        files, labels = [], []
-        with open(annotations) as f:
-            for line in f:
-                fields = line.split("\t")
-                if len(fields) < 2 or fields[1] not in index:
-                    raise MalformedFileError(
-                        f"{annotations}: bad line {line.strip()!r} (expected "
-                        "'<file>\\t<wnid>\\t...' with a wnid of wnids.txt)."
-                    )
-                files.append(os.path.join(root, "val", "images", fields[0]))
-                labels.append(index[fields[1]])
-        return files, labels
-
-    def decode(path, label):
-        image = tf.io.decode_image(
-            tf.io.read_file(path), channels=3, expand_animations=False
-        )
-        image = tf.ensure_shape(image, [64, 64, 3])
-        return image, label
+    class_of = {wnid: i for i, wnid in enumerate(wnids)}
 
     def load_split(split):
         _check_split(split)
-        files, labels = files_and_labels(split)
+        if split == "train":
+            files, labels = _tiny_imagenet_train(root, wnids, class_of)
+        else:
+            files, labels = _tiny_imagenet_val(root, class_of)
         if not files:
             raise DatasetNotAvailableError(
                 f"tiny_imagenet: no {split} images under {root}."
@@ -400,7 +396,7 @@ def tiny_imagenet(data_dir):
         ds = tf.data.Dataset.from_tensor_slices(
             (files, np.asarray(labels, "int64"))
         )
-        ds = ds.map(decode, num_parallel_calls=tf.data.AUTOTUNE)
+        ds = ds.map(_decode_64x64_rgb, num_parallel_calls=tf.data.AUTOTUNE)
         return ds, len(files)
 
     return Source(
@@ -413,7 +409,64 @@ def tiny_imagenet(data_dir):
     )
 
 
-#: Every dataset name `get_source` accepts.
+def _tiny_imagenet_root(data_dir):
+    """`data_dir` or `data_dir/tiny-imagenet-200`, whichever has
+    `wnids.txt` (the latter when both do)."""
+    candidates = [data_dir, os.path.join(data_dir, "tiny-imagenet-200")]
+    found = [
+        c
+        for c in (candidates if data_dir else [])
+        if os.path.exists(os.path.join(c, "wnids.txt"))
+    ]
+    if not found:
+        raise DatasetNotAvailableError(
+            f"tiny_imagenet: no wnids.txt under {data_dir!r}: download "
+            "tiny-imagenet-200.zip, extract it and pass "
+            "--data_dir=DIR/tiny-imagenet-200."
+        )
+    return found[-1]
+
+
+def _tiny_imagenet_train(root, wnids, class_of):
+    """`(files, labels)` of `train/<wnid>/images/*`, in a fixed order."""
+    files, labels = [], []
+    for wnid in wnids:
+        folder = os.path.join(root, "train", wnid, "images")
+        names = sorted(os.listdir(folder)) if os.path.isdir(folder) else []
+        files += [os.path.join(folder, n) for n in names]
+        labels += [class_of[wnid]] * len(names)
+    return files, labels
+
+
+def _tiny_imagenet_val(root, class_of):
+    """`(files, labels)` of `val/images/*`, labelled by
+    `val/val_annotations.txt`."""
+    annotations = os.path.join(root, "val", "val_annotations.txt")
+    if not os.path.exists(annotations):
+        raise DatasetNotAvailableError(
+            f"tiny_imagenet: {annotations} is missing."
+        )
+    files, labels = [], []
+    with open(annotations) as f:
+        for line in f:
+            fields = line.split("\t")
+            if len(fields) < 2 or fields[1] not in class_of:
+                raise MalformedFileError(
+                    f"{annotations}: bad line {line.strip()!r} (expected "
+                    "'<file>\\t<wnid>\\t...' with a wnid of wnids.txt)."
+                )
+            files.append(os.path.join(root, "val", "images", fields[0]))
+            labels.append(class_of[fields[1]])
+    return files, labels
+
+
+def _decode_64x64_rgb(path, label):
+    image = tf.io.decode_image(
+        tf.io.read_file(path), channels=3, expand_animations=False
+    )
+    return tf.ensure_shape(image, [64, 64, 3]), label
+
+
 def _synthetic(name, data_dir):
     return dataclasses.replace(synthetic(), location="synthetic")
 
