@@ -27,7 +27,17 @@ runs (b) in fresh processes over 2,000 and 20,000 images streamed from a
 generator and prints each one's peak memory growth: it must not depend on
 the dataset size.
 
+With `--breakdown`, it also says where the default pass's time goes: in a
+fresh process each, (b) runs with the per-tap work of its one XLA program
+(`moments._summarise`) replaced by less, alternating with (a):
+
+  none       no per-tap work: the taps are computed but never read,
+  one_read   each tap read once, for its per-channel sum and max of |x|
+             (the least that saturation needs),
+  full       the real program (the moments, with exact power-of-two scaling).
+
 Usage: python benchmarks/bench_stats.py [--repeats 3] [--images 10000]
+           [--breakdown]
 """
 
 import argparse
@@ -46,7 +56,11 @@ import tensorflow as tf  # noqa: E402
 
 from bnorder_tf import build_model  # noqa: E402
 from bnorder_tf.distribute import pad_for_replicas  # noqa: E402
-from bnorder_tf.stats import ActivationStatsPass, model_blocks  # noqa: E402
+from bnorder_tf.stats import (  # noqa: E402
+    ActivationStatsPass,
+    model_blocks,
+    moments,
+)
 from bnorder_tf.stats.taps import forward_with_taps, model_chain  # noqa: E402
 
 BATCH = 250
@@ -189,6 +203,71 @@ def repeat_times(fns, repeats):
     return times
 
 
+def _no_reads(activation, output, center):
+    zeros = tf.zeros([activation.shape[-1]], tf.float64)
+    no_moments = dict(s1=zeros, s2=zeros, s3=zeros, scale=tf.ones_like(zeros))
+    out = {"activation": dict(sum_abs=zeros, max_abs=zeros, **no_moments)}
+    if output is not None:
+        out["output"] = dict(sum_abs=zeros, max_abs=zeros)
+    return out
+
+
+def _one_read(activation, output, center):
+    out = _no_reads(activation, output, center)
+    out["activation"].update(moments._abs_sum_max(activation))
+    return out
+
+
+#: --breakdown's variants of the pass's per-tap program.
+BREAKDOWN = {
+    "none": tf.function(_no_reads),
+    "one_read": tf.function(_one_read, jit_compile=True),
+    "full": None,
+}
+
+
+def breakdown_child(variant, images, repeats):
+    """Median per-repeat ratio of (b), with `variant`'s per-tap program,
+    to (a)."""
+    if BREAKDOWN[variant] is not None:
+        moments._summarise = BREAKDOWN[variant]
+    model = make_model()
+    ds = in_memory_images(images)
+    stats_pass = ActivationStatsPass(model, histogram_bins=0)
+    times = repeat_times(
+        {
+            "predict": lambda: model.predict(ds, verbose=0),
+            "pass": lambda: stats_pass(ds),
+        },
+        repeats + 1,
+    )
+    ratios = [b / a for a, b in zip(times["predict"][1:], times["pass"][1:])]
+    print(json.dumps({"variant": variant, "ratio": statistics.median(ratios)}))
+
+
+def in_memory_images(images):
+    """`images` random 32x32x3 images in batches of `BATCH`, cached, with
+    tf.data's autotuner off: with it on, some runs stalled for whole
+    seconds with the CPU idle, in all of them alike."""
+    rng = np.random.default_rng(0)
+    array = rng.normal(size=(images, 32, 32, 3)).astype("float32")
+    ds = tf.data.Dataset.from_tensor_slices(array).batch(BATCH).cache()
+    options = tf.data.Options()
+    options.autotune.enabled = False
+    return ds.with_options(options)
+
+
+def run_child(*args):
+    """Runs this file with `args` in a fresh process; its last JSON line."""
+    out = subprocess.run(
+        [sys.executable, __file__, *map(str, args)],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    return json.loads(out.strip().splitlines()[-1])
+
+
 def memory_child(images):
     """Peak RSS growth of one stats pass over a streamed dataset (KiB)."""
     model = make_model()
@@ -208,21 +287,24 @@ def main():
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--images", type=int, default=10000)
     parser.add_argument(
+        "--breakdown",
+        action="store_true",
+        help="also time the pass with less per-tap work (see above)",
+    )
+    parser.add_argument(
         "--memory-child", type=int, default=0, help=argparse.SUPPRESS
+    )
+    parser.add_argument(
+        "--breakdown-child", choices=BREAKDOWN, help=argparse.SUPPRESS
     )
     args = parser.parse_args()
     if args.memory_child:
         return memory_child(args.memory_child)
+    if args.breakdown_child:
+        return breakdown_child(args.breakdown_child, args.images, args.repeats)
 
     model = make_model()
-    rng = np.random.default_rng(0)
-    images = rng.normal(size=(args.images, 32, 32, 3)).astype("float32")
-    ds = tf.data.Dataset.from_tensor_slices(images).batch(BATCH).cache()
-    # tf.data's autotuner stalls some runs here (the CPU idles and the run
-    # ends ~2.5 s late); an in-memory cache has nothing to tune.
-    options = tf.data.Options()
-    options.autotune.enabled = False
-    ds = ds.with_options(options)
+    ds = in_memory_images(args.images)
     default_pass = ActivationStatsPass(model, histogram_bins=0)
     histogram_pass = ActivationStatsPass(model, histogram_bins=50)
     paper = three_pass(model)
@@ -274,17 +356,23 @@ def main():
             f"ratios {paired:.2f} (target {target})"
         )
     for n in (2000, 20000):
-        out = subprocess.run(
-            [sys.executable, __file__, "--memory-child", str(n)],
-            check=True,
-            capture_output=True,
-            text=True,
-        ).stdout
-        record = json.loads(out.strip().splitlines()[-1])
+        record = run_child("--memory-child", n)
         print(
             f"  peak memory growth over {record['images']:6d} streamed "
             f"images: {record['peak_growth_kib'] / 1024:.1f} MiB"
         )
+    if args.breakdown:
+        print("  where (b)'s time goes, (b)/(a) with its per-tap program:")
+        for variant in BREAKDOWN:
+            record = run_child(
+                "--breakdown-child",
+                variant,
+                "--images",
+                args.images,
+                "--repeats",
+                args.repeats,
+            )
+            print(f"    {variant:9s} {record['ratio']:.2f}")
 
 
 if __name__ == "__main__":
