@@ -76,7 +76,7 @@ def test_summary_json_is_strict():
 
 
 def test_truncated_checkpoint_is_a_run_directory_error(tmp_path):
-    from bnorder_tf.training import EpochCheckpoint
+    from bnorder_tf.run_callbacks import EpochCheckpoint
 
     def make():
         model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])

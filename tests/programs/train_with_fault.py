@@ -30,7 +30,7 @@ ROOT = os.path.dirname(
 )
 sys.path.insert(0, ROOT)
 
-from bnorder_tf import export, training  # noqa: E402
+from bnorder_tf import export, run_callbacks  # noqa: E402
 
 point, marker = sys.argv[1], sys.argv[2]
 assert sys.argv[3] == "--"
@@ -62,7 +62,7 @@ def around(cls, method, before):
 
 
 if name == "mid_epoch":
-    checkpoint = training.EpochCheckpoint
+    checkpoint = run_callbacks.EpochCheckpoint
 
     def on_epoch_begin(self, epoch, logs=None):
         self.fault_epoch = epoch
@@ -74,11 +74,11 @@ if name == "mid_epoch":
     checkpoint.on_epoch_begin = on_epoch_begin
     checkpoint.on_train_batch_end = on_train_batch_end
 elif name == "before_history":
-    around(training.HistoryLogger, "on_epoch_end", before=True)
+    around(run_callbacks.HistoryLogger, "on_epoch_end", before=True)
 elif name == "before_commit":
-    around(training.EpochCheckpoint, "on_epoch_end", before=True)
+    around(run_callbacks.EpochCheckpoint, "on_epoch_end", before=True)
 elif name == "after_commit":
-    around(training.EpochCheckpoint, "on_epoch_end", before=False)
+    around(run_callbacks.EpochCheckpoint, "on_epoch_end", before=False)
 elif name == "export":
     publish = export._publish
 
