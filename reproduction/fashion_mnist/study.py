@@ -96,7 +96,8 @@ INTRO = (
     "epochs on the whole training set, evaluated on the test set, which the "
     "search never saw. Batch 128, learning rate x0.1 at 50% and 75% of "
     "training. Made by study.py in this folder; results.csv has one row "
-    "per run."
+    "per run, and each search's validation accuracy per grid point is in "
+    "work/tuning/<model>/results.md."
 )
 
 
