@@ -92,9 +92,16 @@ def _abs_sum_max(x):
     return {"sum_abs": total, "max_abs": top}
 
 
+@tf.function(jit_compile=True)
 def _bin_index(x, histogram):
     """Each value's bin, offset by its channel's first bin, so that one
-    bincount over the flattened tensor counts every channel at once."""
+    bincount over the flattened tensor counts every channel at once.
+
+    Its own XLA program, compiled only for passes with histograms: fused,
+    it reads the tap once (as TensorFlow ops, each step wrote a tensor of
+    the tap's size and the histogram pass took twice as long), and the
+    main program (`_summarise`) stays the same with or without them.
+    """
     low, high, bins = histogram
     channels = x.shape[-1]
     scaled = tf.clip_by_value(
