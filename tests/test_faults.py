@@ -24,6 +24,7 @@ from tests.helpers import (
 FAULT = os.path.join(ROOT, "tests", "programs", "train_with_fault.py")
 TINY_FLAGS = [
     "--dataset=synthetic",
+    "--model=vgg16_8",
     "--width=0.0625",
     "--batch_size=32",
     "--learning_rate=0.05",

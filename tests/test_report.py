@@ -41,7 +41,7 @@ def run_dirs(tmp_path_factory):
         for seed in (0, 1):
             config = TrainConfig(
                 dataset="synthetic",
-                model="vgg16_11",
+                model="vgg16_8",
                 order=order,
                 width=0.0625,
                 epochs=2,

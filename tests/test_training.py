@@ -32,7 +32,7 @@ from tests.helpers import (
 
 TINY = dict(
     dataset="synthetic",
-    model="vgg16_11",
+    model="vgg16_8",  # the shallowest VGG: these tests are about the loop
     width=0.0625,
     batch_size=32,
     learning_rate=0.05,
@@ -283,6 +283,7 @@ def test_global_batch_must_divide_over_replicas(tmp_path, mirrored):
 
 TINY_FLAGS = [
     "--dataset=synthetic",
+    "--model=vgg16_8",
     "--width=0.0625",
     "--batch_size=32",
     "--learning_rate=0.05",

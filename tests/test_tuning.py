@@ -24,6 +24,7 @@ TUNE = os.path.join(ROOT, "tuning", "tune.py")
 TINY = [
     "--flagfile=vgg_swap.flags",
     "--dataset=synthetic",
+    "--model=vgg16_8",
     "--width=0.0625",
     "--epochs=1",
     "--steps_per_epoch=3",
