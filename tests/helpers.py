@@ -1,5 +1,6 @@
 """Running the package's programs in subprocesses, as a user would."""
 
+import concurrent.futures
 import csv
 import os
 import socket
@@ -27,6 +28,25 @@ def run_program(args, timeout=600, **env):
         text=True,
         timeout=timeout,
     )
+
+
+def run_programs(commands, timeout=600):
+    """Runs several `python args...` at once, one per CPU core.
+
+    Args:
+        commands: dict, key -> args of `run_program`.
+
+    Returns:
+        dict, key -> completed process. A program refused at its flags
+        spends its few seconds importing TensorFlow on one core, so the
+        bad-input tests run theirs side by side.
+    """
+    with concurrent.futures.ThreadPoolExecutor(os.cpu_count() or 2) as pool:
+        futures = {
+            key: pool.submit(run_program, args, timeout)
+            for key, args in commands.items()
+        }
+        return {key: future.result() for key, future in futures.items()}
 
 
 def error_lines(stderr):

@@ -28,6 +28,7 @@ from tests.helpers import (
     program_env,
     read_csv,
     run_program,
+    run_programs,
 )
 
 TINY = dict(
@@ -292,30 +293,41 @@ TINY_FLAGS = [
 ]
 
 
-@pytest.mark.parametrize(
-    "flag, named",
-    [
-        ("--dataset=cifar1000", "--dataset"),
-        ("--order=sideways", "--order"),
-        ("--lr_milestones=150,100", "--lr_milestones"),
-        ("--histogram_bins=-1", "--histogram_bins"),
-        ("--flagfile=no_such.flags", "vgg_swap.flags"),
-        ("--data_dir=/nonexistent", "--data_dir"),
-        (
-            "--strategy=mirrored --devices=/cpu:0,/cpu:1",
-            "/cpu:1 does not exist",
-        ),
-    ],
-)
-def test_bad_flags_give_one_line_and_write_nothing(tmp_path, flag, named):
-    out = run_program(
-        [
-            TRAIN,
-            "--flagfile=vgg_swap.flags",
-            f"--model_dir={tmp_path}/runs",
-            *flag.split(),
-        ]
+BAD_FLAGS = [
+    ("--dataset=cifar1000", "--dataset"),
+    ("--order=sideways", "--order"),
+    ("--lr_milestones=150,100", "--lr_milestones"),
+    ("--histogram_bins=-1", "--histogram_bins"),
+    ("--flagfile=no_such.flags", "vgg_swap.flags"),
+    ("--data_dir=/nonexistent", "--data_dir"),
+    ("--strategy=mirrored --devices=/cpu:0,/cpu:1", "/cpu:1 does not exist"),
+]
+
+
+@pytest.fixture(scope="module")
+def bad_flag_runs(tmp_path_factory):
+    """`flag -> (completed process, its model_dir parent)` of every
+    `BAD_FLAGS` run, run side by side."""
+    directories = {
+        flag: tmp_path_factory.mktemp("bad_flag") for flag, _ in BAD_FLAGS
+    }
+    outs = run_programs(
+        {
+            flag: [
+                TRAIN,
+                "--flagfile=vgg_swap.flags",
+                f"--model_dir={directory}/runs",
+                *flag.split(),
+            ]
+            for flag, directory in directories.items()
+        }
     )
+    return {flag: (outs[flag], directories[flag]) for flag in outs}
+
+
+@pytest.mark.parametrize("flag, named", BAD_FLAGS)
+def test_bad_flags_give_one_line_and_write_nothing(bad_flag_runs, flag, named):
+    out, tmp_path = bad_flag_runs[flag]
     assert out.returncode == 2
     lines = error_lines(out.stderr)
     assert len(lines) == 1 and named in lines[0], out.stderr[-2000:]

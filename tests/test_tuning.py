@@ -18,6 +18,7 @@ from tests.helpers import (
     program_env,
     read_csv,
     run_program,
+    run_programs,
 )
 
 TUNE = os.path.join(ROOT, "tuning", "tune.py")
@@ -241,29 +242,44 @@ def test_chief_and_worker_share_one_search(tmp_path):
         assert float(row["accuracy_mean"]) == pytest.approx(accuracy)
 
 
-@pytest.mark.parametrize(
-    "flag, named",
-    [
-        ("--search_learning_rate=0.1,abc", "--search_learning_rate"),
-        ("--search_learning_rate=", "--search_learning_rate"),
-        ("--search_weight_decay=-1e-4", "--search_weight_decay"),
-        ("--search_order=swap,upside_down", "--search_order"),
-        ("--tuner=genetic", "--tuner"),
-        ("--seeds=0", "--seeds"),
-    ],
-)
-def test_bad_search_flags_give_one_line_and_write_nothing(
-    tmp_path, flag, named
-):
-    out = run_program(
-        [
-            TUNE,
-            *TINY,
-            "--search_learning_rate=0.1",
-            flag,
-            f"--tuning_dir={tmp_path}/t",
-        ]
+BAD_SEARCH_FLAGS = [
+    ("--search_learning_rate=0.1,abc", "--search_learning_rate"),
+    ("--search_learning_rate=", "--search_learning_rate"),
+    ("--search_weight_decay=-1e-4", "--search_weight_decay"),
+    ("--search_order=swap,upside_down", "--search_order"),
+    ("--tuner=genetic", "--tuner"),
+    ("--seeds=0", "--seeds"),
+]
+
+
+@pytest.fixture(scope="module")
+def bad_search_runs(tmp_path_factory):
+    """`flag -> (completed process, its tuning_dir parent)` of every
+    `BAD_SEARCH_FLAGS` run, run side by side."""
+    directories = {
+        flag: tmp_path_factory.mktemp("bad_search")
+        for flag, _ in BAD_SEARCH_FLAGS
+    }
+    outs = run_programs(
+        {
+            flag: [
+                TUNE,
+                *TINY,
+                "--search_learning_rate=0.1",
+                flag,
+                f"--tuning_dir={directory}/t",
+            ]
+            for flag, directory in directories.items()
+        }
     )
+    return {flag: (outs[flag], directories[flag]) for flag in outs}
+
+
+@pytest.mark.parametrize("flag, named", BAD_SEARCH_FLAGS)
+def test_bad_search_flags_give_one_line_and_write_nothing(
+    bad_search_runs, flag, named
+):
+    out, tmp_path = bad_search_runs[flag]
     assert out.returncode == 2
     lines = error_lines(out.stderr)
     assert len(lines) == 1 and named in lines[0], out.stderr[-2000:]
