@@ -50,7 +50,7 @@ def test_callback_under_mirrored_fit_logs_exact_values(tmp_path, rng, mirrored):
     strategy = mirrored
     with strategy.scope():
         model = build_model(
-            "vgg16_11",
+            "vgg16_8",
             order="swap",
             activation="tanh",
             num_classes=4,

@@ -380,7 +380,7 @@ def test_mirrored_strategy_equals_one_device_with_remainder(rng, mirrored):
     def make():
         keras.utils.set_random_seed(3)
         return build_model(
-            "vgg16_11",
+            "vgg16_8",
             order="swap",
             activation="tanh",
             num_classes=4,
