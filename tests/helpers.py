@@ -30,23 +30,31 @@ def run_program(args, timeout=600, **env):
     )
 
 
-def run_programs(commands, timeout=600):
-    """Runs several `python args...` at once, one per CPU core.
+def run_programs_side_by_side(tmp_path_factory, keys, args_for, timeout=600):
+    """Runs one program per key, each with a fresh directory of its own,
+    one per CPU core at a time.
+
+    A program refused at its flags spends its few seconds importing
+    TensorFlow on one core, so the bad-input tests run theirs side by side.
 
     Args:
-        commands: dict, key -> args of `run_program`.
+        tmp_path_factory: pytest's, for the directories.
+        keys: what tells the runs apart (e.g. the bad flag).
+        args_for: function `(key, directory) -> args of run_program`.
 
     Returns:
-        dict, key -> completed process. A program refused at its flags
-        spends its few seconds importing TensorFlow on one core, so the
-        bad-input tests run theirs side by side.
+        dict, key -> `(completed process, its directory)`.
     """
+    directories = {key: tmp_path_factory.mktemp("run") for key in keys}
     with concurrent.futures.ThreadPoolExecutor(os.cpu_count() or 2) as pool:
         futures = {
-            key: pool.submit(run_program, args, timeout)
-            for key, args in commands.items()
+            key: pool.submit(run_program, args_for(key, directory), timeout)
+            for key, directory in directories.items()
         }
-        return {key: future.result() for key, future in futures.items()}
+        return {
+            key: (future.result(), directories[key])
+            for key, future in futures.items()
+        }
 
 
 def error_lines(stderr):

@@ -28,7 +28,7 @@ from tests.helpers import (
     program_env,
     read_csv,
     run_program,
-    run_programs,
+    run_programs_side_by_side,
 )
 
 TINY = dict(
@@ -307,22 +307,17 @@ BAD_FLAGS = [
 @pytest.fixture(scope="module")
 def bad_flag_runs(tmp_path_factory):
     """`flag -> (completed process, its model_dir parent)` of every
-    `BAD_FLAGS` run, run side by side."""
-    directories = {
-        flag: tmp_path_factory.mktemp("bad_flag") for flag, _ in BAD_FLAGS
-    }
-    outs = run_programs(
-        {
-            flag: [
-                TRAIN,
-                "--flagfile=vgg_swap.flags",
-                f"--model_dir={directory}/runs",
-                *flag.split(),
-            ]
-            for flag, directory in directories.items()
-        }
+    `BAD_FLAGS` run."""
+    return run_programs_side_by_side(
+        tmp_path_factory,
+        [flag for flag, _ in BAD_FLAGS],
+        lambda flag, directory: [
+            TRAIN,
+            "--flagfile=vgg_swap.flags",
+            f"--model_dir={directory}/runs",
+            *flag.split(),
+        ],
     )
-    return {flag: (outs[flag], directories[flag]) for flag in outs}
 
 
 @pytest.mark.parametrize("flag, named", BAD_FLAGS)

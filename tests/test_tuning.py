@@ -18,7 +18,7 @@ from tests.helpers import (
     program_env,
     read_csv,
     run_program,
-    run_programs,
+    run_programs_side_by_side,
 )
 
 TUNE = os.path.join(ROOT, "tuning", "tune.py")
@@ -255,24 +255,18 @@ BAD_SEARCH_FLAGS = [
 @pytest.fixture(scope="module")
 def bad_search_runs(tmp_path_factory):
     """`flag -> (completed process, its tuning_dir parent)` of every
-    `BAD_SEARCH_FLAGS` run, run side by side."""
-    directories = {
-        flag: tmp_path_factory.mktemp("bad_search")
-        for flag, _ in BAD_SEARCH_FLAGS
-    }
-    outs = run_programs(
-        {
-            flag: [
-                TUNE,
-                *TINY,
-                "--search_learning_rate=0.1",
-                flag,
-                f"--tuning_dir={directory}/t",
-            ]
-            for flag, directory in directories.items()
-        }
+    `BAD_SEARCH_FLAGS` run."""
+    return run_programs_side_by_side(
+        tmp_path_factory,
+        [flag for flag, _ in BAD_SEARCH_FLAGS],
+        lambda flag, directory: [
+            TUNE,
+            *TINY,
+            "--search_learning_rate=0.1",
+            flag,
+            f"--tuning_dir={directory}/t",
+        ],
     )
-    return {flag: (outs[flag], directories[flag]) for flag in outs}
 
 
 @pytest.mark.parametrize("flag, named", BAD_SEARCH_FLAGS)
