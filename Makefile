@@ -24,8 +24,10 @@ fashion-mnist:
 	  DEBIAN_FRONTEND=noninteractive apt-get install -y -q dataset-fashion-mnist >/dev/null; \
 	else echo "note: install Debian's dataset-fashion-mnist or pass --data_dir"; fi
 
+# The suite on every core (pytest-xdist): each test's files are in its own
+# temporary directory.
 test: install fashion-mnist
-	$(PY) -m pytest -ra
+	$(PY) -m pytest -ra -n auto --dist worksteal
 
 demo: install fashion-mnist
 	$(PY) trainers/demo.py

@@ -107,7 +107,7 @@ def images_per_second(step, steps):
     start = time.perf_counter()
     for _ in range(steps):
         out = step()
-    float(out["loss_sum"])  # wait for the last step
+    float(out["loss"])  # wait for the last step
     return steps * BATCH / (time.perf_counter() - start)
 
 

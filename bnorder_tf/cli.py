@@ -1,20 +1,24 @@
 """What the command-line programs share: flagfiles found by bare name, and
 a `UserError` reported as one line with a non-zero exit (every other
-exception is a bug and keeps its traceback).
+exception is a bug and keeps its traceback); Ctrl-C and SIGTERM end a
+program with one line too (exit status 130 and 143).
 
 The programs (`bnorder_tf.train`, `bnorder_tf.tune`) call
 `run_program(main, FLAGFILE_DIRS)`.
 """
 
 import os
+import signal
 import sys
 
 from absl import app, flags
 
-from bnorder_tf.errors import ConfigError, UserError
+from bnorder_tf.errors import ConfigError, Interrupted, UserError
 
 #: Exit status for bad flags and bad input.
 USAGE_EXIT = 2
+#: Exit status after Ctrl-C (128 + SIGINT), as shells report it.
+INTERRUPT_EXIT = 130
 #: Where bare flagfile names are looked up after the working directory:
 #: the repository's `trainers/` and `tuning/` folders.
 _REPOSITORY = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -109,9 +113,20 @@ def run_program(main, search_dirs):
     def guarded(argv):
         if len(argv) > 1:
             fail(program, f"unexpected arguments {argv[1:]}; flags only.")
+        signal.signal(signal.SIGTERM, _raise_terminated)
         try:
             return main(argv)
         except UserError as e:
             fail_on_user_error(program, e)
+        except Interrupted as e:
+            fail(program, str(e), e.exit_code)
+        except KeyboardInterrupt:
+            fail(program, "interrupted.", INTERRUPT_EXIT)
 
     app.run(guarded, flags_parser=parse)
+
+
+def _raise_terminated(signum, frame):
+    """SIGTERM (a scheduler's preemption notice) ends the program as
+    Ctrl-C does, with its own exit status."""
+    raise Interrupted("terminated (SIGTERM).", 128 + signum)

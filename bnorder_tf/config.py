@@ -338,6 +338,16 @@ class TrainConfig:
         kind=OPERATIONAL,
         resumable=True,
     )
+    steps_per_execution: int = _setting(
+        1,
+        "Training steps per compiled call, as Keras's compile argument: "
+        "fewer returns to Python (faster on GPUs and TPUs for small "
+        "models); the progress bar and callbacks see every N-th step.",
+        int,
+        kind=OPERATIONAL,
+        lower=1,
+        resumable=True,
+    )
     early_stopping: int = _setting(
         0,
         "Stop when the evaluation accuracy has not improved for N epochs "

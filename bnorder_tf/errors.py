@@ -59,7 +59,23 @@ class TrainingDivergedError(UserError):
     exit_code = 1
 
 
+class Interrupted(BaseException):
+    """Ctrl-C (SIGINT) or SIGTERM ended the program.
+
+    A `BaseException`, as `KeyboardInterrupt` is, so that no
+    `except Exception` on the way (keras-tuner's trial loop has one)
+    takes it for a failed trial. The programs print its message as one
+    line and exit with `exit_code` (128 + the signal's number: 130 for
+    SIGINT, 143 for SIGTERM).
+    """
+
+    def __init__(self, message, exit_code):
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
 __all__ = [
+    "Interrupted",
     "ConfigError",
     "MalformedFileError",
     "RunInUseError",

@@ -146,8 +146,10 @@ def read_images(paths, input_shape):
         path = paths[0]
         try:
             batch = np.load(path, allow_pickle=False)
-        except (OSError, ValueError) as e:
-            raise PredictError(f"Cannot read {path} as a .npy array: {e}")
+        except (OSError, ValueError, EOFError) as e:
+            # EOFError: an empty or truncated file
+            reason = str(e) or "the file is empty or truncated"
+            raise PredictError(f"Cannot read {path} as a .npy array: {reason}")
         if batch.dtype != np.uint8:
             raise PredictError(
                 f"{path} holds {batch.dtype} values; the model takes uint8 "

@@ -1,71 +1,98 @@
 """The step engine: compiled train and evaluation steps under any strategy.
 
-`Trainer` runs one replica step per device through `strategy.run` and
-returns the global sums of a batch (cross-entropy, correct predictions,
-examples); `StepMetrics` turns the sums of many steps into the epoch's
-loss and accuracy with Keras metrics. Training epochs and evaluation
-share both. `make_optimizer` is the paper's SGD with its step schedule.
+`Trainer` runs one replica step per device through `strategy.run`, one
+or several global batches per compiled call; `StepMetrics` accumulates
+the epoch's loss and accuracy in Keras metrics inside those steps, read
+back only when shown or logged. Training epochs and evaluation share
+both. `make_optimizer` is the paper's SGD with its step schedule.
 The runner (`bnorder_tf.training`) drives them with callbacks and the run
 directory.
 
 Example:
 
 >>> trainer = Trainer(model, optimizer, strategy, global_batch_size=128)
->>> sums = trainer.train_step(iterator)       # one global batch
+>>> logs = trainer.train_step(iterator)       # one global batch
 >>> trainer.evaluate(trainer.distribute_eval(test_batches))
 {'loss': ..., 'accuracy': ...}
 """
 
 import keras
-import numpy as np
 import tensorflow as tf
 
 from bnorder_tf.distribute import pad_for_replicas
 
 
 class StepMetrics:
-    """The loss and accuracy of the examples of many steps, exactly.
+    """The loss and accuracy of the examples of many steps, exactly, kept
+    on the device.
 
-    Each step's global sums update two float64 `keras.metrics.Mean`s,
-    weighted by the step's number of examples, so the result is the mean
-    over every example, whatever the batch sizes.
+    Three float64 `keras.metrics.Mean`s, updated inside the compiled
+    replica step as Keras's `fit` updates its metrics: the cross-entropy
+    and the accuracy per example (a padding row has weight 0), and the
+    regularization weighted by the step's examples. Their variables are
+    per replica and summed when read, so the result is the mean over
+    every example, whatever the batch sizes and the replica count, and
+    nothing is read back to the host until `result()` is.
+
+    Create it under the strategy's scope.
 
     Example:
 
-    >>> metrics = StepMetrics()
-    >>> metrics.update(trainer.train_step(iterator))
-    >>> metrics.result()
+    >>> with strategy.scope():
+    ...     metrics = StepMetrics()
+    >>> metrics.update_state(labels, logits, per_example, weights, 0.1)
+    >>> metrics.result()    # float64 tensors
     {'loss': ..., 'accuracy': ...}
     """
 
     def __init__(self):
         self.cross_entropy = keras.metrics.Mean("cross_entropy", "float64")
         self.accuracy = keras.metrics.Mean("accuracy", "float64")
-        self.regularization = 0.0
-        self.count = 0
+        self.regularization = keras.metrics.Mean("regularization", "float64")
 
-    def update(self, sums):
-        """Adds one step's global sums (`Trainer.train_step` or
-        `evaluate`'s steps)."""
-        # NumPy float64: a Python float would pass through float32
-        sums = {k: np.float64(v) for k, v in sums.items()}
-        count = sums["count"]
-        if count:
-            self.cross_entropy.update_state(
-                sums["loss_sum"] / count, sample_weight=count
-            )
-            self.accuracy.update_state(
-                sums["correct"] / count, sample_weight=count
-            )
-        self.count += int(count)
-        self.regularization = float(sums["regularization"])
+    def update_state(
+        self, labels, logits, per_example, weights, regularization
+    ):
+        """Adds one replica's examples.
+
+        Args:
+            labels: int `[batch]`.
+            logits: float `[batch, classes]`.
+            per_example: float `[batch]`, the cross-entropy of each example.
+            weights: float `[batch]`, 1 for an example, 0 for padding; or
+                `None` (all 1).
+            regularization: scalar, the model's whole regularization loss.
+        """
+        correct = tf.equal(tf.argmax(logits, -1), tf.cast(labels, tf.int64))
+        if weights is None:
+            weights = tf.ones_like(per_example)
+        weights = tf.cast(weights, tf.float64)
+        self.cross_entropy.update_state(
+            tf.cast(per_example, tf.float64), sample_weight=weights
+        )
+        self.accuracy.update_state(
+            tf.cast(correct, tf.float64), sample_weight=weights
+        )
+        self.regularization.update_state(
+            tf.cast(regularization, tf.float64),
+            sample_weight=tf.reduce_sum(weights),
+        )
+
+    def reset_state(self):
+        for metric in self.metrics:
+            metric.reset_state()
+
+    @property
+    def metrics(self):
+        return [self.cross_entropy, self.accuracy, self.regularization]
 
     def result(self):
-        """`{"loss": mean cross-entropy + the last step's regularization,
-        "accuracy": ...}`, as Keras reports them."""
+        """`{"loss": mean cross-entropy + mean regularization, "accuracy":
+        ...}` as float64 tensors, as Keras's `fit` reports them (its loss
+        is the per-step total averaged over the examples)."""
         return {
-            "loss": float(self.cross_entropy.result()) + self.regularization,
-            "accuracy": float(self.accuracy.result()),
+            "loss": self.cross_entropy.result() + self.regularization.result(),
+            "accuracy": self.accuracy.result(),
         }
 
 
@@ -98,7 +125,9 @@ class Trainer:
     The per-replica loss is the cross-entropy summed over the replica's
     examples divided by the global batch (`tf.nn.compute_average_loss`)
     plus the regularization losses divided by the number of replicas, so
-    the gradients summed over replicas equal one device's.
+    the gradients summed over replicas equal one device's. Loss and
+    accuracy accumulate in `train_metrics` and `eval_metrics`
+    (`StepMetrics`) inside the compiled steps.
 
     Args:
         model: a built Keras model returning logits.
@@ -106,6 +135,14 @@ class Trainer:
         strategy: the `tf.distribute.Strategy` the model was built under.
         global_batch_size: int.
         jit_compile: bool, compile each replica's step with XLA.
+
+    Example:
+
+    >>> trainer = Trainer(model, optimizer, strategy, global_batch_size=128)
+    >>> trainer.train_metrics.reset_state()
+    >>> logs = trainer.train_steps(iterator, tf.constant(10))  # 10 steps
+    >>> {k: float(v) for k, v in logs.items()}    # read only when shown
+    {'loss': ..., 'accuracy': ...}
     """
 
     def __init__(
@@ -115,12 +152,16 @@ class Trainer:
         self.optimizer = optimizer
         self.strategy = strategy
         self.global_batch_size = global_batch_size
+        with strategy.scope():
+            self.train_metrics = StepMetrics()
+            self.eval_metrics = StepMetrics()
         self._replica_step = self._replica_train_step
         if jit_compile:
             self._replica_step = tf.function(
                 self._replica_train_step, jit_compile=True
             )
         self.train_step = tf.function(self._train_step)
+        self.train_steps = tf.function(self._train_steps)
         self._compiled_eval_steps = {}
 
     def _regularization(self):
@@ -135,62 +176,55 @@ class Trainer:
             per_example = keras.losses.sparse_categorical_crossentropy(
                 labels, logits, from_logits=True
             )
-            regularization = self._regularization() / replicas
+            regularization = self._regularization()
             loss = (
                 tf.nn.compute_average_loss(
                     per_example, global_batch_size=self.global_batch_size
                 )
-                + regularization
+                + regularization / replicas
             )
             scaled = self.optimizer.scale_loss(loss)
         variables = self.model.trainable_variables
         gradients = tape.gradient(scaled, variables)
         self.optimizer.apply(gradients, variables)
-        return self._sums(labels, logits, per_example, None, regularization)
+        return logits, per_example, regularization
 
-    @staticmethod
-    def _sums(labels, logits, per_example, weights, regularization):
-        correct = tf.cast(
-            tf.equal(tf.argmax(logits, -1), tf.cast(labels, tf.int64)),
-            tf.float32,
+    def _replica_train_and_count(self, images, labels):
+        # the metrics are updated outside the (optionally XLA) step
+        logits, per_example, regularization = self._replica_step(images, labels)
+        self.train_metrics.update_state(
+            labels, logits, per_example, None, regularization
         )
-        if weights is None:
-            weights = tf.ones_like(correct)
-        return {
-            "loss_sum": tf.reduce_sum(per_example * weights),
-            "correct": tf.reduce_sum(correct * weights),
-            "count": tf.reduce_sum(weights),
-            "regularization": regularization,
-        }
 
-    def _reduce(self, per_replica):
-        return {
-            k: self.strategy.reduce(tf.distribute.ReduceOp.SUM, v, axis=None)
-            for k, v in per_replica.items()
-        }
+    def _one_train_step(self, iterator):
+        images, labels = next(iterator)
+        self.strategy.run(self._replica_train_and_count, args=(images, labels))
 
     def _train_step(self, iterator):
-        images, labels = next(iterator)
-        return self._reduce(
-            self.strategy.run(self._replica_step, args=(images, labels))
-        )
+        """One global batch; returns `train_metrics`' result (tensors)."""
+        self._one_train_step(iterator)
+        return self.train_metrics.result()
+
+    def _train_steps(self, iterator, steps):
+        """`steps` global batches in one call (Keras's
+        `steps_per_execution`); returns `train_metrics`' result."""
+        for _ in tf.range(steps):
+            self._one_train_step(iterator)
+        return self.train_metrics.result()
 
     def _replica_eval_step(self, images, labels, weights):
         logits = tf.cast(self.model(images, training=False), tf.float32)
         per_example = keras.losses.sparse_categorical_crossentropy(
             labels, logits, from_logits=True
         )
-        regularization = (
-            self._regularization() / self.strategy.num_replicas_in_sync
+        self.eval_metrics.update_state(
+            labels, logits, per_example, weights, self._regularization()
         )
-        return self._sums(labels, logits, per_example, weights, regularization)
 
     def _eval_step(self, batch):
         images, labels, weights = batch
-        return self._reduce(
-            self.strategy.run(
-                self._replica_eval_step, args=(images, labels, weights)
-            )
+        self.strategy.run(
+            self._replica_eval_step, args=(images, labels, weights)
         )
 
     def distribute_eval(self, dataset):
@@ -199,7 +233,8 @@ class Trainer:
         return self.strategy.experimental_distribute_dataset(padded)
 
     def evaluate(self, distributed):
-        """Returns `{"loss", "accuracy"}` over every example exactly once.
+        """Returns `{"loss", "accuracy"}` over every example exactly once,
+        as Python floats.
 
         `loss` is the mean cross-entropy plus the regularization losses,
         as Keras reports it.
@@ -207,11 +242,11 @@ class Trainer:
         Args:
             distributed: batches from `distribute_eval`.
         """
-        metrics = StepMetrics()
+        self.eval_metrics.reset_state()
         eval_step = self._compiled_eval_step(distributed)
         for batch in distributed:
-            metrics.update(eval_step(batch))
-        return metrics.result()
+            eval_step(batch)
+        return {k: float(v) for k, v in self.eval_metrics.result().items()}
 
     def _compiled_eval_step(self, distributed):
         """One compiled step per evaluation set, traced once for its

@@ -9,8 +9,8 @@ distributed dataset, so one-device, mirrored and multi-worker training
 share them (Keras's `fit` fails under MultiWorkerMirroredStrategy in
 Keras 3). The summary is built from the epochs' logs kept in memory. It
 drives the usual Keras
-callbacks (`TerminateOnNaN`, `CSVLogger`, `TensorBoard`, the progress bar,
-`ActivationStatsCallback`) and commits each epoch with a
+callbacks (`CSVLogger`, `TensorBoard`, `ActivationStatsCallback`) and
+the progress (`EpochProgress`) and commits each epoch with a
 `tf.train.CheckpointManager` after its log rows (`EpochCheckpoint`).
 
 Faults it survives: a kill at any instant (rerun the command: it resumes
@@ -26,15 +26,22 @@ import tempfile
 import time
 
 import keras
+import tensorflow as tf
 
 from bnorder_tf import data as data_lib
+from bnorder_tf.cli import INTERRUPT_EXIT
 from bnorder_tf.distribute import (
     check_global_batch,
     get_strategy,
     is_chief,
 )
-from bnorder_tf.errors import ConfigError, TrainingDivergedError
+from bnorder_tf.errors import (
+    ConfigError,
+    Interrupted,
+    TrainingDivergedError,
+)
 from bnorder_tf.models import build_model
+from bnorder_tf.progress import EpochProgress
 from bnorder_tf.run_callbacks import (
     EpochCheckpoint,
     HistoryLogger,
@@ -66,7 +73,7 @@ from bnorder_tf.stats.metrics import (
     LAYER_VALUE_KEYS,
     MODEL_KEYS,
 )
-from bnorder_tf.steps import StepMetrics, Trainer, make_optimizer
+from bnorder_tf.steps import Trainer, make_optimizer
 
 
 def run(config, datasets_override=None, strategy_override=None, verbose=1):
@@ -180,10 +187,12 @@ def _train_in(
         history.get("val_accuracy", []),
         checkpoint,
     )
+    if verbose:
+        callbacks.append(EpochProgress(config.epochs, steps_per_epoch))
     callback_list = keras.callbacks.CallbackList(
         callbacks,
         add_history=True,
-        add_progbar=verbose > 0,
+        add_progbar=False,
         model=model,
         verbose=verbose,
         epochs=config.epochs,
@@ -191,40 +200,67 @@ def _train_in(
     )
     if verbose:
         _announce(config, strategy, train_data, run_dir, initial_epoch)
-    model.stop_training = False
-    callback_list.on_train_begin()
-
-    diverged_epoch = _train_epochs(
-        trainer,
-        callback_list,
-        history,
-        range(initial_epoch, config.epochs),
-        steps_per_epoch,
-        session,
-        lambda epoch: strategy.experimental_distribute_dataset(
-            _epoch_batches(train_data, epoch, steps_per_epoch)
-        ),
-        trainer.distribute_eval(test_batches),
-    )
-    stats_callback = next(
-        (c for c in callbacks if isinstance(c, ActivationStatsCallback)), None
-    )
-    summary = _summary(
-        config,
-        history,
-        write_dir,
-        strategy,
-        stats_callback,
-        session,
-        train_data.location,
-        diverged_epoch,
-    )
-    _finish(config, model, test_data, summary, chief, write_dir)
-    callback_list.on_train_end()
+    try:
+        model.stop_training = False
+        callback_list.on_train_begin()
+        diverged_epoch = _train_epochs(
+            trainer,
+            callback_list,
+            history,
+            range(initial_epoch, config.epochs),
+            steps_per_epoch,
+            config.steps_per_execution,
+            session,
+            lambda epoch: strategy.experimental_distribute_dataset(
+                _epoch_batches(train_data, epoch, steps_per_epoch)
+            ),
+            trainer.distribute_eval(test_batches),
+        )
+        stats_callback = next(
+            (c for c in callbacks if isinstance(c, ActivationStatsCallback)),
+            None,
+        )
+        summary = _summary(
+            config,
+            history,
+            write_dir,
+            strategy,
+            stats_callback,
+            session,
+            train_data.location,
+            diverged_epoch,
+        )
+        _finish(config, model, test_data, summary, chief, write_dir)
+        callback_list.on_train_end()
+    except (KeyboardInterrupt, Interrupted) as e:
+        raise _interrupted(e, int(checkpoint.epoch), config.epochs) from None
     shutil.rmtree(os.path.join(write_dir, CHECKPOINT_DIR), ignore_errors=True)
     if diverged_epoch is not None:
         raise _diverged(diverged_epoch, run_dir)
     return model, summary
+
+
+def _interrupted(error, committed, epochs):
+    """The one-line `Interrupted` for Ctrl-C or SIGTERM, saying where the
+    same command resumes (epochs counted from 1, as the progress bar
+    does)."""
+    exit_code = getattr(error, "exit_code", INTERRUPT_EXIT)
+    if committed >= epochs:
+        where = (
+            "interrupted after the last epoch, while finishing the run; "
+            "the same command finishes it (every epoch is committed)."
+        )
+    elif committed == 0:
+        where = (
+            f"interrupted in epoch 1/{epochs}; no epoch was committed, so "
+            "the same command starts the run again."
+        )
+    else:
+        where = (
+            f"interrupted in epoch {committed + 1}/{epochs}; the same "
+            f"command resumes after epoch {committed}."
+        )
+    return Interrupted(where, exit_code)
 
 
 def _resume(model, optimizer, chief, run_dir, write_dir):
@@ -357,10 +393,10 @@ def _callbacks(
     checkpoint,
 ):
     """The run's callbacks, in the order an epoch is committed: the
-    NaN check, the statistics (appended to stats.jsonl), the history
+    statistics (appended to stats.jsonl), the history
     row, TensorBoard, early stopping (given the committed epochs'
     accuracies), and the checkpoint last."""
-    callbacks = [keras.callbacks.TerminateOnNaN()]
+    callbacks = []
     if config.stats_every:
         callbacks.append(
             ActivationStatsCallback(
@@ -395,6 +431,7 @@ def _train_epochs(
     history,
     epochs,
     steps_per_epoch,
+    steps_per_execution,
     session,
     distributed_train,
     distributed_test,
@@ -402,6 +439,7 @@ def _train_epochs(
     """Trains and evaluates the given epochs, driving the callbacks.
 
     Args:
+        steps_per_execution: int, training steps per compiled call.
         history: dict from column to values of the committed epochs;
             each epoch's logs are appended once its callbacks ran.
         distributed_train: function `epoch -> distributed dataset`.
@@ -411,22 +449,29 @@ def _train_epochs(
         stopped there, that epoch uncommitted), or `None`.
     """
     model = trainer.model
+    metrics = trainer.train_metrics
     for epoch in epochs:
         if model.stop_training:  # early stopping, before or after a resume
             break
         callback_list.on_epoch_begin(epoch)
         iterator = iter(distributed_train(epoch))
-        metrics = StepMetrics()
+        metrics.reset_state()
         epoch_start = time.perf_counter()
-        for step in range(steps_per_epoch):
-            callback_list.on_train_batch_begin(step)
-            metrics.update(trainer.train_step(iterator))
-            callback_list.on_train_batch_end(step, metrics.result())
-            if model.stop_training:  # TerminateOnNaN
-                return epoch
+        for first, count in _executions(steps_per_epoch, steps_per_execution):
+            callback_list.on_train_batch_begin(first)
+            if count == 1:
+                step_logs = trainer.train_step(iterator)
+            else:
+                step_logs = trainer.train_steps(iterator, tf.constant(count))
+            # device tensors: read only by a callback that shows them
+            callback_list.on_train_batch_end(first + count - 1, step_logs)
+        logs = {k: float(v) for k, v in metrics.result().items()}
         session.train_seconds += time.perf_counter() - epoch_start
-        session.trained_images += metrics.count
-        logs = metrics.result()
+        session.trained_images += steps_per_epoch * trainer.global_batch_size
+        # a NaN or infinite loss is found here, once per epoch, rather
+        # than read back after every step
+        if not all(math.isfinite(v) for v in logs.values()):
+            return epoch
         evaluation = trainer.evaluate(distributed_test)
         logs.update({f"val_{k}": v for k, v in evaluation.items()})
         if not all(math.isfinite(v) for v in logs.values()):
@@ -437,6 +482,13 @@ def _train_epochs(
         for key in set(history) | set(row):
             history.setdefault(key, [None] * epoch).append(row.get(key))
     return None
+
+
+def _executions(steps, steps_per_execution):
+    """`(first step, steps)` of each compiled call of an epoch: calls of
+    `steps_per_execution` steps, the last one shorter if need be."""
+    for first in range(0, steps, steps_per_execution):
+        yield first, min(steps_per_execution, steps - first)
 
 
 def _layer_scalars(stats_record):
@@ -485,6 +537,11 @@ def _summary(
         if diverged
         else ((history.get("val_loss") or [None])[-1]),
         "stats": None if diverged or not last_stats else last_stats["model"],
+        # the epoch `stats`, `layer_stats` and `gradients` were measured in:
+        # the last one, unless early stopping ended the run in between
+        "stats_epoch": None
+        if diverged or not last_stats
+        else last_stats["epoch"],
         "layer_stats": {} if diverged else _layer_scalars(last_stats),
         "gradients": None if diverged else (last_stats or {}).get("gradients"),
         "wall_seconds": session.wall_seconds(),

@@ -413,7 +413,11 @@ def results_rows(oracle, space, seeds):
             row[name] = metrics.get(name)
         rows.append(row)
     rows.sort(
-        key=lambda r: (r["status"] != COMPLETED, -(r["accuracy_mean"] or 0.0))
+        key=lambda r: (
+            r["status"] != COMPLETED,
+            -(r["accuracy_mean"] or 0.0),
+            r["trial"],
+        )
     )
     return rows
 
@@ -431,13 +435,17 @@ def _cell(value):
 
 def write_results(directory, rows, best_config):
     """Writes `results.csv`, `results.md` and `best.flags`; returns the
-    path of `best.flags`."""
+    path of `best.flags`.
+
+    `results.csv` lists the trials by trial id, whatever order they ended
+    in (a resumed search ends them out of order), so that the same search
+    gives the same file; `results.md` ranks them, best first."""
     os.makedirs(directory, exist_ok=True)
     columns = list(rows[0]) if rows else ["trial"]
     with open(os.path.join(directory, RESULTS_CSV), "w", newline="") as f:
         writer = csv.DictWriter(f, columns)
         writer.writeheader()
-        writer.writerows(rows)
+        writer.writerows(sorted(rows, key=lambda r: r["trial"]))
     lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
     lines += [
         "| " + " | ".join(_cell(r[c]) for c in columns) + " |" for r in rows

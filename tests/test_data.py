@@ -9,7 +9,7 @@ import tensorflow as tf
 from PIL import Image
 
 from bnorder_tf import data
-from bnorder_tf.data import sources
+from bnorder_tf.data import preprocessing, sources
 from bnorder_tf.distribute import pad_for_replicas
 
 
@@ -81,6 +81,68 @@ def test_training_pipeline_is_seeded_augmented_and_drops_remainder(
     levels = np.append((np.arange(256) / 255.0 - 0.2860) / 0.3530, 0.0)
     nearest = np.abs(a[0][..., None] - levels).min(-1)
     assert nearest.max() < 1e-4
+
+
+def test_batch_augmentation_crops_and_flips_each_image_on_its_own(rng):
+    images = rng.normal(size=(64, 6, 5, 2)).astype("float32")
+    seed = tf.constant([3, 4])
+    out = preprocessing.augment_small(tf.constant(images), seed, pad=2)
+    np.testing.assert_array_equal(
+        out, preprocessing.augment_small(tf.constant(images), seed, pad=2)
+    )
+    # every image is one of its 5 x 5 crops of the zero-padded image,
+    # mirrored or not, found here by trying them all
+    padded = np.pad(images, [(0, 0), (2, 2), (2, 2), (0, 0)])
+    chosen = set()
+    for i in range(64):
+        matches = [
+            (top, left, flip)
+            for top in range(5)
+            for left in range(5)
+            for flip in (False, True)
+            if np.array_equal(
+                out[i],
+                padded[i, top : top + 6, left : left + 5][
+                    :, :: -1 if flip else 1
+                ],
+            )
+        ]
+        assert matches, f"image {i} is no crop of its padded self"
+        chosen.update(matches)
+    # the batch's images draw their own crops and flips
+    assert len(chosen) > 20
+    assert {flip for _, _, flip in chosen} == {False, True}
+
+
+def test_large_input_augmentation_keeps_the_shape(rng):
+    images = rng.uniform(size=(3, 80, 72, 3)).astype("float32")
+    out = preprocessing.augment_large(tf.constant(images), tf.constant([1, 2]))
+    assert out.shape == images.shape
+    # a crop resized back: values stay within the image's range
+    assert images.min() <= float(tf.reduce_min(out))
+    assert float(tf.reduce_max(out)) <= images.max()
+
+
+def test_each_epochs_augmentation_is_a_function_of_seed_and_epoch(
+    fashion_dir,
+):
+    def images(seed, epoch):
+        loaded = data.load(
+            "fashion_mnist",
+            "train",
+            batch_size=16,
+            data_dir=str(fashion_dir[0]),
+            seed=seed,
+            shuffle_buffer=1,  # the same order: only the augmentation differs
+        )
+        return np.concatenate(
+            [x for x, _ in loaded.for_epoch(epoch).as_numpy_iterator()]
+        )
+
+    first = images(0, 1)
+    np.testing.assert_array_equal(images(0, 1), first)  # a fresh pipeline
+    assert not np.array_equal(images(0, 2), first)
+    assert not np.array_equal(images(1, 1), first)
 
 
 def test_malformed_idx_file_is_named(tmp_path, fashion_dir):

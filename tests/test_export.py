@@ -219,6 +219,8 @@ def test_predict_reads_a_npy_batch_as_text(exported, images, tmp_path):
         ("wrong_dtype", "holds float32 values"),
         ("missing_model", "No exported model"),
         ("missing_version", "Version 9 not found"),
+        ("empty_npy", "empty or truncated"),
+        ("truncated_npy", "as a .npy array"),
     ],
 )
 def test_predict_bad_input_is_one_clear_line(exported, tmp_path, case, message):
@@ -233,6 +235,13 @@ def test_predict_bad_input_is_one_clear_line(exported, tmp_path, case, message):
     elif case == "wrong_dtype":
         path = tmp_path / "floats.npy"
         np.save(path, np.zeros((2, 28, 28, 1), np.float32))
+    elif case == "empty_npy":
+        path = tmp_path / "empty.npy"
+        path.write_bytes(b"")  # a 0-byte file: NumPy raises EOFError
+    elif case == "truncated_npy":
+        path = tmp_path / "cut.npy"
+        np.save(path, np.zeros((2, 28, 28, 1), np.uint8))
+        path.write_bytes(path.read_bytes()[:100])
     else:
         path = tmp_path / "ok.png"
         Image.fromarray(np.zeros((28, 28), np.uint8)).save(path)

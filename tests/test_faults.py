@@ -85,7 +85,12 @@ def check_finished(run_dir, epochs, stats_every):
     """Every epoch once in the logs, a summary that agrees with them."""
     history, stats = epochs_logged(run_dir)
     assert history == list(range(epochs))
-    assert stats == [e for e in range(epochs) if (e + 1) % stats_every == 0]
+    # every stats_every-th epoch, and the last one whatever stats_every is
+    assert stats == [
+        e
+        for e in range(epochs)
+        if (e + 1) % stats_every == 0 or e == epochs - 1
+    ]
     rows = read_csv(run_dir / "history.csv")
     header = list(rows[0])
     assert header[-3:] == ["saturation", "skewness", "sparsity"]
@@ -127,6 +132,31 @@ def test_kill_inside_the_epoch_commit_logs_every_epoch_once(
     assert out.returncode == 0, out.stderr[-3000:]
     assert "Resuming after epoch 1." in out.stdout
     check_finished(run_dir, 3, stats_every)
+
+
+@pytest.mark.parametrize(
+    "sent, status", [(signal.SIGINT, 130), (signal.SIGTERM, 143)]
+)
+def test_ctrl_c_and_sigterm_end_the_run_in_one_line_and_it_resumes(
+    tmp_path, sent, status
+):
+    args = run_args(tmp_path, "run", "--epochs=3", "--stats_every=1")
+    process = start_paused(args, "mid_epoch:1:2", tmp_path / "paused")
+    process.send_signal(sent)  # while the trainer waits inside epoch 2/3
+    assert process.wait(timeout=120) == status
+    stderr = process.stderr.read()
+    process.stderr.close()
+    assert "Traceback" not in stderr, stderr[-3000:]
+    assert error_lines(stderr) == [
+        "train.py: error: interrupted in epoch 2/3; the same command "
+        "resumes after epoch 1."
+    ], stderr[-3000:]
+    assert epochs_logged(tmp_path / "runs" / "run") == ([0], [0])
+
+    out = run_program([TRAIN, *args])
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert "Resuming after epoch 1." in out.stdout
+    check_finished(tmp_path / "runs" / "run", 3, 1)
 
 
 def test_kill_during_export_leaves_no_staging_and_finishes(tmp_path):

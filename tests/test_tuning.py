@@ -191,7 +191,9 @@ def test_interrupted_search_resumes_without_repeating_trials(tmp_path):
     out = run_program(args)
     assert out.returncode == 0, out.stderr[-3000:]
     rows = read_csv(tmp_path / "search" / "results.csv")
-    assert sorted(r["learning_rate"] for r in rows) == ["0.01", "0.05", "0.1"]
+    # by trial, not in the order the trials ended (0000, 0002, 0001)
+    assert [r["trial"] for r in rows] == ["0000", "0001", "0002"]
+    assert [r["learning_rate"] for r in rows] == ["0.1", "0.05", "0.01"]
     # the trial finished before the kill was neither re-run nor rewritten
     assert first_done.stat().st_mtime_ns == finished_at
     assert sorted(os.listdir(runs)) == [f"trial_000{i}_seed0" for i in range(3)]

@@ -161,18 +161,20 @@ def _augmented_epoch(
     shuffled = examples.shuffle(
         shuffle_buffer, seed=shuffle_seed, reshuffle_each_iteration=False
     )
-    # One stateless seed pair per example, drawn from the epoch's seed.
+    # One stateless seed pair per batch, drawn from the epoch's seed; the
+    # batch is augmented at once, with vectorized ops.
     augment_seeds = tf.data.Dataset.random(seed=augment_seed).batch(2)
 
-    def preprocess_and_augment(element, example_seed):
-        image, label = element
-        x = preprocessing.apply(image)
-        return augment(x, tf.cast(example_seed, tf.int32)), label
+    def preprocess_and_augment(batch, batch_seed):
+        images, labels = batch
+        x = preprocessing.apply(images)
+        return augment(x, tf.cast(batch_seed, tf.int32)), labels
 
-    augmented = tf.data.Dataset.zip((shuffled, augment_seeds)).map(
+    batches = shuffled.batch(batch_size, drop_remainder=drop_remainder)
+    augmented = tf.data.Dataset.zip((batches, augment_seeds)).map(
         preprocess_and_augment, num_parallel_calls=tf.data.AUTOTUNE
     )
-    return _batched(augmented, batch_size, drop_remainder)
+    return augmented.prefetch(tf.data.AUTOTUNE)
 
 
 def _split(source, split, validation_examples):

@@ -72,31 +72,80 @@ class Preprocessing:
         )
 
 
-def augment_small(image, seed, pad=4):
-    """CIFAR-style augmentation: random crop after `pad`-pixel zero padding
-    and a random horizontal flip, on one preprocessed `[H, W, C]` image.
+def _random_flips(images, seed):
+    """Each image of a batch mirrored left-right with probability 1/2."""
+    flip = tf.random.stateless_uniform([tf.shape(images)[0]], seed) < 0.5
+    return tf.where(flip[:, None, None, None], tf.reverse(images, [2]), images)
+
+
+def augment_small(images, seed, pad=4):
+    """CIFAR-style augmentation of a whole batch: each image randomly
+    cropped after `pad`-pixel zero padding and randomly flipped
+    horizontally, with vectorized ops (two gathers and a select) rather
+    than one image at a time.
 
     The padding is applied after normalisation, so it fills with each
     channel's mean (0), as TensorFlow's official CIFAR models do.
 
     Args:
-        image: float `[H, W, C]`.
-        seed: int32 `[2]` stateless seed.
+        images: float `[batch, H, W, C]`.
+        seed: int32 `[2]` stateless seed: the batch's crops and flips are
+            a function of it.
         pad: int, padding on each side before cropping back.
+
+    Returns:
+        The augmented batch, of the same shape.
+
+    Example:
+
+    >>> augment_small(tf.zeros([8, 32, 32, 3]), tf.constant([1, 2]))
     """
-    h, w, c = image.shape
-    seeds = tf.random.experimental.stateless_split(seed, 2)
-    padded = tf.pad(image, [[pad, pad], [pad, pad], [0, 0]])
-    cropped = tf.image.stateless_random_crop(padded, [h, w, c], seed=seeds[0])
-    return tf.image.stateless_random_flip_left_right(cropped, seed=seeds[1])
+    h, w = images.shape[1], images.shape[2]
+    batch = tf.shape(images)[0]
+    crop_seed, flip_seed = tf.unstack(
+        tf.random.experimental.stateless_split(seed, 2)
+    )
+    offsets = tf.random.stateless_uniform(
+        [2, batch], crop_seed, minval=0, maxval=2 * pad + 1, dtype=tf.int32
+    )
+    padded = tf.pad(images, [[0, 0], [pad, pad], [pad, pad], [0, 0]])
+    rows = offsets[0][:, None] + tf.range(h)[None]  # [batch, H]
+    columns = offsets[1][:, None] + tf.range(w)[None]  # [batch, W]
+    cropped = tf.gather(padded, rows, axis=1, batch_dims=1)
+    cropped = tf.gather(cropped, columns, axis=2, batch_dims=1)
+    return _random_flips(cropped, flip_seed)
 
 
-def augment_large(image, seed):
-    """ImageNet-style augmentation for inputs above 64x64: random crop of
-    87.5% of the side, resized back, and a random horizontal flip."""
-    h, w, c = image.shape
-    seeds = tf.random.experimental.stateless_split(seed, 2)
-    crop = [int(h * 0.875), int(w * 0.875), c]
-    cropped = tf.image.stateless_random_crop(image, crop, seed=seeds[0])
-    resized = tf.image.resize(cropped, [h, w])
-    return tf.image.stateless_random_flip_left_right(resized, seed=seeds[1])
+def augment_large(images, seed):
+    """ImageNet-style augmentation of a whole batch, for inputs above
+    64x64: each image a random crop of 87.5% of its side, resized back
+    (bilinear, `tf.image.crop_and_resize`), and a random horizontal flip.
+
+    Args:
+        images: float `[batch, H, W, C]`.
+        seed: int32 `[2]` stateless seed.
+
+    Returns:
+        The augmented batch, of the same shape.
+    """
+    h, w = images.shape[1], images.shape[2]
+    batch = tf.shape(images)[0]
+    crop_seed, flip_seed = tf.unstack(
+        tf.random.experimental.stateless_split(seed, 2)
+    )
+    crop_h, crop_w = int(h * 0.875), int(w * 0.875)
+    offsets = tf.random.stateless_uniform([2, batch], crop_seed)
+    top = tf.floor(offsets[0] * (h - crop_h + 1))
+    left = tf.floor(offsets[1] * (w - crop_w + 1))
+    # normalised corner coordinates of crop_and_resize: pixel i is i/(h-1)
+    boxes = tf.stack(
+        [
+            top / (h - 1),
+            left / (w - 1),
+            (top + crop_h - 1) / (h - 1),
+            (left + crop_w - 1) / (w - 1),
+        ],
+        axis=1,
+    )
+    resized = tf.image.crop_and_resize(images, boxes, tf.range(batch), [h, w])
+    return _random_flips(resized, flip_seed)

@@ -37,7 +37,9 @@ class ActivationStatsCallback(keras.callbacks.Callback):
     Args:
         dataset: finite batched `tf.data.Dataset` of preprocessed
             `(images, labels)` (usually the test split).
-        every: int, measure at the end of every `every`-th epoch.
+        every: int, measure at the end of every `every`-th epoch, and of
+            the last epoch of `fit` whatever `every` is (the final model
+            is always measured).
         log_dir: optional directory: appends one JSON line per measured
             epoch to `<log_dir>/stats.jsonl` and writes per-layer scalars
             and activation histograms to TensorBoard under
@@ -131,11 +133,11 @@ class ActivationStatsCallback(keras.callbacks.Callback):
             self._writer = None
 
     def on_epoch_end(self, epoch, logs=None):
-        if (epoch + 1) % self.every:
+        last = epoch + 1 == (self.params or {}).get("epochs")
+        if (epoch + 1) % self.every and not last:
             return
         if self._stats_pass is None:  # used outside fit
             self.on_train_begin()
-        last = epoch + 1 == (self.params or {}).get("epochs")
         with_histograms = (
             last or (epoch + 1) % (self.every * self.histogram_every) == 0
         )
