@@ -20,7 +20,7 @@ Example:
 import keras
 from keras import ops
 
-from bnorder_tf import compat
+from bnorder_tf import choices, compat
 from bnorder_tf.errors import lookup
 
 _PACKAGE = "bnorder_tf"
@@ -157,7 +157,8 @@ for _name, _cls in _BY_NAME.items():
     compat.register_activation_name(f"{_PACKAGE}>{_name}", _cls())
 
 #: The names `get` accepts.
-NAMES = tuple(_BY_NAME)
+NAMES = choices.ACTIVATIONS
+choices.check_registry(_BY_NAME, NAMES, "activation")
 
 relu = ReLU()
 tanh = Tanh()

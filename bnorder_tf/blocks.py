@@ -24,6 +24,7 @@ decays. Kernels and biases decay at `weight_decay`; BN's gamma and beta at
 import keras
 
 from bnorder_tf import activations as activations_lib
+from bnorder_tf import choices
 from bnorder_tf.initializers import SCHEMES, initializers_for
 from bnorder_tf.regularizers import weight_decay_or_none
 
@@ -33,6 +34,7 @@ ORDERS = {
     "swap": ("weight", "activation", "norm"),
     "nobn": ("weight", "activation"),
 }
+choices.check_registry(ORDERS, choices.ORDERS, "block order")
 
 #: The weight layers a block can be built on.
 KINDS = ("conv", "depthwise", "dense")

@@ -92,14 +92,60 @@ def resolve_flagfiles(argv, search_dirs, _depth=0):
     return out
 
 
+#: Whether `import_tensorflow` hides TensorFlow's start-up lines: unless
+#: the user set TF_CPP_MIN_LOG_LEVEL (`run_program` decides).
+_quiet_start = {"quiet": False}
+
+
+def import_tensorflow():
+    """Imports TensorFlow and finds its devices; a program calls it once
+    its flags are checked, before anything else imports TensorFlow.
+
+    TensorFlow's C++ start-up lines (absl's "All log messages before
+    absl::InitializeLog()", oneDNN, CUDA and CPU-feature notices) are
+    written before `TF_CPP_MIN_LOG_LEVEL` applies, some of them twice.
+    Unless the user set that variable, they are hidden by pointing file
+    descriptor 2 at /dev/null meanwhile; a Python error is raised as
+    usual, after stderr is restored.
+    """
+    if "tensorflow" in sys.modules or not _quiet_start["quiet"]:
+        import tensorflow  # noqa: F401
+
+        return
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as devnull:
+            os.dup2(devnull.fileno(), 2)
+        import tensorflow as tf
+
+        tf.config.list_physical_devices()
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
+def hide_tensorflow_start_up_unless_asked():
+    """Unless the user set `TF_CPP_MIN_LOG_LEVEL`: `import_tensorflow`
+    will hide TensorFlow's start-up lines, and its INFO lines are hidden
+    (level 1). Call it before anything imports TensorFlow."""
+    _quiet_start["quiet"] = "TF_CPP_MIN_LOG_LEVEL" not in os.environ
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")
+
+
 def run_program(main, search_dirs):
     """Runs an absl `main` with one-line errors for bad flags and input.
+
+    TensorFlow is imported after the flags are parsed, without its C++
+    start-up lines unless the user set `TF_CPP_MIN_LOG_LEVEL` (then
+    everything TensorFlow prints at that level is shown).
 
     Args:
         main: `main(argv)` of the program.
         search_dirs: directories where bare flagfile names are looked up.
     """
     program = os.path.basename(sys.argv[0])
+    hide_tensorflow_start_up_unless_asked()
 
     def parse(argv):
         try:

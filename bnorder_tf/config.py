@@ -28,15 +28,17 @@ import math
 import os
 import re
 
-from bnorder_tf.activations import NAMES as ACTIVATIONS
-from bnorder_tf.blocks import ORDERS
-from bnorder_tf.data.sources import DATASETS
-from bnorder_tf.distribute import STRATEGIES
+from bnorder_tf.choices import (
+    ACTIVATIONS,
+    DATASETS,
+    DEFAULT_HISTOGRAM_BINS,
+    DEFAULT_HISTOGRAM_EVERY,
+    INITIALIZERS,
+    ORDERS,
+    STRATEGIES,
+)
+from bnorder_tf.choices import MODELS as MODEL_NAMES
 from bnorder_tf.errors import ConfigError
-from bnorder_tf.initializers import SCHEMES as INITIALIZERS
-from bnorder_tf.models import MODEL_NAMES
-from bnorder_tf.stats.callback import DEFAULT_HISTOGRAM_EVERY
-from bnorder_tf.stats.engine import DEFAULT_HISTOGRAM_BINS
 
 EXPERIMENT, REPLICATE, OPERATIONAL = "experiment", "replicate", "operational"
 #: Largest seed: NumPy and TensorFlow take seeds below 2**31 everywhere.

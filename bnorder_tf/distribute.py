@@ -12,10 +12,11 @@ import os
 
 import tensorflow as tf
 
+from bnorder_tf import choices
 from bnorder_tf.errors import ConfigError
 
 #: The names `get_strategy` accepts.
-STRATEGIES = ("one_device", "mirrored", "multi_worker", "tpu")
+STRATEGIES = choices.STRATEGIES
 
 
 def get_strategy(name="one_device", devices=None, tpu_address=""):

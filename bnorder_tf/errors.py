@@ -59,6 +59,13 @@ class TrainingDivergedError(UserError):
     exit_code = 1
 
 
+class WriteError(UserError):
+    """The disk refused a write (full, over quota, read-only, not
+    permitted): the machine's state, not a bug. Exit status 1."""
+
+    exit_code = 1
+
+
 class Interrupted(BaseException):
     """Ctrl-C (SIGINT) or SIGTERM ended the program.
 
@@ -82,5 +89,6 @@ __all__ = [
     "TrainingDivergedError",
     "UnknownNameError",
     "UserError",
+    "WriteError",
     "lookup",
 ]

@@ -15,8 +15,10 @@ import math
 
 import keras
 
+from bnorder_tf import choices
+
 #: The schemes `initializers_for` accepts.
-SCHEMES = ("torch", "glorot_uniform", "he_normal")
+SCHEMES = choices.INITIALIZERS
 
 
 def initializers_for(scheme, fan_in):

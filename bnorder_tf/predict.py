@@ -17,9 +17,9 @@ import sys
 import numpy as np
 from absl import app, flags
 
+from bnorder_tf import cli
 from bnorder_tf.cli import fail_on_user_error
 from bnorder_tf.errors import UserError
-from bnorder_tf.export import METADATA_FILE, SERVING_SIGNATURE, versions
 
 FLAGS = flags.FLAGS
 
@@ -65,6 +65,8 @@ def read_metadata(version_dir):
     Raises:
         PredictError: missing, empty, not JSON, or without `input_shape`.
     """
+    from bnorder_tf.export import METADATA_FILE
+
     path = os.path.join(version_dir, METADATA_FILE)
     try:
         with open(path) as f:
@@ -93,6 +95,8 @@ def load_serving(version_dir):
     """
     import tensorflow as tf
 
+    from bnorder_tf.export import SERVING_SIGNATURE
+
     try:
         loaded = tf.saved_model.load(version_dir)
     except (OSError, ValueError, tf.errors.OpError) as e:
@@ -116,6 +120,8 @@ def resolve_version(model_path, version=None):
             f"No exported model at {model_path}: pass "
             "<export_dir>/<name>, e.g. savedmodels/<run_name>."
         )
+    from bnorder_tf.export import versions
+
     available = versions(model_path)
     if not available:
         raise PredictError(
@@ -146,10 +152,13 @@ def read_images(paths, input_shape):
         path = paths[0]
         try:
             batch = np.load(path, allow_pickle=False)
-        except (OSError, ValueError, EOFError) as e:
-            # EOFError: an empty or truncated file
-            reason = str(e) or "the file is empty or truncated"
-            raise PredictError(f"Cannot read {path} as a .npy array: {reason}")
+        except EOFError:  # NumPy's word for a 0-byte or cut header
+            raise PredictError(
+                f"Cannot read {path} as a .npy array: the file is empty or "
+                "truncated; save the batch again with numpy.save."
+            ) from None
+        except (OSError, ValueError) as e:
+            raise PredictError(f"Cannot read {path} as a .npy array: {e}")
         if batch.dtype != np.uint8:
             raise PredictError(
                 f"{path} holds {batch.dtype} values; the model takes uint8 "
@@ -233,6 +242,7 @@ def main(argv):
             "IMAGE... [--version=N] [--top_k=K] [--json]"
         )
     model_path, paths = argv[1], argv[2:]
+    cli.import_tensorflow()  # hides its start-up lines
     try:
         version_dir = resolve_version(model_path, FLAGS.version)
         metadata = read_metadata(version_dir)
@@ -279,6 +289,7 @@ def main(argv):
 
 def run():
     define_flags()
+    cli.hide_tensorflow_start_up_unless_asked()
     app.run(lambda argv: sys.exit(main(argv)))
 
 

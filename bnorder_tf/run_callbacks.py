@@ -90,6 +90,12 @@ class EpochCheckpoint(keras.callbacks.Callback):
             self.session.update_totals(self)
         self.manager.save(checkpoint_number=epoch + 1)
 
+    def committed_epochs(self):
+        """The epochs committed on disk (the newest saved checkpoint's
+        number; 0 if none), whatever a failed save left in `epoch`."""
+        latest = self.manager.latest_checkpoint
+        return int(latest.rsplit("-", 1)[1]) if latest else 0
+
 
 class ResumableEarlyStopping(keras.callbacks.EarlyStopping):
     """Keras's `EarlyStopping` on `val_accuracy` that carries on where a

@@ -33,10 +33,10 @@ from bnorder_tf.errors import (
     RunInUseError,
     UserError,
 )
-from bnorder_tf.stats.callback import STATS_FILE
 from bnorder_tf.strict_json import dumps_strict  # noqa: F401 (re-exported)
 
 HISTORY_FILE = "history.csv"
+STATS_FILE = "stats.jsonl"
 SUMMARY_FILE = "summary.json"
 FLAGS_FILE = "flags.txt"
 MODEL_FILE = "model.keras"
@@ -71,11 +71,23 @@ def write_atomically(path, text):
 # --- paths and locks ---------------------------------------------------------
 
 
-def check_directory_flag(flag, path):
-    """Raises `ConfigError` if `path` exists and is not a directory."""
+def check_directory_flag(flag, path, writable=False):
+    """Raises `ConfigError` if `path` exists and is not a directory, or,
+    with `writable`, if it (or the nearest directory above it that
+    exists, where it would be made) cannot be written to."""
     if path and os.path.exists(path) and not os.path.isdir(path):
         raise ConfigError(
             f"--{flag}={path} is a file, not a directory: pass a directory."
+        )
+    if not (path and writable):
+        return
+    existing = os.path.abspath(path)
+    while not os.path.exists(existing):
+        existing = os.path.dirname(existing)
+    if not os.access(existing, os.W_OK):
+        raise ConfigError(
+            f"--{flag}={path} cannot be written to ({existing} is read-only "
+            "or not yours): pass a directory you can write to."
         )
 
 
@@ -159,9 +171,12 @@ class DirectoryLock:
 
 
 def check_run_paths(config):
-    """Checks the run's directories before anything is written."""
+    """Checks the run's directories before anything is written: the data
+    directory exists, the run and export directories can be written."""
     for flag in ("model_dir", "export_dir", "data_dir"):
-        check_directory_flag(flag, getattr(config, flag))
+        check_directory_flag(
+            flag, getattr(config, flag), writable=flag != "data_dir"
+        )
     check_inside("run_name", config.resolved_run_name, "model_dir")
     if config.data_dir and not os.path.isdir(config.data_dir):
         raise ConfigError(

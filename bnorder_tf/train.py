@@ -13,11 +13,9 @@ Every flag is a `TrainConfig` field (`bnorder_tf/config.py`); see
 Importing this module defines no flags: `run` does.
 """
 
-import os
-
 from absl import logging
 
-from bnorder_tf import cli, config, distribute, training
+from bnorder_tf import cli, config
 
 
 def main(argv):
@@ -25,13 +23,16 @@ def main(argv):
     del argv
     logging.set_verbosity(logging.WARNING)
     run_config = config.config_from_flags()
+    # TensorFlow and Keras only now that the flags are checked
+    cli.import_tensorflow()
+    from bnorder_tf import distribute, training
+
     distribute.split_cpu(run_config.logical_cpus)
     training.run(run_config)
 
 
 def run():
     """The `bnorder-train` entry point."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")
     config.define_flags()
     cli.run_program(main, cli.FLAGFILE_DIRS)
 

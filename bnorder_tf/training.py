@@ -19,6 +19,7 @@ would have had), a second process on the same run (refused), a loss that
 becomes NaN or infinite (the run ends as `"status": "diverged"`).
 """
 
+import errno
 import math
 import os
 import shutil
@@ -39,6 +40,7 @@ from bnorder_tf.errors import (
     ConfigError,
     Interrupted,
     TrainingDivergedError,
+    WriteError,
 )
 from bnorder_tf.models import build_model
 from bnorder_tf.progress import EpochProgress
@@ -233,11 +235,47 @@ def _train_in(
         _finish(config, model, test_data, summary, chief, write_dir)
         callback_list.on_train_end()
     except (KeyboardInterrupt, Interrupted) as e:
-        raise _interrupted(e, int(checkpoint.epoch), config.epochs) from None
+        raise _interrupted(
+            e, checkpoint.committed_epochs(), config.epochs
+        ) from None
+    except (OSError, tf.errors.OpError) as e:
+        cause = _disk_error_cause(e)
+        if cause is None:
+            raise  # not the disk's refusal: a bug, with its traceback
+        raise WriteError(
+            f"writing the run in {write_dir} failed: {cause} "
+            f"({getattr(e, 'filename', None) or type(e).__name__}); free "
+            "space or fix permissions, then the same command resumes "
+            f"after epoch {checkpoint.committed_epochs()}."
+        ) from None
     shutil.rmtree(os.path.join(write_dir, CHECKPOINT_DIR), ignore_errors=True)
     if diverged_epoch is not None:
         raise _diverged(diverged_epoch, run_dir)
     return model, summary
+
+
+#: The errors with which a disk refuses a write.
+_DISK_ERRNOS = (
+    errno.ENOSPC,
+    errno.EDQUOT,
+    errno.EROFS,
+    errno.EACCES,
+    errno.EPERM,
+    errno.EFBIG,
+)
+
+
+def _disk_error_cause(error):
+    """The OS's words for a write the disk refused (`"No space left on
+    device"`), or `None` for any other error. TensorFlow's file errors
+    (a checkpoint's `SaveV2`) carry the same words in their message."""
+    if isinstance(error, OSError):
+        return os.strerror(error.errno) if error.errno in _DISK_ERRNOS else None
+    message = str(error)
+    for number in _DISK_ERRNOS:
+        if os.strerror(number) in message:
+            return os.strerror(number)
+    return None
 
 
 def _interrupted(error, committed, epochs):

@@ -17,10 +17,7 @@ import os
 
 from absl import flags, logging
 
-from bnorder_tf import cli, config, data, distribute, tuning
-from bnorder_tf.activations import NAMES as ACTIVATIONS
-from bnorder_tf.blocks import ORDERS
-from bnorder_tf.distribute import get_strategy
+from bnorder_tf import choices, cli, config
 from bnorder_tf.errors import ConfigError
 
 SEARCH_HELP = {
@@ -36,9 +33,9 @@ SEARCH_HELP = {
 }
 #: The names a non-numeric search flag accepts.
 SEARCH_NAMES = {
-    "activation": ACTIVATIONS,
-    "order": list(ORDERS),
-    "depth": [str(n) for n in tuning.DEPTHS],
+    "activation": choices.ACTIVATIONS,
+    "order": list(choices.ORDERS),
+    "depth": [str(n) for n in choices.VGG16_DEPTHS],
 }
 
 
@@ -47,12 +44,12 @@ def define_flags(fv=None):
     `flags.FLAGS`)."""
     fv = flags.FLAGS if fv is None else fv
     config.define_flags(fv)
-    for field in tuning.SEARCHABLE:
+    for field in choices.SEARCHABLE:
         flags.DEFINE_list(
             f"search_{field}", None, SEARCH_HELP[field], flag_values=fv
         )
     flags.DEFINE_enum(
-        "tuner", "grid", tuning.TUNERS, "Search algorithm.", flag_values=fv
+        "tuner", "grid", choices.TUNERS, "Search algorithm.", flag_values=fv
     )
     flags.DEFINE_integer(
         "max_trials",
@@ -92,8 +89,10 @@ FLAGS = flags.FLAGS
 def search_space():
     """The `--search_*` flags as `{field: values}`; raises `ConfigError`
     for a bad value or when none is given."""
+    from bnorder_tf import tuning
+
     space = {}
-    for field in tuning.SEARCHABLE:
+    for field in choices.SEARCHABLE:
         values = FLAGS[f"search_{field}"].value
         if values:
             space[field] = tuning.parse_search_values(
@@ -116,6 +115,10 @@ def main(argv):
     del argv
     logging.set_verbosity(logging.WARNING)
     base = config.config_from_flags()
+    # TensorFlow, Keras and keras-tuner only now that the flags are checked
+    cli.import_tensorflow()
+    from bnorder_tf import data, distribute, tuning
+
     distribute.split_cpu(base.logical_cpus)
     space = search_space()
     for field, values in space.items():  # every trial's config is valid
@@ -123,7 +126,9 @@ def main(argv):
             tuning.trial_config(base, {field: value}, base.seed)
     # fail on a missing dataset now, in one line, not in every trial
     data.get_source(base.dataset, base.data_dir).load_split("test")
-    strategy = get_strategy(base.strategy, devices=list(base.devices) or None)
+    strategy = distribute.get_strategy(
+        base.strategy, devices=list(base.devices) or None
+    )
     tuner_id = os.environ.get("KERASTUNER_TUNER_ID", "chief")
     identity = tuning.project_identity(base, space, FLAGS.seeds, FLAGS.tuner)
     lock = tuning.open_project(
@@ -136,6 +141,8 @@ def main(argv):
 
 
 def _search(base, space, strategy, tuner_id):
+    from bnorder_tf import tuning
+
     oracle = tuning.make_oracle(
         FLAGS.tuner,
         space,
@@ -183,7 +190,6 @@ def _search(base, space, strategy, tuner_id):
 
 def run():
     """The `bnorder-tune` entry point."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")
     define_flags()
     cli.run_program(main, cli.FLAGFILE_DIRS)
 

@@ -25,7 +25,7 @@ import statistics
 
 import keras_tuner as kt
 
-from bnorder_tf import training
+from bnorder_tf import choices, training
 from bnorder_tf.compat import ResumableGridSearchOracle
 from bnorder_tf.config import TrainConfig
 from bnorder_tf.errors import ConfigError, TrainingDivergedError, UserError
@@ -40,20 +40,10 @@ from bnorder_tf.run_dir import (
 from bnorder_tf.stats.metrics import MODEL_KEYS
 from bnorder_tf.strict_json import dumps_strict
 
-#: Searchable `TrainConfig` fields, and the search-flag suffix of each.
-SEARCHABLE = (
-    "learning_rate",
-    "weight_decay",
-    "bn_gamma_decay",
-    "bn_beta_decay",
-    "bn_affine_decay",
-    "activation",
-    "order",
-    "depth",
-)
+SEARCHABLE = choices.SEARCHABLE
 #: The VGG16_n depths `depth` searches (appendix A.6).
-DEPTHS = tuple(range(8, 17))
-TUNERS = ("grid", "random", "bayesian", "hyperband")
+DEPTHS = choices.VGG16_DEPTHS
+TUNERS = choices.TUNERS
 OBJECTIVE = "val_accuracy"
 STATS = MODEL_KEYS
 RESULTS_CSV = "results.csv"
@@ -115,7 +105,7 @@ def open_project(
         RunInUseError: another process searches this project (as the
             same tuner id).
     """
-    check_directory_flag("tuning_dir", tuning_dir)
+    check_directory_flag("tuning_dir", tuning_dir, writable=True)
     check_inside("project", project, "tuning_dir")
     project_dir = os.path.join(tuning_dir, project)
     check_directory_flag("project", project_dir)

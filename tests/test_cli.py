@@ -90,3 +90,94 @@ def test_programs_run_as_modules(tmp_path, command):
     assert out.returncode == 2
     lines = error_lines(out.stderr)
     assert len(lines) == 1 and "--order" in lines[0], out.stderr[-2000:]
+
+
+def _run_plain(args, **env):
+    """Runs `python args...` with the user's TF_CPP_MIN_LOG_LEVEL unset,
+    as a user's shell would (`run_program` sets it)."""
+    import os
+    import subprocess
+    import sys
+
+    from tests.helpers import ROOT
+
+    environment = {
+        k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"
+    }
+    environment.update(PYTHONPATH=ROOT, **env)
+    return subprocess.run(
+        [sys.executable, *args],
+        cwd=ROOT,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+
+
+@pytest.mark.parametrize(
+    "program, bad_flag",
+    [
+        ("trainers/train.py", "--epochs=-1"),  # absl's bounds
+        ("trainers/train.py", "--width=nan"),  # TrainConfig's check
+        ("tuning/tune.py", "--tuner=sideways"),
+        ("-m bnorder_tf.predict", "--top_k=0"),
+    ],
+)
+def test_bad_flags_are_answered_before_tensorflow_is_imported(
+    program, bad_flag
+):
+    # -X importtime lists every module the program imported, in order
+    out = _run_plain(["-X", "importtime", *program.split(), bad_flag])
+    assert out.returncode != 0
+    imported = [line.split("|")[-1].strip() for line in out.stderr.splitlines()]
+    assert "absl.flags" in imported
+    assert "tensorflow" not in imported and "keras" not in imported
+
+
+def test_help_needs_no_tensorflow():
+    out = _run_plain(["-X", "importtime", "trainers/train.py", "--helpfull"])
+    assert "--learning_rate" in out.stdout  # (absl's --help exits with 1)
+    imported = [line.split("|")[-1].strip() for line in out.stderr.splitlines()]
+    assert "tensorflow" not in imported
+
+
+def test_importing_the_package_is_light_and_its_names_load_on_use():
+    out = _run_plain(
+        [
+            "-c",
+            "import sys, bnorder_tf\n"
+            "print('keras' in sys.modules)\n"
+            "print(bnorder_tf.build_model.__module__)\n"
+            "print('keras' in sys.modules)\n",
+        ]
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.split() == ["False", "bnorder_tf.models", "True"]
+
+
+@pytest.mark.slow
+def test_tensorflows_start_up_lines_are_hidden_unless_asked_for(tmp_path):
+    args = [
+        "trainers/train.py",
+        "--dataset=synthetic",
+        "--model=vgg16_8",
+        "--width=0.0625",
+        "--batch_size=32",
+        "--steps_per_epoch=1",
+        "--eval_steps=1",
+        "--epochs=1",
+        "--stats_every=0",
+        f"--model_dir={tmp_path}/runs",
+        f"--export_dir={tmp_path}/savedmodels",
+    ]
+    quiet = _run_plain([*args, "--run_name=quiet"])
+    assert quiet.returncode == 0, quiet.stderr[-3000:]
+    assert "absl::InitializeLog" not in quiet.stderr
+    assert "oneDNN" not in quiet.stderr, quiet.stderr[-3000:]
+    # a user who sets the level sees what TensorFlow prints at it
+    verbose = _run_plain(
+        [*args, "--run_name=verbose"], TF_CPP_MIN_LOG_LEVEL="0"
+    )
+    assert verbose.returncode == 0, verbose.stderr[-3000:]
+    assert "oneDNN" in verbose.stderr

@@ -159,6 +159,68 @@ def test_ctrl_c_and_sigterm_end_the_run_in_one_line_and_it_resumes(
     check_finished(tmp_path / "runs" / "run", 3, 1)
 
 
+def test_a_disk_that_refuses_the_checkpoint_is_one_line_and_resumes(
+    tmp_path,
+):
+    args = run_args(tmp_path, "run", "--epochs=3", "--stats_every=1")
+    # from epoch 1's checkpoint on, no file may grow past 4 KB (EFBIG, as
+    # a full disk's ENOSPC): the save fails inside TensorFlow's SaveV2
+    out = run_program([FAULT, "disk_full:1", str(tmp_path / "unused"), "--",
+                       *args])  # fmt: skip
+    assert out.returncode == 1
+    assert "Traceback" not in out.stderr, out.stderr[-3000:]
+    lines = error_lines(out.stderr)
+    assert len(lines) == 1, out.stderr[-3000:]
+    assert str(tmp_path / "runs" / "run") in lines[0]
+    assert "File too large" in lines[0]
+    assert lines[0].endswith("the same command resumes after epoch 1.")
+
+    out = run_program([TRAIN, *args])
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert "Resuming after epoch 1." in out.stdout
+    check_finished(tmp_path / "runs" / "run", 3, 1)
+
+
+@pytest.mark.parametrize("flag", ["model_dir", "export_dir"])
+def test_a_read_only_directory_is_refused_before_anything_is_written(
+    tmp_path, flag
+):
+    read_only = tmp_path / "read_only"
+    read_only.mkdir()
+    args = run_args(tmp_path, "run", "--epochs=1")
+    args = [a for a in args if not a.startswith(f"--{flag}=")]
+    args.append(f"--{flag}={read_only}/inside")
+    # a read-only bind mount of the directory, in a mount namespace of
+    # the trainer's own (root's write access ignores file modes)
+    script = (
+        f"mount --bind {read_only} {read_only} && "
+        f"mount -o remount,bind,ro {read_only} && "
+        f'exec "$0" "$@"'
+    )
+    probe = subprocess.run(
+        ["unshare", "-m", "sh", "-c", script, "true"], capture_output=True
+    )
+    if probe.returncode != 0:
+        pytest.skip(f"no mount namespace here: {probe.stderr[-200:]!r}")
+    out = subprocess.run(
+        ["unshare", "-m", "sh", "-c", script, sys.executable, TRAIN, *args],
+        cwd=ROOT,
+        env=program_env(),
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert out.returncode == 2
+    assert "Traceback" not in out.stderr
+    assert error_lines(out.stderr) == [
+        f"train.py: error: --{flag}={read_only}/inside cannot be written "
+        f"to ({read_only} is read-only or not yours): pass a directory you "
+        "can write to."
+    ]
+    assert not (tmp_path / "runs").exists()
+    assert os.listdir(read_only) == []
+
+
 def test_kill_during_export_leaves_no_staging_and_finishes(tmp_path):
     args = run_args(tmp_path, "run", "--epochs=2", "--stats_every=2")
     kill(start_paused(args, "export", tmp_path / "paused"))

@@ -6,12 +6,7 @@ The same program as `python -m bnorder_tf.train` and `bnorder-train`
 (the package must be installed: `make install` does it).
 """
 
-import os
-
-# before TensorFlow is imported: hide its C++ INFO lines
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")
-
-from bnorder_tf.train import run  # noqa: E402
+from bnorder_tf.train import run
 
 if __name__ == "__main__":
     run()

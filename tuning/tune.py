@@ -9,12 +9,7 @@ The same program as `python -m bnorder_tf.tune` and `bnorder-tune` (the
 package must be installed: `make install` does it).
 """
 
-import os
-
-# before TensorFlow is imported: hide its C++ INFO lines
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")
-
-from bnorder_tf.tune import run  # noqa: E402
+from bnorder_tf.tune import run
 
 if __name__ == "__main__":
     run()

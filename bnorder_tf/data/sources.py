@@ -12,6 +12,7 @@ import socket
 import numpy as np
 import tensorflow as tf
 
+from bnorder_tf import choices
 from bnorder_tf.data.idx import MalformedFileError, read_idx
 from bnorder_tf.data.preprocessing import Preprocessing
 from bnorder_tf.errors import UserError, lookup
@@ -487,7 +488,8 @@ SOURCES = {
     "synthetic": _synthetic,
 }
 #: The names `get_source` accepts.
-DATASETS = tuple(SOURCES)
+DATASETS = choices.DATASETS
+choices.check_registry(SOURCES, DATASETS, "dataset")
 
 
 def get_source(name, data_dir=None):

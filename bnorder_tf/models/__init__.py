@@ -7,6 +7,7 @@ Example:
 ...                     num_classes=100, input_shape=(32, 32, 3), width=0.25)
 """
 
+from bnorder_tf import choices
 from bnorder_tf.blocks import ORDERS
 from bnorder_tf.errors import lookup
 from bnorder_tf.models.common import BlockFactory
@@ -70,7 +71,8 @@ BUILDERS = {
     "mobilenet": _mobilenet,
 }
 #: Every name `build_model` accepts.
-MODEL_NAMES = tuple(BUILDERS)
+MODEL_NAMES = choices.MODELS
+choices.check_registry(BUILDERS, MODEL_NAMES, "model")
 
 
 def build_model(

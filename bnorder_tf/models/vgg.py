@@ -19,6 +19,7 @@ Choices the paper leaves open, and ours:
 
 import keras
 
+from bnorder_tf import choices
 from bnorder_tf.models.common import (
     BlockFactory,
     check_input_side,
@@ -91,7 +92,7 @@ VGG_CONFIGS = {
 }
 
 #: Depths accepted by `vgg16_n`.
-VGG16_DEPTHS = range(8, 17)
+VGG16_DEPTHS = choices.VGG16_DEPTHS
 
 
 def truncated_vgg16(n):

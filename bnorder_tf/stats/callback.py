@@ -13,19 +13,12 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from bnorder_tf.stats.engine import (
-    DEFAULT_HISTOGRAM_BINS,
-    ActivationStatsPass,
-)
+from bnorder_tf.choices import DEFAULT_HISTOGRAM_BINS, DEFAULT_HISTOGRAM_EVERY
+from bnorder_tf.run_dir import STATS_FILE
+from bnorder_tf.stats.engine import ActivationStatsPass
 from bnorder_tf.stats.gradients import GradientStatsPass
 from bnorder_tf.stats.metrics import LAYER_VALUE_KEYS
 from bnorder_tf.strict_json import dumps_strict
-
-STATS_FILE = "stats.jsonl"
-#: By default the histograms are computed in every 10th measured epoch and
-#: the last one only: counting every value into its bin is the costliest
-#: part of the pass, and the report draws the last epoch's.
-DEFAULT_HISTOGRAM_EVERY = 10
 
 
 class ActivationStatsCallback(keras.callbacks.Callback):

@@ -12,13 +12,12 @@ gives the same numbers.
 import numpy as np
 import tensorflow as tf
 
+from bnorder_tf.choices import DEFAULT_HISTOGRAM_BINS
 from bnorder_tf.distribute import pad_for_replicas
 from bnorder_tf.stats import moments
 from bnorder_tf.stats.metrics import ActivationStats, LayerStats
 from bnorder_tf.stats.taps import ModelTaps
 
-#: Bins of the per-channel activation histograms.
-DEFAULT_HISTOGRAM_BINS = 50
 #: Histogram range of an unbounded activation (ReLU): (-4, 4).
 UNBOUNDED_HISTOGRAM_LIMIT = 4.0
 #: Histogram range of a Swap block's output (its BN output, about zero

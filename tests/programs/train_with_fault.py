@@ -13,7 +13,10 @@ POINT is one of
   not;
 - `after_commit:E`: epoch E is committed;
 - `export`: the SavedModel is written to its hidden staging directory,
-  not yet renamed into place.
+  not yet renamed into place;
+- `disk_full:E`: no pause; from epoch E's checkpoint on, no file may
+  grow beyond 4 KB (`RLIMIT_FSIZE`: the write fails with EFBIG, "File
+  too large", as on a full disk), so the checkpoint's save fails.
 
 At that moment the program creates MARKER and waits until MARKER.go
 exists (at most 10 minutes), then carries on. With the environment
@@ -61,7 +64,25 @@ def around(cls, method, before):
     setattr(cls, method, patched)
 
 
-if name == "mid_epoch":
+def limit_file_size():
+    import resource
+    import signal
+
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # fail the write instead
+    resource.setrlimit(resource.RLIMIT_FSIZE, (4096, resource.RLIM_INFINITY))
+
+
+if name == "disk_full":
+    checkpoint = run_callbacks.EpochCheckpoint
+    commit = checkpoint.on_epoch_end
+
+    def on_epoch_end(self, epoch, logs=None):
+        if epoch == at_epoch:
+            limit_file_size()
+        commit(self, epoch, logs)
+
+    checkpoint.on_epoch_end = on_epoch_end
+elif name == "mid_epoch":
     checkpoint = run_callbacks.EpochCheckpoint
 
     def on_epoch_begin(self, epoch, logs=None):

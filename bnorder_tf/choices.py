@@ -1,0 +1,73 @@
+"""The names every setting accepts, importable without TensorFlow.
+
+The flags (`bnorder_tf.config`) list and check these names before any
+heavy module is imported, so that `--help` and a bad flag answer at once.
+Each registry keyed by them (the activations, block orders, datasets,
+strategies, initializers and models) is checked against its tuple here
+when its module is imported (`check_registry`): a name added in one place
+only fails at once.
+"""
+
+#: `bnorder_tf.activations`.
+ACTIVATIONS = ("relu", "tanh", "lecun_tanh", "softsign", "shifted_tanh")
+#: `bnorder_tf.blocks.ORDERS`: Convention (W-BN-f), Swap (W-f-BN), NoBN.
+ORDERS = ("convention", "swap", "nobn")
+#: `bnorder_tf.data.sources.SOURCES`.
+DATASETS = (
+    "cifar10",
+    "cifar100",
+    "fashion_mnist",
+    "tiny_imagenet",
+    "imagenet2012",
+    "imagenet_resized/32x32",
+    "imagenet_resized/64x64",
+    "synthetic",
+)
+#: `bnorder_tf.distribute.get_strategy`.
+STRATEGIES = ("one_device", "mirrored", "multi_worker", "tpu")
+#: `bnorder_tf.initializers`.
+INITIALIZERS = ("torch", "glorot_uniform", "he_normal")
+#: VGG16_n: the first n weight layers of VGG16 (the paper's appendix A.6).
+VGG16_DEPTHS = tuple(range(8, 17))
+#: `bnorder_tf.models.BUILDERS`.
+MODELS = (
+    "vgg11",
+    "vgg13",
+    "vgg16",
+    "vgg19",
+    *(f"vgg16_{n}" for n in VGG16_DEPTHS),
+    "mobilenet",
+)
+
+#: Searchable `TrainConfig` fields, and the search-flag suffix of each
+#: (`bnorder_tf.tune`).
+SEARCHABLE = (
+    "learning_rate",
+    "weight_decay",
+    "bn_gamma_decay",
+    "bn_beta_decay",
+    "bn_affine_decay",
+    "activation",
+    "order",
+    "depth",
+)
+#: keras-tuner's search algorithms (`bnorder_tf.tuning.make_oracle`).
+TUNERS = ("grid", "random", "bayesian", "hyperband")
+
+#: Bins of the per-channel activation histograms.
+DEFAULT_HISTOGRAM_BINS = 50
+#: By default the histograms are computed in every 10th measured epoch and
+#: the last one only: counting every value into its bin is the costliest
+#: part of the statistics pass, and the report draws the last epoch's.
+DEFAULT_HISTOGRAM_EVERY = 10
+
+
+def check_registry(registry, names, what):
+    """Raises `AssertionError` unless `registry`'s keys are `names`, in
+    order (a bug: the registry and this module disagree)."""
+    keys = tuple(registry)
+    if keys != tuple(names):
+        raise AssertionError(
+            f"The {what} registry has {keys}, bnorder_tf.choices lists "
+            f"{tuple(names)}: add the name to both."
+        )
