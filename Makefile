@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 FASHION_MNIST := /usr/share/datasets/fashion-mnist
 
-.PHONY: install test demo bench lint fashion-mnist reproduce clean
+.PHONY: install test demo bench bench-torch torch-env lint fashion-mnist reproduce clean
 
 install: $(STAMP)
 
@@ -39,6 +39,22 @@ reproduce: install fashion-mnist
 bench: install
 	$(PY) benchmarks/bench_stats.py
 	$(PY) benchmarks/bench_train.py
+	$(PY) benchmarks/bench_loop.py
+
+# PyTorch for the side-by-side benchmark, in an environment of its own
+# (never a dependency of the package): the CPU build pinned here.
+TORCH_VENV := .venv-torch
+TORCH_VERSION := 2.13.0
+
+torch-env: $(TORCH_VENV)/.installed
+
+$(TORCH_VENV)/.installed:
+	$(PYTHON) -m venv $(TORCH_VENV)
+	$(TORCH_VENV)/bin/pip install --quiet torch==$(TORCH_VERSION) numpy
+	touch $@
+
+bench-torch: install torch-env fashion-mnist
+	$(PY) benchmarks/bench_torch.py --bf16
 
 LINTED := bnorder_tf trainers tuning tests benchmarks reproduction
 
@@ -47,4 +63,4 @@ lint: install
 	$(VENV)/bin/ruff format --check $(LINTED)
 
 clean:
-	rm -rf $(VENV) build *.egg-info
+	rm -rf $(VENV) $(TORCH_VENV) build *.egg-info

@@ -47,9 +47,15 @@ def _check_choice(what, value, choices):
         )
 
 
+#: The smallest epsilon TensorFlow's fused batch-norm kernel takes (it
+#: raises a smaller one to this).
+FUSED_MIN_EPSILON = 1.001e-5
+
+
 @keras.saving.register_keras_serializable(package="bnorder_tf")
 class ReplicaMeanBatchNormalization(keras.layers.BatchNormalization):
-    """`BatchNormalization` whose moving statistics agree across replicas.
+    """`BatchNormalization` whose moving statistics agree across replicas,
+    computed by TensorFlow's fused kernel.
 
     Keras creates BN's moving mean and variance with no aggregation, so
     under `tf.distribute` each replica updates its own copy from its own
@@ -59,12 +65,68 @@ class ReplicaMeanBatchNormalization(keras.layers.BatchNormalization):
     Batch statistics in training stay per replica, as in Keras and
     PyTorch's non-synchronized BN, unless `synchronized=True` (the blocks'
     `bn_synchronized`). On one device nothing changes.
+
+    On the TensorFlow backend, BN over the last axis of a 2D or 4D input
+    runs as one `FusedBatchNormV3` op forward and one backward (oneDNN's
+    kernel on CPUs, cuDNN's on GPUs), as PyTorch's `BatchNorm2d` does,
+    where Keras 3 computes the moments and the normalisation as separate
+    ops: BN was then about 40% of a VGG16_11 training step on a CPU. The
+    moving variance is then updated with the unbiased batch variance
+    (Bessel's correction), as PyTorch and Keras 2's fused BN do, and
+    epsilon is at least `FUSED_MIN_EPSILON`. Synchronized BN, masks,
+    renormalisation and other axes take Keras's own path.
     """
 
     def add_weight(self, *args, **kwargs):
         if str(kwargs.get("name", "")).startswith("moving_"):
             kwargs.setdefault("aggregation", "mean")
         return super().add_weight(*args, **kwargs)
+
+    def _fusable(self, inputs, mask):
+        rank = len(inputs.shape)
+        return (
+            keras.backend.backend() == "tensorflow"
+            and mask is None
+            and not self.synchronized
+            and not self.renorm
+            and self.center
+            and self.scale
+            and rank in (2, 4)
+            and self.axis in (rank - 1, -1)
+        )
+
+    def call(self, inputs, training=None, mask=None):
+        if not self._fusable(inputs, mask):
+            return super().call(inputs, training=training, mask=mask)
+        import tensorflow as tf
+
+        x = inputs if len(inputs.shape) == 4 else inputs[:, None, None, :]
+        common = dict(
+            scale=tf.cast(self.gamma, tf.float32),
+            offset=tf.cast(self.beta, tf.float32),
+            epsilon=max(self.epsilon, FUSED_MIN_EPSILON),
+        )
+        if training and self.trainable:
+            y, mean, variance = tf.compat.v1.nn.fused_batch_norm(
+                x, is_training=True, **common
+            )
+            momentum = self.momentum
+            self.moving_mean.assign(
+                self.moving_mean * momentum + mean * (1.0 - momentum)
+            )
+            self.moving_variance.assign(
+                self.moving_variance * momentum + variance * (1.0 - momentum)
+            )
+        else:
+            y, _, _ = tf.compat.v1.nn.fused_batch_norm(
+                x,
+                mean=tf.cast(self.moving_mean, tf.float32),
+                variance=tf.cast(self.moving_variance, tf.float32),
+                is_training=False,
+                **common,
+            )
+        y = y if len(inputs.shape) == 4 else y[:, 0, 0, :]
+        return tf.cast(y, self.compute_dtype)
 
 
 @keras.saving.register_keras_serializable(package="bnorder_tf")

@@ -60,6 +60,9 @@ class Setting:
         resumable: whether the value may change when a run is resumed.
         check: optional function `value -> error text or None` for rules
             that bounds cannot say.
+        aliases: optional dict from an older spelling of a value to the
+            value (the flag accepts both; a config holds the value), so
+            that the flags.txt of older runs still read.
     """
 
     help: str
@@ -71,6 +74,7 @@ class Setting:
     lower_open: bool = False
     resumable: bool = False
     check: object = None
+    aliases: dict = None
 
 
 def _setting(default, help, type, **metadata):
@@ -329,8 +333,17 @@ class TrainConfig:
         lower=1,
         resumable=True,
     )
-    mixed_precision: bool = _setting(
-        False, "Train with the mixed_float16 policy.", bool, kind=OPERATIONAL
+    mixed_precision: str = _setting(
+        "none",
+        "Compute in 16 bits, keeping float32 weights: Keras's mixed_float16 "
+        "(with loss scaling) or mixed_bfloat16 policy (recent GPUs and "
+        "CPUs with AMX or AVX512-BF16); none: float32. The statistics are "
+        "computed in float32 or wider either way.",
+        str,
+        kind=OPERATIONAL,
+        choices=("none", "float16", "bfloat16"),
+        # before bfloat16, a bool: true meant mixed_float16
+        aliases={"false": "none", "true": "float16"},
     )
     jit_compile: bool = _setting(
         False,
@@ -536,6 +549,8 @@ def _checked(field, value):
             return None
         raise ConfigError(f"{name} needs a value.")
     kind = setting.type
+    if setting.aliases and isinstance(value, (str, bool)):
+        value = setting.aliases.get(str(value).lower(), value)
     if isinstance(kind, tuple):
         if isinstance(value, str) or not isinstance(value, (tuple, list)):
             raise ConfigError(f"{name}={value!r} must be a list.")
@@ -614,7 +629,9 @@ def define_flags(flag_values=None):
             )
         elif setting.choices is not None:
             flags.DEFINE_enum(
-                default=default, enum_values=list(setting.choices), **common
+                default=default,
+                enum_values=[*setting.choices, *(setting.aliases or {})],
+                **common,
             )
         elif setting.type is bool:
             flags.DEFINE_bool(default=default, **common)

@@ -114,7 +114,8 @@ def make_optimizer(config, steps_per_epoch):
     else:
         rate = config.learning_rate
     optimizer = keras.optimizers.SGD(rate, momentum=config.momentum)
-    if config.mixed_precision:
+    if config.mixed_precision == "float16":
+        # bfloat16 has float32's exponent range: no loss scaling
         optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
     return optimizer
 

@@ -392,12 +392,18 @@ def _steps_per_epoch(config, train_data):
     return steps
 
 
+#: Keras's dtype policy for each `--mixed_precision`.
+_POLICIES = {
+    "none": "float32",
+    "float16": "mixed_float16",
+    "bfloat16": "mixed_bfloat16",
+}
+
+
 def _build(config, strategy, train_data, steps_per_epoch):
     """The model and its built optimizer, under the strategy's scope."""
     keras.utils.set_random_seed(config.seed)
-    keras.mixed_precision.set_global_policy(
-        "mixed_float16" if config.mixed_precision else "float32"
-    )
+    keras.mixed_precision.set_global_policy(_POLICIES[config.mixed_precision])
     with strategy.scope():
         model = build_model(
             config.model,

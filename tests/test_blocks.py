@@ -182,3 +182,64 @@ def test_moving_mean_agrees_across_replicas_and_with_one_device(rng, mirrored):
     # 0.9 * 0 + 0.1 * mean of the two half-batch means = the full-batch one
     np.testing.assert_allclose(copies[0], single, rtol=1e-5, atol=1e-7)
     assert np.abs(single).max() > 1e-4
+
+
+@pytest.mark.parametrize("shape", [(6, 3, 4, 5), (16, 5)])
+def test_fused_batch_norm_equals_a_numpy_reference(rng, shape):
+    import tensorflow as tf
+
+    x = rng.normal(2.0, 3.0, size=shape).astype("float32")
+    bn = blocks.ReplicaMeanBatchNormalization(momentum=0.9, epsilon=1e-3)
+    bn.build(shape)
+    channels = shape[-1]
+    gamma = rng.uniform(0.5, 2.0, channels).astype("float32")
+    beta = rng.normal(size=channels).astype("float32")
+    bn.gamma.assign(gamma)
+    bn.beta.assign(beta)
+    assert bn._fusable(x, None)
+
+    values = x.reshape(-1, channels).astype("float64")
+    mean, var = values.mean(0), values.var(0)
+    n = len(values)
+    with tf.GradientTape() as tape:
+        y = bn(x, training=True)
+        weighted = tf.reduce_sum(y * np.arange(channels, dtype="float32"))
+    expected = (x - mean) / np.sqrt(var + 1e-3) * gamma + beta
+    np.testing.assert_allclose(y, expected, rtol=1e-5, atol=1e-5)
+    # the moving variance takes the unbiased variance, as PyTorch's
+    np.testing.assert_allclose(bn.moving_mean, 0.1 * mean, rtol=1e-5)
+    np.testing.assert_allclose(
+        bn.moving_variance, 0.9 + 0.1 * var * n / (n - 1), rtol=1e-5
+    )
+    # d(sum_c c * y_c)/d(beta_c) = c * n; /d(gamma_c) = c * sum x_hat = 0
+    grad_gamma, grad_beta = tape.gradient(weighted, [bn.gamma, bn.beta])
+    np.testing.assert_allclose(grad_beta, np.arange(channels) * n, rtol=1e-5)
+    np.testing.assert_allclose(grad_gamma, 0.0, atol=1e-3)
+
+    inference = bn(x, training=False)
+    moving_mean, moving_var = bn.moving_mean.numpy(), bn.moving_variance.numpy()
+    np.testing.assert_allclose(
+        inference,
+        (x - moving_mean) / np.sqrt(moving_var + 1e-3) * gamma + beta,
+        rtol=1e-5,
+        atol=1e-5,
+    )
+
+
+def test_fused_batch_norm_gradients_equal_keras_own(rng):
+    import tensorflow as tf
+
+    x = tf.constant(rng.normal(size=(8, 4, 4, 3)).astype("float32"))
+    fused = blocks.ReplicaMeanBatchNormalization(epsilon=1e-3)
+    plain = keras.layers.BatchNormalization(epsilon=1e-3)
+    weights = tf.constant(rng.normal(size=(8, 4, 4, 3)).astype("float32"))
+    gradients = []
+    for layer in (fused, plain):
+        layer.build(x.shape)
+        layer.gamma.assign([0.5, 1.0, 2.0])
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            loss = tf.reduce_sum(layer(x, training=True) * weights)
+        gradients.append(tape.gradient(loss, [x, layer.gamma, layer.beta]))
+    for a, b in zip(*gradients):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)

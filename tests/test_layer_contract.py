@@ -1,7 +1,7 @@
 """Every block kind x order x a bounded and an unbounded activation
 passes Keras's own layer test harness (serialization, training, mixed
-precision), and the statistics of a mixed_float16 model are computed in
-float32 or wider."""
+precision), and the statistics of a mixed_float16 or mixed_bfloat16 model
+are computed in float32 or wider."""
 
 import keras
 import numpy as np
@@ -10,7 +10,7 @@ import tensorflow as tf
 
 from bnorder_tf import blocks, compat
 from bnorder_tf.models import build_model
-from bnorder_tf.stats import ModelTaps, activation_stats
+from bnorder_tf.stats import activation_stats
 from tests.stats import reference
 
 KINDS = {"conv": ((2, 6, 6, 3), 4), "depthwise": ((2, 6, 6, 3), None),
@@ -37,8 +37,15 @@ def test_blocks_pass_keras_layer_test(kind, order, activation):
     )
 
 
-def test_mixed_float16_statistics_equal_a_float32_reference():
-    keras.mixed_precision.set_global_policy("mixed_float16")
+@pytest.mark.parametrize(
+    "policy, dtype",
+    [
+        ("mixed_float16", np.float16),
+        ("mixed_bfloat16", tf.bfloat16.as_numpy_dtype),
+    ],
+)
+def test_mixed_precision_statistics_equal_a_float64_reference(policy, dtype):
+    keras.mixed_precision.set_global_policy(policy)
     try:
         keras.utils.set_random_seed(2)
         model = build_model("vgg16_8", order="swap", activation="tanh",
@@ -48,25 +55,16 @@ def test_mixed_float16_statistics_equal_a_float32_reference():
         batches = tf.data.Dataset.from_tensor_slices(images.astype("float32"))
         batches = batches.batch(8)
         result = activation_stats(model, batches, histogram_bins=0)
-        # The reference reads the taps the pass read: the same compiled
-        # forward pass over the same batches of 8. float16 rounds
-        # differently in another pass (eager ops, or all 16 images at
-        # once), and oneDNN picks its kernels by CPU and batch size.
-        model_taps = ModelTaps(model)
-        forward = tf.function(lambda x: model_taps(x, training=False)[1])
-        per_batch = [forward(batch) for batch in batches]
+        # The reference reads the taps the pass read: 16-bit floats round
+        # differently in another pass (eager ops, or all 16 images at once)
+        taps = reference.pass_taps(model, batches)
     finally:
         keras.mixed_precision.set_global_policy("float32")
     for name, layer in result.layers.items():
-        act = np.concatenate(
-            [np.asarray(taps[name]["activation"]) for taps in per_batch]
-        )
-        assert act.dtype == np.float16  # the model computes in float16
+        act = taps[name]["activation"]
+        assert act.dtype == dtype  # the model computes in 16 bits
         act = reference.per_channel(act.astype("float32"))
-        out = [
-            np.asarray(taps[name]["output"]).astype("float32")
-            for taps in per_batch
-        ]
+        out = [taps[name]["output"].astype("float32")]
         assert layer.saturation == pytest.approx(
             reference.saturation([act], 1.0), abs=1e-4
         )

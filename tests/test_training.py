@@ -278,6 +278,31 @@ def test_the_last_epoch_is_measured_whatever_stats_every_is(tmp_path):
     assert measured == ["2", "3"]
 
 
+def test_bfloat16_trains_and_old_runs_flags_still_read(tmp_path):
+    config = TrainConfig(
+        **TINY,
+        epochs=1,
+        mixed_precision="bfloat16",
+        histogram_bins=0,
+        model_dir=str(tmp_path / "runs"),
+        export_dir=str(tmp_path / "savedmodels"),
+    )
+    try:
+        model, summary = training.train(config, verbose=0)
+    finally:  # the run set Keras's global policy
+        keras.mixed_precision.set_global_policy("float32")
+    assert summary["status"] == "finished"
+    assert model.get_layer("conv1").compute_dtype == "bfloat16"
+    assert 0 < summary["stats"]["saturation"] < 1
+    # before bfloat16 the flag was a bool: a run's flags.txt said so
+    old = TrainConfig.from_flags_text("--mixed_precision=true\n")
+    assert old.mixed_precision == "float16"
+    assert (
+        TrainConfig.from_flags_text("--nomixed_precision\n").mixed_precision
+        == "none"
+    )
+
+
 def test_a_log_file_gets_one_line_per_epoch(tmp_path, capsys):
     config = TrainConfig(
         **TINY,

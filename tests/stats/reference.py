@@ -3,10 +3,37 @@
 A plain-NumPy, three-pass implementation of the paper's Algorithm 1
 (mean, then variance, then third moment, each a pass over mini-batches)
 and Algorithm 2 (saturation), written from the paper and the design notes,
-sharing no code with `bnorder_tf.stats`.
+sharing no code with `bnorder_tf.stats` (`pass_taps` only runs the model).
 """
 
 import numpy as np
+
+
+def pass_taps(model, batches):
+    """The taps a statistics pass reads, concatenated: the model's
+    compiled forward pass over the same batches. Eager ops, or all the
+    images at once, round differently (oneDNN picks its kernels by shape
+    and CPU), which matters in float16 and at tight tolerances.
+
+    Returns:
+        `{tap name: {"activation": array, "output": array}}`.
+    """
+    import tensorflow as tf
+
+    from bnorder_tf.stats import ModelTaps
+
+    model_taps = ModelTaps(model)
+    forward = tf.function(lambda x: model_taps(x, training=False)[1])
+    per_batch = [forward(batch) for batch in batches]
+    return {
+        name: {
+            key: np.concatenate(
+                [np.asarray(taps[name][key]) for taps in per_batch]
+            )
+            for key in per_batch[0][name]
+        }
+        for name in per_batch[0]
+    }
 
 
 def per_channel(values):

@@ -1,0 +1,258 @@
+"""Benchmark: bnorder_tf against the same network in PyTorch, side by side.
+
+VGG16_11, Swap order with tanh, width 0.25, 32x32x1, 10 classes, batch
+128, SGD momentum 0.9, weight decay 5e-4 (parameter counts checked
+equal). Each measurement runs in a process of its own, the two sides
+alternating round by round:
+
+- `step`: the bare training step on one fixed batch: bnorder_tf's
+  `Trainer.train_step` against PyTorch's forward, backward and
+  `optimizer.step()`, in both of PyTorch's memory formats
+  (`channels_last` and `contiguous_format`); the ratio is taken against
+  the faster.
+- `epoch`: a whole Fashion-MNIST training epoch with the real input
+  pipeline: `training.run` (the `trainers/train.py` path: tf.data with
+  the vectorized crop and flip, the loop, its callbacks; statistics off;
+  one epoch's training time, the difference of a 2-epoch and a 1-epoch
+  run) against a PyTorch `DataLoader` with the same crop-with-padding and
+  flip (the second of two epochs), PyTorch in its faster format.
+- with `--bf16`, also both steps in bfloat16: Keras's `mixed_bfloat16`
+  against PyTorch's bf16 autocast.
+
+PyTorch lives in an environment of its own (`make torch-env`, which
+installs it into `.venv-torch`), never a dependency of the package.
+
+Usage: python benchmarks/bench_torch.py [--rounds 2] [--bf16]
+    [--torch_python .venv-torch/bin/python] [--epoch_steps N]
+"""
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+BATCH = 128
+FASHION_MNIST = "/usr/share/datasets/fashion-mnist"
+
+
+# --- the bnorder_tf side (run in its own process) --------------------------
+
+
+def _tf_network(mixed):
+    import keras
+
+    from bnorder_tf.models import build_model
+
+    keras.mixed_precision.set_global_policy(mixed or "float32")
+    keras.utils.set_random_seed(0)
+    return build_model(
+        "vgg16_11",
+        order="swap",
+        activation="tanh",
+        num_classes=10,
+        input_shape=(32, 32, 1),
+        width=0.25,
+        weight_decay=5e-4,
+    )
+
+
+def tf_step(steps, mixed):
+    import keras
+    import numpy as np
+    import tensorflow as tf
+
+    from bnorder_tf.steps import Trainer
+
+    model = _tf_network(mixed)
+    optimizer = keras.optimizers.SGD(0.01, momentum=0.9)
+    if mixed == "mixed_float16":
+        optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
+    optimizer.build(model.trainable_variables)
+    strategy = tf.distribute.get_strategy()
+    trainer = Trainer(model, optimizer, strategy, BATCH)
+    rng = np.random.default_rng(0)
+    images = rng.normal(size=(BATCH, 32, 32, 1)).astype("float32")
+    labels = rng.integers(0, 10, BATCH)
+    fixed = tf.data.Dataset.from_tensors((images, labels)).repeat()
+    iterator = iter(strategy.experimental_distribute_dataset(fixed))
+    for _ in range(3):
+        trainer.train_step(iterator)
+    start = time.perf_counter()
+    for _ in range(steps):
+        logs = trainer.train_step(iterator)
+    float(logs["loss"])
+    parameters = sum(int(np.prod(v.shape)) for v in model.trainable_variables)
+    return steps * BATCH / (time.perf_counter() - start), parameters
+
+
+def tf_epoch(epoch_steps, mixed):
+    from bnorder_tf import training
+    from bnorder_tf.config import TrainConfig
+
+    seconds = {}
+    for epochs in (1, 2):
+        with tempfile.TemporaryDirectory() as directory:
+            config = TrainConfig(
+                dataset="fashion_mnist",
+                model="vgg16_11",
+                order="swap",
+                activation="tanh",
+                width=0.25,
+                batch_size=BATCH,
+                learning_rate=0.01,
+                weight_decay=5e-4,
+                lr_milestones=(),
+                epochs=epochs,
+                steps_per_epoch=epoch_steps,
+                eval_steps=1,
+                stats_every=0,
+                mixed_precision=mixed or "",
+                model_dir=os.path.join(directory, "runs"),
+                export_dir=os.path.join(directory, "savedmodels"),
+            )
+            summary = training.run(config, verbose=0)
+        steps = epoch_steps or 60000 // BATCH
+        images = steps * BATCH * epochs
+        seconds[epochs] = images / summary["train_images_per_second"]
+    return steps * BATCH / (seconds[2] - seconds[1]), None
+
+
+# --- the driver ---------------------------------------------------------------
+
+
+def measure(command, env=None):
+    out = subprocess.run(
+        command,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", **(env or {})),
+    )
+    if out.returncode:
+        raise RuntimeError(f"{command} failed:\n{out.stderr[-3000:]}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def tf_command(what, args, mixed=""):
+    return [
+        sys.executable,
+        __file__,
+        "--worker",
+        what,
+        f"--steps={args.steps}",
+        f"--epoch_steps={args.epoch_steps}",
+        f"--mixed={mixed}",
+    ]
+
+
+def torch_command(what, args, memory_format="channels_last", bf16=False):
+    command = [
+        args.torch_python,
+        os.path.join(HERE, "torch_vgg.py"),
+        what,
+        f"--memory_format={memory_format}",
+        f"--steps={args.steps}",
+        f"--data_dir={args.data_dir}",
+        f"--workers={args.workers}",
+    ]
+    if args.epoch_steps:
+        command.append(f"--epoch_steps={args.epoch_steps}")
+    return command + (["--bf16"] if bf16 else [])
+
+
+def run_worker(args):
+    if args.worker == "step":
+        rate, parameters = tf_step(args.steps, args.mixed)
+    else:
+        rate, parameters = tf_epoch(args.epoch_steps, args.mixed)
+    print(json.dumps({"images_per_second": rate, "parameters": parameters}))
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--steps", type=int, default=50)
+    parser.add_argument(
+        "--epoch_steps",
+        type=int,
+        default=0,
+        help="steps per epoch (0: the whole epoch, 468)",
+    )
+    parser.add_argument("--bf16", action="store_true")
+    parser.add_argument(
+        "--torch_python",
+        default=os.path.join(ROOT, ".venv-torch", "bin", "python"),
+    )
+    parser.add_argument("--data_dir", default=FASHION_MNIST)
+    parser.add_argument(
+        "--workers", type=int, default=1, help="PyTorch DataLoader workers"
+    )
+    parser.add_argument("--no_epoch", action="store_true")
+    parser.add_argument("--worker", choices=["step", "epoch"])
+    parser.add_argument("--mixed", default="")
+    args = parser.parse_args()
+    if args.worker:
+        return run_worker(args)
+
+    rows = {
+        "bnorder_tf step": lambda: tf_command("step", args),
+        "PyTorch step, channels_last": lambda: torch_command("step", args),
+        "PyTorch step, contiguous_format": lambda: torch_command(
+            "step", args, "contiguous_format"
+        ),
+    }
+    if args.bf16:
+        rows["bnorder_tf step, mixed_bfloat16"] = lambda: tf_command(
+            "step", args, "mixed_bfloat16"
+        )
+        rows["PyTorch step, channels_last, bf16 autocast"] = lambda: (
+            torch_command("step", args, bf16=True)
+        )
+    if not args.no_epoch:
+        rows["bnorder_tf epoch"] = lambda: tf_command("epoch", args)
+        rows["PyTorch epoch, channels_last"] = lambda: torch_command(
+            "epoch", args
+        )
+        rows["PyTorch epoch, contiguous_format"] = lambda: torch_command(
+            "epoch", args, "contiguous_format"
+        )
+    rates = {name: [] for name in rows}
+    parameters = {}
+    for _ in range(args.rounds):
+        for name, command in rows.items():
+            result = measure(command())
+            rates[name].append(result["images_per_second"])
+            if result.get("parameters"):
+                parameters[name.split()[0]] = result["parameters"]
+            print(f"  {name}: {result['images_per_second']:.0f} img/s",
+                  flush=True)  # fmt: skip
+    if len(set(parameters.values())) != 1:
+        raise SystemExit(f"the networks differ: {parameters} parameters")
+    print(f"\nparameters: {parameters}; medians of {args.rounds} rounds")
+    print("| measurement | images/s | bnorder_tf / PyTorch's faster |")
+    print("|---|---|---|")
+    medians = {name: statistics.median(r) for name, r in rates.items()}
+    for name, rate in medians.items():
+        kind = " ".join(name.split(",")[0].split()[1:])  # step or epoch
+        bf16 = "bf16" in name
+        torch_rates = [
+            r
+            for n, r in medians.items()
+            if n.startswith("PyTorch")
+            and " ".join(n.split(",")[0].split()[1:]) == kind
+            and ("bf16" in n) == bf16
+        ]
+        ratio = ""
+        if name.startswith("bnorder_tf") and torch_rates:
+            ratio = f"{rate / max(torch_rates):.2f}x"
+        print(f"| {name} | {rate:.0f} | {ratio} |")
+
+
+if __name__ == "__main__":
+    main()
