@@ -453,6 +453,7 @@ def _callbacks(
                 histogram_every=config.histogram_every,
                 averaged_blocks=config.averaged_blocks,
                 write_files=chief,
+                evaluate=True,  # a measured epoch's evaluation, in one pass
             )
         )
     columns = history_columns(config.stats_every, MODEL_KEYS)
@@ -482,6 +483,10 @@ def _train_epochs(
 ):
     """Trains and evaluates the given epochs, driving the callbacks.
 
+    An epoch whose statistics are measured takes its evaluation from the
+    statistics pass (one read of the evaluation set for both); the other
+    epochs evaluate alone.
+
     Args:
         steps_per_execution: int, training steps per compiled call.
         history: dict from column to values of the committed epochs;
@@ -494,6 +499,14 @@ def _train_epochs(
     """
     model = trainer.model
     metrics = trainer.train_metrics
+    stats = next(
+        (
+            c
+            for c in callback_list.callbacks
+            if isinstance(c, ActivationStatsCallback)
+        ),
+        None,
+    )
     for epoch in epochs:
         if model.stop_training:  # early stopping, before or after a resume
             break
@@ -516,7 +529,11 @@ def _train_epochs(
         # than read back after every step
         if not all(math.isfinite(v) for v in logs.values()):
             return epoch
-        evaluation = trainer.evaluate(distributed_test)
+        if stats is not None and stats.measures(epoch):
+            # loss, accuracy and statistics from one read of the set
+            evaluation = stats.measure(epoch).evaluation
+        else:
+            evaluation = trainer.evaluate(distributed_test)
         logs.update({f"val_{k}": v for k, v in evaluation.items()})
         if not all(math.isfinite(v) for v in logs.values()):
             return epoch

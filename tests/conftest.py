@@ -22,13 +22,6 @@ tf.config.set_logical_device_configuration(
 CPU_DEVICES = ["/cpu:0", "/cpu:1"]
 
 
-def pytest_collection_modifyitems(items):
-    """The tests marked slow first (stable order otherwise): spread over
-    the cores by pytest-xdist, the longest ones then start first instead
-    of ending the run on one core while the other waits."""
-    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
-
-
 @pytest.fixture
 def rng():
     return np.random.default_rng(1234)

@@ -54,6 +54,12 @@ class ActivationStatsCallback(keras.callbacks.Callback):
             Keras model (see `bnorder_tf.stats.ModelTaps`).
         write_files: bool, false on non-chief workers (nothing is written,
             `logs` are still filled).
+        evaluate: bool, evaluate the model (a classifier outputting
+            logits) in the same pass: `dataset` holds `(images, labels)`
+            and each measured result's `evaluation` has the loss and
+            accuracy, so that a training loop that calls `measure` before
+            `on_epoch_end` reads the evaluation set once per measured
+            epoch (`bnorder_tf.training` does).
 
     Example:
 
@@ -73,9 +79,11 @@ class ActivationStatsCallback(keras.callbacks.Callback):
         histogram_every=DEFAULT_HISTOGRAM_EVERY,
         averaged_blocks="all",
         taps=None,
+        evaluate=False,
     ):
         super().__init__()
         self.taps = taps
+        self.evaluate = bool(evaluate)
         if every < 1:
             raise ValueError(f"every must be >= 1, got {every}.")
         if histogram_every < 1:
@@ -94,6 +102,7 @@ class ActivationStatsCallback(keras.callbacks.Callback):
         self.last_result = None
         self._stats_pass = self._gradient_pass = self._writer = None
         self._plain_pass = None
+        self._measured = None  # (epoch, result) of `measure`
 
     def on_train_begin(self, logs=None):
         self._stats_pass = ActivationStatsPass(
@@ -102,6 +111,7 @@ class ActivationStatsCallback(keras.callbacks.Callback):
             histogram_bins=self.histogram_bins,
             averaged_blocks=self.averaged_blocks,
             taps=self.taps,
+            evaluate=self.evaluate,
         )
         self._plain_pass = self._stats_pass
         if self.histogram_bins and self.histogram_every > 1:
@@ -111,6 +121,7 @@ class ActivationStatsCallback(keras.callbacks.Callback):
                 histogram_bins=0,
                 averaged_blocks=self.averaged_blocks,
                 taps=self.taps,
+                evaluate=self.evaluate,
             )
         if self.gradient_dataset is not None and self.gradient_batches:
             self._gradient_pass = GradientStatsPass(self.model)
@@ -125,17 +136,36 @@ class ActivationStatsCallback(keras.callbacks.Callback):
             self._writer.close()
             self._writer = None
 
-    def on_epoch_end(self, epoch, logs=None):
-        last = epoch + 1 == (self.params or {}).get("epochs")
-        if (epoch + 1) % self.every and not last:
-            return
+    def _is_last(self, epoch):
+        return epoch + 1 == (self.params or {}).get("epochs")
+
+    def measures(self, epoch):
+        """Whether the end of `epoch` is measured: every `every`-th epoch
+        and the last one."""
+        return self._is_last(epoch) or (epoch + 1) % self.every == 0
+
+    def measure(self, epoch):
+        """Runs the pass for the end of `epoch` now and returns its
+        `ActivationStats` (with `evaluation` when `evaluate`);
+        `on_epoch_end(epoch)` then records this result rather than
+        measuring again."""
         if self._stats_pass is None:  # used outside fit
             self.on_train_begin()
         with_histograms = (
-            last or (epoch + 1) % (self.every * self.histogram_every) == 0
+            self._is_last(epoch)
+            or (epoch + 1) % (self.every * self.histogram_every) == 0
         )
         stats_pass = self._stats_pass if with_histograms else self._plain_pass
-        result = stats_pass(self.dataset)
+        self._measured = (epoch, stats_pass(self.dataset))
+        return self._measured[1]
+
+    def on_epoch_end(self, epoch, logs=None):
+        if not self.measures(epoch):
+            return
+        if self._measured is None or self._measured[0] != epoch:
+            self.measure(epoch)
+        result = self._measured[1]
+        self._measured = None
         record = {"epoch": epoch, **result.to_dict()}
         if self._gradient_pass is not None:
             record["gradients"] = self._gradient_pass(

@@ -9,6 +9,7 @@ replicas are gathered and merged with Chan's update, so every device count
 gives the same numbers.
 """
 
+import keras
 import numpy as np
 import tensorflow as tf
 
@@ -24,6 +25,15 @@ UNBOUNDED_HISTOGRAM_LIMIT = 4.0
 #: mean and unit variance); values outside count in the edge bins.
 OUTPUT_HISTOGRAM_RANGE = (-4.0, 4.0)
 _EMPTY = "The dataset is empty: there is nothing to measure."
+
+
+def _images_and_labels(dataset):
+    spec = dataset.element_spec
+    if not isinstance(spec, tuple) or len(spec) < 2:
+        raise ValueError(
+            "evaluate=True needs a dataset of (images, labels) batches."
+        )
+    return dataset.map(lambda *element: element[:2]), spec[0]
 
 
 def _images_only(dataset):
@@ -94,12 +104,20 @@ class ActivationStatsPass:
             have no BN) or a list of tap names.
         taps: optional list of the layer names to measure; `None`: every
             block, or every activation of another model (see `ModelTaps`).
+        evaluate: bool, also evaluate a classifier that outputs logits on
+            the same forward pass: the dataset then holds `(images,
+            labels)` and the result's `evaluation` the mean cross-entropy
+            plus the regularization losses (`loss`, as Keras reports it)
+            and the `accuracy`, so that a measured epoch reads the
+            evaluation set once.
 
     Example:
 
     >>> stats_pass = ActivationStatsPass(model)
     >>> result = stats_pass(test_dataset)    # an `ActivationStats`
     >>> result.model["skewness"]
+    >>> ActivationStatsPass(model, evaluate=True)(test_dataset).evaluation
+    {'loss': ..., 'accuracy': ...}
     """
 
     def __init__(
@@ -110,8 +128,10 @@ class ActivationStatsPass:
         histogram_range=None,
         averaged_blocks="all",
         taps=None,
+        evaluate=False,
     ):
         self.model = model
+        self.evaluate = bool(evaluate)
         self.model_taps = ModelTaps(model, taps)
         self.taps = self.model_taps.taps
         self.averaged = _averaged_names(self.taps, averaged_blocks)
@@ -148,7 +168,7 @@ class ActivationStatsPass:
 
     def _empty_state(self):
         channels = sum(self._widths)
-        return {
+        state = {
             "activation": moments.empty_state(
                 channels, histogram_bins=self.histogram_bins
             ),
@@ -156,6 +176,11 @@ class ActivationStatsPass:
                 channels, moments=False, histogram_bins=self.histogram_bins
             ),
         }
+        if self.evaluate:
+            state["evaluation"] = dict.fromkeys(
+                _EVALUATION_SUMS, tf.zeros([], tf.float64)
+            )
+        return state
 
     def _output_histogram(self, tap):
         """The `(low, high, bins)` of a block's output tap: the
@@ -166,10 +191,10 @@ class ActivationStatsPass:
             return histogram
         return (*OUTPUT_HISTOGRAM_RANGE, histogram[2])
 
-    def _replica_state(self, images, weights, centers):
-        _, tensors = self.model_taps(images, training=False)
+    def _replica_state(self, images, weights, centers, labels=None):
+        outputs, tensors = self.model_taps(images, training=False)
         centers = tf.split(centers, self._widths)
-        activations, outputs = [], []
+        activations, block_outputs = [], []
         for tap, center in zip(self.taps, centers):
             tap_tensors = tensors[tap.name]
             output = tap_tensors["output"]
@@ -183,16 +208,27 @@ class ActivationStatsPass:
                 output_histogram=self._output_histogram(tap),
             )
             activations.append(activation)
-            outputs.append(output)
+            block_outputs.append(output)
         state = {
             "activation": _concat_states(activations, self._widths),
-            "output": _concat_states(outputs, self._widths),
+            "output": _concat_states(block_outputs, self._widths),
         }
+        if labels is not None:
+            state["evaluation"] = _evaluation_sums(outputs, labels, weights)
         # a leading axis to gather the replicas' states along
         return tf.nest.map_structure(lambda t: t[None], state)
 
     def _merge(self, a, b):
-        return {tap: moments.merge(a[tap], b[tap]) for tap in a}
+        merged = {
+            tap: moments.merge(a[tap], b[tap])
+            for tap in ("activation", "output")
+        }
+        if "evaluation" in a:  # plain sums
+            merged["evaluation"] = {
+                k: a["evaluation"][k] + b["evaluation"][k]
+                for k in _EVALUATION_SUMS
+            }
+        return merged
 
     def _centers(self, images):
         """Every tap's per-channel activation mean over one batch, the
@@ -213,12 +249,12 @@ class ActivationStatsPass:
             )
         return tf.concat(means, 0)
 
-    def _step(self, state, images, weights, centers):
+    def _step(self, state, images, weights, centers, labels=None):
         """Merges one global batch into `state`."""
         strategy = self.strategy
         replicas = strategy.num_replicas_in_sync
         per_replica = strategy.run(
-            self._replica_state, args=(images, weights, centers)
+            self._replica_state, args=(images, weights, centers, labels)
         )
         if replicas == 1:
             gathered = strategy.experimental_local_results(per_replica)[0]
@@ -233,7 +269,12 @@ class ActivationStatsPass:
         return state
 
     def _distribute(self, dataset):
-        images, spec = _images_only(dataset)
+        if self.evaluate:
+            elements, spec = _images_and_labels(dataset)
+            images = elements.map(lambda x, y: x)
+        else:
+            elements, spec = _images_only(dataset)
+            images = elements
         expected = tuple(self.model.input_shape[1:])
         got = tuple(spec.shape[1:])
         if len(got) != len(expected) or any(
@@ -254,7 +295,7 @@ class ActivationStatsPass:
         first_batch = next(iter(images.take(1)), None)
         if first_batch is None:
             raise ValueError(_EMPTY)
-        padded = pad_for_replicas(images, self.strategy.num_replicas_in_sync)
+        padded = pad_for_replicas(elements, self.strategy.num_replicas_in_sync)
         distributed = self.strategy.experimental_distribute_dataset(padded)
         return distributed, first_batch
 
@@ -279,9 +320,32 @@ class ActivationStatsPass:
         # does: a whole-dataset tf.function (a graph while-loop) ran the
         # same forward pass about 25% slower.
         state = self._empty_state()
-        for images, weights in distributed:
-            state = self._compiled_step(state, images, weights, centers)
-        return self._result(tf.nest.map_structure(lambda t: t.numpy(), state))
+        for batch in distributed:
+            if self.evaluate:
+                images, labels, weights = batch
+                state = self._compiled_step(
+                    state, images, weights, centers, labels
+                )
+            else:
+                images, weights = batch
+                state = self._compiled_step(state, images, weights, centers)
+        result = self._result(tf.nest.map_structure(lambda t: t.numpy(), state))
+        if self.evaluate:
+            result.evaluation = self._evaluation(state["evaluation"])
+        return result
+
+    def _evaluation(self, sums):
+        """`{"loss", "accuracy"}` from the pass's sums: the mean
+        cross-entropy plus the regularization losses, as Keras reports
+        them (and `bnorder_tf.steps.Trainer.evaluate`)."""
+        count = float(sums["count"])
+        regularization = sum(
+            float(tf.cast(loss, tf.float32)) for loss in self.model.losses
+        )
+        return {
+            "loss": float(sums["loss_sum"]) / count + regularization,
+            "accuracy": float(sums["correct"]) / count,
+        }
 
     def _result(self, state):
         if not state["activation"]["count"].any():
@@ -301,6 +365,26 @@ class ActivationStatsPass:
                 output_edges=_edges(self._output_histogram(tap)),
             )
         return ActivationStats(layers, averaged=self.averaged)
+
+
+#: What the evaluation accumulates, each a float64 sum over real examples.
+_EVALUATION_SUMS = ("loss_sum", "correct", "count")
+
+
+def _evaluation_sums(logits, labels, weights):
+    """One replica's cross-entropy, correct predictions and examples
+    (padding rows have weight 0), as float64 sums."""
+    logits = tf.cast(logits, tf.float32)
+    per_example = keras.losses.sparse_categorical_crossentropy(
+        labels, logits, from_logits=True
+    )
+    correct = tf.equal(tf.argmax(logits, -1), tf.cast(labels, tf.int64))
+    weights = tf.cast(weights, tf.float64)
+    return {
+        "loss_sum": tf.reduce_sum(tf.cast(per_example, tf.float64) * weights),
+        "correct": tf.reduce_sum(tf.cast(correct, tf.float64) * weights),
+        "count": tf.reduce_sum(weights),
+    }
 
 
 def activation_stats(model, dataset, taps=None, strategy=None, **kwargs):

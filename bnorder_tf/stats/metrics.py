@@ -242,10 +242,14 @@ class ActivationStats:
         model: dict with `saturation`, `skewness`, `sparsity`: the mean of
             the layer values over the averaged blocks that define them
             (`None` when no block does, e.g. saturation of a ReLU model).
+        evaluation: `{"loss", "accuracy"}` of the same pass, when it
+            evaluated the model too (`ActivationStatsPass(evaluate=True)`),
+            else `None`.
     """
 
     layers: dict
     averaged: list = None
+    evaluation: dict = None
 
     @property
     def averaged_blocks(self):

@@ -5,7 +5,7 @@ import scipy.stats
 import tensorflow as tf
 
 from bnorder_tf import blocks, build_model
-from bnorder_tf.stats import activation_stats, tap_outputs
+from bnorder_tf.stats import ActivationStatsPass, activation_stats, tap_outputs
 from tests.stats import reference
 
 C = 6  # channels of the adversarial block
@@ -464,3 +464,45 @@ def test_bad_input_names_the_problem(rng):
     branched = keras.Model(inputs, keras.layers.Add()([a, b]))
     with pytest.raises(ValueError, match="not a chain of layers"):
         activation_stats(branched, empty)
+
+
+@pytest.mark.parametrize("distributed", [False, True])
+def test_evaluating_in_the_statistics_pass_equals_two_passes(
+    rng, mirrored, distributed
+):
+    from bnorder_tf.steps import Trainer
+
+    strategy = mirrored if distributed else tf.distribute.get_strategy()
+    with strategy.scope():
+        keras.utils.set_random_seed(5)
+        model = build_model("vgg16_8", order="swap", activation="tanh",
+                            num_classes=4, input_shape=(16, 16, 3),
+                            width=0.0625, weight_decay=1e-3)  # fmt: skip
+        optimizer = keras.optimizers.SGD(0.1)
+        optimizer.build(model.trainable_variables)
+    x = rng.normal(size=(21, 16, 16, 3)).astype("float32")
+    y = rng.integers(0, 4, 21)
+    ds = tf.data.Dataset.from_tensor_slices((x, y)).batch(8)  # 8, 8, 5
+    one = ActivationStatsPass(model, strategy=strategy, evaluate=True)(ds)
+    stats_alone = ActivationStatsPass(model, strategy=strategy)(ds)
+    trainer = Trainer(model, optimizer, strategy, 8)
+    evaluation = trainer.evaluate(trainer.distribute_eval(ds))
+    assert one.evaluation["loss"] == pytest.approx(evaluation["loss"], 1e-6)
+    assert one.evaluation["accuracy"] == evaluation["accuracy"]
+    assert one.to_dict() == stats_alone.to_dict()
+    # and by hand, from the logits: mean cross-entropy + 0.5 wd sum w^2
+    logits = model(x, training=False).numpy().astype("float64")
+    log_p = logits - logits.max(1, keepdims=True)
+    log_p -= np.log(np.exp(log_p).sum(1, keepdims=True))
+    decay = (
+        0.5
+        * 1e-3
+        * sum(
+            float(np.sum(w.numpy().astype("float64") ** 2))
+            for w in model.trainable_variables
+        )
+    )
+    assert one.evaluation["loss"] == pytest.approx(
+        -log_p[np.arange(21), y].mean() + decay, rel=1e-5
+    )
+    assert one.evaluation["accuracy"] == np.mean(logits.argmax(1) == y)
