@@ -26,8 +26,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
+from network import build  # noqa: E402
 
-from bnorder_tf import build_model  # noqa: E402
 from bnorder_tf.stats import ActivationStatsPass  # noqa: E402
 from bnorder_tf.steps import Trainer  # noqa: E402
 
@@ -59,16 +59,7 @@ def main():
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--images", type=int, default=10000)
     args = parser.parse_args()
-    keras.utils.set_random_seed(0)
-    model = build_model(
-        "vgg16_11",
-        order="swap",
-        activation="tanh",
-        num_classes=10,
-        input_shape=(32, 32, 1),
-        width=0.25,
-        weight_decay=5e-4,
-    )
+    model = build()
     optimizer = keras.optimizers.SGD(0.01, momentum=0.9)
     optimizer.build(model.trainable_variables)
     strategy = tf.distribute.get_strategy()

@@ -47,32 +47,15 @@ FASHION_MNIST = "/usr/share/datasets/fashion-mnist"
 # --- the bnorder_tf side (run in its own process) --------------------------
 
 
-def _tf_network(mixed):
-    import keras
-
-    from bnorder_tf.models import build_model
-
-    keras.mixed_precision.set_global_policy(mixed or "float32")
-    keras.utils.set_random_seed(0)
-    return build_model(
-        "vgg16_11",
-        order="swap",
-        activation="tanh",
-        num_classes=10,
-        input_shape=(32, 32, 1),
-        width=0.25,
-        weight_decay=5e-4,
-    )
-
-
 def tf_step(steps, mixed):
     import keras
     import numpy as np
     import tensorflow as tf
+    from network import build
 
     from bnorder_tf.steps import Trainer
 
-    model = _tf_network(mixed)
+    model = build(mixed or "float32")
     optimizer = keras.optimizers.SGD(0.01, momentum=0.9)
     if mixed == "mixed_float16":
         optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
