@@ -245,12 +245,14 @@ def test_resumed_run_equals_an_uninterrupted_one(tmp_path):
 
     args = run_args(tmp_path, "resumed", "--epochs=3")
     # the first session spends 4 s more before committing epoch 0
+    start = time.monotonic()
     kill(
         start_paused(
             args, "after_commit:0", tmp_path / "paused", FAULT_SLEEP="4"
         )
     )
     resumed = run_program([TRAIN, *args])
+    both_sessions = time.monotonic() - start
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert "Resuming after epoch 1." in resumed.stdout
 
@@ -278,12 +280,11 @@ def test_resumed_run_equals_an_uninterrupted_one(tmp_path):
     )
     assert again.returncode == 2
     assert "finished run" in error_lines(again.stderr)[0]
-    # wall time counts both sessions of the resumed run
-    assert summaries["resumed"]["wall_seconds"] >= 4.0
-    assert (
-        summaries["straight"]["wall_seconds"]
-        < 4.0 + summaries["resumed"]["wall_seconds"]
-    )
+    # wall time counts both sessions of the resumed run, the first one's
+    # 4 s included, and nothing twice: at most the two processes' time
+    # (not compared with the straight run's: a loaded machine, e.g. the
+    # parallel suite, slows either one)
+    assert 4.0 <= summaries["resumed"]["wall_seconds"] <= both_sessions
 
 
 def test_second_trainer_on_a_run_in_use_is_refused_and_the_first_finishes(
