@@ -22,6 +22,27 @@ import tensorflow as tf
 from bnorder_tf.distribute import pad_for_replicas
 
 
+def example_cross_entropy(labels, logits):
+    """Each example's cross-entropy, from logits, in float32: the loss
+    that training minimises and that evaluation reports."""
+    return keras.losses.sparse_categorical_crossentropy(
+        labels, tf.cast(logits, tf.float32), from_logits=True
+    )
+
+
+def correct_predictions(labels, logits):
+    """Whether each example's largest logit is at its label."""
+    return tf.equal(tf.argmax(logits, -1), tf.cast(labels, tf.int64))
+
+
+def regularization_loss(model):
+    """The model's regularization losses summed in float32 (0 without
+    any): what the reported loss adds to the mean cross-entropy."""
+    if not model.losses:
+        return tf.constant(0.0)
+    return tf.add_n([tf.cast(x, tf.float32) for x in model.losses])
+
+
 class StepMetrics:
     """The loss and accuracy of the examples of many steps, exactly, kept
     on the device.
@@ -63,7 +84,7 @@ class StepMetrics:
                 `None` (all 1).
             regularization: scalar, the model's whole regularization loss.
         """
-        correct = tf.equal(tf.argmax(logits, -1), tf.cast(labels, tf.int64))
+        correct = correct_predictions(labels, logits)
         if weights is None:
             weights = tf.ones_like(per_example)
         weights = tf.cast(weights, tf.float64)
@@ -165,19 +186,12 @@ class Trainer:
         self.train_steps = tf.function(self._train_steps)
         self._compiled_eval_steps = {}
 
-    def _regularization(self):
-        if not self.model.losses:
-            return tf.constant(0.0)
-        return tf.add_n([tf.cast(x, tf.float32) for x in self.model.losses])
-
     def _replica_train_step(self, images, labels):
         replicas = self.strategy.num_replicas_in_sync
         with tf.GradientTape() as tape:
             logits = tf.cast(self.model(images, training=True), tf.float32)
-            per_example = keras.losses.sparse_categorical_crossentropy(
-                labels, logits, from_logits=True
-            )
-            regularization = self._regularization()
+            per_example = example_cross_entropy(labels, logits)
+            regularization = regularization_loss(self.model)
             loss = (
                 tf.nn.compute_average_loss(
                     per_example, global_batch_size=self.global_batch_size
@@ -215,11 +229,12 @@ class Trainer:
 
     def _replica_eval_step(self, images, labels, weights):
         logits = tf.cast(self.model(images, training=False), tf.float32)
-        per_example = keras.losses.sparse_categorical_crossentropy(
-            labels, logits, from_logits=True
-        )
         self.eval_metrics.update_state(
-            labels, logits, per_example, weights, self._regularization()
+            labels,
+            logits,
+            example_cross_entropy(labels, logits),
+            weights,
+            regularization_loss(self.model),
         )
 
     def _eval_step(self, batch):
@@ -263,4 +278,11 @@ class Trainer:
         return self._compiled_eval_steps[id(distributed)][1]
 
 
-__all__ = ["StepMetrics", "Trainer", "make_optimizer"]
+__all__ = [
+    "StepMetrics",
+    "Trainer",
+    "correct_predictions",
+    "example_cross_entropy",
+    "make_optimizer",
+    "regularization_loss",
+]

@@ -9,7 +9,6 @@ replicas are gathered and merged with Chan's update, so every device count
 gives the same numbers.
 """
 
-import keras
 import numpy as np
 import tensorflow as tf
 
@@ -18,6 +17,11 @@ from bnorder_tf.distribute import pad_for_replicas
 from bnorder_tf.stats import moments
 from bnorder_tf.stats.metrics import ActivationStats, LayerStats
 from bnorder_tf.stats.taps import ModelTaps
+from bnorder_tf.steps import (
+    correct_predictions,
+    example_cross_entropy,
+    regularization_loss,
+)
 
 #: Histogram range of an unbounded activation (ReLU): (-4, 4).
 UNBOUNDED_HISTOGRAM_LIMIT = 4.0
@@ -339,9 +343,7 @@ class ActivationStatsPass:
         cross-entropy plus the regularization losses, as Keras reports
         them (and `bnorder_tf.steps.Trainer.evaluate`)."""
         count = float(sums["count"])
-        regularization = sum(
-            float(tf.cast(loss, tf.float32)) for loss in self.model.losses
-        )
+        regularization = float(regularization_loss(self.model))
         return {
             "loss": float(sums["loss_sum"]) / count + regularization,
             "accuracy": float(sums["correct"]) / count,
@@ -374,11 +376,8 @@ _EVALUATION_SUMS = ("loss_sum", "correct", "count")
 def _evaluation_sums(logits, labels, weights):
     """One replica's cross-entropy, correct predictions and examples
     (padding rows have weight 0), as float64 sums."""
-    logits = tf.cast(logits, tf.float32)
-    per_example = keras.losses.sparse_categorical_crossentropy(
-        labels, logits, from_logits=True
-    )
-    correct = tf.equal(tf.argmax(logits, -1), tf.cast(labels, tf.int64))
+    per_example = example_cross_entropy(labels, logits)
+    correct = correct_predictions(labels, logits)
     weights = tf.cast(weights, tf.float64)
     return {
         "loss_sum": tf.reduce_sum(tf.cast(per_example, tf.float64) * weights),

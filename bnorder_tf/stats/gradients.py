@@ -12,6 +12,7 @@ import numpy as np
 import tensorflow as tf
 
 from bnorder_tf.stats.taps import forward_with_taps, model_chain
+from bnorder_tf.steps import example_cross_entropy, regularization_loss
 
 GRADIENT_KEYS = (
     "input_abs_mean",
@@ -48,12 +49,8 @@ class GradientStatsPass:
                 self.layers, images, training=True, include_inputs=True
             )
             loss = tf.reduce_mean(
-                tf.keras.losses.sparse_categorical_crossentropy(
-                    labels, logits, from_logits=True
-                )
-            )
-            if self.model.losses:
-                loss += tf.add_n(self.model.losses)
+                example_cross_entropy(labels, logits)
+            ) + regularization_loss(self.model)
         preactivations = [taps[b.name]["preactivation"] for b in self.blocks]
         kernel_grads, preact_grads = tape.gradient(
             loss, (kernels, preactivations)
