@@ -13,12 +13,15 @@ import sys
 
 from absl import app, flags
 
-from bnorder_tf.errors import ConfigError, Interrupted, UserError
+from bnorder_tf.errors import (
+    INTERRUPT_EXIT,
+    ConfigError,
+    Interrupted,
+    UserError,
+)
 
 #: Exit status for bad flags and bad input.
 USAGE_EXIT = 2
-#: Exit status after Ctrl-C (128 + SIGINT), as shells report it.
-INTERRUPT_EXIT = 130
 #: Where bare flagfile names are looked up after the working directory:
 #: the repository's `trainers/` and `tuning/` folders.
 _REPOSITORY = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

@@ -66,6 +66,10 @@ class WriteError(UserError):
     exit_code = 1
 
 
+#: Exit status after Ctrl-C (128 + SIGINT), as shells report it.
+INTERRUPT_EXIT = 130
+
+
 class Interrupted(BaseException):
     """Ctrl-C (SIGINT) or SIGTERM ended the program.
 
@@ -82,6 +86,7 @@ class Interrupted(BaseException):
 
 
 __all__ = [
+    "INTERRUPT_EXIT",
     "Interrupted",
     "ConfigError",
     "MalformedFileError",

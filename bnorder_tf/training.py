@@ -30,13 +30,13 @@ import keras
 import tensorflow as tf
 
 from bnorder_tf import data as data_lib
-from bnorder_tf.cli import INTERRUPT_EXIT
 from bnorder_tf.distribute import (
     check_global_batch,
     get_strategy,
     is_chief,
 )
 from bnorder_tf.errors import (
+    INTERRUPT_EXIT,
     ConfigError,
     Interrupted,
     TrainingDivergedError,
@@ -202,12 +202,16 @@ def _train_in(
     )
     if verbose:
         _announce(config, strategy, train_data, run_dir, initial_epoch)
+    stats_callback = next(
+        (c for c in callbacks if isinstance(c, ActivationStatsCallback)), None
+    )
     try:
         model.stop_training = False
         callback_list.on_train_begin()
         diverged_epoch = _train_epochs(
             trainer,
             callback_list,
+            stats_callback,
             history,
             range(initial_epoch, config.epochs),
             steps_per_epoch,
@@ -217,10 +221,6 @@ def _train_in(
                 _epoch_batches(train_data, epoch, steps_per_epoch)
             ),
             trainer.distribute_eval(test_batches),
-        )
-        stats_callback = next(
-            (c for c in callbacks if isinstance(c, ActivationStatsCallback)),
-            None,
         )
         summary = _summary(
             config,
@@ -473,6 +473,7 @@ def _callbacks(
 def _train_epochs(
     trainer,
     callback_list,
+    stats,
     history,
     epochs,
     steps_per_epoch,
@@ -488,6 +489,8 @@ def _train_epochs(
     epochs evaluate alone.
 
     Args:
+        stats: the run's `ActivationStatsCallback` (one of
+            `callback_list`'s), or `None` when no epoch is measured.
         steps_per_execution: int, training steps per compiled call.
         history: dict from column to values of the committed epochs;
             each epoch's logs are appended once its callbacks ran.
@@ -499,14 +502,6 @@ def _train_epochs(
     """
     model = trainer.model
     metrics = trainer.train_metrics
-    stats = next(
-        (
-            c
-            for c in callback_list.callbacks
-            if isinstance(c, ActivationStatsCallback)
-        ),
-        None,
-    )
     for epoch in epochs:
         if model.stop_training:  # early stopping, before or after a resume
             break
