@@ -1,9 +1,13 @@
 """The reproduction study's driver: its plan, without training."""
 
 import csv
+import json
 import os
+import shutil
 import subprocess
 import sys
+
+import pytest
 
 from tests.helpers import ROOT
 
@@ -21,16 +25,31 @@ def test_dry_run_lists_every_run_of_the_protocol():
     assert out.returncode == 0, out.stderr
     lines = out.stdout.splitlines()
     steps = [line for line in lines if line.startswith("[")]
-    # 4 models: one grid search each, then 3 final seeds each
-    assert len(steps) == 4 + 4 * 3
+    # 4 tanh models and 8 of the bounded-activations study: one grid
+    # search each, then 3 final seeds each
+    assert len(steps) == 12 + 12 * 3
     searches = [line for line in lines if "tuning/tune.py" in line]
-    assert len(searches) == 4
+    assert len(searches) == 12
     for line in searches:
         assert "--search_learning_rate=0.1,0.01" in line
         assert "--search_weight_decay=5e-3,1e-3,5e-4,1e-4" in line
         assert "--validation_examples=5000" in line
     finals = [line for line in lines if "trainers/train.py" in line]
-    assert len(finals) == 12
+    assert len(finals) == 36
+    # each new pair: the same flagfiles as the tanh study, one activation
+    # (or the MobileNet flagfiles) changed
+    for activation in ("relu", "softsign", "lecun_tanh"):
+        for order in ("convention", "swap"):
+            assert any(
+                f"--flagfile=vgg_{order}.flags --activation={activation} " in s
+                and f"--project={activation}_{order}" in s
+                for s in searches
+            )
+    for order in ("convention", "swap"):
+        assert any(
+            f"--flagfile=mobilenet_{order}.flags --dataset" in s
+            for s in searches
+        )
     for line in finals:
         assert "best.flags" in line and "--validation_examples=0" in line
     # the same width and schedule (x0.1 at 50% and 75%) for every run
@@ -42,7 +61,8 @@ def test_dry_run_lists_every_run_of_the_protocol():
     if os.path.exists(results):
         with open(results, newline="") as f:
             header = next(csv.reader(f))
-        assert header[:13] == [
+        assert header[:14] == [
+            "model",
             "order",
             "activation",
             "learning_rate",
@@ -57,3 +77,51 @@ def test_dry_run_lists_every_run_of_the_protocol():
             "max_layer_saturation",
             "status",
         ]
+
+
+def _study_copy(tmp_path, versions):
+    """study.py alone in a fresh git repository, with `versions` as its
+    code-version record; returns the copy's path."""
+    study = tmp_path / "reproduction" / "fashion_mnist" / "study.py"
+    study.parent.mkdir(parents=True)
+    shutil.copy(STUDY, study)
+    (tmp_path / "bnorder_tf").mkdir()
+    (tmp_path / "bnorder_tf" / "code.py").write_text("x = 1\n")
+    for command in (
+        ["init", "-q"],
+        ["add", "."],
+        ["-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "c"],
+    ):
+        subprocess.run(["git", *command], cwd=tmp_path, check=True)
+    work = study.parent / "work"
+    work.mkdir()
+    (work / "code_versions.json").write_text(json.dumps(versions))
+    return study
+
+
+def _files(top):
+    return sorted(str(p) for p in top.rglob("*") if ".git" not in p.parts)
+
+
+@pytest.mark.parametrize("fault", ["other_commit", "changed_code"])
+def test_a_step_never_runs_on_other_code_than_its_model_ran(tmp_path, fault):
+    """Each model's runs share one commit: a clone at another commit, or
+    with changed package code, is refused in one line before anything
+    runs."""
+    versions = {"convention": "0" * 40} if fault == "other_commit" else {}
+    study = _study_copy(tmp_path, versions)
+    if fault == "changed_code":
+        (tmp_path / "bnorder_tf" / "code.py").write_text("x = 2\n")
+    before = _files(tmp_path)
+    out = subprocess.run(
+        [sys.executable, str(study)],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert out.returncode == 2
+    assert out.stderr.count("\n") == 1 and "Traceback" not in out.stderr
+    expected = "000000000000" if fault == "other_commit" else "differ from"
+    assert expected in out.stderr
+    assert _files(tmp_path) == before

@@ -23,10 +23,21 @@ continues from its last committed epoch, and the tuner continues its
 grid. Commit `work/` (the .gitignore there keeps checkpoints, models and
 TensorBoard events out): a fresh machine then picks the study up where it
 stopped.
+
+Each model's runs use one version of the code: the commit that ran its
+first step is recorded in `work/code_versions.json`, and a later step on
+other code is refused. To go on developing while a study runs, run it in
+a worktree at that commit and copy its state back:
+
+    git worktree add ../study COMMIT
+    (cd ../study && python reproduction/fashion_mnist/study.py \
+        --sync_from=$OLDPWD && python reproduction/fashion_mnist/study.py)
+    python reproduction/fashion_mnist/study.py --sync_from=../study
 """
 
 import argparse
 import csv
+import json
 import os
 import shutil
 import subprocess
@@ -40,12 +51,26 @@ WORK = os.path.join("reproduction", "fashion_mnist", "work")
 TUNING_DIR = os.path.join(WORK, "tuning")
 FINAL_DIR = os.path.join(WORK, "final")
 
-#: The models compared: name -> (flagfile, order as the tables name it).
+#: The models compared: name -> (flagfile, flags that follow it). The
+#: first four are the tanh study; the rest, Convention and Swap each, are
+#: the bounded-activations study (issue 21): the ReLU control, softsign,
+#: LeCun tanh and MobileNet v1 with tanh.
 MODELS = {
-    "convention": ("vgg_convention.flags", "convention"),
-    "swap": ("vgg_swap.flags", "swap"),
-    "nwdbn": ("vgg_nwdbn.flags", "nwdbn"),
-    "swap_shifted_tanh": ("vgg_swap_shifted_tanh.flags", "swap"),
+    "convention": ("vgg_convention.flags", ()),
+    "swap": ("vgg_swap.flags", ()),
+    "nwdbn": ("vgg_nwdbn.flags", ()),
+    "swap_shifted_tanh": ("vgg_swap_shifted_tanh.flags", ()),
+    "relu_convention": ("vgg_convention.flags", ("--activation=relu",)),
+    "relu_swap": ("vgg_swap.flags", ("--activation=relu",)),
+    "softsign_convention": ("vgg_convention.flags", ("--activation=softsign",)),
+    "softsign_swap": ("vgg_swap.flags", ("--activation=softsign",)),
+    "mobilenet_convention": ("mobilenet_convention.flags", ()),
+    "mobilenet_swap": ("mobilenet_swap.flags", ()),
+    "lecun_tanh_convention": (
+        "vgg_convention.flags",
+        ("--activation=lecun_tanh",),
+    ),
+    "lecun_tanh_swap": ("vgg_swap.flags", ("--activation=lecun_tanh",)),
 }
 LEARNING_RATES = ("0.1", "0.01")
 WEIGHT_DECAYS = ("5e-3", "1e-3", "5e-4", "1e-4")
@@ -66,6 +91,7 @@ COMMON = [
 #: convention search ran with 50 bins before search runs dropped them.)
 FINAL_HISTOGRAM_BINS = 25
 RESULT_COLUMNS = (
+    "model",
     "order",
     "activation",
     "learning_rate",
@@ -107,11 +133,12 @@ def milestones(epochs):
 
 
 def search_command(model):
-    flagfile, _ = MODELS[model]
+    flagfile, flags = MODELS[model]
     return [
         sys.executable,
         os.path.join("tuning", "tune.py"),
         f"--flagfile={flagfile}",
+        *flags,
         *COMMON,
         f"--epochs={SEARCH_EPOCHS}",
         milestones(SEARCH_EPOCHS),
@@ -154,7 +181,9 @@ def final_run_dir(model, seed):
 
 
 #: Convention and Swap first: the paper's headline comparison is then the
-#: first result a partial study has.
+#: first result a partial study has. Of the bounded-activations pairs the
+#: ReLU control comes first and LeCun tanh last (the issue's order of
+#: what to cut if the budget shrinks).
 STEP_ORDER = (
     ("search", "convention"),
     ("search", "swap"),
@@ -164,14 +193,21 @@ STEP_ORDER = (
     ("final", "nwdbn"),
     ("search", "swap_shifted_tanh"),
     ("final", "swap_shifted_tanh"),
+    *(
+        (role, f"{pair}_{order}")
+        for pair in ("relu", "softsign", "mobilenet", "lecun_tanh")
+        for role in ("search", "final")
+        for order in ("convention", "swap")
+    ),
 )
 
 
 def steps():
-    """`(description, command, done)` of every step, in order."""
+    """`(model, description, command, done)` of every step, in order."""
     for role, model in STEP_ORDER:
         if role == "search":
             yield (
+                model,
                 f"search {model}: "
                 f"{len(LEARNING_RATES) * len(WEIGHT_DECAYS)} grid points "
                 f"x 1 seed x {SEARCH_EPOCHS} epochs",
@@ -184,15 +220,101 @@ def steps():
                 os.path.join(ROOT, final_run_dir(model, seed), "summary.json")
             )
             yield (
+                model,
                 f"final {model} seed {seed}: {FINAL_EPOCHS} epochs",
                 final_command(model, seed),
                 done,
             )
 
 
+#: Per model, the commit whose code ran its steps, recorded when its first
+#: step starts (the four tanh models ran before this record existed).
+CODE_VERSIONS = os.path.join(WORK, "code_versions.json")
+#: What a run's numbers depend on: the commit must describe these exactly.
+CODE_PATHS = ("bnorder_tf", "trainers", "tuning", "pyproject.toml")
+
+
+class StudyError(Exception):
+    """A step that must not run here (one line, exit 2)."""
+
+
+def code_version():
+    """This clone's commit, or `None` outside a git checkout.
+
+    Raises:
+        StudyError: the code differs from the commit, which would then not
+            say what ran.
+    """
+    try:
+        head = subprocess.run(
+            ["git", "rev-parse", "HEAD"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        changed = subprocess.run(
+            ["git", "status", "--porcelain", "--", *CODE_PATHS],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    if changed:
+        raise StudyError(
+            f"{', '.join(CODE_PATHS)} differ from commit {head[:12]}, so the "
+            "record would not say what ran: commit them, or run the study "
+            "from a clean worktree (git worktree add ../study HEAD)."
+        )
+    return head
+
+
+def read_code_versions():
+    path = os.path.join(ROOT, CODE_VERSIONS)
+    if not os.path.exists(path):
+        return {}
+    with open(path) as f:
+        return json.load(f)
+
+
+def check_code_version(model):
+    """Records the commit that runs `model`'s first step; refuses a later
+    step on another commit, so that each model's runs share one version.
+
+    Raises:
+        StudyError: this clone is at another commit than the model's runs.
+    """
+    versions = read_code_versions()
+    head = code_version()
+    recorded = versions.get(model)
+    if recorded is None:
+        versions[model] = head
+        path = os.path.join(ROOT, CODE_VERSIONS)
+        with open(path + ".tmp", "w") as f:
+            json.dump(versions, f, indent=1, sort_keys=True)
+            f.write("\n")
+        os.replace(path + ".tmp", path)
+    elif head is not None and recorded != head:
+        raise StudyError(
+            f"{model}'s runs used commit {recorded[:12]} and this clone is "
+            f"at {head[:12]}: run the study from a worktree at that commit "
+            f"(git worktree add ../study {recorded[:12]}; then, there, "
+            "study.py --sync_from=THIS_CLONE; study.py), and copy its results "
+            "back with study.py --sync_from=../study."
+        )
+
+
 def run_step(command):
+    """Runs a step's command in this clone, with this clone's package (an
+    editable install of another clone would otherwise be imported)."""
     print("+", " ".join(command[1:]), flush=True)
-    return subprocess.call(command, cwd=ROOT)
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(
+        p for p in (ROOT, env.get("PYTHONPATH")) if p
+    )
+    return subprocess.call(command, cwd=ROOT, env=env)
 
 
 def main(argv=None):
@@ -219,14 +341,19 @@ def main(argv=None):
         sync_from(args.sync_from)
         return 0
     if args.dry_run:
-        for description, command, done in steps():
+        for _, description, command, done in steps():
             print(f"[{'done' if done else 'todo'}] {description}")
             print("    " + " ".join(command[1:]))
         return 0
     if not args.collect:
-        for description, command, done in steps():
+        for model, description, command, done in steps():
             if done:
                 continue
+            try:
+                check_code_version(model)
+            except StudyError as e:
+                print(f"study.py: error: {e}", file=sys.stderr)
+                return 2
             print(f"== {description}", flush=True)
             status = run_step(command)
             if status == 1 and description.startswith("final"):
@@ -273,7 +400,15 @@ def collect():
             except NotARunError:  # no finished run yet
                 runs = []
             rows += [result_row(run, role) for run in runs]
-    rows.sort(key=lambda r: (r["role"], r["order"], r["activation"], r["run"]))
+    rows.sort(
+        key=lambda r: (
+            r["role"],
+            r["model"],
+            r["order"],
+            r["activation"],
+            r["run"],
+        )
+    )
     with open(os.path.join(HERE, "results.csv"), "w", newline="") as f:
         writer = csv.DictWriter(f, RESULT_COLUMNS)
         writer.writeheader()
@@ -313,6 +448,7 @@ def result_row(run, role):
     accuracy = summary.get("final_test_accuracy")
     split = summary.get("evaluation_split", "test")
     return {
+        "model": config.model,
         "order": config.variant,
         "activation": config.activation,
         "learning_rate": config.learning_rate,
