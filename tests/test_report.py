@@ -100,6 +100,7 @@ def test_report_tables_match_the_runs_summaries(run_dirs, tmp_path):
         "saturation",
         "skewness",
         "sparsity",
+        "pairs_per_block",
         "histograms",
         "output_histograms",
         "sparsity_vs_accuracy",
@@ -116,6 +117,19 @@ def test_report_tables_match_the_runs_summaries(run_dirs, tmp_path):
     assert page.count('src="data:image/png;base64,') == len(figures)
     assert 'src="http' not in page  # self-contained
     _check_markdown_and_html_say_the_same(text, page)
+
+    # the pair table: Swap's gain, its standard error and Welch's p
+    convention, swap = (
+        [100 * s["final_test_accuracy"] for s in _summaries(run_dirs, order)]
+        for order in ("convention", "swap")
+    )
+    welch = scipy_stats.ttest_ind(swap, convention, equal_var=False)
+    gap = np.mean(swap) - np.mean(convention)
+    se = np.sqrt(np.var(swap, ddof=1) / 2 + np.var(convention, ddof=1) / 2)
+    pair_row = next(
+        line for line in text.splitlines() if line.startswith("| synthetic")
+    )
+    assert f"| {gap:+.2f} ± {se:.2f} | {welch.pvalue:.2g} | 2 |" in pair_row
 
     # the correlation in the caption is Pearson's r over the four runs
     points = [

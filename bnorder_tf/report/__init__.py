@@ -17,7 +17,7 @@ import statistics
 from bnorder_tf.errors import ConfigError
 from bnorder_tf.report import figures
 from bnorder_tf.report.analytic import tanh_skewness_grid
-from bnorder_tf.report.claims import check_claims, claims_table
+from bnorder_tf.report.claims import check_claims, claims_table, is_bounded
 from bnorder_tf.report.document import (
     Document,
     Section,
@@ -25,6 +25,7 @@ from bnorder_tf.report.document import (
     to_html,
     to_markdown,
 )
+from bnorder_tf.report.pairs import gap_table, order_pairs
 from bnorder_tf.report.runs import (
     MAIN_SETTINGS,
     NotARunError,
@@ -32,6 +33,7 @@ from bnorder_tf.report.runs import (
     group_runs,
     varying_settings,
 )
+from bnorder_tf.report.significance import pearson
 from bnorder_tf.stats.metrics import MODEL_KEYS
 
 REPORT_MD = "report.md"
@@ -181,6 +183,19 @@ def _table_sections(groups, runs, diverged, claims):
             table=accuracy_table(accuracy_rows(groups)),
         )
     ]
+    pairs = order_pairs(groups)
+    if pairs:
+        sections.append(
+            Section(
+                "Convention and Swap, pair by pair",
+                "Each dataset, model and activation trained in both orders, "
+                "each order with its own tuned learning rate and decay: test "
+                "accuracy (mean ± std over seeds), Swap's gain with its "
+                "standard error and Welch's two-sided p-value, and the mean "
+                "absolute channel skewness of each order.",
+                table=gap_table(pairs),
+            )
+        )
     if claims:
         sections.append(
             Section(
@@ -213,8 +228,10 @@ def _figures(groups, layer, channels):
     """`(file name, heading, caption, figure or None)` of every figure."""
     return (
         _per_layer_figures(groups)
+        + _pair_figures(groups)
         + _histogram_figures(groups, layer, channels)
         + _correlation_figures(groups)
+        + _bounded_correlation_figures(groups)
         + [
             (
                 "loss",
@@ -274,6 +291,25 @@ def _per_layer_figures(groups):
     ]
 
 
+def _pair_figures(groups):
+    pairs = order_pairs(groups)
+    return [
+        (
+            "pairs_per_block",
+            "Convention and Swap per block, pair by pair",
+            "Saturation and mean absolute channel skewness of each block at "
+            "the last epoch, Convention dashed and Swap solid, one row per "
+            "dataset, model and activation (paper figures 3, 4, 13).",
+            figures.pairs_per_layer(
+                pairs,
+                (("saturation", "saturation"), ("skewness", "|skewness|")),
+            )
+            if pairs
+            else None,
+        )
+    ]
+
+
 def _histogram_figures(groups, layer, channels):
     return [
         (
@@ -316,6 +352,52 @@ def _correlation_figures(groups):
                     fig,
                 )
             )
+    return drawn
+
+
+def _bounded_correlation_figures(groups):
+    """Skewness against accuracy over the runs with a bounded activation,
+    per dataset, when they span several (model, activation): Pearson's r
+    pooled and within each (model, activation), with p-values."""
+    by_dataset = {}
+    for group in groups:
+        if is_bounded(group.runs[0]):
+            by_dataset.setdefault(group.settings["dataset"], []).append(group)
+    drawn = []
+    for dataset, bounded in sorted(by_dataset.items()):
+        points = [
+            (
+                run.summary["stats"]["skewness"],
+                run.summary["final_test_accuracy"],
+                (group.settings["model"], group.settings["activation"]),
+            )
+            for group in bounded
+            for run in group.runs
+            if (run.summary.get("stats") or {}).get("skewness") is not None
+            and run.summary.get("final_test_accuracy") is not None
+        ]
+        strata = {p[2] for p in points}
+        if len(strata) < 2 or len(points) < 3:
+            continue
+        x, y, labels = zip(*points)
+        pooled, within = pearson(x, y), pearson(x, y, labels)
+        fig, _ = figures.versus_accuracy(bounded, "skewness")
+        drawn.append(
+            (
+                f"skewness_vs_accuracy_bounded_{dataset.replace('/', '-')}",
+                f"Skewness vs accuracy on {dataset}, bounded activations",
+                f"One point per run with a bounded activation; pooled "
+                f"Pearson r = {pooled.r:.3f} (p = {pooled.p:.2g}, n = "
+                f"{pooled.n}). Within each of the {len(strata)} (model, "
+                f"activation) settings, their means removed: r = "
+                f"{within.r:.3f} (p = {within.p:.2g}). Pooling different "
+                "activations is fair only as far as the two agree: the "
+                "pooled r also counts differences between activations (and "
+                "their tuned learning rates) that have nothing to do with "
+                "skewness.",
+                fig,
+            )
+        )
     return drawn
 
 

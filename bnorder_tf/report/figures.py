@@ -49,6 +49,41 @@ def per_layer(groups, key, title, ylabel):
     return fig
 
 
+def pairs_per_layer(pairs, keys):
+    """One row per Convention/Swap pair, one column per `(key, label)` in
+    `keys`: the statistic of each block at the last epoch, Convention
+    dashed and Swap solid (paper figure 13)."""
+    rows = [
+        pair
+        for pair in pairs
+        if _layer_series(pair.convention, keys[0][0])[0]
+        and _layer_series(pair.swap, keys[0][0])[0]
+    ]
+    if not rows:
+        return None
+    fig, axes = plt.subplots(
+        len(rows),
+        len(keys),
+        squeeze=False,
+        figsize=(5.5 * len(keys), 2.8 * len(rows)),
+    )
+    for i, pair in enumerate(rows):
+        for j, (key, label) in enumerate(keys):
+            ax = axes[i, j]
+            for group, style, name in (
+                (pair.convention, "--", "Convention"),
+                (pair.swap, "-", "Swap"),
+            ):
+                layers, values = _layer_series(group, key)
+                ax.plot(layers, values, style, marker="o", label=name)
+            ax.set_title(f"{pair.name}: {label}", fontsize=9)
+            ax.tick_params(axis="x", rotation=60, labelsize=6)
+            ax.grid(alpha=0.3)
+    axes[0, 0].legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
 #: The histograms a stats record holds: tap -> (counts key, edges key).
 HISTOGRAM_KEYS = {
     "activation": ("histogram", "histogram_edges"),

@@ -1,0 +1,76 @@
+"""The report's p-values against SciPy, and the within-strata correlation
+against an ordinary least-squares fit with one intercept per stratum."""
+
+import numpy as np
+import pytest
+from scipy import special
+from scipy import stats as scipy_stats
+
+from bnorder_tf.report.significance import betainc, pearson, welch
+
+
+def test_incomplete_beta_matches_scipy():
+    rng = np.random.default_rng(0)
+    for a, b, x in zip(
+        rng.uniform(0.05, 60, 500),
+        rng.uniform(0.05, 60, 500),
+        rng.uniform(0, 1, 500),
+    ):
+        assert betainc(a, b, x) == pytest.approx(
+            special.betainc(a, b, x), abs=1e-12
+        )
+    assert betainc(2.0, 3.0, 0.0) == 0.0 and betainc(2.0, 3.0, 1.0) == 1.0
+
+
+@pytest.mark.parametrize("n, slope", [(5, 0.0), (12, 0.4), (40, -0.2)])
+def test_pearson_matches_scipy(n, slope):
+    rng = np.random.default_rng(n)
+    x = rng.normal(size=n)
+    y = slope * x + rng.normal(scale=0.5, size=n)
+    expected = scipy_stats.pearsonr(x, y)
+    result = pearson(x, y)
+    assert result.r == pytest.approx(expected.statistic, abs=1e-12)
+    assert result.p == pytest.approx(expected.pvalue, rel=1e-9)
+    assert (result.n, result.df) == (n, n - 2)
+
+
+def test_pearson_within_strata_is_the_slope_test_of_a_fit_per_stratum():
+    """Three strata whose means alone correlate strongly, while within
+    each the relation is weakly negative: pooling says +, strata say -."""
+    rng = np.random.default_rng(1)
+    labels = np.repeat(["tanh", "softsign", "lecun"], 6)
+    shift = np.repeat([0.0, 2.0, 4.0], 6)
+    x = shift + rng.normal(size=18)
+    y = shift - 0.6 * (x - shift) + rng.normal(scale=0.3, size=18)
+    assert pearson(x, y).r > 0.8
+    within = pearson(x, y, strata=list(labels))
+    # y ~ slope * x + one intercept per stratum
+    design = np.column_stack(
+        [x]
+        + [(labels == s).astype(float) for s in ("tanh", "softsign", "lecun")]
+    )
+    coef, residual, *_ = np.linalg.lstsq(design, y, rcond=None)
+    df = 18 - 4
+    covariance = residual[0] / df * np.linalg.inv(design.T @ design)
+    t = coef[0] / np.sqrt(covariance[0, 0])
+    assert within.df == df
+    assert within.r < 0
+    assert within.p == pytest.approx(2 * scipy_stats.t.sf(abs(t), df), rel=1e-9)
+    assert within.r * np.sqrt(df / (1 - within.r**2)) == pytest.approx(t)
+
+
+def test_pearson_without_spread_or_points_is_nan():
+    assert np.isnan(pearson([1.0, 1.0, 1.0], [0.1, 0.2, 0.3]).r)
+    assert np.isnan(pearson([1.0, 2.0], [0.1, 0.2]).p)
+
+
+def test_welch_matches_scipy():
+    a = np.array([0.9157, 0.9182, 0.9154])
+    b = np.array([0.9171, 0.9210, 0.9190])
+    expected = scipy_stats.ttest_ind(b, a, equal_var=False)
+    result = welch(a, b)
+    assert result.difference == pytest.approx(b.mean() - a.mean())
+    assert result.standard_error == pytest.approx(
+        np.sqrt(a.var(ddof=1) / 3 + b.var(ddof=1) / 3)
+    )
+    assert result.p == pytest.approx(expected.pvalue, rel=1e-9)
