@@ -63,8 +63,11 @@ def test_callback_under_mirrored_fit_logs_exact_values(tmp_path, rng, mirrored):
         )
     callback = ActivationStatsCallback(eval_ds, every=1, log_dir=tmp_path)
     csv = keras.callbacks.CSVLogger(str(tmp_path / "history.csv"))
+    # a dataset, not arrays: Keras's array adapter under MirroredStrategy
+    # left an iterator whose destruction stalled for 15-100 s at random
+    train_ds = tf.data.Dataset.from_tensor_slices((x, y)).batch(16)
     history = model.fit(
-        x, y, batch_size=16, epochs=2, verbose=0, callbacks=[callback, csv]
+        train_ds, epochs=2, verbose=0, callbacks=[callback, csv]
     )
 
     # after the last epoch the logged values equal the NumPy reference
