@@ -19,6 +19,7 @@ from absl import flags, logging
 
 from bnorder_tf import choices, cli, config
 from bnorder_tf.errors import ConfigError
+from bnorder_tf.search_space import parse_search_values, trial_config
 
 SEARCH_HELP = {
     "learning_rate": "Learning rates to search.",
@@ -89,13 +90,11 @@ FLAGS = flags.FLAGS
 def search_space():
     """The `--search_*` flags as `{field: values}`; raises `ConfigError`
     for a bad value or when none is given."""
-    from bnorder_tf import tuning
-
     space = {}
     for field in choices.SEARCHABLE:
         values = FLAGS[f"search_{field}"].value
         if values:
-            space[field] = tuning.parse_search_values(
+            space[field] = parse_search_values(
                 f"search_{field}",
                 values,
                 names=SEARCH_NAMES.get(field),
@@ -115,15 +114,15 @@ def main(argv):
     del argv
     logging.set_verbosity(logging.WARNING)
     base = config.config_from_flags()
+    space = search_space()
+    for field, values in space.items():  # every trial's config is valid
+        for value in values:
+            trial_config(base, {field: value}, base.seed)
     # TensorFlow, Keras and keras-tuner only now that the flags are checked
     cli.import_tensorflow()
     from bnorder_tf import data, distribute, tuning
 
     distribute.split_cpu(base.logical_cpus)
-    space = search_space()
-    for field, values in space.items():  # every trial's config is valid
-        for value in values:
-            tuning.trial_config(base, {field: value}, base.seed)
     # fail on a missing dataset now, in one line, not in every trial
     data.get_source(base.dataset, base.data_dir).load_split("test")
     strategy = distribute.get_strategy(
@@ -168,7 +167,7 @@ def _search(base, space, strategy, tuner_id):
     if best_row:
         values = {k: best_row[k] for k in space}
         best = dataclasses.replace(
-            tuning.trial_config(base, values, base.seed), run_name=None
+            trial_config(base, values, base.seed), run_name=None
         )
     best_path = tuning.write_results(tuner.project_dir, rows, best)
     with open(os.path.join(tuner.project_dir, tuning.RESULTS_MD)) as f:

@@ -18,7 +18,6 @@ does keras-tuner's chief/worker mode (`KERASTUNER_TUNER_ID`,
 import csv
 import dataclasses
 import json
-import math
 import os
 import shutil
 import statistics
@@ -37,6 +36,7 @@ from bnorder_tf.run_dir import (
     read_summary,
     write_atomically,
 )
+from bnorder_tf.search_space import parse_search_values, trial_config
 from bnorder_tf.stats.metrics import MODEL_KEYS
 from bnorder_tf.strict_json import dumps_strict
 
@@ -169,45 +169,6 @@ def _differences(before, after):
     return names
 
 
-def parse_search_values(flag, values, names=None, positive=False):
-    """A `--search_*` flag's distinct values: names out of `names`, or
-    else finite numbers (> 0 with `positive`, else >= 0).
-
-    Raises:
-        ConfigError: naming the flag and the bad value.
-    """
-    if len(set(values)) != len(values):
-        raise ConfigError(f"--{flag} repeats a value: {','.join(values)}.")
-    if names is not None:
-        unknown = [v for v in values if v not in names]
-        if unknown:
-            raise ConfigError(
-                f"--{flag}: unknown {', '.join(unknown)}; valid values are "
-                f"{', '.join(names)}."
-            )
-        return list(values)
-    numbers = []
-    for text in values:
-        try:
-            number = float(text)
-        except ValueError:
-            number = math.nan
-        if (
-            not math.isfinite(number)
-            or number < 0
-            or (positive and number == 0)
-        ):
-            bound = "> 0" if positive else ">= 0"
-            raise ConfigError(
-                f"--{flag}: {text!r} is not a finite number {bound}; give "
-                "a comma-separated list such as 0.1,0.01."
-            )
-        numbers.append(number)
-    if len(set(numbers)) != len(numbers):
-        raise ConfigError(f"--{flag} repeats a value: {','.join(values)}.")
-    return numbers
-
-
 def hyperparameters(space):
     """A `kt.HyperParameters` with one `Choice` per searched field.
 
@@ -218,25 +179,6 @@ def hyperparameters(space):
     for name, values in space.items():
         hp.Choice(name, list(values), ordered=False)
     return hp
-
-
-def trial_config(base, values, seed):
-    """The `TrainConfig` of one seed of one trial.
-
-    `bn_affine_decay` sets both `bn_gamma_decay` and `bn_beta_decay` (the
-    paper's sweep of the decay on BN's affine parameters); `depth` n sets
-    `model` to `vgg16_<n>` (the depth search of appendix A.6).
-    """
-    values = dict(values)
-    depth = values.pop("depth", None)
-    if depth is not None:
-        values["model"] = f"vgg16_{int(depth)}"
-    affine = values.pop("bn_affine_decay", None)
-    if affine is not None:
-        values["bn_gamma_decay"] = values["bn_beta_decay"] = affine
-    fields = {f.name for f in dataclasses.fields(base)}
-    values = {k: v for k, v in values.items() if k in fields}
-    return dataclasses.replace(base, **values, seed=seed)
 
 
 class SeedAveragingTuner(kt.Tuner):

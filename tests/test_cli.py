@@ -121,6 +121,9 @@ def _run_plain(args, **env):
         ("trainers/train.py", "--epochs=-1"),  # absl's bounds
         ("trainers/train.py", "--width=nan"),  # TrainConfig's check
         ("tuning/tune.py", "--tuner=sideways"),
+        # the search flags' own checks
+        ("tuning/tune.py", "--search_learning_rate=0.1,abc"),
+        ("tuning/tune.py", "--search_order=swap,upside_down"),
         ("-m bnorder_tf.predict", "--top_k=0"),
     ],
 )
