@@ -113,18 +113,41 @@ RESULT_COLUMNS = (
 #: the tables, figures and claims).
 TITLE = "Reproduction on Fashion-MNIST"
 INTRO = (
-    f"VGG16_11 at width {WIDTH:g} with tanh, each order (and the shifted "
-    "tanh in Swap order) tuned on its own over the paper's grid, learning "
-    "rate {0.1, 0.01} x weight decay {5e-3, 1e-3, 5e-4, 1e-4}, one seed "
-    f"and {SEARCH_EPOCHS} epochs per point, picked on "
+    f"VGG16_11 at width {WIDTH:g} with tanh in Convention, NWDBN and Swap "
+    "order (and the shifted tanh in Swap order); then, with the same "
+    "protocol, the bounded-activations study: VGG16_11 with ReLU (the "
+    "control, where the paper finds Swap worse), softsign and LeCun tanh, "
+    f"and MobileNet v1 (width {WIDTH:g}) with tanh, each in Convention and "
+    "Swap order. Each model is tuned on its own over the paper's grid, "
+    "learning rate {0.1, 0.01} x weight decay {5e-3, 1e-3, 5e-4, 1e-4}, one "
+    f"seed and {SEARCH_EPOCHS} epochs per point, picked on "
     f"{VALIDATION_EXAMPLES:,} training images held out; then "
-    f"{len(FINAL_SEEDS)} seeds at each best point for {FINAL_EPOCHS} "
-    "epochs on the whole training set, evaluated on the test set, which the "
-    "search never saw. Batch 128, learning rate x0.1 at 50% and 75% of "
-    "training. Made by study.py in this folder; results.csv has one row "
-    "per run, and each search's validation accuracy per grid point is in "
-    "work/tuning/<model>/results.md."
+    f"{len(FINAL_SEEDS)} seeds (0, 1, 2) at each best point for "
+    f"{FINAL_EPOCHS} epochs on the whole training set, evaluated on the test "
+    "set, which the search never saw. Batch 128, learning rate x0.1 at 50% "
+    "and 75% of training, float32. The paper's numbers for softsign, LeCun "
+    "tanh, ReLU and MobileNet come from its ICLR version (full VGG16 or "
+    "MobileNet on CIFAR-100), not from VGG16_11. Made by study.py in this "
+    "folder; results.csv has one row per run, and each search's validation "
+    "accuracy per grid point is in work/tuning/<model>/results.md."
 )
+
+
+def code_versions_text():
+    """Which commit ran which models, from `CODE_VERSIONS`."""
+    by_commit = {}
+    for model, commit in sorted(read_code_versions().items()):
+        by_commit.setdefault(commit or "unknown", []).append(model)
+    recorded = "; ".join(
+        f"commit {commit[:12]} ran {', '.join(models)}"
+        for commit, models in by_commit.items()
+    )
+    return (
+        "Code versions: the tanh study's runs (convention, nwdbn, swap, "
+        "swap_shifted_tanh) ran before versions were recorded, on the "
+        "commits of 2026-12-01 that touch work/ (git log -- work/)"
+        + (f"; {recorded} (work/code_versions.json)." if recorded else ".")
+    )
 
 
 def milestones(epochs):
@@ -429,7 +452,7 @@ def collect():
                 "--title",
                 TITLE,
                 "--intro",
-                INTRO,
+                f"{INTRO} {code_versions_text()}",
             ],
             cwd=ROOT,
         )
