@@ -14,7 +14,8 @@ Two comparisons, each in one process with alternating repeats:
 2. The loop's overhead per step on a tiny model, where overhead is most
    of a step: `training.run` against Keras's own `model.fit` on the same
    model and pipeline (both without a progress bar), each as time per
-   step above the bare step.
+   step above the bare step; fit both as a user calls it and inside the
+   `OneDeviceStrategy` that `training.run` uses on one device.
 
 Usage: python benchmarks/bench_loop.py [--steps 200] [--repeats 3]
     [--networks NAME...]
@@ -31,7 +32,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import keras  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from bnorder_tf import data, training  # noqa: E402
+from bnorder_tf import data, distribute, training  # noqa: E402
 from bnorder_tf.config import TrainConfig  # noqa: E402
 from bnorder_tf.models import build_model  # noqa: E402
 from bnorder_tf.steps import Trainer, make_optimizer  # noqa: E402
@@ -115,15 +116,18 @@ def bare_seconds_per_step(network, steps):
     return (time.perf_counter() - start) / steps
 
 
-def fit_seconds_per_step(network, steps):
+def fit_seconds_per_step(network, steps, strategy=None):
     """Keras's `fit` on the same model and pipeline: the second epoch's
-    time per step (the first one traces)."""
-    config, model, train = _model_and_data(network, steps)
-    model.compile(
-        optimizer=make_optimizer(config, steps),
-        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-        metrics=["accuracy"],
-    )
+    time per step (the first one traces). With `strategy` (the run's
+    `OneDeviceStrategy`), model and fit are in its scope, as the loop."""
+    strategy = strategy or tf.distribute.get_strategy()
+    with strategy.scope():
+        config, model, train = _model_and_data(network, steps)
+        model.compile(
+            optimizer=make_optimizer(config, steps),
+            loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+            metrics=["accuracy"],
+        )
     times = []
 
     class EpochTimes(keras.callbacks.Callback):
@@ -133,13 +137,14 @@ def fit_seconds_per_step(network, steps):
         def on_epoch_end(self, epoch, logs=None):
             times.append(time.perf_counter() - self.start)
 
-    model.fit(
-        train.dataset.repeat(),
-        epochs=2,
-        steps_per_epoch=steps,
-        verbose=0,
-        callbacks=[EpochTimes()],
-    )
+    with strategy.scope():
+        model.fit(
+            train.dataset.repeat(),
+            epochs=2,
+            steps_per_epoch=steps,
+            verbose=0,
+            callbacks=[EpochTimes()],
+        )
     return times[-1] / steps
 
 
@@ -157,20 +162,26 @@ def main():
     )
     for name in args.networks:
         network = NETWORKS[name]
-        times = {"bare": [], "loop": [], "fit": []}
+        times = {"bare": [], "loop": [], "fit": [], "fit_one_device": []}
+        one_device = distribute.get_strategy("one_device")
         for _ in range(args.repeats):
             times["bare"].append(bare_seconds_per_step(network, args.steps))
             times["loop"].append(loop_seconds_per_step(network, args.steps))
             times["fit"].append(fit_seconds_per_step(network, args.steps))
-        bare, loop, fit = (
-            statistics.median(times[k]) for k in ("bare", "loop", "fit")
+            times["fit_one_device"].append(
+                fit_seconds_per_step(network, args.steps, one_device)
+            )
+        bare, loop, fit, fit_one_device = (
+            statistics.median(times[k])
+            for k in ("bare", "loop", "fit", "fit_one_device")
         )
         print(
             f"{name}: bare step {1000 * bare:.1f} ms ({BATCH / bare:.0f} "
             f"img/s); real epoch {1000 * loop:.1f} ms/step, ratio "
             f"{bare / loop:.3f} (floor >= 0.95); overhead per step: loop "
             f"{1000 * (loop - bare):+.1f} ms, Keras fit "
-            f"{1000 * (fit - bare):+.1f} ms",
+            f"{1000 * (fit - bare):+.1f} ms (in the loop's OneDeviceStrategy "
+            f"{1000 * (fit_one_device - bare):+.1f} ms)",
             flush=True,
         )
 

@@ -3,10 +3,12 @@
 Keras's own progress bar redraws at most every 0.05 s, reading the
 metrics back from the device each time, and when stdout is not a
 terminal it writes every redraw as a new line (about 100 KB per epoch in
-a log file). This callback draws Keras's `Progbar` at most twice a second
-on a terminal, and prints one line per epoch otherwise.
+a log file). This callback reads the metrics and draws Keras's `Progbar`
+at most twice a second on a terminal, and prints one line per epoch
+otherwise.
 """
 
+import math
 import sys
 import time
 
@@ -40,28 +42,38 @@ def epoch_line(epoch, epochs, steps, seconds, logs):
 class EpochProgress(keras.callbacks.Callback):
     """A progress bar on a terminal, one line per epoch elsewhere.
 
-    The logs given to `on_train_batch_end` may be device tensors: they are
-    read only when the bar is redrawn.
+    The bar reads the epoch's metrics itself, from `current_logs`, and only
+    when it redraws: the training loop passes no logs to
+    `on_train_batch_end`, since Keras's `CallbackList` would read every log
+    back from the device before calling any callback (a host round trip
+    per step).
 
     Args:
         epochs: int, the run's number of epochs.
         steps: int, training steps per epoch.
+        current_logs: optional function returning the epoch's metrics so
+            far (`{name: scalar tensor or float}`), called at most once per
+            `REDRAW_INTERVAL`; without it the bar shows the steps only.
         stream: the file written to (default `sys.stdout`); a terminal
             gets the bar.
 
     Example:
 
-    >>> callbacks = keras.callbacks.CallbackList(
-    ...     [EpochProgress(epochs=12, steps=468)], model=model)
+    >>> progress = EpochProgress(
+    ...     epochs=12, steps=468, current_logs=trainer.train_metrics.result)
+    >>> callbacks = keras.callbacks.CallbackList([progress], model=model)
     """
 
-    def __init__(self, epochs, steps, stream=None):
+    def __init__(self, epochs, steps, current_logs=None, stream=None):
         super().__init__()
         self.epochs = epochs
         self.steps = steps
+        self.current_logs = current_logs
         self.stream = stream
+        self._interactive_epoch = False
         self._bar = None
         self._start = None
+        self._last_draw = -math.inf
 
     @property
     def _out(self):
@@ -72,21 +84,38 @@ class EpochProgress(keras.callbacks.Callback):
 
     def on_epoch_begin(self, epoch, logs=None):
         self._start = time.perf_counter()
+        self._interactive_epoch = self._interactive()
         self._bar = None
-        if self._interactive():
+        self._last_draw = -math.inf
+        if self._interactive_epoch:
             print(f"Epoch {epoch + 1}/{self.epochs}", file=self._out)
+
+    def _draw(self, step, values, finalize=False):
+        if self._bar is None:
+            # the values are the epoch's means so far, shown as they are
+            # (Keras's bar would average them again over the steps)
             self._bar = keras.utils.Progbar(
-                self.steps, interval=REDRAW_INTERVAL, unit_name="step"
+                self.steps,
+                interval=0,
+                unit_name="step",
+                stateful_metrics=list(values),
             )
+        self._bar.update(step, list(values.items()), finalize=finalize)
 
     def on_train_batch_end(self, batch, logs=None):
-        if self._bar is not None:
-            self._bar.update(batch + 1, list((logs or {}).items()))
+        if not self._interactive_epoch:
+            return
+        now = time.perf_counter()
+        if now - self._last_draw < REDRAW_INTERVAL:
+            return
+        self._last_draw = now
+        current = self.current_logs() if self.current_logs else {}
+        self._draw(batch + 1, {k: float(v) for k, v in current.items()})
 
     def on_epoch_end(self, epoch, logs=None):
         logs = logs or {}
-        if self._bar is not None:
-            self._bar.update(self.steps, list(logs.items()), finalize=True)
+        if self._interactive_epoch:
+            self._draw(self.steps, logs, finalize=True)
             return
         seconds = time.perf_counter() - self._start
         print(

@@ -190,7 +190,13 @@ def _train_in(
         checkpoint,
     )
     if verbose:
-        callbacks.append(EpochProgress(config.epochs, steps_per_epoch))
+        callbacks.append(
+            EpochProgress(
+                config.epochs,
+                steps_per_epoch,
+                current_logs=trainer.train_metrics.result,
+            )
+        )
     callback_list = keras.callbacks.CallbackList(
         callbacks,
         add_history=True,
@@ -512,11 +518,13 @@ def _train_epochs(
         for first, count in _executions(steps_per_epoch, steps_per_execution):
             callback_list.on_train_batch_begin(first)
             if count == 1:
-                step_logs = trainer.train_step(iterator)
+                trainer.train_step(iterator)
             else:
-                step_logs = trainer.train_steps(iterator, tf.constant(count))
-            # device tensors: read only by a callback that shows them
-            callback_list.on_train_batch_end(first + count - 1, step_logs)
+                trainer.train_steps(iterator, tf.constant(count))
+            # no logs: Keras's CallbackList would read every one back from
+            # the device before calling the callbacks, a host round trip
+            # per step (the progress bar reads the metrics when it redraws)
+            callback_list.on_train_batch_end(first + count - 1)
         logs = {k: float(v) for k, v in metrics.result().items()}
         session.train_seconds += time.perf_counter() - epoch_start
         session.trained_images += steps_per_epoch * trainer.global_batch_size
