@@ -19,7 +19,7 @@ Example:
 import keras
 import tensorflow as tf
 
-from bnorder_tf.distribute import pad_for_replicas
+from bnorder_tf.distribute import distribute_dataset, pad_for_replicas
 
 
 def example_cross_entropy(labels, logits):
@@ -246,7 +246,7 @@ class Trainer:
     def distribute_eval(self, dataset):
         """Pads and distributes `(images, labels)` batches for `evaluate`."""
         padded = pad_for_replicas(dataset, self.strategy.num_replicas_in_sync)
-        return self.strategy.experimental_distribute_dataset(padded)
+        return distribute_dataset(self.strategy, padded)
 
     def evaluate(self, distributed):
         """Returns `{"loss", "accuracy"}` over every example exactly once,

@@ -32,6 +32,7 @@ import tensorflow as tf
 from bnorder_tf import data as data_lib
 from bnorder_tf.distribute import (
     check_global_batch,
+    distribute_dataset,
     get_strategy,
     is_chief,
 )
@@ -223,8 +224,8 @@ def _train_in(
             steps_per_epoch,
             config.steps_per_execution,
             session,
-            lambda epoch: strategy.experimental_distribute_dataset(
-                _epoch_batches(train_data, epoch, steps_per_epoch)
+            lambda epoch: distribute_dataset(
+                strategy, _epoch_batches(train_data, epoch, steps_per_epoch)
             ),
             trainer.distribute_eval(test_batches),
         )

@@ -285,3 +285,29 @@ def test_validation_split_is_held_out_of_the_training_split():
         np.stack([x for x, _ in train.raw_dataset.as_numpy_iterator()]),
         images[:-100],
     )
+
+
+def test_one_cpu_device_is_fed_the_dataset_itself_and_replicas_a_split(
+    mirrored,
+):
+    """On one CPU the batches go to `strategy.run` as the dataset gives
+    them (no generator-based copy to the device they are on); mirrored
+    replicas each get their share of every batch."""
+    from bnorder_tf.distribute import distribute_dataset, get_strategy
+
+    ds = tf.data.Dataset.from_tensor_slices(np.arange(8, dtype="float32"))
+    ds = ds.batch(4)
+    one = get_strategy("one_device")
+    assert distribute_dataset(one, ds) is ds
+    sums = [
+        float(one.run(tf.reduce_sum, args=(batch,)))
+        for batch in distribute_dataset(one, ds)
+    ]
+    assert sums == [6.0, 22.0]
+    split = distribute_dataset(mirrored, ds)
+    assert split is not ds
+    shares = [
+        [v.numpy().tolist() for v in mirrored.experimental_local_results(b)]
+        for b in split
+    ]
+    assert shares == [[[0, 1], [2, 3]], [[4, 5], [6, 7]]]

@@ -13,7 +13,7 @@ import numpy as np
 import tensorflow as tf
 
 from bnorder_tf.choices import DEFAULT_HISTOGRAM_BINS
-from bnorder_tf.distribute import pad_for_replicas
+from bnorder_tf.distribute import distribute_dataset, pad_for_replicas
 from bnorder_tf.stats import moments
 from bnorder_tf.stats.metrics import ActivationStats, LayerStats
 from bnorder_tf.stats.taps import ModelTaps
@@ -300,7 +300,7 @@ class ActivationStatsPass:
         if first_batch is None:
             raise ValueError(_EMPTY)
         padded = pad_for_replicas(elements, self.strategy.num_replicas_in_sync)
-        distributed = self.strategy.experimental_distribute_dataset(padded)
+        distributed = distribute_dataset(self.strategy, padded)
         return distributed, first_batch
 
     def __call__(self, dataset):
