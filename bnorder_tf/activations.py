@@ -159,6 +159,11 @@ for _name, _cls in _BY_NAME.items():
 #: The names `get` accepts.
 NAMES = choices.ACTIVATIONS
 choices.check_registry(_BY_NAME, NAMES, "activation")
+choices.check_registry(
+    {name: cls for name, cls in _BY_NAME.items() if cls().bound is None},
+    choices.UNBOUNDED_ACTIVATIONS,
+    "unbounded activation",
+)
 
 relu = ReLU()
 tanh = Tanh()

@@ -10,6 +10,9 @@ only fails at once.
 
 #: `bnorder_tf.activations`.
 ACTIVATIONS = ("relu", "tanh", "lecun_tanh", "softsign", "shifted_tanh")
+#: Those of `ACTIVATIONS` without a bound (their `bound` is `None`): the
+#: report leaves them out of what it says of bounded activations.
+UNBOUNDED_ACTIVATIONS = ("relu",)
 #: `bnorder_tf.blocks.ORDERS`: Convention (W-BN-f), Swap (W-f-BN), NoBN.
 ORDERS = ("convention", "swap", "nobn")
 #: `bnorder_tf.data.sources.SOURCES`.

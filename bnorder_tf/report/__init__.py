@@ -17,7 +17,12 @@ import statistics
 from bnorder_tf.errors import ConfigError
 from bnorder_tf.report import figures
 from bnorder_tf.report.analytic import tanh_skewness_grid
-from bnorder_tf.report.claims import check_claims, claims_table, is_bounded
+from bnorder_tf.report.claims import (
+    SKEWNESS_ACCURACY,
+    check_claims,
+    claims_table,
+    is_bounded,
+)
 from bnorder_tf.report.document import (
     Document,
     Section,
@@ -33,7 +38,6 @@ from bnorder_tf.report.runs import (
     group_runs,
     varying_settings,
 )
-from bnorder_tf.report.significance import pearson
 from bnorder_tf.stats.metrics import MODEL_KEYS
 
 REPORT_MD = "report.md"
@@ -147,10 +151,11 @@ def build_report(
             + ", ".join(run.path for run in diverged)
         )
     groups = group_runs(runs)
+    pairs = order_pairs(groups)
     layer = _choose_layer(groups, layer)
-    sections = _table_sections(groups, runs, diverged, claims)
+    sections = _table_sections(groups, pairs, runs, diverged, claims)
     os.makedirs(out, exist_ok=True)
-    for name, heading, caption, fig in _figures(groups, layer, channels):
+    for name, heading, caption, fig in _figures(groups, pairs, layer, channels):
         if fig is None:
             continue
         path = os.path.join(out, f"{name}.png")
@@ -171,7 +176,7 @@ def build_report(
     return md_path
 
 
-def _table_sections(groups, runs, diverged, claims):
+def _table_sections(groups, pairs, runs, diverged, claims):
     """The accuracy table, the claims table when asked, and the list of
     diverged runs, as `Section`s."""
     sections = [
@@ -183,7 +188,6 @@ def _table_sections(groups, runs, diverged, claims):
             table=accuracy_table(accuracy_rows(groups)),
         )
     ]
-    pairs = order_pairs(groups)
     if pairs:
         sections.append(
             Section(
@@ -224,11 +228,11 @@ def _table_sections(groups, runs, diverged, claims):
     return sections
 
 
-def _figures(groups, layer, channels):
+def _figures(groups, pairs, layer, channels):
     """`(file name, heading, caption, figure or None)` of every figure."""
     return (
         _per_layer_figures(groups)
-        + _pair_figures(groups)
+        + _pair_figures(pairs)
         + _histogram_figures(groups, layer, channels)
         + _correlation_figures(groups)
         + _bounded_correlation_figures(groups)
@@ -291,8 +295,7 @@ def _per_layer_figures(groups):
     ]
 
 
-def _pair_figures(groups):
-    pairs = order_pairs(groups)
+def _pair_figures(pairs):
     return [
         (
             "pairs_per_block",
@@ -358,29 +361,20 @@ def _correlation_figures(groups):
 def _bounded_correlation_figures(groups):
     """Skewness against accuracy over the runs with a bounded activation,
     per dataset, when they span several (model, activation): Pearson's r
-    pooled and within each (model, activation), with p-values."""
+    pooled and within each (model, activation), with p-values, as the
+    claim `SKEWNESS_ACCURACY` computes them."""
     by_dataset = {}
     for group in groups:
         if is_bounded(group.runs[0]):
             by_dataset.setdefault(group.settings["dataset"], []).append(group)
     drawn = []
     for dataset, bounded in sorted(by_dataset.items()):
-        points = [
-            (
-                run.summary["stats"]["skewness"],
-                run.summary["final_test_accuracy"],
-                (group.settings["model"], group.settings["activation"]),
-            )
-            for group in bounded
-            for run in group.runs
-            if (run.summary.get("stats") or {}).get("skewness") is not None
-            and run.summary.get("final_test_accuracy") is not None
-        ]
-        strata = {p[2] for p in points}
-        if len(strata) < 2 or len(points) < 3:
+        found = SKEWNESS_ACCURACY.correlations(
+            [run for group in bounded for run in group.runs]
+        )
+        if found is None or found[2] < 2:
             continue
-        x, y, labels = zip(*points)
-        pooled, within = pearson(x, y), pearson(x, y, labels)
+        pooled, within, settings = found
         fig, _ = figures.versus_accuracy(bounded, "skewness")
         drawn.append(
             (
@@ -388,7 +382,7 @@ def _bounded_correlation_figures(groups):
                 f"Skewness vs accuracy on {dataset}, bounded activations",
                 f"One point per run with a bounded activation; pooled "
                 f"Pearson r = {pooled.r:.3f} (p = {pooled.p:.2g}, n = "
-                f"{pooled.n}). Within each of the {len(strata)} (model, "
+                f"{pooled.n}). Within each of the {settings} (model, "
                 f"activation) settings, their means removed: r = "
                 f"{within.r:.3f} (p = {within.p:.2g}). Pooling different "
                 "activations is fair only as far as the two agree: the "

@@ -11,6 +11,7 @@ Example:
 import dataclasses
 import statistics
 
+from bnorder_tf.report.claims import accuracy, model_stat
 from bnorder_tf.report.document import Table
 from bnorder_tf.report.significance import welch
 
@@ -63,14 +64,6 @@ def _values(group, value):
     return [v for v in values if v is not None]
 
 
-def _accuracy(run):
-    return run.summary.get("final_test_accuracy")
-
-
-def _skewness(run):
-    return (run.summary.get("stats") or {}).get("skewness")
-
-
 def _mean_std(values, scale=1.0, digits=2):
     if not values:
         return "no run"
@@ -87,10 +80,11 @@ def gap_table(pairs):
     Returns:
         A `document.Table`.
     """
+    skewness = model_stat("skewness")
     rows = []
     for pair in pairs:
-        convention = _values(pair.convention, _accuracy)
-        swap = _values(pair.swap, _accuracy)
+        convention = _values(pair.convention, accuracy)
+        swap = _values(pair.swap, accuracy)
         if convention and swap:
             gap = welch([100 * v for v in convention], [100 * v for v in swap])
             gap_text = f"{gap.difference:+.2f} ± {gap.standard_error:.2f}"
@@ -107,8 +101,8 @@ def gap_table(pairs):
                 gap_text,
                 p_text,
                 str(min(len(convention), len(swap))),
-                _mean_std(_values(pair.convention, _skewness), digits=3),
-                _mean_std(_values(pair.swap, _skewness), digits=3),
+                _mean_std(_values(pair.convention, skewness), digits=3),
+                _mean_std(_values(pair.swap, skewness), digits=3),
             ]
         )
     return Table(

@@ -45,6 +45,8 @@ import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
+# this clone's package, not an editable install of another clone's
+sys.path.insert(0, ROOT)
 #: Paths as the commands see them: relative to the repository root (their
 #: working directory), so that the run directories move with the clone.
 WORK = os.path.join("reproduction", "fashion_mnist", "work")
@@ -313,12 +315,13 @@ def check_code_version(model):
     head = code_version()
     recorded = versions.get(model)
     if recorded is None:
+        from bnorder_tf.run_dir import write_atomically
+
         versions[model] = head
-        path = os.path.join(ROOT, CODE_VERSIONS)
-        with open(path + ".tmp", "w") as f:
-            json.dump(versions, f, indent=1, sort_keys=True)
-            f.write("\n")
-        os.replace(path + ".tmp", path)
+        write_atomically(
+            os.path.join(ROOT, CODE_VERSIONS),
+            json.dumps(versions, indent=1, sort_keys=True) + "\n",
+        )
     elif head is not None and recorded != head:
         raise StudyError(
             f"{model}'s runs used commit {recorded[:12]} and this clone is "
@@ -411,7 +414,6 @@ def sync_from(clone):
 
 def collect():
     """Writes results.csv and README.md from the run directories."""
-    sys.path.insert(0, ROOT)
     from bnorder_tf.report.runs import NotARunError, find_runs
 
     rows = []
