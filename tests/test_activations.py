@@ -2,6 +2,7 @@ import numpy as np
 import pytest
 
 from bnorder_tf import activations
+from bnorder_tf.config import TrainConfig
 
 X = np.linspace(-6.0, 6.0, 101).astype("float32")
 
@@ -68,3 +69,29 @@ def test_one_serialization_path_and_the_old_format_still_loads():
     assert config["registered_name"] == "bnorder_tf>shifted_tanh"
     old = {"name": "shifted_tanh", "config": f.get_config()}
     assert activations.get(old) == f == activations.get(config)
+
+
+def test_the_unbounded_names_are_the_activations_without_a_bound():
+    """`choices.UNBOUNDED_ACTIVATIONS` (what the report leaves out of its
+    bounded-activation claims) is checked at import against `bound`."""
+    from bnorder_tf import activations, choices
+    from bnorder_tf.report.claims import is_bounded
+
+    unbounded = tuple(
+        n for n in choices.ACTIVATIONS if activations.get(n).bound is None
+    )
+    assert unbounded == choices.UNBOUNDED_ACTIVATIONS == ("relu",)
+    with pytest.raises(AssertionError, match="unbounded activation"):
+        choices.check_registry(
+            {"relu": None, "gelu": None},
+            choices.UNBOUNDED_ACTIVATIONS,
+            "unbounded activation",
+        )
+
+    class Run:
+        def __init__(self, activation):
+            self.config = TrainConfig(activation=activation)
+
+    assert [is_bounded(Run(n)) for n in choices.ACTIVATIONS] == [
+        n != "relu" for n in choices.ACTIVATIONS
+    ]
