@@ -222,6 +222,7 @@ def pad_for_replicas(dataset, num_replicas):
         A dataset of `(*tensors, weights)`.
     """
 
+    @tf.autograph.experimental.do_not_convert
     def pad(*tensors):
         size = tf.shape(tensors[0])[0]
         target = tf.maximum(

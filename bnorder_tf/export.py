@@ -84,10 +84,13 @@ def _archive(model, model_taps, preprocessing):
 
     archive = keras.export.ExportArchive()
     archive.track(model)
-    archive.add_endpoint(SERVING_SIGNATURE, serve, input_signature=[spec])
-    archive.add_endpoint(
-        ACTIVATIONS_SIGNATURE, activations, input_signature=[spec]
-    )
+    for name, fn in (
+        (SERVING_SIGNATURE, serve),
+        (ACTIVATIONS_SIGNATURE, activations),
+    ):
+        archive.add_endpoint(
+            name, tf.function(fn, input_signature=[spec], autograph=False)
+        )
     return archive
 
 

@@ -180,10 +180,13 @@ class Trainer:
         self._replica_step = self._replica_train_step
         if jit_compile:
             self._replica_step = tf.function(
-                self._replica_train_step, jit_compile=True
+                self._replica_train_step, jit_compile=True, autograph=False
             )
-        self.train_step = tf.function(self._train_step)
-        self.train_steps = tf.function(self._train_steps)
+        # No AutoGraph (as Keras's own steps): the steps have no Python
+        # control flow on tensors, and converting them cost seconds of
+        # every program's start-up.
+        self.train_step = tf.function(self._train_step, autograph=False)
+        self.train_steps = tf.function(self._train_steps, autograph=False)
         self._compiled_eval_steps = {}
 
     def _replica_train_step(self, images, labels):
@@ -223,8 +226,12 @@ class Trainer:
     def _train_steps(self, iterator, steps):
         """`steps` global batches in one call (Keras's
         `steps_per_execution`); returns `train_metrics`' result."""
-        for _ in tf.range(steps):
+
+        def one_more(step):
             self._one_train_step(iterator)
+            return (step + 1,)
+
+        tf.while_loop(lambda step: step < steps, one_more, [tf.constant(0)])
         return self.train_metrics.result()
 
     def _replica_eval_step(self, images, labels, weights):
@@ -272,7 +279,9 @@ class Trainer:
             self._compiled_eval_steps[id(distributed)] = (
                 distributed,  # kept alive, so that its id stays its own
                 tf.function(
-                    self._eval_step, input_signature=[distributed.element_spec]
+                    self._eval_step,
+                    input_signature=[distributed.element_spec],
+                    autograph=False,
                 ),
             )
         return self._compiled_eval_steps[id(distributed)][1]

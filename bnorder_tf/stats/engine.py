@@ -31,19 +31,30 @@ OUTPUT_HISTOGRAM_RANGE = (-4.0, 4.0)
 _EMPTY = "The dataset is empty: there is nothing to measure."
 
 
+def _first(count):
+    """A dataset map function keeping the first `count` components (one
+    component bare), not converted by AutoGraph."""
+
+    @tf.autograph.experimental.do_not_convert
+    def first(*components):
+        return components[0] if count == 1 else components[:count]
+
+    return first
+
+
 def _images_and_labels(dataset):
     spec = dataset.element_spec
     if not isinstance(spec, tuple) or len(spec) < 2:
         raise ValueError(
             "evaluate=True needs a dataset of (images, labels) batches."
         )
-    return dataset.map(lambda *element: element[:2]), spec[0]
+    return dataset.map(_first(2)), spec[0]
 
 
 def _images_only(dataset):
     spec = dataset.element_spec
     if isinstance(spec, tuple):
-        return dataset.map(lambda *element: element[0]), spec[0]
+        return dataset.map(_first(1)), spec[0]
     if isinstance(spec, dict):
         raise ValueError(
             "Expected a dataset of images or (images, labels) tuples, got "
@@ -152,8 +163,12 @@ class ActivationStatsPass:
             tap.name: self._histogram(tap, histogram_range) for tap in self.taps
         }
         self._widths = [tap.channels for tap in self.taps]
-        self._compiled_step = tf.function(self._step, reduce_retracing=True)
-        self._compiled_centers = tf.function(self._centers)
+        # no AutoGraph: no Python control flow on tensors, and converting
+        # the step took half of its first call
+        self._compiled_step = tf.function(
+            self._step, reduce_retracing=True, autograph=False
+        )
+        self._compiled_centers = tf.function(self._centers, autograph=False)
 
     def _histogram(self, tap, histogram_range):
         """The tap's `(low, high, bins)`, or `None` without histograms."""
@@ -275,7 +290,7 @@ class ActivationStatsPass:
     def _distribute(self, dataset):
         if self.evaluate:
             elements, spec = _images_and_labels(dataset)
-            images = elements.map(lambda x, y: x)
+            images = elements.map(_first(1))
         else:
             elements, spec = _images_only(dataset)
             images = elements

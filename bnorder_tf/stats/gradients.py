@@ -39,7 +39,7 @@ class GradientStatsPass:
         self.layers = model_chain(model)
         self.blocks = [b for b in self.layers if hasattr(b, "call_with_taps")]
         self._state = list(model.non_trainable_variables)
-        self._compiled = tf.function(self._batch)
+        self._compiled = tf.function(self._batch, autograph=False)
 
     def _batch(self, images, labels):
         kernels = [block.kernel for block in self.blocks]

@@ -38,7 +38,9 @@ def _reducer(sums, maxes):
             tf.maximum(a, b) for a, b in zip(acc[sums:], new[sums:])
         ]
 
-    return tf.function(combine).get_concrete_function(*[_SCALAR] * 2 * width)
+    return tf.function(combine, autograph=False).get_concrete_function(
+        *[_SCALAR] * 2 * width
+    )
 
 
 def _reduce_channels(sums, maxes=()):
@@ -92,7 +94,7 @@ def _abs_sum_max(x):
     return {"sum_abs": total, "max_abs": top}
 
 
-@tf.function(jit_compile=True)
+@tf.function(jit_compile=True, autograph=False)
 def _bin_index(x, histogram):
     """Each value's bin, offset by its channel's first bin, so that one
     bincount over the flattened tensor counts every channel at once.
@@ -123,7 +125,7 @@ def _bincount(bin_index, channels, bins):
     return tf.reshape(tf.cast(hist, tf.float64), [channels, bins])
 
 
-@tf.function(jit_compile=True)
+@tf.function(jit_compile=True, autograph=False)
 def _summarise(activation, output, center):
     """The float32 element-wise work of `block_state`, one XLA program,
     the same with or without histograms: a pass with histograms and one
