@@ -120,7 +120,7 @@ def load(
         for_epoch = None
         dataset = _batched(
             examples.map(
-                _no_autograph(
+                tf.autograph.experimental.do_not_convert(
                     lambda image, label: (preprocessing.apply(image), label)
                 ),
                 num_parallel_calls=tf.data.AUTOTUNE,
@@ -138,11 +138,6 @@ def load(
         location=source.location,
         for_epoch=for_epoch,
     )
-
-
-#: tf.data converts a map function with AutoGraph unless told not to; these
-#: have no Python control flow on tensors, and converting them costs start-up.
-_no_autograph = tf.autograph.experimental.do_not_convert
 
 
 def _batched(dataset, batch_size, drop_remainder):
@@ -172,7 +167,9 @@ def _augmented_epoch(
     # batch is augmented at once, with vectorized ops.
     augment_seeds = tf.data.Dataset.random(seed=augment_seed).batch(2)
 
-    @_no_autograph
+    # not converted by AutoGraph (tf.data's default): no Python control
+    # flow on tensors, and converting costs start-up
+    @tf.autograph.experimental.do_not_convert
     def preprocess_and_augment(batch, batch_seed):
         images, labels = batch
         x = preprocessing.apply(images)
