@@ -203,7 +203,7 @@ def repeat_times(fns, repeats):
     return times
 
 
-def _no_reads(activation, output, center):
+def _no_reads(activation, output, center, real):
     zeros = tf.zeros([activation.shape[-1]], tf.float64)
     no_moments = dict(s1=zeros, s2=zeros, s3=zeros, scale=tf.ones_like(zeros))
     out = {"activation": dict(sum_abs=zeros, max_abs=zeros, **no_moments)}
@@ -212,9 +212,9 @@ def _no_reads(activation, output, center):
     return out
 
 
-def _one_read(activation, output, center):
-    out = _no_reads(activation, output, center)
-    out["activation"].update(moments._abs_sum_max(activation))
+def _one_read(activation, output, center, real):
+    out = _no_reads(activation, output, center, real)
+    out["activation"].update(moments._abs_sum_max(activation, real))
     return out
 
 

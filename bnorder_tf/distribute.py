@@ -204,7 +204,7 @@ def distribute_dataset(strategy, dataset):
     return strategy.experimental_distribute_dataset(dataset)
 
 
-def pad_for_replicas(dataset, num_replicas):
+def pad_for_replicas(dataset, num_replicas, batch_size=None):
     """Pads each batch so that every replica gets at least one sample.
 
     A last batch smaller than the number of replicas leaves some replica an
@@ -217,17 +217,28 @@ def pad_for_replicas(dataset, num_replicas):
         dataset: batched `tf.data.Dataset` of a tensor or a tuple of
             tensors sharing the batch dimension.
         num_replicas: int.
+        batch_size: optional int: pad a smaller batch (the last one) to
+            at least this size too, so that every batch has the same shape
+            and a compiled consumer is traced and compiled once.
 
     Returns:
         A dataset of `(*tensors, weights)`.
+
+    Example:
+
+    >>> ds = tf.data.Dataset.range(5).batch(2)
+    >>> [w.tolist() for _, w in pad_for_replicas(ds, 2).as_numpy_iterator()]
+    [[1.0, 1.0], [1.0, 1.0], [1.0, 0.0]]
     """
+    least = max(num_replicas, batch_size or 0)
 
     @tf.autograph.experimental.do_not_convert
     def pad(*tensors):
         size = tf.shape(tensors[0])[0]
-        target = tf.maximum(
-            (size + num_replicas - 1) // num_replicas * num_replicas,
-            num_replicas,
+        target = (
+            (tf.maximum(size, least) + num_replicas - 1)
+            // num_replicas
+            * num_replicas
         )
         extra = target - size
         padded = tuple(

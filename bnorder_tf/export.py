@@ -1,11 +1,8 @@
 """Versioned SavedModel export for serving and analysis.
 
-`export_savedmodel` writes TensorFlow Serving's layout,
-
-    <export_dir>/<name>/<version>/
-        saved_model.pb, variables/   the SavedModel
-        metadata.json                class names, input, preprocessing, ...
-
+`export_savedmodel` writes TensorFlow Serving's layout
+(`bnorder_tf.export_layout`: `<export_dir>/<name>/<version>/` with the
+SavedModel and a `metadata.json`),
 with two signatures, both taking raw uint8 images `[batch, H, W, C]` as
 the dataset provides them (the model's normalisation and padding happen
 inside the graph):
@@ -28,26 +25,15 @@ import tempfile
 import keras
 import tensorflow as tf
 
+from bnorder_tf.export_layout import (
+    ACTIVATIONS_SIGNATURE,
+    METADATA_FILE,
+    SERVING_SIGNATURE,
+    TAP_TENSORS,
+    versions,
+)
 from bnorder_tf.stats.taps import ModelTaps
 from bnorder_tf.strict_json import dumps_strict
-
-METADATA_FILE = "metadata.json"
-SERVING_SIGNATURE = "serving_default"
-ACTIVATIONS_SIGNATURE = "activations"
-#: The tensors of each tap in the `activations` signature, as
-#: `<tap>_<tensor>`.
-TAP_TENSORS = ("activation", "output")
-
-
-def versions(model_path):
-    """The integer versions under `<export_dir>/<name>`, ascending."""
-    if not os.path.isdir(model_path):
-        return []
-    return sorted(
-        int(entry)
-        for entry in os.listdir(model_path)
-        if entry.isdigit() and os.path.isdir(os.path.join(model_path, entry))
-    )
 
 
 def _archive(model, model_taps, preprocessing):

@@ -65,7 +65,7 @@ def read_metadata(version_dir):
     Raises:
         PredictError: missing, empty, not JSON, or without `input_shape`.
     """
-    from bnorder_tf.export import METADATA_FILE
+    from bnorder_tf.export_layout import METADATA_FILE
 
     path = os.path.join(version_dir, METADATA_FILE)
     try:
@@ -93,9 +93,10 @@ def load_serving(version_dir):
     Raises:
         PredictError: a missing, truncated or foreign SavedModel.
     """
+    cli.import_tensorflow()
     import tensorflow as tf
 
-    from bnorder_tf.export import SERVING_SIGNATURE
+    from bnorder_tf.export_layout import SERVING_SIGNATURE
 
     try:
         loaded = tf.saved_model.load(version_dir)
@@ -120,7 +121,7 @@ def resolve_version(model_path, version=None):
             f"No exported model at {model_path}: pass "
             "<export_dir>/<name>, e.g. savedmodels/<run_name>."
         )
-    from bnorder_tf.export import versions
+    from bnorder_tf.export_layout import versions
 
     available = versions(model_path)
     if not available:
@@ -145,8 +146,6 @@ def read_images(paths, input_shape):
         PredictError: a missing or undecodable file, or images whose
             shape or dtype the model does not take.
     """
-    import tensorflow as tf
-
     input_shape = tuple(input_shape)
     if len(paths) == 1 and paths[0].endswith(".npy"):
         path = paths[0]
@@ -170,12 +169,16 @@ def read_images(paths, input_shape):
                 f"[batch, {', '.join(map(str, input_shape))}]."
             )
         return batch
-    images = []
     for path in paths:
         if path.endswith(".npy"):
             raise PredictError(
                 f"{path}: give a .npy batch alone, not mixed with other files."
             )
+    cli.import_tensorflow()
+    import tensorflow as tf
+
+    images = []
+    for path in paths:
         try:
             data = tf.io.read_file(path)
             image = tf.io.decode_image(
@@ -203,6 +206,7 @@ def predict(version_dir, images, batch_size=256, progress=False):
     Raises:
         PredictError: the directory holds no readable SavedModel.
     """
+    cli.import_tensorflow()
     import keras
     import tensorflow as tf
 
@@ -242,7 +246,9 @@ def main(argv):
             "IMAGE... [--version=N] [--top_k=K] [--json]"
         )
     model_path, paths = argv[1], argv[2:]
-    cli.import_tensorflow()  # hides its start-up lines
+    # TensorFlow (`cli.import_tensorflow`, which hides its start-up lines)
+    # only once the paths, the version and a .npy batch are checked, so
+    # that their errors answer at once
     try:
         version_dir = resolve_version(model_path, FLAGS.version)
         metadata = read_metadata(version_dir)

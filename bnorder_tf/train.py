@@ -15,7 +15,7 @@ Importing this module defines no flags: `run` does.
 
 from absl import logging
 
-from bnorder_tf import cli, config
+from bnorder_tf import cli, config, run_dir
 
 
 def main(argv):
@@ -23,6 +23,11 @@ def main(argv):
     del argv
     logging.set_verbosity(logging.WARNING)
     run_config = config.config_from_flags()
+    # the paths and the run directory (finished, or started with other
+    # flags) are checked again by `training.train`; here they answer
+    # before TensorFlow's start-up
+    run_dir.check_run_paths(run_config)
+    run_dir.check_resumable(run_config)
     # TensorFlow and Keras only now that the flags are checked
     cli.import_tensorflow()
     from bnorder_tf import distribute, training

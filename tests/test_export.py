@@ -212,18 +212,21 @@ def test_predict_reads_a_npy_batch_as_text(exported, images, tmp_path):
 
 
 @pytest.mark.parametrize(
-    "case, message",
+    "case, message, needs_tensorflow",
     [
-        ("not_an_image", "is not a PNG or JPEG image"),
-        ("wrong_size", "the model takes 28x28"),
-        ("wrong_dtype", "holds float32 values"),
-        ("missing_model", "No exported model"),
-        ("missing_version", "Version 9 not found"),
-        ("empty_npy", "empty or truncated"),
-        ("truncated_npy", "as a .npy array"),
+        ("not_an_image", "is not a PNG or JPEG image", True),
+        ("wrong_size", "the model takes 28x28", True),
+        # found before TensorFlow is imported: answered at once
+        ("wrong_dtype", "holds float32 values", False),
+        ("missing_model", "No exported model", False),
+        ("missing_version", "Version 9 not found", False),
+        ("empty_npy", "empty or truncated", False),
+        ("truncated_npy", "as a .npy array", False),
     ],
 )
-def test_predict_bad_input_is_one_clear_line(exported, tmp_path, case, message):
+def test_predict_bad_input_is_one_clear_line(
+    exported, tmp_path, case, message, needs_tensorflow
+):
     _, export_dir, _ = exported
     model_path, extra = str(export_dir / "tiny"), []
     if case == "not_an_image":
@@ -250,12 +253,15 @@ def test_predict_bad_input_is_one_clear_line(exported, tmp_path, case, message):
         else:
             extra = ["--version=9"]
     out = run_program(
-        ["-m", "bnorder_tf.predict", model_path, str(path), *extra]
+        ["-X", "importtime", "-m", "bnorder_tf.predict", model_path]
+        + [str(path), *extra]
     )
     assert out.returncode == 2
     lines = error_lines(out.stderr)
     assert len(lines) == 1 and message in lines[0], out.stderr[-2000:]
     assert "Traceback" not in out.stderr
+    imported = {line.split("|")[-1].strip() for line in out.stderr.splitlines()}
+    assert ("tensorflow" in imported) == needs_tensorflow
 
 
 def _copy_version(path, tmp_path):

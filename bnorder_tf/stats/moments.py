@@ -6,9 +6,10 @@ float64: `count` (values per channel), `mean`, `m2` = sum (x - mean)^2,
 optionally `hist` (per-channel counts over fixed bins). Its size is
 O(channels); the values themselves are never kept.
 
-Batches padded so that every replica gets a non-empty batch carry a
-per-sample weight of 0 on the padding; `real_rows` drops those rows before
-anything is counted.
+Padded batches (every replica gets a non-empty batch, and the last batch
+the shape of the others) carry a per-sample weight of 0 on the padding:
+its values are masked out of every sum, maximum and histogram, and the
+batch keeps its shape, so that one compiled program serves every batch.
 """
 
 import tensorflow as tf
@@ -18,11 +19,6 @@ from bnorder_tf.compat import variadic_reduce
 
 def _div(a, b):
     return tf.math.divide_no_nan(a, b)
-
-
-def real_rows(x, weights):
-    """The rows of `x` whose weight is 1 (padding rows come last)."""
-    return x[: tf.cast(tf.reduce_sum(weights), tf.int32)]
 
 
 _SCALAR = tf.TensorSpec([], tf.float32)
@@ -87,17 +83,25 @@ def _power_of_two_floor(x):
     return tf.where(usable, tf.bitcast(exponent_bits, tf.float32), 1.0)
 
 
-def _abs_sum_max(x):
-    """Per-channel sum |x| (float64) and max |x|, as a dict."""
-    abs_x = tf.abs(x)
+def _row_mask(real, x):
+    """`real` (bool `[batch]`) broadcastable against `x`."""
+    return tf.reshape(real, [-1] + [1] * (x.shape.rank - 1))
+
+
+def _abs_sum_max(x, real):
+    """Per-channel sum |x| (float64) and max |x| over the real rows, as a
+    dict."""
+    abs_x = tf.where(_row_mask(real, x), tf.abs(x), 0.0)
     (total,), (top,) = _reduce_channels([abs_x], [abs_x])
     return {"sum_abs": total, "max_abs": top}
 
 
 @tf.function(jit_compile=True, autograph=False)
-def _bin_index(x, histogram):
+def _bin_index(x, histogram, real):
     """Each value's bin, offset by its channel's first bin, so that one
-    bincount over the flattened tensor counts every channel at once.
+    bincount over the flattened tensor counts every channel at once; the
+    values of padding rows get the index one past the last bin, which
+    the bincount drops.
 
     Its own XLA program, compiled only for passes with histograms: fused,
     it reads the tap once (as TensorFlow ops, each step wrote a tensor of
@@ -112,11 +116,13 @@ def _bin_index(x, histogram):
     # NaN (a diverged model) would cast to a negative index; its
     # statistics are reported missing anyway
     scaled = tf.where(tf.math.is_nan(scaled), tf.zeros_like(scaled), scaled)
-    return tf.cast(scaled, tf.int32) + tf.range(channels) * bins
+    index = tf.cast(scaled, tf.int32) + tf.range(channels) * bins
+    return tf.where(_row_mask(real, x), index, channels * bins)
 
 
 def _bincount(bin_index, channels, bins):
-    # bincount outside XLA: XLA lowers it to a slower scatter
+    # bincount outside XLA: XLA lowers it to a slower scatter; indices
+    # >= maxlength (padding) are not counted
     hist = tf.math.bincount(
         tf.reshape(bin_index, [-1]),
         minlength=channels * bins,
@@ -126,7 +132,7 @@ def _bincount(bin_index, channels, bins):
 
 
 @tf.function(jit_compile=True, autograph=False)
-def _summarise(activation, output, center):
+def _summarise(activation, output, center, real):
     """The float32 element-wise work of `block_state`, one XLA program,
     the same with or without histograms: a pass with histograms and one
     without (the statistics callback runs both) compile it once.
@@ -136,8 +142,9 @@ def _summarise(activation, output, center):
     The first finds each channel's largest |deviation|, whose power of two
     scales the deviations of the second (see `block_state`).
     """
-    d = activation - center
-    abs_a = tf.abs(activation)
+    mask = _row_mask(real, activation)
+    d = tf.where(mask, activation - center, 0.0)
+    abs_a = tf.where(mask, tf.abs(activation), 0.0)
     (sum_abs,), (max_abs, max_deviation) = _reduce_channels(
         [abs_a], [abs_a, tf.abs(d)]
     )
@@ -156,12 +163,19 @@ def _summarise(activation, output, center):
         )
     }
     if output is not None:
-        out["output"] = _abs_sum_max(output)
+        out["output"] = _abs_sum_max(output, real)
     return out
 
 
-def block_state(activation, output, center, histogram, output_histogram=None):
-    """Summarises one batch of one block's two taps (padding rows removed).
+def block_state(
+    activation,
+    output,
+    center,
+    histogram,
+    output_histogram=None,
+    weights=None,
+):
+    """Summarises one batch of one block's two taps.
 
     The moments of the activation tap are computed about a per-channel
     center `c` near the mean (the statistics pass uses the mean of the
@@ -190,6 +204,8 @@ def block_state(activation, output, center, histogram, output_histogram=None):
         output_histogram: `None`, or `(low, high, bins)` for the output
             tap's values (with `output`); when `output` is `None` the
             output state gets the activation's histogram.
+        weights: `None` (every row counts), or float `[batch]`: 1 for a
+            sample, 0 for a padding row, whose values are not counted.
 
     Returns:
         `(activation_state, output_state)`: dicts of float64 tensors
@@ -200,11 +216,16 @@ def block_state(activation, output, center, histogram, output_histogram=None):
     activation = tf.cast(activation, tf.float32)
     if output is not None:
         output = tf.cast(output, tf.float32)
-    count = tf.cast(
-        tf.reduce_prod(tf.shape(activation, out_type=tf.int64)[:-1]),
-        tf.float64,
+    if weights is None:
+        weights = tf.ones(tf.shape(activation)[:1])
+    real = weights > 0
+    values_per_row = tf.reduce_prod(
+        tf.shape(activation, out_type=tf.int64)[1:-1]
     )
-    out = _summarise(activation, output, tf.cast(center, tf.float32))
+    count = tf.reduce_sum(tf.cast(weights, tf.float64)) * tf.cast(
+        values_per_row, tf.float64
+    )
+    out = _summarise(activation, output, tf.cast(center, tf.float32), real)
     summary = out["activation"]
     scale = summary["scale"]
     s1 = summary["s1"] * scale
@@ -222,7 +243,7 @@ def block_state(activation, output, center, histogram, output_histogram=None):
     channels = activation.shape[-1]
     if histogram is not None:
         state["hist"] = _bincount(
-            _bin_index(activation, histogram), channels, histogram[2]
+            _bin_index(activation, histogram, real), channels, histogram[2]
         )
     if output is None:
         keys = ("count", "sum_abs", "max_abs", "hist")
@@ -231,7 +252,7 @@ def block_state(activation, output, center, histogram, output_histogram=None):
         output_state = dict(count=count, **out["output"])
         if output_histogram is not None:
             output_state["hist"] = _bincount(
-                _bin_index(output, output_histogram),
+                _bin_index(output, output_histogram, real),
                 channels,
                 output_histogram[2],
             )

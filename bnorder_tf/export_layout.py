@@ -1,0 +1,42 @@
+"""Where an export lives on disk and what it holds, without TensorFlow.
+
+    <export_dir>/<name>/<version>/
+        saved_model.pb, variables/   the SavedModel
+        metadata.json                class names, input, preprocessing, ...
+
+`bnorder_tf.export` writes this layout; `bnorder_tf.predict` reads it and
+checks a user's paths here before it imports TensorFlow, so that a wrong
+path or version is answered at once.
+"""
+
+import os
+
+METADATA_FILE = "metadata.json"
+SERVING_SIGNATURE = "serving_default"
+ACTIVATIONS_SIGNATURE = "activations"
+#: The tensors of each tap in the `activations` signature, as
+#: `<tap>_<tensor>`.
+TAP_TENSORS = ("activation", "output")
+
+
+def versions(model_path):
+    """The integer versions under `<export_dir>/<name>`, ascending.
+
+    Args:
+        model_path: `<export_dir>/<name>`.
+
+    Returns:
+        A sorted list of ints (empty when the directory does not exist).
+
+    Example:
+
+    >>> versions("savedmodels/vgg_swap")  # doctest: +SKIP
+    [1, 2]
+    """
+    if not os.path.isdir(model_path):
+        return []
+    return sorted(
+        int(entry)
+        for entry in os.listdir(model_path)
+        if entry.isdigit() and os.path.isdir(os.path.join(model_path, entry))
+    )
