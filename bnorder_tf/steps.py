@@ -19,7 +19,11 @@ Example:
 import keras
 import tensorflow as tf
 
-from bnorder_tf.distribute import distribute_dataset, pad_for_replicas
+from bnorder_tf.distribute import (
+    distribute_dataset,
+    iterate_once,
+    pad_for_replicas,
+)
 
 
 def example_cross_entropy(labels, logits):
@@ -267,7 +271,7 @@ class Trainer:
         """
         self.eval_metrics.reset_state()
         eval_step = self._compiled_eval_step(distributed)
-        for batch in distributed:
+        for batch in iterate_once(distributed):
             eval_step(batch)
         return {k: float(v) for k, v in self.eval_metrics.result().items()}
 

@@ -35,6 +35,7 @@ from bnorder_tf.distribute import (
     distribute_dataset,
     get_strategy,
     is_chief,
+    release_in_background,
 )
 from bnorder_tf.errors import (
     INTERRUPT_EXIT,
@@ -513,19 +514,21 @@ def _train_epochs(
         if model.stop_training:  # early stopping, before or after a resume
             break
         callback_list.on_epoch_begin(epoch)
-        iterator = iter(distributed_train(epoch))
+        # the only reference, so that its release can wait off this thread
+        iterators = [iter(distributed_train(epoch))]
         metrics.reset_state()
         epoch_start = time.perf_counter()
         for first, count in _executions(steps_per_epoch, steps_per_execution):
             callback_list.on_train_batch_begin(first)
             if count == 1:
-                trainer.train_step(iterator)
+                trainer.train_step(iterators[0])
             else:
-                trainer.train_steps(iterator, tf.constant(count))
+                trainer.train_steps(iterators[0], tf.constant(count))
             # no logs: Keras's CallbackList would read every one back from
             # the device before calling the callbacks, a host round trip
             # per step (the progress bar reads the metrics when it redraws)
             callback_list.on_train_batch_end(first + count - 1)
+        release_in_background(iterators)
         logs = {k: float(v) for k, v in metrics.result().items()}
         session.train_seconds += time.perf_counter() - epoch_start
         session.trained_images += steps_per_epoch * trainer.global_batch_size

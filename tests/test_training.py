@@ -9,13 +9,14 @@ import json
 import os
 import subprocess
 import sys
+import threading
 
 import keras
 import numpy as np
 import pytest
 import tensorflow as tf
 
-from bnorder_tf import steps, training
+from bnorder_tf import distribute, steps, training
 from bnorder_tf.config import TrainConfig
 from bnorder_tf.data import get_source
 from bnorder_tf.errors import TrainingDivergedError
@@ -85,6 +86,33 @@ def _first_step(strategy, images, labels):
     iterator = iter(strategy.experimental_distribute_dataset(ds))
     logs = {k: float(v) for k, v in trainer.train_step(iterator).items()}
     return model, initial, logs
+
+
+def test_a_slow_iterator_release_does_not_hold_up_the_loop(monkeypatch):
+    # releasing a distributed iterator can wait for up to its lifetime
+    # (distribute.release_in_background); here the slow release is a
+    # finalizer that waits until the main thread has gone on
+    main_thread_went_on = threading.Event()
+    released_on = []
+
+    class SlowToRelease:
+        def __del__(self):
+            main_thread_went_on.wait(60)
+            released_on.append(threading.current_thread().name)
+
+    thread = distribute.release_in_background([SlowToRelease()])
+    main_thread_went_on.set()  # reached only if the caller did not wait
+    thread.join(60)
+    assert released_on == ["iterator_release"]
+
+    # every pass over a distributed dataset hands its iterator over
+    handed = []
+    monkeypatch.setattr(
+        distribute, "release_in_background", lambda its: handed.extend(its)
+    )
+    batches = list(distribute.iterate_once(tf.data.Dataset.range(3)))
+    assert batches == [0, 1, 2]
+    assert len(handed) == 1 and isinstance(handed[0], tf.data.Iterator)
 
 
 def test_mirrored_first_step_equals_one_device_and_numpy(rng, mirrored):

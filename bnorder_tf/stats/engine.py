@@ -13,7 +13,11 @@ import numpy as np
 import tensorflow as tf
 
 from bnorder_tf.choices import DEFAULT_HISTOGRAM_BINS
-from bnorder_tf.distribute import distribute_dataset, pad_for_replicas
+from bnorder_tf.distribute import (
+    distribute_dataset,
+    iterate_once,
+    pad_for_replicas,
+)
 from bnorder_tf.stats import moments
 from bnorder_tf.stats.metrics import ActivationStats, LayerStats
 from bnorder_tf.stats.taps import ModelTaps
@@ -365,7 +369,7 @@ class ActivationStatsPass:
         # does: a whole-dataset tf.function (a graph while-loop) ran the
         # same forward pass about 25% slower.
         state = self._empty_state()
-        for batch in distributed:
+        for batch in iterate_once(distributed):
             if self.evaluate:
                 images, labels, weights = batch
                 state = self._compiled_step(
