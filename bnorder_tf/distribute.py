@@ -208,17 +208,17 @@ def distribute_dataset(strategy, dataset):
 def release_in_background(iterators):
     """Releases finished distributed iterators on a background thread.
 
-    Releasing a distributed (multi-device) iterator can wait for tf.data's
-    autotuning thread of each device's pipeline to wake up, which sleeps up
-    to about as long as the iterator has lived (up to 60 s), while the CPU
-    is idle. It happened under load (another process, or training on the
-    same cores): `benchmarks/bench_iterator_release.py` measured 4.2 s to
-    release an iterator that lived 6 s, and a test of Keras's `fit`
-    under a `MirroredStrategy` spent 80 s there. Every epoch releases
-    three (training, evaluation, statistics). The wait releases the GIL,
-    so the next pass runs meanwhile. A process waits for the releases
-    still running before it exits (at most about the last epoch's length,
-    once per run, instead of up to three waits per epoch).
+    Releasing a distributed (multi-device) iterator can wait, with the CPU
+    idle, for tf.data's autotuning thread of each device's pipeline to
+    wake up (its sleep doubles up to 60 s). It happened under load
+    (another process, or training on the same cores):
+    `benchmarks/bench_iterator_release.py` measured 4.2 s to release an
+    iterator that lived 6 s; iterators that lived 4 s took 0 to 22 s;
+    a test of Keras's `fit` under a `MirroredStrategy` spent 80 s there.
+    Every epoch releases three (training, evaluation, statistics). The
+    wait releases the GIL, so the next pass runs meanwhile. A process
+    waits for the releases still running before it exits (once per run,
+    instead of up to three waits per epoch).
 
     Args:
         iterators: a list holding the only references to the iterators;
