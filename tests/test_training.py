@@ -89,7 +89,7 @@ def _first_step(strategy, images, labels):
 
 
 def test_a_slow_iterator_release_does_not_hold_up_the_loop(monkeypatch):
-    # releasing a distributed iterator can wait for up to its lifetime
+    # releasing a distributed iterator can wait for seconds, CPU idle
     # (distribute.release_in_background); here the slow release is a
     # finalizer that waits until the main thread has gone on
     main_thread_went_on = threading.Event()
