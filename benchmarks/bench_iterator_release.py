@@ -41,13 +41,6 @@ def drop(iterators):
     iterators.clear()
 
 
-released = []
-
-
-def in_background(iterators):
-    released.append(distribute.release_in_background(iterators))
-
-
 def main_thread_wait(strategy, dataset, lifetime, release):
     iterators = [iter(strategy.experimental_distribute_dataset(dataset))]
     for _ in range(3):
@@ -65,12 +58,15 @@ def main():
     args = parser.parse_args()
 
     distribute.split_cpu(2)
-    strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+    strategy = distribute.get_strategy("mirrored", ["/cpu:0", "/cpu:1"])
     images = np.random.default_rng(0).random((64, 16, 16, 3), "float32")
     dataset = tf.data.Dataset.from_tensor_slices(images).batch(16)
+    released = []  # the background threads, joined at the end
     ways = {
         "on the main thread": drop,
-        "release_in_background": in_background,
+        "release_in_background": lambda iterators: released.append(
+            distribute.release_in_background(iterators)
+        ),
     }
     times = {name: [] for name in ways}
     for _ in range(args.rounds):

@@ -223,7 +223,7 @@ def test_learning_rate_steps_down_at_the_milestones():
     assert got == pytest.approx([0.1, 0.1, 0.1, 0.01, 0.01, 0.01, 0.001, 0.001])
 
 
-def test_run_writes_a_complete_run_directory(tmp_path):
+def test_run_writes_a_complete_run_directory(tmp_path, monkeypatch):
     config = TrainConfig(
         **TINY,
         epochs=2,
@@ -231,7 +231,29 @@ def test_run_writes_a_complete_run_directory(tmp_path):
         model_dir=str(tmp_path / "runs"),
         export_dir=str(tmp_path / "savedmodels"),
     )
+    # every epoch hands its iterators to a background thread to release
+    handed = {"training": 0, "passes": 0}
+
+    def counting(key, release):
+        def count(iterators):
+            handed[key] += 1
+            return release(iterators)
+
+        return count
+
+    monkeypatch.setattr(
+        training,
+        "release_in_background",
+        counting("training", distribute.release_in_background),
+    )
+    monkeypatch.setattr(
+        distribute,
+        "release_in_background",
+        counting("passes", distribute.release_in_background),
+    )
     summary = training.run(config, verbose=0)
+    assert handed["training"] == 2  # one training iterator per epoch
+    assert handed["passes"] >= 2  # each epoch's measured evaluation
     run_dir = tmp_path / "runs" / config.resolved_run_name
     assert history_epochs(run_dir) == [0, 1]
     with open(run_dir / "stats.jsonl") as f:
