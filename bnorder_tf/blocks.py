@@ -66,14 +66,15 @@ class ReplicaMeanBatchNormalization(keras.layers.BatchNormalization):
     PyTorch's non-synchronized BN, unless `synchronized=True` (the blocks'
     `bn_synchronized`). On one device nothing changes.
 
-    On the TensorFlow backend, BN over the last axis of a 2D or 4D input
-    runs as one `FusedBatchNormV3` op forward and one backward (oneDNN's
-    kernel on CPUs, cuDNN's on GPUs), as PyTorch's `BatchNorm2d` does,
-    where Keras 3 computes the moments and the normalisation as separate
-    ops: BN was then about 40% of a VGG16_11 training step on a CPU. The
-    moving variance is then updated with the unbiased batch variance
-    (Bessel's correction), as PyTorch and Keras 2's fused BN do, and
-    epsilon is at least `FUSED_MIN_EPSILON`. Synchronized BN, masks,
+    On the TensorFlow backend, BN in training over the last axis of a 2D
+    or 4D input runs as one `FusedBatchNormV3` op forward and one backward
+    (oneDNN's kernel on CPUs, cuDNN's on GPUs), as PyTorch's `BatchNorm2d`
+    does, where Keras 3 computes the moments and the normalisation as
+    separate ops: BN was then about 40% of a VGG16_11 training step on a
+    CPU. The moving variance is then updated with the unbiased batch
+    variance (Bessel's correction), as PyTorch and Keras 2's fused BN do,
+    and epsilon is at least `FUSED_MIN_EPSILON`. In inference BN is the
+    affine map of the moving statistics, in float32. Synchronized BN, masks,
     renormalisation and other axes take Keras's own path.
     """
 
@@ -100,13 +101,13 @@ class ReplicaMeanBatchNormalization(keras.layers.BatchNormalization):
             return super().call(inputs, training=training, mask=mask)
         import tensorflow as tf
 
-        x = inputs if len(inputs.shape) == 4 else inputs[:, None, None, :]
         common = dict(
             scale=tf.cast(self.gamma, tf.float32),
             offset=tf.cast(self.beta, tf.float32),
             epsilon=max(self.epsilon, FUSED_MIN_EPSILON),
         )
         if training and self.trainable:
+            x = inputs if len(inputs.shape) == 4 else inputs[:, None, None, :]
             y, mean, variance = tf.compat.v1.nn.fused_batch_norm(
                 x, is_training=True, **common
             )
@@ -117,15 +118,20 @@ class ReplicaMeanBatchNormalization(keras.layers.BatchNormalization):
             self.moving_variance.assign(
                 self.moving_variance * momentum + variance * (1.0 - momentum)
             )
+            y = y if len(inputs.shape) == 4 else y[:, 0, 0, :]
         else:
-            y, _, _ = tf.compat.v1.nn.fused_batch_norm(
-                x,
-                mean=tf.cast(self.moving_mean, tf.float32),
-                variance=tf.cast(self.moving_variance, tf.float32),
-                is_training=False,
-                **common,
+            # Not the fused kernel: TensorFlow's graph optimizer would fuse
+            # a bias-free Conv2D, this FusedBatchNormV3 and a following
+            # tanh or sigmoid into one _FusedConv2D, which oneDNN does not
+            # implement ("Fusion is not implemented: [FusedBatchNorm,Tanh]").
+            inverse = tf.math.rsqrt(
+                tf.cast(self.moving_variance, tf.float32) + common["epsilon"]
             )
-        y = y if len(inputs.shape) == 4 else y[:, 0, 0, :]
+            scale = common["scale"] * inverse
+            shift = (
+                common["offset"] - tf.cast(self.moving_mean, tf.float32) * scale
+            )
+            y = tf.cast(inputs, tf.float32) * scale + shift
         return tf.cast(y, self.compute_dtype)
 
 

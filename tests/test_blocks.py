@@ -243,3 +243,38 @@ def test_fused_batch_norm_gradients_equal_keras_own(rng):
         gradients.append(tape.gradient(loss, [x, layer.gamma, layer.beta]))
     for a, b in zip(*gradients):
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize(
+    "activation", ["tanh", "lecun_tanh", "softsign", "relu"]
+)
+def test_compiled_inference_of_a_bias_free_convention_conv(rng, activation):
+    # TensorFlow's graph optimizer (on a function, not eagerly) fused a
+    # bias-free Conv2D, an inference FusedBatchNormV3 and a tanh into an
+    # op oneDNN does not implement: MobileNet's Convention failed to
+    # evaluate on CPUs ("Fusion is not implemented: [FusedBatchNorm,Tanh]").
+    import tensorflow as tf
+
+    block = blocks.ConventionBlock(
+        4, kind="conv", activation=activation, use_bias=False
+    )
+    x = rng.normal(size=(3, 6, 6, 2)).astype("float32")
+    block(x)
+    _randomize_bn(block, rng)
+    y = tf.function(lambda x: block(x, training=False))(x)
+
+    bn = block.norm
+    z = np.asarray(block.weight_layer(x), dtype="float64")
+    normalized = (
+        bn.gamma.numpy()
+        * (z - bn.moving_mean.numpy())
+        / np.sqrt(bn.moving_variance.numpy() + 1e-5)
+        + bn.beta.numpy()
+    )
+    expected = {
+        "tanh": np.tanh,
+        "lecun_tanh": lambda v: 1.7159 * np.tanh(2 / 3 * v),
+        "softsign": lambda v: v / (1 + np.abs(v)),
+        "relu": lambda v: np.maximum(v, 0),
+    }[activation](normalized)
+    np.testing.assert_allclose(y, expected, rtol=1e-5, atol=1e-5)
