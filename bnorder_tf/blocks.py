@@ -66,16 +66,17 @@ class ReplicaMeanBatchNormalization(keras.layers.BatchNormalization):
     PyTorch's non-synchronized BN, unless `synchronized=True` (the blocks'
     `bn_synchronized`). On one device nothing changes.
 
-    On the TensorFlow backend, BN in training over the last axis of a 2D
-    or 4D input runs as one `FusedBatchNormV3` op forward and one backward
+    On the TensorFlow backend, BN over the last axis of a 2D or 4D input
+    runs as one `FusedBatchNormV3` op forward and one backward
     (oneDNN's kernel on CPUs, cuDNN's on GPUs), as PyTorch's `BatchNorm2d`
     does, where Keras 3 computes the moments and the normalisation as
     separate ops: BN was then about 40% of a VGG16_11 training step on a
     CPU. The moving variance is then updated with the unbiased batch
     variance (Bessel's correction), as PyTorch and Keras 2's fused BN do,
-    and epsilon is at least `FUSED_MIN_EPSILON`. In inference BN is the
-    affine map of the moving statistics, in float32. Synchronized BN, masks,
-    renormalisation and other axes take Keras's own path.
+    and epsilon is at least `FUSED_MIN_EPSILON`. Inference uses the fused
+    kernel too, except after a bias-free `Conv2D` (see `call`), where it is
+    the affine map of the moving statistics, in float32. Synchronized BN,
+    masks, renormalisation and other axes take Keras's own path.
     """
 
     def add_weight(self, *args, **kwargs):
@@ -101,15 +102,13 @@ class ReplicaMeanBatchNormalization(keras.layers.BatchNormalization):
             return super().call(inputs, training=training, mask=mask)
         import tensorflow as tf
 
-        common = dict(
-            scale=tf.cast(self.gamma, tf.float32),
-            offset=tf.cast(self.beta, tf.float32),
-            epsilon=max(self.epsilon, FUSED_MIN_EPSILON),
-        )
+        scale = tf.cast(self.gamma, tf.float32)
+        offset = tf.cast(self.beta, tf.float32)
+        epsilon = max(self.epsilon, FUSED_MIN_EPSILON)
+        x = inputs if len(inputs.shape) == 4 else inputs[:, None, None, :]
         if training and self.trainable:
-            x = inputs if len(inputs.shape) == 4 else inputs[:, None, None, :]
             y, mean, variance = tf.compat.v1.nn.fused_batch_norm(
-                x, is_training=True, **common
+                x, scale, offset, epsilon=epsilon, is_training=True
             )
             momentum = self.momentum
             self.moving_mean.assign(
@@ -118,21 +117,38 @@ class ReplicaMeanBatchNormalization(keras.layers.BatchNormalization):
             self.moving_variance.assign(
                 self.moving_variance * momentum + variance * (1.0 - momentum)
             )
-            y = y if len(inputs.shape) == 4 else y[:, 0, 0, :]
-        else:
+        elif _is_conv2d_output(inputs):
             # Not the fused kernel: TensorFlow's graph optimizer would fuse
-            # a bias-free Conv2D, this FusedBatchNormV3 and a following
-            # tanh or sigmoid into one _FusedConv2D, which oneDNN does not
-            # implement ("Fusion is not implemented: [FusedBatchNorm,Tanh]").
+            # the Conv2D, this FusedBatchNormV3 and a following tanh into
+            # one _FusedConv2D, which oneDNN does not implement ("Fusion is
+            # not implemented: [FusedBatchNorm,Tanh]").
             inverse = tf.math.rsqrt(
-                tf.cast(self.moving_variance, tf.float32) + common["epsilon"]
+                tf.cast(self.moving_variance, tf.float32) + epsilon
             )
-            scale = common["scale"] * inverse
-            shift = (
-                common["offset"] - tf.cast(self.moving_mean, tf.float32) * scale
+            shift = offset - tf.cast(self.moving_mean, tf.float32) * (
+                scale * inverse
             )
-            y = tf.cast(inputs, tf.float32) * scale + shift
+            y = tf.cast(x, tf.float32) * (scale * inverse) + shift
+        else:
+            y, _, _ = tf.compat.v1.nn.fused_batch_norm(
+                x,
+                scale,
+                offset,
+                mean=tf.cast(self.moving_mean, tf.float32),
+                variance=tf.cast(self.moving_variance, tf.float32),
+                epsilon=epsilon,
+                is_training=False,
+            )
+        y = y if len(inputs.shape) == 4 else y[:, 0, 0, :]
         return tf.cast(y, self.compute_dtype)
+
+
+def _is_conv2d_output(tensor):
+    """Whether `tensor` is a `Conv2D` op's output in a graph being traced
+    (the graph optimizer does not run eagerly)."""
+    import tensorflow as tf
+
+    return not tf.executing_eagerly() and tensor.op.type == "Conv2D"
 
 
 @keras.saving.register_keras_serializable(package="bnorder_tf")

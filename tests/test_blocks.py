@@ -248,7 +248,8 @@ def test_fused_batch_norm_gradients_equal_keras_own(rng):
 @pytest.mark.parametrize(
     "activation", ["tanh", "lecun_tanh", "softsign", "relu"]
 )
-def test_compiled_inference_of_a_bias_free_convention_conv(rng, activation):
+@pytest.mark.parametrize("use_bias", [False, True])
+def test_compiled_inference_of_a_convention_conv(rng, activation, use_bias):
     # TensorFlow's graph optimizer (on a function, not eagerly) fused a
     # bias-free Conv2D, an inference FusedBatchNormV3 and a tanh into an
     # op oneDNN does not implement: MobileNet's Convention failed to
@@ -256,7 +257,7 @@ def test_compiled_inference_of_a_bias_free_convention_conv(rng, activation):
     import tensorflow as tf
 
     block = blocks.ConventionBlock(
-        4, kind="conv", activation=activation, use_bias=False
+        4, kind="conv", activation=activation, use_bias=use_bias
     )
     x = rng.normal(size=(3, 6, 6, 2)).astype("float32")
     block(x)
