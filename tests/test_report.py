@@ -68,15 +68,32 @@ def _summaries(run_dirs, order):
 
 
 def test_report_tables_match_the_runs_summaries(run_dirs, tmp_path):
+    notes = tmp_path / "notes.md"
+    notes.write_text(
+        "## What surprised us\n\nSwap's gain was\nsmall.\n\n"
+        "Its p < 0.1.\n\n\n## Next\nMore seeds.\n"
+    )
     md_path = build_report(
         [str(run_dirs)],
         str(tmp_path / "report"),
         claims=True,
         title="A study",
         intro="What was run.",
+        notes=str(notes),
     )
     with open(md_path) as f:
         text = f.read()
+    # the notes follow the tables, one paragraph per blank-line block
+    assert (
+        "## What surprised us\n\nSwap's gain was small.\n\nIts p < 0.1."
+        "\n\n## Next\n\nMore seeds.\n\n## Saturation per block" in text
+    )
+    assert text.index("## The paper's claims") < text.index("## Next")
+    page = (tmp_path / "report" / "report.html").read_text()
+    assert (
+        "<h2>What surprised us</h2><p>Swap&#x27;s gain was small.</p>"
+        "<p>Its p &lt; 0.1.</p><h2>Next</h2><p>More seeds.</p>" in page
+    )
     rows = [line for line in text.splitlines() if line.startswith("| G")]
     assert len(rows) == 2
     for row, order in zip(rows, ("convention", "swap")):
@@ -144,6 +161,26 @@ def test_report_tables_match_the_runs_summaries(run_dirs, tmp_path):
         text,
     )
     assert float(caption.group(1)) == pytest.approx(r, abs=6e-4)
+
+
+def test_notes_with_text_before_a_heading_are_one_line(run_dirs, tmp_path):
+    notes = tmp_path / "notes.md"
+    notes.write_text("A paragraph with no heading.\n\n## Title\nText.\n")
+    out = run_program(
+        [
+            "-m",
+            "bnorder_tf.report",
+            str(run_dirs),
+            "--out",
+            str(tmp_path / "out"),
+            "--notes",
+            str(notes),
+        ]
+    )
+    assert out.returncode == 2
+    lines = error_lines(out.stderr)
+    assert len(lines) == 1 and "text before its first '## ' heading" in lines[0]
+    assert not (tmp_path / "out").exists()
 
 
 def test_report_of_a_directory_without_runs_is_one_line(tmp_path):

@@ -27,6 +27,7 @@ from bnorder_tf.report.document import (
     Document,
     Section,
     Table,
+    read_notes,
     to_html,
     to_markdown,
 )
@@ -120,6 +121,7 @@ def build_report(
     markdown_name=REPORT_MD,
     title=DEFAULT_TITLE,
     intro=None,
+    notes=None,
 ):
     """Reads runs, writes `report.md`, `report.html` and PNG figures.
 
@@ -134,6 +136,8 @@ def build_report(
         markdown_name: file name of the Markdown report in `out`.
         title: the report's title.
         intro: an optional paragraph put before the count of runs.
+        notes: an optional Markdown file of `## ` sections of prose (see
+            `document.read_notes`), put after the tables.
 
     Returns:
         The path of `report.md`.
@@ -141,7 +145,9 @@ def build_report(
     Raises:
         NotARunError: a path holds no finished run.
         MalformedFileError: a run's files are damaged (named).
+        ConfigError: the notes file is missing or has no heading first.
     """
+    notes = read_notes(notes) if notes else []
     runs = find_runs(paths)
     diverged = [run for run in runs if not run.finished]
     runs = [run for run in runs if run.finished]
@@ -153,7 +159,7 @@ def build_report(
     groups = group_runs(runs)
     pairs = order_pairs(groups)
     layer = _choose_layer(groups, layer)
-    sections = _table_sections(groups, pairs, runs, diverged, claims)
+    sections = _table_sections(groups, pairs, runs, diverged, claims) + notes
     os.makedirs(out, exist_ok=True)
     for name, heading, caption, fig in _figures(groups, pairs, layer, channels):
         if fig is None:

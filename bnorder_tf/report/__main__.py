@@ -41,6 +41,12 @@ def main(argv=None):
     parser.add_argument(
         "--intro", help="A paragraph put at the top of the report."
     )
+    parser.add_argument(
+        "--notes",
+        metavar="FILE",
+        help="A Markdown file of '## Title' sections of prose, put after "
+        "the tables.",
+    )
     args = parser.parse_args(argv)
     try:
         path = build_report(
@@ -52,6 +58,7 @@ def main(argv=None):
             markdown_name=args.markdown_name,
             title=args.title,
             intro=args.intro,
+            notes=args.notes,
         )
     except UserError as e:
         fail_on_user_error("report", e)

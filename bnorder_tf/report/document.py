@@ -1,9 +1,10 @@
 """The report's one data model, and its Markdown and HTML renderings.
 
 A `Document` is a title, an introduction and `Section`s, each with an
-optional `Table` (a header and rows of cell strings) and an optional PNG
-figure. `to_markdown` and `to_html` render the same document, so the two
-files always say the same thing.
+optional `Table` (a header and rows of cell strings), an optional PNG
+figure and optional paragraphs of prose (`read_notes`). `to_markdown`
+and `to_html` render the same document, so the two files always say the
+same thing.
 
 Example:
 
@@ -17,6 +18,9 @@ import base64
 import dataclasses
 import html
 import os
+import re
+
+from bnorder_tf.errors import ConfigError
 
 
 @dataclasses.dataclass
@@ -41,12 +45,14 @@ class Section:
         caption: a sentence saying what the table or figure shows.
         table: an optional `Table`.
         image: an optional path of a PNG figure.
+        paragraphs: optional paragraphs of prose, after the caption.
     """
 
     title: str
     caption: str
     table: Table = None
     image: str = None
+    paragraphs: list = dataclasses.field(default_factory=list)
 
 
 @dataclasses.dataclass
@@ -83,7 +89,9 @@ def to_markdown(document):
     Markdown file belongs beside them."""
     md = [f"# {document.title}", "", document.intro, ""]
     for section in document.sections:
-        md += [f"## {section.title}", "", section.caption, ""]
+        md += [f"## {section.title}", ""]
+        for text in [section.caption, *section.paragraphs]:
+            md += [text, ""] if text else []
         if section.table:
             md += [markdown_table(section.table), ""]
         if section.image:
@@ -116,7 +124,9 @@ def to_html(document):
                 f'<img alt="{html.escape(section.title)}" '
                 f'src="data:image/png;base64,{data}">'
             )
-        body.append(f"<p><em>{html.escape(section.caption)}</em></p>")
+        if section.caption:
+            body.append(f"<p><em>{html.escape(section.caption)}</em></p>")
+        body += [f"<p>{html.escape(p)}</p>" for p in section.paragraphs]
     return (
         "<!DOCTYPE html><html><head><meta charset='utf-8'>"
         f"<title>{html.escape(document.title)}</title>"
@@ -124,3 +134,37 @@ def to_html(document):
         + "".join(body)
         + "</body></html>"
     )
+
+
+def read_notes(path):
+    """Sections of prose from a Markdown file: each `## Title` line starts
+    one, and its text, in paragraphs separated by blank lines, follows.
+
+    Args:
+        path: the file's path.
+
+    Returns:
+        A list of `Section`s with a title and paragraphs.
+
+    Raises:
+        ConfigError: no such file, or text before the first heading.
+    """
+    try:
+        with open(path, encoding="utf-8") as f:
+            text = f.read()
+    except FileNotFoundError:
+        raise ConfigError(f"--notes: there is no file {path}.") from None
+    sections = []
+    for block in re.split(r"\n\s*\n", text.strip()) if text.strip() else []:
+        lines = block.splitlines()
+        if lines[0].startswith("## "):
+            sections.append(Section(lines[0][3:].strip(), ""))
+            lines = lines[1:]
+        if lines and not sections:
+            raise ConfigError(
+                f"--notes: {path} has text before its first '## ' heading; "
+                "start each section with a '## Title' line."
+            )
+        if lines:
+            sections[-1].paragraphs.append(" ".join(s.strip() for s in lines))
+    return sections

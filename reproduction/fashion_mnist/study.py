@@ -52,6 +52,8 @@ sys.path.insert(0, ROOT)
 WORK = os.path.join("reproduction", "fashion_mnist", "work")
 TUNING_DIR = os.path.join(WORK, "tuning")
 FINAL_DIR = os.path.join(WORK, "final")
+#: What the tables do not say: what surprised us, written by hand.
+NOTES = os.path.join(HERE, "notes.md")
 
 #: The models compared: name -> (flagfile, flags that follow it). The
 #: first four are the tanh study; the rest, Convention and Swap each, are
@@ -141,7 +143,7 @@ def code_versions_text():
     for model, commit in sorted(read_code_versions().items()):
         by_commit.setdefault(commit or "unknown", []).append(model)
     recorded = "; ".join(
-        f"commit {commit[:12]} ran {', '.join(models)}"
+        f"the runs of {', '.join(models)} use commit {commit[:12]}"
         for commit, models in by_commit.items()
     )
     return (
@@ -455,6 +457,8 @@ def collect():
                 TITLE,
                 "--intro",
                 f"{INTRO} {code_versions_text()}",
+                "--notes",
+                NOTES,
             ],
             cwd=ROOT,
         )
