@@ -205,8 +205,9 @@ def repeat_times(fns, repeats):
 
 def _no_reads(activation, output, center, real):
     zeros = tf.zeros([activation.shape[-1]], tf.float64)
-    no_moments = dict(s1=zeros, s2=zeros, s3=zeros, scale=tf.ones_like(zeros))
-    out = {"activation": dict(sum_abs=zeros, max_abs=zeros, **no_moments)}
+    extremes = dict(top=center * 0, negated_bottom=center * 0)
+    no_moments = dict(s1=zeros, s2=zeros, s3=zeros)
+    out = {"activation": dict(sum_abs=zeros, **extremes, **no_moments)}
     if output is not None:
         out["output"] = dict(sum_abs=zeros, max_abs=zeros)
     return out
@@ -214,7 +215,9 @@ def _no_reads(activation, output, center, real):
 
 def _one_read(activation, output, center, real):
     out = _no_reads(activation, output, center, real)
-    out["activation"].update(moments._abs_sum_max(activation, real))
+    abs_a = tf.abs(activation)
+    (sum_abs,), (top,) = moments._reduce_channels([abs_a], [abs_a], real)
+    out["activation"].update(sum_abs=sum_abs, top=top)
     return out
 
 

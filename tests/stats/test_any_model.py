@@ -232,3 +232,40 @@ def test_tiny_activations_keep_their_skewness(rng):
     np.testing.assert_allclose(
         result.layers["r"].channel_skewness, expected, rtol=1e-6
     )
+
+
+def test_huge_activations_keep_their_skewness(rng):
+    """Unbounded activations beyond 2^38 (here about 1e13 = 2^43): their
+    cubes overflow float32 unless each batch is rescaled."""
+    inputs = keras.Input((3, 3, 2))
+    relu = keras.layers.ReLU(name="r")(inputs)
+    model = keras.Model(
+        inputs, keras.layers.Dense(2)(keras.layers.Flatten()(relu))
+    )
+    images = 1e13 * rng.exponential(size=(40, 3, 3, 2)).astype("float32")
+    dataset = tf.data.Dataset.from_tensor_slices(images).batch(10)
+    result = activation_stats(model, dataset, histogram_bins=0)
+    expected = scipy.stats.skew(
+        reference.per_channel(images), axis=0, bias=False
+    )
+    np.testing.assert_allclose(
+        result.layers["r"].channel_skewness, expected, rtol=1e-6
+    )
+
+
+@pytest.mark.parametrize(
+    "max_deviation, rescale",
+    [
+        ([0.0, 0.5, 3.0], False),  # a dead or constant channel is exact
+        ([2.0**-24, 2.0**38 * (1 - 2.0**-20)], False),  # the range's ends
+        ([1.0, 2.0**-24 * (1 - 2.0**-20)], True),
+        ([1.0, 1e-21], True),
+        ([1.0, 2.0**38], True),
+        ([np.nan, 1.0], False),  # NaN stays NaN either way
+    ],
+)
+def test_which_batches_are_rescaled(max_deviation, rescale):
+    from bnorder_tf.stats.moments import needs_rescaling
+
+    deviations = tf.constant(max_deviation, tf.float32)
+    assert bool(needs_rescaling(deviations)) is rescale
