@@ -12,6 +12,8 @@ its values are masked out of every sum, maximum and histogram, and the
 batch keeps its shape, so that one compiled program serves every batch.
 """
 
+import functools
+
 import tensorflow as tf
 
 from bnorder_tf.compat import variadic_reduce
@@ -24,6 +26,7 @@ def _div(a, b):
 _SCALAR = tf.TensorSpec([], tf.float32)
 
 
+@functools.cache  # traced once per kind, not once per reduction
 def _reducer(sums, maxes):
     """XLA reducer of `sums` running sums followed by `maxes` running maxima."""
     width = sums + maxes
