@@ -205,7 +205,9 @@ def repeat_times(fns, repeats):
 
 def _no_reads(activation, output, center, real):
     zeros = tf.zeros([activation.shape[-1]], tf.float64)
-    extremes = dict(top=center * 0, negated_bottom=center * 0)
+    # one value per channel, so that the taps are still computed
+    first = tf.reshape(activation, [-1, activation.shape[-1]])[0] * 0
+    extremes = dict(top=first, negated_bottom=first)
     no_moments = dict(s1=zeros, s2=zeros, s3=zeros)
     out = {"activation": dict(sum_abs=zeros, **extremes, **no_moments)}
     if output is not None:
