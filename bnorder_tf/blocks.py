@@ -122,13 +122,11 @@ class ReplicaMeanBatchNormalization(keras.layers.BatchNormalization):
             # the Conv2D, this FusedBatchNormV3 and a following tanh into
             # one _FusedConv2D, which oneDNN does not implement ("Fusion is
             # not implemented: [FusedBatchNorm,Tanh]").
-            inverse = tf.math.rsqrt(
+            factor = scale * tf.math.rsqrt(
                 tf.cast(self.moving_variance, tf.float32) + epsilon
             )
-            shift = offset - tf.cast(self.moving_mean, tf.float32) * (
-                scale * inverse
-            )
-            y = tf.cast(x, tf.float32) * (scale * inverse) + shift
+            shift = offset - tf.cast(self.moving_mean, tf.float32) * factor
+            y = tf.cast(x, tf.float32) * factor + shift
         else:
             y, _, _ = tf.compat.v1.nn.fused_batch_norm(
                 x,

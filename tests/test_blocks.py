@@ -16,6 +16,16 @@ def _randomize_bn(block, rng):
     bn.moving_variance.assign(rng.uniform(0.1, 3.0, c).astype("float32"))
 
 
+def _bn_inference(bn, values):
+    """BN of `values` with its moving statistics, by hand (epsilon 1e-5)."""
+    return (
+        bn.gamma.numpy()
+        * (values - bn.moving_mean.numpy())
+        / np.sqrt(bn.moving_variance.numpy() + 1e-5)
+        + bn.beta.numpy()
+    )
+
+
 def test_convention_activation_tap_is_its_output(rng):
     block = blocks.ConventionBlock(6, activation="tanh")
     x = rng.normal(size=(2, 5, 5, 3)).astype("float32")
@@ -26,12 +36,7 @@ def test_convention_activation_tap_is_its_output(rng):
     # and the tap is tanh of BN of the conv output, by hand
     z = np.asarray(block.weight_layer(x))
     bn = block.norm
-    expected = np.tanh(
-        bn.gamma.numpy()
-        * (z - bn.moving_mean.numpy())
-        / np.sqrt(bn.moving_variance.numpy() + 1e-5)
-        + bn.beta.numpy()
-    )
+    expected = np.tanh(_bn_inference(bn, z))
     np.testing.assert_allclose(taps["output"], expected, atol=1e-5)
 
 
@@ -51,12 +56,7 @@ def test_swap_output_is_bn_of_activation_tap(rng, kind, filters, shape):
     taps = block.call_with_taps(x, training=False)
     a = np.asarray(taps["activation"], dtype="float64")
     bn = block.norm
-    expected = (
-        bn.gamma.numpy()
-        * (a - bn.moving_mean.numpy())
-        / np.sqrt(bn.moving_variance.numpy() + 1e-5)
-        + bn.beta.numpy()
-    )
+    expected = _bn_inference(bn, a)
     np.testing.assert_allclose(taps["output"], expected, rtol=1e-5, atol=1e-5)
     z = np.asarray(block.weight_layer(x), dtype="float64")
     np.testing.assert_allclose(a, 1.7159 * np.tanh(2 * z / 3), atol=1e-5)
@@ -266,12 +266,7 @@ def test_compiled_inference_of_a_convention_conv(rng, activation, use_bias):
 
     bn = block.norm
     z = np.asarray(block.weight_layer(x), dtype="float64")
-    normalized = (
-        bn.gamma.numpy()
-        * (z - bn.moving_mean.numpy())
-        / np.sqrt(bn.moving_variance.numpy() + 1e-5)
-        + bn.beta.numpy()
-    )
+    normalized = _bn_inference(bn, z)
     expected = {
         "tanh": np.tanh,
         "lecun_tanh": lambda v: 1.7159 * np.tanh(2 / 3 * v),
