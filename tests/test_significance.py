@@ -74,3 +74,46 @@ def test_welch_matches_scipy():
         np.sqrt(a.var(ddof=1) / 3 + b.var(ddof=1) / 3)
     )
     assert result.p == pytest.approx(expected.pvalue, rel=1e-9)
+
+
+@pytest.mark.parametrize("within_noise, caveat", [(True, True), (False, False)])
+def test_correlation_claim_names_a_weak_within_activation_correlation(
+    within_noise, caveat
+):
+    """Two activations whose means alone make a strong pooled r: the
+    claim holds, and says so with a caveat when the correlation within
+    each activation is not significant (here r = 0.33, p = 0.47 by an
+    independent fit)."""
+    from types import SimpleNamespace
+
+    from bnorder_tf.report.claims import CorrelationClaim
+
+    x = [0, 1, 2, 3, 10, 11, 12, 13]
+    if within_noise:
+        y = [0.80, 0.83, 0.79, 0.82, 0.90, 0.88, 0.92, 0.91]
+    else:
+        y = [0.80, 0.81, 0.82, 0.83, 0.90, 0.91, 0.92, 0.93]
+    runs = [
+        SimpleNamespace(
+            x=xi,
+            y=yi,
+            config=SimpleNamespace(
+                dataset="d",
+                model="m",
+                activation="tanh" if i < 4 else "softsign",
+            ),
+        )
+        for i, (xi, yi) in enumerate(zip(x, y))
+    ]
+    claim = CorrelationClaim(
+        "y rises with x", "", lambda r: r.x, lambda r: r.y, lambda r: True
+    )
+    result = claim.check({"all": runs})
+    assert result.holds is True
+    # y ~ slope * x + one intercept per activation
+    design = np.column_stack([x, np.ones(8), np.repeat([0.0, 1.0], 4)])
+    coef, residual, *_ = np.linalg.lstsq(design, np.array(y), rcond=None)
+    covariance = residual[0] / 5 * np.linalg.inv(design.T @ design)
+    p = 2 * scipy_stats.t.sf(abs(coef[0] / np.sqrt(covariance[0, 0])), 5)
+    assert bool(p >= 0.05) == caveat
+    assert ("within activations not significant" in result.caveat) is caveat

@@ -220,6 +220,8 @@ class CorrelationClaim:
             caveats.append("not significant at p < 0.05")
         if settings > 1 and not within.r > 0:
             caveats.append("not within activations: pooling makes it")
+        elif settings > 1 and not within.p < 0.05:
+            caveats.append("within activations not significant at p < 0.05")
         return ClaimResult(self, pooled.r > 0, ours, "; ".join(caveats))
 
 
