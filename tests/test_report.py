@@ -276,3 +276,42 @@ def _check_markdown_and_html_say_the_same(text, page):
     assert all(
         f"<td>{c}</td>" in page or f"<th>{c}</th>" in page for c in cells
     )
+
+
+def test_pair_figure_says_a_statistic_is_undefined_instead_of_an_empty_plot():
+    """ReLU has no saturation: its panel says so; the skewness panel
+    plots each order's per-block means over seeds."""
+    from types import SimpleNamespace
+
+    from bnorder_tf.report import figures
+
+    def group(skewness_per_seed):
+        return SimpleNamespace(
+            runs=[
+                SimpleNamespace(
+                    last_stats={
+                        "layers": {
+                            f"conv{i + 1}": {"saturation": None, "skewness": s}
+                            for i, s in enumerate(seed)
+                        }
+                    }
+                )
+                for seed in skewness_per_seed
+            ]
+        )
+
+    pair = SimpleNamespace(
+        name="vgg16_11 relu",
+        convention=group([(2.0, 1.0), (4.0, 3.0)]),
+        swap=group([(1.5, 2.5)]),
+    )
+    fig = figures.pairs_per_layer(
+        [pair], (("saturation", "saturation"), ("skewness", "|skewness|"))
+    )
+    saturation, skewness = fig.axes
+    assert not saturation.lines
+    assert [t.get_text() for t in saturation.texts] == ["not defined"]
+    assert [list(line.get_ydata()) for line in skewness.lines] == [
+        [3.0, 2.0],
+        [1.5, 2.5],
+    ]

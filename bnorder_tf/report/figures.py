@@ -70,16 +70,26 @@ def pairs_per_layer(pairs, keys):
     for i, pair in enumerate(rows):
         for j, (key, label) in enumerate(keys):
             ax = axes[i, j]
-            for group, style, name in (
-                (pair.convention, "--", "Convention"),
-                (pair.swap, "-", "Swap"),
-            ):
-                layers, values = _layer_series(group, key)
-                ax.plot(layers, values, style, marker="o", label=name)
             ax.set_title(f"{pair.name}: {label}", fontsize=9)
+            series = [
+                (_layer_series(group, key), style, name)
+                for group, style, name in (
+                    (pair.convention, "--", "Convention"),
+                    (pair.swap, "-", "Swap"),
+                )
+            ]
+            if all(np.all(np.isnan(values)) for (_, values), _, _ in series):
+                # saturation of an unbounded activation (ReLU)
+                ax.text(0.5, 0.5, "not defined", ha="center", va="center")
+                ax.set_axis_off()
+                continue
+            for (layers, values), style, name in series:
+                ax.plot(layers, values, style, marker="o", label=name)
             ax.tick_params(axis="x", rotation=60, labelsize=6)
             ax.grid(alpha=0.3)
-    axes[0, 0].legend(fontsize=8)
+    plotted = [ax for ax in axes.flat if ax.lines]
+    if plotted:
+        plotted[0].legend(fontsize=8)
     fig.tight_layout()
     return fig
 
