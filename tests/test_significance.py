@@ -82,8 +82,8 @@ def test_correlation_claim_names_a_weak_within_activation_correlation(
 ):
     """Two activations whose means alone make a strong pooled r: the
     claim holds, and says so with a caveat when the correlation within
-    each activation is not significant (here r = 0.33, p = 0.47 by an
-    independent fit)."""
+    each activation is not significant (the noisy case: r = 0.33,
+    p = 0.47 by an independent fit)."""
     from types import SimpleNamespace
 
     from bnorder_tf.report.claims import CorrelationClaim
