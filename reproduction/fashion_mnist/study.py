@@ -55,6 +55,11 @@ FINAL_DIR = os.path.join(WORK, "final")
 #: What the tables do not say: what surprised us, written by hand.
 NOTES = os.path.join(HERE, "notes.md")
 
+#: The depth study (issue 32): VGG16_n with tanh for n in `DEPTHS` (VGG16_11
+#: is the tanh study's `convention` and `swap`). Its finals also record the
+#: gradient scale per block (the paper's figure 15) over this many batches.
+DEPTHS = (8, 13, 16)
+DEPTH_GRADIENT_BATCHES = 10
 #: The models compared: name -> (flagfile, flags that follow it). The
 #: first four are the tanh study; the rest, Convention and Swap each, are
 #: the bounded-activations study (issue 21): the ReLU control, softsign,
@@ -75,6 +80,14 @@ MODELS = {
         ("--activation=lecun_tanh",),
     ),
     "lecun_tanh_swap": ("vgg_swap.flags", ("--activation=lecun_tanh",)),
+    **{
+        f"depth{depth}_{order}": (
+            f"vgg_{order}.flags",
+            (f"--model=vgg16_{depth}",),
+        )
+        for depth in DEPTHS
+        for order in ("convention", "swap")
+    },
 }
 LEARNING_RATES = ("0.1", "0.01")
 WEIGHT_DECAYS = ("5e-3", "1e-3", "5e-4", "1e-4")
@@ -185,6 +198,11 @@ def best_flags(model):
 
 
 def final_command(model, seed):
+    extra = (
+        [f"--gradient_batches={DEPTH_GRADIENT_BATCHES}"]
+        if model.startswith("depth")
+        else []
+    )
     return [
         sys.executable,
         os.path.join("trainers", "train.py"),
@@ -200,6 +218,7 @@ def final_command(model, seed):
         f"--model_dir={FINAL_DIR}",
         f"--run_name={model}_s{seed}",
         f"--export_dir={os.path.join(WORK, 'savedmodels')}",
+        *extra,
     ]
 
 
@@ -223,6 +242,14 @@ STEP_ORDER = (
     *(
         (role, f"{pair}_{order}")
         for pair in ("relu", "softsign", "mobilenet", "lecun_tanh")
+        for role in ("search", "final")
+        for order in ("convention", "swap")
+    ),
+    # the depth study: the shallowest and the deepest first, VGG16_13 last
+    # (the issue's order of what to cut if the budget shrinks)
+    *(
+        (role, f"depth{depth}_{order}")
+        for depth in (8, 16, 13)
         for role in ("search", "final")
         for order in ("convention", "swap")
     ),
