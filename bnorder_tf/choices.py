@@ -1,6 +1,6 @@
 """The names every setting accepts, importable without TensorFlow.
 
-The flags (`bnorder_tf.config`) list and check these names before any
+The flags (`bnorder_tf.training.config`) list and check these names before any
 heavy module is imported, so that `--help` and a bad flag answer at once.
 Each registry keyed by them (the activations, block orders, datasets,
 strategies, initializers and models) is checked against its tuple here
@@ -8,12 +8,12 @@ when its module is imported (`check_registry`): a name added in one place
 only fails at once.
 """
 
-#: `bnorder_tf.activations`.
+#: `bnorder_tf.layers.activations`.
 ACTIVATIONS = ("relu", "tanh", "lecun_tanh", "softsign", "shifted_tanh")
 #: Those of `ACTIVATIONS` without a bound (their `bound` is `None`): the
 #: report leaves them out of what it says of bounded activations.
 UNBOUNDED_ACTIVATIONS = ("relu",)
-#: `bnorder_tf.blocks.ORDERS`: Convention (W-BN-f), Swap (W-f-BN), NoBN.
+#: `bnorder_tf.layers.blocks.ORDERS`: Convention (W-BN-f), Swap (W-f-BN), NoBN.
 ORDERS = ("convention", "swap", "nobn")
 #: `bnorder_tf.data.sources.SOURCES`.
 DATASETS = (
@@ -26,9 +26,9 @@ DATASETS = (
     "imagenet_resized/64x64",
     "synthetic",
 )
-#: `bnorder_tf.distribute.get_strategy`.
+#: `bnorder_tf.training.distribute.get_strategy`.
 STRATEGIES = ("one_device", "mirrored", "multi_worker", "tpu")
-#: `bnorder_tf.initializers`.
+#: `bnorder_tf.layers.initializers`.
 INITIALIZERS = ("torch", "glorot_uniform", "he_normal")
 #: VGG16_n: the first n weight layers of VGG16 (the paper's appendix A.6).
 VGG16_DEPTHS = tuple(range(8, 17))
@@ -43,7 +43,7 @@ MODELS = (
 )
 
 #: Searchable `TrainConfig` fields, and the search-flag suffix of each
-#: (`bnorder_tf.tune`).
+#: (`bnorder_tf.programs.tune`).
 SEARCHABLE = (
     "learning_rate",
     "weight_decay",
@@ -54,7 +54,7 @@ SEARCHABLE = (
     "order",
     "depth",
 )
-#: keras-tuner's search algorithms (`bnorder_tf.tuning.make_oracle`).
+#: keras-tuner's search algorithms (`bnorder_tf.tuning.search.make_oracle`).
 TUNERS = ("grid", "random", "bayesian", "hyperband")
 
 #: Bins of the per-channel activation histograms.
@@ -64,10 +64,24 @@ DEFAULT_HISTOGRAM_BINS = 50
 #: part of the statistics pass, and the report draws the last epoch's.
 DEFAULT_HISTOGRAM_EVERY = 10
 
+#: The precisions the statistics can be computed in
+#: (`bnorder_tf.stats.ActivationStatsPass`): `float32`, the forward pass in
+#: float32 from the model's float32 weights whatever its dtype policy (the
+#: statistics of the model); `compute`, the activations as the model
+#: computes them under its policy (16-bit values under mixed precision).
+STATS_PRECISIONS = ("float32", "compute")
+#: Mixed precision rounds each activation to 8 (bfloat16) or 11 (float16)
+#: significant bits, and which ops round where depends on how the graph
+#: was compiled: statistics of channels whose spread is a few 16-bit steps
+#: would then measure the rounding, not the model.
+DEFAULT_STATS_PRECISION = "float32"
+
 
 def check_registry(registry, names, what):
-    """Raises `AssertionError` unless `registry`'s keys are `names`, in
-    order (a bug: the registry and this module disagree)."""
+    """Raises `AssertionError` unless `registry`'s keys are `names`, in order.
+
+    A mismatch is a bug: the registry and this module disagree.
+    """
     keys = tuple(registry)
     if keys != tuple(names):
         raise AssertionError(

@@ -22,8 +22,10 @@ class ConfigError(UserError, ValueError):
 
 
 class UnknownNameError(ConfigError, LookupError):
-    """A name that a registry (datasets, models, activations, ...) does
-    not hold; the message lists the valid names."""
+    """A name that a registry (datasets, models, activations, ...) lacks.
+
+    The message lists the valid names.
+    """
 
 
 def lookup(registry, name, what):
@@ -60,10 +62,28 @@ class TrainingDivergedError(UserError):
 
 
 class WriteError(UserError):
-    """The disk refused a write (full, over quota, read-only, not
-    permitted): the machine's state, not a bug. Exit status 1."""
+    """The disk refused a write (full, over quota, read-only, forbidden).
+
+    The machine's state, not a bug. Exit status 1.
+    """
 
     exit_code = 1
+
+
+#: Exit status when a peer of a multi-worker run stopped (EX_TEMPFAIL:
+#: the same command, on every worker, resumes the run).
+PEER_LOST_EXIT = 75
+
+
+class PeerLostError(UserError):
+    """A peer task of a multi-worker run stopped (killed, preempted, lost).
+
+    Not the user's input, but a state the user must act on: restart every
+    worker with the same command, which resumes after the last committed
+    epoch. Exit status `PEER_LOST_EXIT` (75).
+    """
+
+    exit_code = PEER_LOST_EXIT
 
 
 #: Exit status after Ctrl-C (128 + SIGINT), as shells report it.
@@ -90,6 +110,8 @@ __all__ = [
     "Interrupted",
     "ConfigError",
     "MalformedFileError",
+    "PEER_LOST_EXIT",
+    "PeerLostError",
     "RunInUseError",
     "TrainingDivergedError",
     "UnknownNameError",

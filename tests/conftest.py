@@ -37,6 +37,6 @@ def _seeded():
 @pytest.fixture
 def mirrored():
     """The process's MirroredStrategy over the two logical CPUs."""
-    from bnorder_tf.distribute import get_strategy
+    from bnorder_tf.training.distribute import get_strategy
 
     return get_strategy("mirrored", CPU_DEVICES)

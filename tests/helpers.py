@@ -18,8 +18,11 @@ def program_env(**extra):
 
 
 def run_program(args, timeout=600, **env):
-    """Runs `python args...` from the repository root; returns the
-    completed process (text output)."""
+    """Runs `python args...` from the repository root.
+
+    Returns:
+        The completed process (text output).
+    """
     return subprocess.run(
         [sys.executable, *args],
         cwd=ROOT,
@@ -31,8 +34,7 @@ def run_program(args, timeout=600, **env):
 
 
 def run_programs_side_by_side(tmp_path_factory, keys, args_for, timeout=600):
-    """Runs one program per key, each with a fresh directory of its own,
-    one per CPU core at a time.
+    """Runs one program per key, each in a fresh directory, one per core.
 
     A program refused at its flags spends its few seconds importing
     TensorFlow on one core, so the bad-input tests run theirs side by side.
@@ -41,6 +43,7 @@ def run_programs_side_by_side(tmp_path_factory, keys, args_for, timeout=600):
         tmp_path_factory: pytest's, for the directories.
         keys: what tells the runs apart (e.g. the bad flag).
         args_for: function `(key, directory) -> args of run_program`.
+        timeout: seconds each program may take.
 
     Returns:
         dict, key -> `(completed process, its directory)`.
@@ -58,8 +61,7 @@ def run_programs_side_by_side(tmp_path_factory, keys, args_for, timeout=600):
 
 
 def error_lines(stderr):
-    """The lines a program printed as its error (absl and TF chatter
-    removed)."""
+    """The lines a program printed as its error (no absl or TF chatter)."""
     return [line for line in stderr.splitlines() if ": error: " in line]
 
 

@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
-from bnorder_tf import activations
-from bnorder_tf.config import TrainConfig
+from bnorder_tf.layers import activations
+from bnorder_tf.training.config import TrainConfig
 
 X = np.linspace(-6.0, 6.0, 101).astype("float32")
 
@@ -72,9 +72,12 @@ def test_one_serialization_path_and_the_old_format_still_loads():
 
 
 def test_the_unbounded_names_are_the_activations_without_a_bound():
-    """`choices.UNBOUNDED_ACTIVATIONS` (what the report leaves out of its
-    bounded-activation claims) is checked at import against `bound`."""
-    from bnorder_tf import activations, choices
+    """`choices.UNBOUNDED_ACTIVATIONS` is checked at import against `bound`.
+
+    It is what the report leaves out of its bounded-activation claims.
+    """
+    from bnorder_tf import choices
+    from bnorder_tf.layers import activations
     from bnorder_tf.report.claims import is_bounded
 
     unbounded = tuple(

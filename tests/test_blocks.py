@@ -2,8 +2,8 @@ import keras
 import numpy as np
 import pytest
 
-from bnorder_tf import blocks
-from bnorder_tf.activations import ShiftedTanh
+from bnorder_tf.layers import blocks
+from bnorder_tf.layers.activations import ShiftedTanh
 
 
 def _randomize_bn(block, rng):
@@ -241,7 +241,7 @@ def test_fused_batch_norm_gradients_equal_keras_own(rng):
             tape.watch(x)
             loss = tf.reduce_sum(layer(x, training=True) * weights)
         gradients.append(tape.gradient(loss, [x, layer.gamma, layer.beta]))
-    for a, b in zip(*gradients):
+    for a, b in zip(*gradients, strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
 
 

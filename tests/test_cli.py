@@ -2,8 +2,8 @@
 
 import pytest
 
-from bnorder_tf.cli import resolve_flagfiles
 from bnorder_tf.errors import ConfigError
+from bnorder_tf.programs.cli import resolve_flagfiles
 
 
 def test_nested_flagfiles_expand_in_order_and_later_flags_win(tmp_path):
@@ -63,7 +63,8 @@ def test_importing_the_programs_defines_no_flags():
     )
     code = (
         "from absl import flags\n"
-        "import bnorder_tf.train, bnorder_tf.tune, bnorder_tf.predict\n"
+        "import bnorder_tf.programs.train, bnorder_tf.programs.tune\n"
+        "import bnorder_tf.programs.predict\n"
         "import bnorder_tf.report.__main__\n"
         f"print([n for n in {ours!r} if n in flags.FLAGS])"
     )
@@ -93,8 +94,10 @@ def test_programs_run_as_modules(tmp_path, command):
 
 
 def _run_plain(args, **env):
-    """Runs `python args...` with the user's TF_CPP_MIN_LOG_LEVEL unset,
-    as a user's shell would (`run_program` sets it)."""
+    """Runs `python args...` with the user's TF_CPP_MIN_LOG_LEVEL unset.
+
+    As a user's shell would (`run_program` sets it).
+    """
     import os
     import subprocess
     import sys

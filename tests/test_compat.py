@@ -1,10 +1,12 @@
-"""The private APIs of TensorFlow and keras-tuner bnorder_tf relies on
-(`bnorder_tf/compat.py`) are still there in the installed versions."""
+"""The private APIs bnorder_tf relies on are there in the installed versions.
+
+Those of TensorFlow and keras-tuner, all in `bnorder_tf/_compat.py`.
+"""
 
 import numpy as np
 import tensorflow as tf
 
-from bnorder_tf import compat
+from bnorder_tf import _compat as compat
 
 
 def test_private_apis_are_there():

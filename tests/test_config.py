@@ -1,5 +1,7 @@
-"""`TrainConfig`: one definition per setting, from which the flags,
-validation, flags.txt, the resume check and the settings derive."""
+"""`TrainConfig`: one definition per setting, from which the rest derives.
+
+The flags, validation, flags.txt, the resume check and the settings.
+"""
 
 import dataclasses
 import math
@@ -7,9 +9,9 @@ import math
 import pytest
 from absl import flags
 
-from bnorder_tf import config as config_lib
-from bnorder_tf.config import TrainConfig
 from bnorder_tf.errors import ConfigError
+from bnorder_tf.training import config as config_lib
+from bnorder_tf.training.config import TrainConfig
 from tests.helpers import TRAIN, error_lines, run_program
 
 FIELDS = dataclasses.fields(TrainConfig)

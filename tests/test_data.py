@@ -10,7 +10,7 @@ from PIL import Image
 
 from bnorder_tf import data
 from bnorder_tf.data import preprocessing, sources
-from bnorder_tf.distribute import pad_for_replicas
+from bnorder_tf.data.replicas import pad_for_replicas
 
 
 def write_idx(path, array):
@@ -43,7 +43,7 @@ def test_fashion_mnist_from_data_dir_is_padded_and_normalised(fashion_dir):
     assert loaded.class_names[0] == "T-shirt/top"
     images, labels = (
         np.concatenate(parts)
-        for parts in zip(*loaded.dataset.as_numpy_iterator())
+        for parts in zip(*loaded.dataset.as_numpy_iterator(), strict=True)
     )
     raw, raw_labels = arrays["test"]
     expected = np.pad(raw / 255.0, [(0, 0), (2, 2), (2, 2)])
@@ -175,7 +175,7 @@ def test_tiny_imagenet_folder_layout(tmp_path, rng):
     (root / "val" / "images").mkdir(parents=True)
     (root / "wnids.txt").write_text("\n".join(wnids) + "\n")
     pixels = {}
-    for k, wnid in enumerate(wnids):
+    for wnid in wnids:
         folder = root / "train" / wnid / "images"
         folder.mkdir(parents=True)
         for i in range(3):
@@ -220,7 +220,9 @@ def test_pad_for_replicas_pads_and_weights_the_last_batch():
 def test_synthetic_dataset_is_learnable_and_deterministic():
     a = sources.get_source("synthetic").load_split("test")[0]
     b = sources.get_source("synthetic").load_split("test")[0]
-    (xa, ya), (xb, yb) = (zip(*d.as_numpy_iterator()) for d in (a, b))
+    (xa, ya), (xb, yb) = (
+        zip(*d.as_numpy_iterator(), strict=True) for d in (a, b)
+    )
     np.testing.assert_array_equal(np.stack(xa), np.stack(xb))
     # class means differ far more than the noise of a class mean
     x, y = np.stack(xa).astype("float64"), np.asarray(ya)
@@ -290,10 +292,13 @@ def test_validation_split_is_held_out_of_the_training_split():
 def test_one_cpu_device_is_fed_the_dataset_itself_and_replicas_a_split(
     mirrored,
 ):
-    """On one CPU the batches go to `strategy.run` as the dataset gives
-    them (no generator-based copy to the device they are on); mirrored
-    replicas each get their share of every batch."""
-    from bnorder_tf.distribute import distribute_dataset, get_strategy
+    """On one CPU the batches go to `strategy.run` as the dataset gives them.
+
+    There is no generator-based copy to the device they are on; mirrored
+    replicas each get their share of every batch.
+    """
+    from bnorder_tf.data.replicas import distribute_dataset
+    from bnorder_tf.training.distribute import get_strategy
 
     ds = tf.data.Dataset.from_tensor_slices(np.arange(8, dtype="float32"))
     ds = ds.batch(4)

@@ -11,8 +11,8 @@ import tensorflow as tf
 from PIL import Image
 
 from bnorder_tf.data import Preprocessing
-from bnorder_tf.export import export_savedmodel, versions
 from bnorder_tf.models import build_model
+from bnorder_tf.serving.export import export_savedmodel, versions
 from bnorder_tf.stats import tap_outputs
 from tests.helpers import error_lines, run_program
 
@@ -182,7 +182,7 @@ def test_predict_prints_top_k_of_png_files(exported, images, tmp_path):
     result = json.loads(out.stdout)
     expected = softmax(model.predict(numpy_preprocess(images[:3]), verbose=0))
     assert result["model"].endswith(os.path.join("tiny", "1"))
-    for row, probabilities in zip(result["predictions"], expected):
+    for row, probabilities in zip(result["predictions"], expected, strict=True):
         best = np.argsort(-probabilities)[:2]
         assert [p["class"] for p in row["top_k"]] == best.tolist()
         assert [p["name"] for p in row["top_k"]] == [CLASSES[i] for i in best]
@@ -207,7 +207,7 @@ def test_predict_reads_a_npy_batch_as_text(exported, images, tmp_path):
     lines = out.stdout.strip().splitlines()
     expected = softmax(model.predict(numpy_preprocess(images), verbose=0))
     assert len(lines) == len(images)
-    for line, probabilities in zip(lines, expected):
+    for line, probabilities in zip(lines, expected, strict=True):
         assert line.split(": ")[1].split()[0] == CLASSES[probabilities.argmax()]
 
 
@@ -282,7 +282,7 @@ def _copy_version(path, tmp_path):
     ],
 )
 def test_damaged_exports_are_named_errors(exported, tmp_path, damage, message):
-    from bnorder_tf import predict
+    from bnorder_tf.serving import predict
 
     version = _copy_version(exported[2], tmp_path)
     if damage == "truncated_pb":
@@ -307,7 +307,7 @@ def test_damaged_exports_are_named_errors(exported, tmp_path, damage, message):
     ],
 )
 def test_empty_or_misshapen_npy_is_a_named_error(tmp_path, array, message):
-    from bnorder_tf import predict
+    from bnorder_tf.serving import predict
 
     path = tmp_path / "batch.npy"
     np.save(path, array)
@@ -316,7 +316,7 @@ def test_empty_or_misshapen_npy_is_a_named_error(tmp_path, array, message):
 
 
 def test_directory_without_versions_is_a_named_error(tmp_path):
-    from bnorder_tf import predict
+    from bnorder_tf.serving import predict
 
     (tmp_path / "model").mkdir()
     with pytest.raises(predict.PredictError, match="no numbered version"):
@@ -343,7 +343,7 @@ def test_stale_staging_of_killed_exports_is_removed(exported, tmp_path):
     import subprocess
     import sys
 
-    from bnorder_tf.export import _staging_prefix
+    from bnorder_tf.serving.export import _staging_prefix
 
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()

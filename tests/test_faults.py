@@ -1,7 +1,11 @@
-"""Fault injection: SIGKILL at chosen moments of the epoch commit and of
-the export, a second process on a run in use, and a resumed run against
-an uninterrupted one. The moments are made deterministic by
-tests/programs/train_with_fault.py, which pauses the trainer there."""
+"""Fault injection: SIGKILL at chosen moments, and a lost worker.
+
+SIGKILL at chosen moments of the epoch commit and of the export, a
+second process on a run in use, a resumed run against an uninterrupted
+one, and a worker of a multi-worker run SIGKILLed. The moments are made
+deterministic by tests/programs/train_with_fault.py, which pauses the
+trainer there.
+"""
 
 import json
 import os
@@ -268,7 +272,7 @@ def test_resumed_run_equals_an_uninterrupted_one(tmp_path):
         for name in ("straight", "resumed")
     }
     assert len(rows["resumed"]) == 3
-    for a, b in zip(rows["straight"], rows["resumed"]):
+    for a, b in zip(rows["straight"], rows["resumed"], strict=True):
         for key in ("loss", "accuracy", "val_loss", "val_accuracy", "sparsity"):
             assert float(b[key]) == pytest.approx(float(a[key]), rel=1e-6), (
                 a["epoch"],
@@ -313,3 +317,71 @@ def test_second_trainer_on_a_run_in_use_is_refused_and_the_first_finishes(
     first.stderr.close()
     assert status == 0, stderr[-3000:]
     check_finished(tmp_path / "runs" / "run", 2, 1)
+
+
+@pytest.mark.slow
+def test_a_lost_worker_is_one_line_and_exit_75(tmp_path):
+    """Two real workers; worker 1 is SIGKILLed once an epoch is committed.
+
+    The chief stops with one error line naming the lost task and saying
+    how to resume, the documented exit status, and no traceback.
+    """
+    from tests.helpers import free_port
+
+    cluster = {"worker": [f"localhost:{free_port()}" for _ in range(2)]}
+    run_dir = tmp_path / "runs" / "mw"
+    workers = []
+    for index in range(2):
+        tf_config = json.dumps(
+            {"cluster": cluster, "task": {"type": "worker", "index": index}}
+        )
+        workers.append(
+            subprocess.Popen(
+                [
+                    sys.executable,
+                    TRAIN,
+                    "--flagfile=vgg_swap.flags",
+                    "--dataset=synthetic",
+                    "--width=0.0625",
+                    "--epochs=1000",  # still training when the peer dies
+                    "--batch_size=16",
+                    "--steps_per_epoch=3",
+                    "--eval_steps=2",
+                    "--stats_every=0",
+                    "--strategy=multi_worker",
+                    f"--model_dir={tmp_path / 'runs'}",
+                    "--run_name=mw",
+                    f"--export_dir={tmp_path / 'savedmodels'}",
+                ],
+                cwd=ROOT,
+                env=program_env(TF_CONFIG=tf_config),
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+        )
+    chief, peer = workers
+    try:
+        deadline = time.monotonic() + 300
+        history = run_dir / "history.csv"
+        while not (history.exists() and len(read_csv(history)) >= 1):
+            assert chief.poll() is None and peer.poll() is None
+            assert time.monotonic() < deadline, "no epoch was committed"
+            time.sleep(0.5)
+        peer.send_signal(signal.SIGKILL)
+        _, stderr = chief.communicate(timeout=300)
+    finally:
+        for worker in workers:
+            if worker.poll() is None:
+                worker.kill()
+                worker.communicate()
+    from bnorder_tf.errors import PEER_LOST_EXIT
+
+    assert chief.returncode == PEER_LOST_EXIT == 75, stderr[-3000:]
+    assert "Traceback" not in stderr
+    (line,) = error_lines(stderr)
+    assert line == stderr.strip().splitlines()[-1]
+    assert "worker task 1 of the multi-worker run stopped" in line
+    assert "restart every worker with the same command" in line
+    assert "resumes after epoch" in line
+    assert not (run_dir / "summary.json").exists()  # not read as finished

@@ -2,7 +2,7 @@ import keras
 import numpy as np
 import pytest
 
-from bnorder_tf import blocks
+from bnorder_tf.layers import blocks
 from bnorder_tf.models import MODEL_NAMES, build_model
 from bnorder_tf.models.vgg import truncated_vgg16
 

@@ -5,8 +5,8 @@ import io
 import keras
 import pytest
 
-from bnorder_tf import progress
-from bnorder_tf.progress import EpochProgress
+from bnorder_tf.training import progress
+from bnorder_tf.training.progress import EpochProgress
 
 
 class FakeTerminal(io.StringIO):

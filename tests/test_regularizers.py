@@ -2,7 +2,7 @@ import keras
 import numpy as np
 import pytest
 
-from bnorder_tf.regularizers import WeightDecay
+from bnorder_tf.layers.regularizers import WeightDecay
 
 
 def test_weight_decay_is_half_rate_times_squared_norm(rng):

@@ -1,5 +1,7 @@
-"""Reports from real (short) runs, checked against their summary.json;
-the analytic tanh skewness against Monte Carlo."""
+"""Reports from real (short) runs, checked against their summary.json.
+
+Also the analytic tanh skewness against Monte Carlo.
+"""
 
 import html
 import json
@@ -10,9 +12,9 @@ import numpy as np
 import pytest
 from scipy import stats as scipy_stats
 
-from bnorder_tf import training
-from bnorder_tf.config import TrainConfig
 from bnorder_tf.report import build_report, tanh_skewness_grid
+from bnorder_tf.training import runner as training
+from bnorder_tf.training.config import TrainConfig
 from tests.helpers import error_lines, run_program
 
 
@@ -54,7 +56,7 @@ def run_dirs(tmp_path_factory):
                 model_dir=str(root / "runs"),
                 export_dir=str(root / "savedmodels"),
             )
-            training.run(config, verbose=0)
+            training.run_training(config, verbose=0)
     return root / "runs"
 
 
@@ -96,7 +98,7 @@ def test_report_tables_match_the_runs_summaries(run_dirs, tmp_path):
     )
     rows = [line for line in text.splitlines() if line.startswith("| G")]
     assert len(rows) == 2
-    for row, order in zip(rows, ("convention", "swap")):
+    for row, order in zip(rows, ("convention", "swap"), strict=True):
         summaries = _summaries(run_dirs, order)
         accuracies = [100 * s["final_test_accuracy"] for s in summaries]
         cells = [c.strip() for c in row.strip("|").split("|")]
@@ -106,7 +108,7 @@ def test_report_tables_match_the_runs_summaries(run_dirs, tmp_path):
         assert std == pytest.approx(np.std(accuracies, ddof=1), abs=0.006)
         assert cells[-4] == "2"
         for cell, key in zip(
-            cells[-3:], ("saturation", "skewness", "sparsity")
+            cells[-3:], ("saturation", "skewness", "sparsity"), strict=True
         ):
             assert float(cell) == pytest.approx(
                 np.mean([s["stats"][key] for s in summaries]), abs=6e-5
@@ -258,12 +260,15 @@ def test_runs_differing_in_seed_and_histogram_bins_are_one_setting():
 
 
 def _check_markdown_and_html_say_the_same(text, page):
-    """Both files come from one document: the title and intro, and every
-    heading and table cell of the Markdown, are in the HTML."""
+    """Both files come from one document.
+
+    The title and intro, and every heading and table cell of the
+    Markdown, are in the HTML.
+    """
     page = html.unescape(page)
-    assert text.startswith("# A study\n\nWhat was run. 4 run(s)")
+    assert text.startswith("# A study\n\nWhat was run.\n\n4 run(s)")
     assert "<title>A study</title><" in page
-    assert "<h1>A study</h1><p>What was run. 4 run(s)" in page
+    assert "<h1>A study</h1><p>What was run.</p><p>4 run(s)" in page
     headings = re.findall(r"^## (.+)$", text, flags=re.M)
     assert headings and all(f"<h2>{h}</h2>" in page for h in headings)
     cells = [
@@ -279,8 +284,10 @@ def _check_markdown_and_html_say_the_same(text, page):
 
 
 def test_pair_figure_says_a_statistic_is_undefined_instead_of_an_empty_plot():
-    """ReLU has no saturation: its panel says so; the skewness panel
-    plots each order's per-block means over seeds."""
+    """ReLU has no saturation: its panel says so.
+
+    The skewness panel plots each order's per-block means over seeds.
+    """
     from types import SimpleNamespace
 
     from bnorder_tf.report import figures

@@ -25,17 +25,29 @@ def test_dry_run_lists_every_run_of_the_protocol():
     assert out.returncode == 0, out.stderr
     lines = out.stdout.splitlines()
     steps = [line for line in lines if line.startswith("[")]
-    # 4 tanh models and 8 of the bounded-activations study: one grid
-    # search each, then 3 final seeds each
-    assert len(steps) == 12 + 12 * 3
+    # 4 tanh models, 8 of the bounded-activations study and 6 of the depth
+    # study: one grid search each, then 3 final seeds each
+    assert len(steps) == 18 + 18 * 3
     searches = [line for line in lines if "tuning/tune.py" in line]
-    assert len(searches) == 12
+    assert len(searches) == 18
     for line in searches:
         assert "--search_learning_rate=0.1,0.01" in line
         assert "--search_weight_decay=5e-3,1e-3,5e-4,1e-4" in line
         assert "--validation_examples=5000" in line
     finals = [line for line in lines if "trainers/train.py" in line]
-    assert len(finals) == 36
+    assert len(finals) == 54
+    # the depth study: VGG16_n of the tanh flagfiles; its finals record the
+    # gradient scale
+    for depth in (8, 13, 16):
+        for order in ("convention", "swap"):
+            assert any(
+                f"--flagfile=vgg_{order}.flags --model=vgg16_{depth} " in s
+                and f"--project=depth{depth}_{order}" in s
+                for s in searches
+            )
+            depth_finals = [s for s in finals if f"depth{depth}_{order}/" in s]
+            assert len(depth_finals) == 3
+            assert all("--gradient_batches=10" in s for s in depth_finals)
     # each new pair: the same flagfiles as the tanh study, one activation
     # (or the MobileNet flagfiles) changed
     for activation in ("relu", "softsign", "lecun_tanh"):
@@ -80,8 +92,10 @@ def test_dry_run_lists_every_run_of_the_protocol():
 
 
 def _study_copy(tmp_path, versions):
-    """study.py alone in a fresh git repository, with `versions` as its
-    code-version record; returns the copy's path."""
+    """study.py alone in a fresh git repository; returns the copy's path.
+
+    `versions` is its code-version record.
+    """
     study = tmp_path / "reproduction" / "fashion_mnist" / "study.py"
     study.parent.mkdir(parents=True)
     shutil.copy(STUDY, study)
@@ -105,9 +119,11 @@ def _files(top):
 
 @pytest.mark.parametrize("fault", ["other_commit", "changed_code"])
 def test_a_step_never_runs_on_other_code_than_its_model_ran(tmp_path, fault):
-    """Each model's runs share one commit: a clone at another commit, or
-    with changed package code, is refused in one line before anything
-    runs."""
+    """Each model's runs share one commit.
+
+    A clone at another commit, or with changed package code, is refused
+    in one line before anything runs.
+    """
     versions = {"convention": "0" * 40} if fault == "other_commit" else {}
     study = _study_copy(tmp_path, versions)
     if fault == "changed_code":

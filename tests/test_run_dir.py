@@ -1,6 +1,9 @@
-"""The run directory's guards: locks, paths, damaged files, strict JSON;
-the report and the tuner on what they read; devices; user errors against
-bugs. Fast, in-process (fake run directories written here)."""
+"""The run directory's guards, and what reads it.
+
+Locks, paths, damaged files, strict JSON; the report and the tuner on
+what they read; devices; user errors against bugs. Fast, in-process
+(fake run directories written here).
+"""
 
 import csv
 import json
@@ -13,15 +16,15 @@ import numpy as np
 import pytest
 from scipy import stats as scipy_stats
 
-from bnorder_tf import run_dir as run_dir_lib
-from bnorder_tf import tuning
-from bnorder_tf.config import TrainConfig
 from bnorder_tf.errors import (
     ConfigError,
     MalformedFileError,
     RunInUseError,
 )
 from bnorder_tf.report import build_report
+from bnorder_tf.training import run_dir as run_dir_lib
+from bnorder_tf.training.config import TrainConfig
+from bnorder_tf.tuning import search as tuning
 from tests.helpers import ROOT, error_lines
 
 
@@ -77,7 +80,7 @@ def test_summary_json_is_strict():
 
 
 def test_truncated_checkpoint_is_a_run_directory_error(tmp_path):
-    from bnorder_tf.run_callbacks import EpochCheckpoint
+    from bnorder_tf.training.callbacks import EpochCheckpoint
 
     def make():
         model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
@@ -295,7 +298,7 @@ def test_claims_table_from_runs_with_known_values(tmp_path):
 def test_report_on_a_damaged_run_is_one_line_naming_the_file(
     tmp_path, capsys, damage
 ):
-    from bnorder_tf.report.__main__ import main
+    from bnorder_tf.programs.report import main
 
     directory = fake_run(tmp_path / "runs", "r", 0.5, 0.2)
     if damage == "empty_summary":
@@ -379,7 +382,7 @@ def test_search_values_must_be_finite_and_distinct(values):
     ],
 )
 def test_devices_are_checked_before_any_work(devices, message):
-    from bnorder_tf.distribute import get_strategy
+    from bnorder_tf.training.distribute import get_strategy
 
     with pytest.raises(ConfigError, match=message):
         get_strategy("mirrored", devices=devices)
@@ -388,7 +391,8 @@ def test_devices_are_checked_before_any_work(devices, message):
 def test_user_errors_are_one_line_and_bugs_keep_their_traceback():
     def program(raised):
         code = (
-            "from bnorder_tf import cli, errors\n"
+            "from bnorder_tf import errors\n"
+            "from bnorder_tf.programs import cli\n"
             f"def main(argv): raise {raised}\n"
             "cli.run_program(main, [])"
         )

@@ -1,5 +1,8 @@
-"""The report's p-values against SciPy, and the within-strata correlation
-against an ordinary least-squares fit with one intercept per stratum."""
+"""The report's p-values and within-strata correlation, checked.
+
+The p-values against SciPy, and the within-strata correlation against an
+ordinary least-squares fit with one intercept per stratum.
+"""
 
 import numpy as np
 import pytest
@@ -15,6 +18,7 @@ def test_incomplete_beta_matches_scipy():
         rng.uniform(0.05, 60, 500),
         rng.uniform(0.05, 60, 500),
         rng.uniform(0, 1, 500),
+        strict=True,
     ):
         assert betainc(a, b, x) == pytest.approx(
             special.betainc(a, b, x), abs=1e-12
@@ -35,8 +39,10 @@ def test_pearson_matches_scipy(n, slope):
 
 
 def test_pearson_within_strata_is_the_slope_test_of_a_fit_per_stratum():
-    """Three strata whose means alone correlate strongly, while within
-    each the relation is weakly negative: pooling says +, strata say -."""
+    """Three strata whose means correlate strongly, each weakly negative within.
+
+    Pooling says +, strata say -.
+    """
     rng = np.random.default_rng(1)
     labels = np.repeat(["tanh", "softsign", "lecun"], 6)
     shift = np.repeat([0.0, 2.0, 4.0], 6)
@@ -80,10 +86,12 @@ def test_welch_matches_scipy():
 def test_correlation_claim_names_a_weak_within_activation_correlation(
     within_noise, caveat
 ):
-    """Two activations whose means alone make a strong pooled r: the
-    claim holds, and says so with a caveat when the correlation within
-    each activation is not significant (the noisy case: r = 0.33,
-    p = 0.47 by an independent fit)."""
+    """Two activations whose means alone make a strong pooled r.
+
+    The claim holds, and says so with a caveat when the correlation
+    within each activation is not significant (the noisy case: r = 0.33,
+    p = 0.47 by an independent fit).
+    """
     from types import SimpleNamespace
 
     from bnorder_tf.report.claims import CorrelationClaim
@@ -103,7 +111,7 @@ def test_correlation_claim_names_a_weak_within_activation_correlation(
                 activation="tanh" if i < 4 else "softsign",
             ),
         )
-        for i, (xi, yi) in enumerate(zip(x, y))
+        for i, (xi, yi) in enumerate(zip(x, y, strict=True))
     ]
     claim = CorrelationClaim(
         "y rises with x", "", lambda r: r.x, lambda r: r.y, lambda r: True

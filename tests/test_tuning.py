@@ -1,5 +1,8 @@
-"""tuning/tune.py: the table against the trials' own run directories,
-resuming, keras-tuner's chief/worker mode and bad search flags."""
+"""tuning/tune.py: its table, resuming, chief/worker mode, bad flags.
+
+The table against the trials' own run directories, resuming,
+keras-tuner's chief/worker mode and bad search flags.
+"""
 
 import json
 import os
@@ -256,8 +259,10 @@ BAD_SEARCH_FLAGS = [
 
 @pytest.fixture(scope="module")
 def bad_search_runs(tmp_path_factory):
-    """`flag -> (completed process, its tuning_dir parent)` of every
-    `BAD_SEARCH_FLAGS` run."""
+    """`flag -> (completed process, its tuning_dir parent)` of each bad run.
+
+    One run per flag of `BAD_SEARCH_FLAGS`.
+    """
     return run_programs_side_by_side(
         tmp_path_factory,
         [flag for flag, _ in BAD_SEARCH_FLAGS],
@@ -290,8 +295,8 @@ def test_no_search_flag_is_an_error(tmp_path):
 
 
 def test_depth_search_sets_the_vgg16_n_model():
-    from bnorder_tf import tuning
-    from bnorder_tf.config import TrainConfig
+    from bnorder_tf.training.config import TrainConfig
+    from bnorder_tf.tuning import search as tuning
 
     base = TrainConfig(dataset="synthetic")
     assert tuning.trial_config(base, {"depth": 9}, 0).model == "vgg16_9"
@@ -305,11 +310,12 @@ def test_depth_search_sets_the_vgg16_n_model():
 def test_protocol_flagfiles_parse(flagfile):
     from absl import flags
 
-    from bnorder_tf import cli, config
+    from bnorder_tf.programs import cli
+    from bnorder_tf.training import config
 
     argv = cli.resolve_flagfiles(
         ["prog", "--flagfile=vgg_swap.flags", f"--flagfile={flagfile}"],
-        [os.path.join(ROOT, "trainers"), os.path.join(ROOT, "tuning")],
+        cli.FLAGFILE_DIRS,
     )
     argv = [
         a

@@ -22,9 +22,10 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 from absl import flags, logging  # noqa: E402
 
-from bnorder_tf import cli, training  # noqa: E402
-from bnorder_tf.config import TrainConfig  # noqa: E402
-from bnorder_tf.run_dir import read_summary  # noqa: E402
+from bnorder_tf.programs import cli  # noqa: E402
+from bnorder_tf.training import runner as training  # noqa: E402
+from bnorder_tf.training.config import TrainConfig  # noqa: E402
+from bnorder_tf.training.run_dir import read_summary  # noqa: E402
 
 flags.DEFINE_integer("epochs", 3, "Epochs per model.", lower_bound=1)
 flags.DEFINE_string(
@@ -60,8 +61,11 @@ CLAIMS = (
 
 
 def tuned_point(order):
-    """`(learning_rate, weight_decay, source)` of the study's search for
-    `order`, or the flagfiles' defaults when it has not finished."""
+    """`(learning_rate, weight_decay, source)` of the study's search.
+
+    The search for `order`, or the flagfiles' defaults when it has not
+    finished; `source` says which (`"tuned"` or `"default"`).
+    """
     path = os.path.join(STUDY, "work", "tuning", order, "best.flags")
     if not os.path.exists(path):
         default = TrainConfig()
@@ -72,6 +76,7 @@ def tuned_point(order):
 
 
 def demo_config(order):
+    """The `TrainConfig` of the demo's run of `order`, at its tuned point."""
     learning_rate, weight_decay, _ = tuned_point(order)
     first = max(FLAGS.epochs // 2, 1)  # x0.1 at 50% and 75%, as the study
     return TrainConfig(
@@ -95,14 +100,19 @@ def demo_config(order):
 
 
 def train_or_read(config):
+    """The run's summary: read back if it finished earlier, else trained."""
     summary = read_summary(config.run_dir)
     if summary is not None:
         print(f"{config.order}: finished earlier, reading {config.run_dir}")
         return summary
-    return training.run(config)
+    return training.run_training(config).summary
 
 
 def value(summary, key):
+    """A row's value in a run's summary: a summary key or a statistic.
+
+    `max_layer_saturation` is the largest saturation of the run's blocks.
+    """
     if key == "max_layer_saturation":
         values = [
             layer["saturation"]
@@ -116,6 +126,7 @@ def value(summary, key):
 
 
 def table(summaries):
+    """The rows of `ROWS`, one column per order, as text."""
     lines = [f"{'':16}" + "".join(f"{order:>12}" for order in summaries)]
     for label, key in ROWS:
         cells = [f"{value(s, key):12.4f}" for s in summaries.values()]
@@ -146,8 +157,10 @@ def study_means(column):
 
 
 def claims(summaries):
-    """One line per claim: whether this run shows it, and the study's
-    verdict where the study has finished."""
+    """One line per claim: whether this run shows it, and the study's verdict.
+
+    The study's verdict is given where the study has finished.
+    """
     lines = []
     for text, key, column in CLAIMS:
         holds = value(summaries["swap"], key) > value(
@@ -168,6 +181,7 @@ def claims(summaries):
 
 
 def main(argv):
+    """Trains (or reads back) both runs and prints their comparison."""
     del argv
     logging.set_verbosity(logging.WARNING)
     summaries = {order: train_or_read(demo_config(order)) for order in ORDERS}

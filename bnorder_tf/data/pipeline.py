@@ -1,13 +1,21 @@
-"""`load`: a dataset name and split -> a batched, preprocessed tf.data
-pipeline, with what the model builder needs to know about it."""
+"""`load`: a dataset name and split -> a preprocessed `tf.data` pipeline.
+
+The pipeline is batched, and comes with what the model builder needs to
+know about it.
+"""
 
 import dataclasses
 import functools
+from collections.abc import Callable
 
 import numpy as np
 import tensorflow as tf
 
-from bnorder_tf.data.preprocessing import augment_large, augment_small
+from bnorder_tf.data.preprocessing import (
+    Preprocessing,
+    augment_large,
+    augment_small,
+)
 from bnorder_tf.data.sources import get_source
 from bnorder_tf.errors import ConfigError
 
@@ -39,26 +47,26 @@ class LoadedData:
     dataset: tf.data.Dataset
     num_classes: int
     input_shape: tuple
-    class_names: tuple
-    preprocessing: object
+    class_names: tuple | None
+    preprocessing: Preprocessing
     num_examples: int
     raw_dataset: tf.data.Dataset
-    location: str = None
-    for_epoch: object = None
+    location: str | None = None
+    for_epoch: Callable[[int], tf.data.Dataset] | None = None
 
 
 def load(
-    name,
-    split,
+    name: str,
+    split: str,
     *,
-    batch_size,
-    data_dir=None,
-    seed=None,
-    training=None,
-    drop_remainder=None,
-    shuffle_buffer=10000,
-    validation_examples=0,
-):
+    batch_size: int,
+    data_dir: str | None = None,
+    seed: int | None = None,
+    training: bool | None = None,
+    drop_remainder: bool | None = None,
+    shuffle_buffer: int = 10000,
+    validation_examples: int = 0,
+) -> LoadedData:
     """Loads a dataset split as a `tf.data` pipeline.
 
     Args:
@@ -90,10 +98,12 @@ def load(
             message says how to get it.
 
     Example:
-
-    >>> train = load("fashion_mnist", "train", batch_size=128, seed=0)
-    >>> train.input_shape, train.num_classes
-    ((32, 32, 1), 10)
+    >>> train = load("synthetic", "train", batch_size=32, seed=0)
+    >>> train.input_shape, train.num_classes, train.num_examples
+    ((32, 32, 3), 10, 512)
+    >>> images, labels = next(iter(train.dataset))
+    >>> tuple(images.shape), images.dtype.name, labels.dtype.name
+    ((32, 32, 32, 3), 'float32', 'int64')
     """
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}.")
@@ -155,8 +165,10 @@ def _augmented_epoch(
     batch_size,
     drop_remainder,
 ):
-    """One training epoch: `examples` shuffled, preprocessed, augmented
-    and batched, in an order that depends on `(seed, epoch)` only."""
+    """A training epoch: `examples` shuffled, preprocessed, augmented, batched.
+
+    The order depends on `(seed, epoch)` only.
+    """
     side = max(preprocessing.input_shape[:2])
     augment = augment_small if side <= SMALL_INPUT_SIDE else augment_large
     shuffle_seed, augment_seed = epoch_seeds(seed, epoch)
@@ -183,8 +195,10 @@ def _augmented_epoch(
 
 
 def _split(source, split, validation_examples):
-    """`(raw dataset, examples)` of a split, with the validation split cut
-    from the end of the training split."""
+    """`(raw dataset, examples)` of a split.
+
+    The validation split is cut from the end of the training split.
+    """
     if split not in ("train", "test", "validation"):
         raise ValueError(
             f"Unknown split {split!r}; valid values are: train, test, "
@@ -207,7 +221,9 @@ def _split(source, split, validation_examples):
 
 
 def epoch_seeds(seed, epoch):
-    """The (shuffle, augmentation) seeds of one epoch: a function of
-    `(seed, epoch)` only (`numpy.random.SeedSequence`)."""
+    """The (shuffle, augmentation) seeds of one epoch.
+
+    A function of `(seed, epoch)` only (`numpy.random.SeedSequence`).
+    """
     state = np.random.SeedSequence([seed or 0, epoch]).generate_state(2)
     return int(state[0] >> 1), int(state[1] >> 1)

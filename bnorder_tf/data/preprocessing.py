@@ -1,5 +1,4 @@
-"""Turning raw images into model inputs: one definition for training and
-serving.
+"""Turning raw images into model inputs, the same way in training and serving.
 
 `Preprocessing` is what the model expects of an image: uint8 pixels scaled
 to [0, 1], zero-padded to a square size if the dataset's images are
@@ -27,7 +26,7 @@ class Preprocessing:
     mean: tuple
     std: tuple
     raw_shape: tuple
-    pad_to: int = None
+    pad_to: int | None = None
 
     @property
     def input_shape(self):
@@ -79,10 +78,11 @@ def _random_flips(images, seed):
 
 
 def augment_small(images, seed, pad=4):
-    """CIFAR-style augmentation of a whole batch: each image randomly
-    cropped after `pad`-pixel zero padding and randomly flipped
-    horizontally, with vectorized ops (two gathers and a select) rather
-    than one image at a time.
+    """CIFAR-style augmentation of a whole batch: random crops and flips.
+
+    Each image is randomly cropped after `pad`-pixel zero padding and
+    randomly flipped horizontally, with vectorized ops (two gathers and a
+    select) rather than one image at a time.
 
     The padding is applied after normalisation, so it fills with each
     channel's mean (0), as TensorFlow's official CIFAR models do.
@@ -97,8 +97,13 @@ def augment_small(images, seed, pad=4):
         The augmented batch, of the same shape.
 
     Example:
-
-    >>> augment_small(tf.zeros([8, 32, 32, 3]), tf.constant([1, 2]))
+    >>> images = tf.random.uniform([8, 32, 32, 3])
+    >>> batch = augment_small(images, tf.constant([1, 2]))
+    >>> tuple(batch.shape)
+    (8, 32, 32, 3)
+    >>> again = augment_small(images, tf.constant([1, 2]))
+    >>> bool(tf.reduce_all(batch == again))  # the seed decides
+    True
     """
     h, w = images.shape[1], images.shape[2]
     batch = tf.shape(images)[0]
@@ -117,8 +122,9 @@ def augment_small(images, seed, pad=4):
 
 
 def augment_large(images, seed):
-    """ImageNet-style augmentation of a whole batch, for inputs above
-    64x64: each image a random crop of 87.5% of its side, resized back
+    """ImageNet-style augmentation of a whole batch, for inputs above 64x64.
+
+    Each image is a random crop of seven eighths of its side, resized back
     (bilinear, `tf.image.crop_and_resize`), and a random horizontal flip.
 
     Args:

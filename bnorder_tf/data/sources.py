@@ -8,6 +8,7 @@ names, raw shape and the normalisation the models expect.
 import dataclasses
 import os
 import socket
+from collections.abc import Callable
 
 import numpy as np
 import tensorflow as tf
@@ -72,11 +73,11 @@ class Source:
 
     name: str
     num_classes: int
-    class_names: tuple
+    class_names: tuple | None
     preprocessing: Preprocessing
-    load_split: object
+    load_split: Callable[[str], tuple[tf.data.Dataset, int]]
     in_memory: bool = False
-    location: str = None
+    location: str | None = None
 
 
 def _check_split(split):
@@ -169,9 +170,12 @@ def fashion_mnist(data_dir=None):
             `data_dir`) no copy is on this machine and none can be fetched.
 
     Example:
+    The files must be on the machine (Debian's `dataset-fashion-mnist`
+    package, or tensorflow-datasets' prepared copy), so the example is not
+    run as a test:
 
-    >>> source = fashion_mnist()
-    >>> source.num_classes, source.preprocessing.input_shape
+    >>> source = fashion_mnist()  # doctest: +SKIP
+    >>> source.num_classes, source.preprocessing.input_shape  # doctest: +SKIP
     (10, (32, 32, 1))
     """
     preprocessing = Preprocessing(
@@ -207,8 +211,11 @@ def fashion_mnist(data_dir=None):
 
 
 def _fashion_mnist_directory(data_dir):
-    """The directory holding the IDX files: in `data_dir` when given (an
-    error if they are not there), else Debian's, else `None`."""
+    """The directory holding the IDX files, or `None`.
+
+    In `data_dir` when given (an error if they are not there), else
+    Debian's, else `None`.
+    """
     if data_dir:
         _check_data_dir(data_dir)
         candidates = [data_dir, os.path.join(data_dir, "fashion-mnist")]
@@ -331,8 +338,11 @@ def cifar(name, data_dir=None):
 
 
 def imagenet(name, data_dir=None):
-    """ImageNet through tensorflow-datasets: `imagenet2012` (images resized
-    to 224x224 by the pipeline) or `imagenet_resized/32x32` / `64x64`."""
+    """ImageNet through tensorflow-datasets.
+
+    `imagenet2012` (images resized to 224x224 by the pipeline) or
+    `imagenet_resized/32x32` / `64x64`.
+    """
     if name == "imagenet2012":
         size = 224
         hint = (
@@ -374,9 +384,11 @@ def tiny_imagenet(data_dir):
         MalformedFileError: `val_annotations.txt` has a bad line.
 
     Example:
+    The folder must be on the machine (Tiny ImageNet is a download), so
+    the example is not run as a test:
 
-    >>> source = tiny_imagenet("/data/tiny-imagenet-200")
-    >>> source.num_classes
+    >>> source = tiny_imagenet("/data/tiny-imagenet-200")  # doctest: +SKIP
+    >>> source.num_classes  # doctest: +SKIP
     200
     """
     root = _tiny_imagenet_root(data_dir)
@@ -411,8 +423,10 @@ def tiny_imagenet(data_dir):
 
 
 def _tiny_imagenet_root(data_dir):
-    """`data_dir` or `data_dir/tiny-imagenet-200`, whichever has
-    `wnids.txt` (the latter when both do)."""
+    """`data_dir` or `data_dir/tiny-imagenet-200`, whichever has `wnids.txt`.
+
+    The latter when both do.
+    """
     candidates = [data_dir, os.path.join(data_dir, "tiny-imagenet-200")]
     found = [
         c
@@ -440,8 +454,10 @@ def _tiny_imagenet_train(root, wnids, class_of):
 
 
 def _tiny_imagenet_val(root, class_of):
-    """`(files, labels)` of `val/images/*`, labelled by
-    `val/val_annotations.txt`."""
+    """`(files, labels)` of the validation images.
+
+    The files are `val/images/*`, labelled by `val/val_annotations.txt`.
+    """
     annotations = os.path.join(root, "val", "val_annotations.txt")
     if not os.path.exists(annotations):
         raise DatasetNotAvailableError(

@@ -1,15 +1,21 @@
 """Model builders: `build_model(name, ...)` and the names it accepts.
 
 Example:
-
 >>> from bnorder_tf.models import build_model
 >>> model = build_model("vgg16_11", order="swap", activation="tanh",
-...                     num_classes=100, input_shape=(32, 32, 3), width=0.25)
+...                     num_classes=10, input_shape=(32, 32, 3), width=0.125)
+>>> model.output_shape
+(None, 10)
 """
 
+from collections.abc import Sequence
+
+import keras
+
 from bnorder_tf import choices
-from bnorder_tf.blocks import ORDERS
 from bnorder_tf.errors import lookup
+from bnorder_tf.layers.activations import BoundedActivation
+from bnorder_tf.layers.blocks import ORDERS
 from bnorder_tf.models.common import BlockFactory
 from bnorder_tf.models.mobilenet import build_mobilenet
 from bnorder_tf.models.vgg import VGG16_DEPTHS, VGG_CONFIGS, build_vgg
@@ -76,23 +82,23 @@ choices.check_registry(BUILDERS, MODEL_NAMES, "model")
 
 
 def build_model(
-    name,
+    name: str,
     *,
-    order,
-    activation,
-    num_classes,
-    input_shape,
-    width=1.0,
-    weight_decay=5e-4,
-    bn_gamma_decay=None,
-    bn_beta_decay=None,
-    fc_bn=None,
-    fc_units=None,
-    dropout=0.0,
-    conv_bias=None,
-    bn_synchronized=False,
-    kernel_initializer="torch",
-):
+    order: str,
+    activation: str | BoundedActivation,
+    num_classes: int,
+    input_shape: Sequence[int],
+    width: float = 1.0,
+    weight_decay: float = 5e-4,
+    bn_gamma_decay: float | None = None,
+    bn_beta_decay: float | None = None,
+    fc_bn: bool | None = None,
+    fc_units: int | None = None,
+    dropout: float = 0.0,
+    conv_bias: bool | None = None,
+    bn_synchronized: bool = False,
+    kernel_initializer: str = "torch",
+) -> keras.Sequential:
     """Builds a VGG or MobileNet whose blocks use the given order.
 
     Args:
@@ -121,7 +127,7 @@ def build_model(
         kernel_initializer: `"torch"` (default: PyTorch's default for
             Conv2d and Linear, kernel and bias, as the paper's models had),
             `"glorot_uniform"` (Keras's default) or `"he_normal"`; see
-            `bnorder_tf.initializers`.
+            `bnorder_tf.layers.initializers`.
 
     Returns:
         A `keras.Sequential` chain whose last layer outputs logits.

@@ -4,9 +4,9 @@ import dataclasses
 
 import keras
 
-from bnorder_tf import blocks
-from bnorder_tf.initializers import initializers_for
-from bnorder_tf.regularizers import weight_decay_or_none
+from bnorder_tf.layers import blocks
+from bnorder_tf.layers.initializers import initializers_for
+from bnorder_tf.layers.regularizers import weight_decay_or_none
 
 
 def scaled(channels, width):
@@ -25,15 +25,15 @@ class BlockFactory:
         bn_gamma_decay: decay of BN gamma (`None` = `weight_decay`).
         bn_beta_decay: decay of BN beta (`None` = `weight_decay`).
         bn_synchronized: BN batch statistics over all replicas.
-        kernel_initializer: a scheme of `bnorder_tf.initializers.SCHEMES`
+        kernel_initializer: a scheme of `bnorder_tf.layers.initializers.SCHEMES`
             for every weight layer, the classifier included.
     """
 
     order: str
     activation: object
     weight_decay: float
-    bn_gamma_decay: float = None
-    bn_beta_decay: float = None
+    bn_gamma_decay: float | None = None
+    bn_beta_decay: float | None = None
     bn_synchronized: bool = False
     kernel_initializer: str = "torch"
 

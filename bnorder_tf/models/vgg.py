@@ -105,7 +105,6 @@ def truncated_vgg16(n):
         A list of conv widths and `"M"` pools with `n - 3` convs.
 
     Example:
-
     >>> truncated_vgg16(11)
     [64, 64, 'M', 128, 128, 'M', 256, 256, 256, 'M', 512, 'M']
     """

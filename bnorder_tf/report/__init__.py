@@ -23,6 +23,11 @@ from bnorder_tf.report.claims import (
     claims_table,
     is_bounded,
 )
+from bnorder_tf.report.depth import (
+    DepthStudy,
+    check_depth_claims,
+    depth_table,
+)
 from bnorder_tf.report.document import (
     Document,
     Section,
@@ -40,6 +45,7 @@ from bnorder_tf.report.runs import (
     varying_settings,
 )
 from bnorder_tf.stats.metrics import MODEL_KEYS
+from bnorder_tf.training.run_dir import final_accuracy
 
 REPORT_MD = "report.md"
 REPORT_HTML = "report.html"
@@ -47,16 +53,25 @@ DEFAULT_TITLE = "bnorder_tf report"
 
 
 def accuracy_rows(groups):
-    """The table of the paper's shape: per group, its settings, the mean
-    and standard deviation of the final test accuracy over its runs, and
-    the number of runs (seeds)."""
+    """The rows of the accuracy table, the paper's, one per group of runs.
+
+    Each row holds the group's settings, the mean and standard deviation
+    of the final test accuracy over its runs, the number of runs (seeds)
+    and the means over its runs of the model-level statistics.
+
+    Args:
+        groups: `runs.Group`s, as `runs.group_runs` returns them.
+
+    Returns:
+        A list of dicts, one per group, in the groups' order.
+    """
     extra = varying_settings(groups)
     rows = []
     for group in groups:
         accuracies = [
-            r.summary["final_test_accuracy"]
+            final_accuracy(r.summary)
             for r in group.runs
-            if r.summary.get("final_test_accuracy") is not None
+            if final_accuracy(r.summary) is not None
         ]
         row = {"group": group.label.split()[0]}
         row.update(
@@ -80,21 +95,42 @@ def accuracy_rows(groups):
 
 
 def accuracy_table(rows):
-    """The rows of `accuracy_rows` as a `document.Table`."""
+    """The rows of `accuracy_rows` as a `document.Table`.
+
+    Args:
+        rows: the list `accuracy_rows` returns (not empty).
+
+    Returns:
+        A `document.Table`: the group and its settings, the accuracy as
+        mean ± std in %, the seeds and the model-level statistics.
+    """
     columns = [c for c in rows[0] if c not in ("accuracy_mean", "accuracy_std")]
     header = columns[:-4] + ["accuracy (%)", "seeds", *MODEL_KEYS]
     cells = []
     for row in rows:
         cells.append(
-            [str(row[c]) for c in columns[:-4]]
+            [_setting_cell(row[c]) for c in columns[:-4]]
             + [
                 f"{100 * row['accuracy_mean']:.2f} ± "
                 f"{100 * row['accuracy_std']:.2f}",
                 str(row["seeds"]),
             ]
-            + [f"{row[k]:.4f}" for k in MODEL_KEYS]
+            + [_statistic_cell(row[k]) for k in MODEL_KEYS]
         )
     return Table(header, cells)
+
+
+def _setting_cell(value):
+    """A setting as a table cell: "—" for one left at its default (None)."""
+    return "—" if value is None else str(value)
+
+
+def _statistic_cell(value):
+    """A statistic as a table cell: "not defined" where the runs have none.
+
+    The runs have none for the saturation of an unbounded activation.
+    """
+    return "not defined" if math.isnan(value) else f"{value:.4f}"
 
 
 def _choose_layer(groups, layer):
@@ -158,10 +194,14 @@ def build_report(
         )
     groups = group_runs(runs)
     pairs = order_pairs(groups)
+    study = DepthStudy.from_runs(runs)
     layer = _choose_layer(groups, layer)
-    sections = _table_sections(groups, pairs, runs, diverged, claims) + notes
+    sections = (
+        _table_sections(groups, pairs, runs, diverged, claims, study) + notes
+    )
     os.makedirs(out, exist_ok=True)
-    for name, heading, caption, fig in _figures(groups, pairs, layer, channels):
+    drawn = _figures(groups, pairs, layer, channels) + _depth_figures(study)
+    for name, heading, caption, fig in drawn:
         if fig is None:
             continue
         path = os.path.join(out, f"{name}.png")
@@ -173,7 +213,9 @@ def build_report(
         "flags.txt (runs differing only in the seed and operational flags "
         "are one setting)."
     )
-    document = Document(title, f"{intro} {count}" if intro else count, sections)
+    document = Document(
+        title, f"{intro}\n\n{count}" if intro else count, sections
+    )
     md_path = os.path.join(out, markdown_name)
     with open(md_path, "w") as f:
         f.write(to_markdown(document))
@@ -182,9 +224,12 @@ def build_report(
     return md_path
 
 
-def _table_sections(groups, pairs, runs, diverged, claims):
-    """The accuracy table, the claims table when asked, and the list of
-    diverged runs, as `Section`s."""
+def _table_sections(groups, pairs, runs, diverged, claims, study):
+    """The report's tables as `Section`s.
+
+    The accuracy table, the pairs, the depth study (with two depths or
+    more), the claims table when asked, and the list of diverged runs.
+    """
     sections = [
         Section(
             "Test accuracy",
@@ -206,7 +251,24 @@ def _table_sections(groups, pairs, runs, diverged, claims):
                 table=gap_table(pairs),
             )
         )
+    has_depths = len(study.depths) >= 2
+    if has_depths:
+        sections.append(
+            Section(
+                "Depth",
+                f"VGG16_n with tanh on {study.dataset}, each depth and order "
+                "tuned on its own: test accuracy (mean ± std over seeds), "
+                "Swap's gain with its standard error and Welch's p-value, "
+                "and the ratio of the first block's mean |kernel gradient| "
+                "to the last block's at the last epoch (paper appendix A.6, "
+                "figure 15).",
+                table=depth_table(study),
+            )
+        )
     if claims:
+        results = check_claims(runs)
+        if has_depths:
+            results += check_depth_claims(study)
         sections.append(
             Section(
                 "The paper's claims",
@@ -214,7 +276,7 @@ def _table_sections(groups, pairs, runs, diverged, claims):
                 "the variants' means over seeds, ordered as the paper says "
                 '("within the seeds\' noise": a gap smaller than a standard '
                 "deviation).",
-                table=claims_table(check_claims(runs)),
+                table=claims_table(results),
             )
         )
     if diverged:
@@ -267,6 +329,43 @@ def _figures(groups, pairs, layer, channels):
             ),
         ]
     )
+
+
+def _depth_figures(study):
+    """The depth study's figures, with two depths or more."""
+    if len(study.depths) < 2:
+        return []
+    return [
+        (
+            "depth_accuracy",
+            "Accuracy against depth",
+            "Test accuracy of VGG16_n with tanh in each order, mean ± std "
+            "over seeds (paper appendix A.6).",
+            figures.depth_accuracy(study),
+        ),
+        (
+            "depth_gain",
+            "Swap's gain against depth",
+            "Swap's accuracy minus Convention's per depth, ± standard error, "
+            "with the least-squares slope over every run.",
+            figures.depth_gain(study),
+        ),
+        (
+            "depth_gradients",
+            "Gradient scale per block, by depth",
+            "Mean |kernel gradient| of each block at the last epoch, "
+            "averaged over seeds, one line per depth (paper figure 15).",
+            figures.depth_gradients(study),
+        ),
+        (
+            "depth_skewness",
+            "Skewness per block, by depth",
+            "Mean absolute channel skewness of each conv block at the last "
+            "epoch, one line per depth; the dotted line follows the 8th "
+            "block (paper figure 14).",
+            figures.depth_skewness(study),
+        ),
+    ]
 
 
 #: The per-block figures: key, heading, caption, y label.
@@ -339,9 +438,11 @@ def _histogram_figures(groups, layer, channels):
 
 
 def _correlation_figures(groups):
-    """Sparsity and skewness against accuracy, one pair per dataset:
-    accuracies of different datasets are not comparable, so their runs
-    are never pooled."""
+    """Sparsity and skewness against accuracy, one pair per dataset.
+
+    Accuracies of different datasets are not comparable, so their runs
+    are never pooled.
+    """
     by_dataset = {}
     for group in groups:
         by_dataset.setdefault(group.settings["dataset"], []).append(group)
@@ -365,10 +466,12 @@ def _correlation_figures(groups):
 
 
 def _bounded_correlation_figures(groups):
-    """Skewness against accuracy over the runs with a bounded activation,
-    per dataset, when they span several (model, activation): Pearson's r
-    pooled and within each (model, activation), with p-values, as the
-    claim `SKEWNESS_ACCURACY` computes them."""
+    """Skewness against accuracy over the runs with a bounded activation.
+
+    One figure per dataset whose bounded runs span several (model,
+    activation): Pearson's r pooled and within each (model, activation),
+    with p-values, as the claim `SKEWNESS_ACCURACY` computes them.
+    """
     by_dataset = {}
     for group in groups:
         if is_bounded(group.runs[0]):

@@ -25,11 +25,14 @@ def tanh_skewness_grid(means, stds, points=QUADRATURE_POINTS):
         float64 array `[len(means), len(stds)]`.
 
     Example:
-
     >>> grid = tanh_skewness_grid(np.linspace(-2, 2, 41),
     ...                           np.linspace(0.1, 3, 30))
-    >>> grid[20, 0]   # mean 0: symmetric, skewness 0
+    >>> grid.shape
+    (41, 30)
+    >>> float(grid[20, 0])   # mean 0: symmetric, skewness 0
     0.0
+    >>> bool(grid[30, 10] < 0)   # mean 1: tanh saturates near +1
+    True
     """
     nodes, weights = np.polynomial.hermite.hermgauss(points)
     weights = weights / np.sqrt(np.pi)

@@ -2,7 +2,7 @@
 
 Most claims compare model variants by a per-run value averaged over
 seeds. A variant is (architecture, order, activation), with NWDBN told
-apart from Convention; VGG depths count as one architecture. Such a claim
+apart from Convention; "vgg" is VGG16_11. Such a claim
 holds when the means are ordered as the paper says; `margin` gives the
 smallest gap between neighbours in units of the larger of their standard
 deviations, so a gap within the noise of the seeds is visible as such. A
@@ -10,17 +10,29 @@ deviations, so a gap within the noise of the seeds is visible as such. A
 """
 
 import dataclasses
+import itertools
 import math
 import statistics
 
 from bnorder_tf import choices
 from bnorder_tf.report.document import Table, markdown_table
 from bnorder_tf.report.significance import pearson
+from bnorder_tf.training.run_dir import final_accuracy
+
+#: The VGG of the paper's claims (all but the depth study's): VGG16_11.
+CLAIMS_VGG = "vgg16_11"
 
 
 def architecture(model):
-    """The architecture family of a model name: "mobilenet" or "vgg"."""
-    return "mobilenet" if model == "mobilenet" else "vgg"
+    """The architecture a claim names: "mobilenet", "vgg" or the model.
+
+    "vgg" is VGG16_11, the VGG of every claim but the depth study's
+    (`report.depth`); other VGGs keep their names, so that their runs
+    never join a claim about VGG16_11.
+    """
+    if model == "mobilenet":
+        return "mobilenet"
+    return "vgg" if model == CLAIMS_VGG else model
 
 
 def variant_of(run):
@@ -55,8 +67,24 @@ ACTIVATION_LABELS = {
 
 
 def label(variant):
-    """A variant as the claims table names it: "Swap", "Convention,
-    softsign", "MobileNet Swap" (tanh and VGG go without saying)."""
+    """A variant as the claims table names it.
+
+    Tanh and VGG go without saying.
+
+    Args:
+        variant: `(architecture, order, activation)`, as `variant_of`
+            returns it.
+
+    Returns:
+        The label, such as "Swap", "Convention, softsign" or "MobileNet
+        Swap".
+
+    Example:
+    >>> label(("vgg", "convention", "softsign"))
+    'Convention, softsign'
+    >>> label(("mobilenet", "swap", "tanh"))
+    'MobileNet Swap'
+    """
     family, order, activation = variant
     text = ORDER_LABELS[order]
     if family == "mobilenet":
@@ -67,7 +95,7 @@ def label(variant):
 
 
 def accuracy(run):
-    return run.summary.get("final_test_accuracy")
+    return final_accuracy(run.summary)
 
 
 def max_layer_saturation(run):
@@ -136,11 +164,13 @@ class Claim:
         stds = [values[v][1] for v in self.order]
         margins = [
             (b - a) / max(sa, sb) if max(sa, sb) > 0 else math.inf
-            for a, b, sa, sb in zip(means, means[1:], stds, stds[1:])
+            for (a, b), (sa, sb) in zip(
+                itertools.pairwise(means), itertools.pairwise(stds), strict=True
+            )
         ]
         return ClaimResult(
             self,
-            all(a < b for a, b in zip(means, means[1:])),
+            all(a < b for a, b in itertools.pairwise(means)),
             ours,
             "within the seeds' noise" if min(margins) < 1 else "",
             values=values,
@@ -149,8 +179,16 @@ class Claim:
 
 
 def is_bounded(run):
-    """Whether a run's activation is bounded (`choices.UNBOUNDED_ACTIVATIONS`
-    lists those that are not)."""
+    """Whether a run's activation is bounded.
+
+    `choices.UNBOUNDED_ACTIVATIONS` lists those that are not.
+
+    Args:
+        run: a `runs.Run`.
+
+    Returns:
+        bool.
+    """
     return run.config.activation not in choices.UNBOUNDED_ACTIVATIONS
 
 
@@ -181,9 +219,18 @@ class CorrelationClaim:
     select: object
 
     def correlations(self, runs):
-        """`(pooled, within, settings)` over the selected `runs` with both
-        values: two `significance.Correlation`s and the number of (dataset,
-        model, activation) settings; `None` with fewer than 3 runs."""
+        """Pooled and within-setting correlations over the selected `runs`.
+
+        Only the runs that `select` keeps and that have both values count.
+
+        Args:
+            runs: `runs.Run`s.
+
+        Returns:
+            `(pooled, within, settings)`: two `significance.Correlation`s
+            and the number of (dataset, model, activation) settings;
+            `None` with fewer than 3 runs.
+        """
         points = [
             (
                 self.x(run),
@@ -196,7 +243,7 @@ class CorrelationClaim:
         points = [p for p in points if p[0] is not None and p[1] is not None]
         if len(points) < 3:
             return None
-        x, y, strata = zip(*points)
+        x, y, strata = zip(*points, strict=True)
         return pearson(x, y), pearson(x, y, strata), len(set(strata))
 
     def check(self, by_variant):
@@ -354,8 +401,11 @@ class ClaimResult:
 
 
 def check_claims(runs, claims=CLAIMS):
-    """Checks each claim on the runs (finished runs only: pass no
-    diverged run).
+    """Checks each claim on the runs.
+
+    Args:
+        runs: finished `runs.Run`s only: pass no diverged run.
+        claims: the `Claim`s and `CorrelationClaim`s to check.
 
     Returns:
         A list of `ClaimResult`, one per claim.

@@ -7,11 +7,22 @@ and `to_html` render the same document, so the two files always say the
 same thing.
 
 Example:
-
 >>> doc = Document("Report", "Two runs.", [
 ...     Section("Accuracy", "Test accuracy.",
 ...             table=Table(["order", "accuracy"], [["swap", "92.1"]]))])
 >>> print(to_markdown(doc))
+# Report
+<BLANKLINE>
+Two runs.
+<BLANKLINE>
+## Accuracy
+<BLANKLINE>
+Test accuracy.
+<BLANKLINE>
+| order | accuracy |
+|---|---|
+| swap | 92.1 |
+<BLANKLINE>
 """
 
 import base64
@@ -57,7 +68,10 @@ class Section:
 
 @dataclasses.dataclass
 class Document:
-    """A whole report: `title`, `intro` and `sections`."""
+    """A whole report: `title`, `intro` and `sections`.
+
+    `intro` may hold several paragraphs, separated by a blank line.
+    """
 
     title: str
     intro: str
@@ -65,7 +79,14 @@ class Document:
 
 
 def markdown_table(table):
-    """A `Table` as Markdown."""
+    """A `Table` as Markdown.
+
+    Args:
+        table: a `Table`.
+
+    Returns:
+        The Markdown table, lines joined by newlines.
+    """
     lines = [
         "| " + " | ".join(table.header) + " |",
         "|" + "---|" * len(table.header),
@@ -85,9 +106,20 @@ def _html_table(table):
 
 
 def to_markdown(document):
-    """The document as Markdown; figures are linked by file name, so the
-    Markdown file belongs beside them."""
-    md = [f"# {document.title}", "", document.intro, ""]
+    """The document as Markdown.
+
+    Figures are linked by file name, so the Markdown file belongs beside
+    them.
+
+    Args:
+        document: a `Document`.
+
+    Returns:
+        The Markdown text.
+    """
+    md = [f"# {document.title}", ""]
+    for paragraph in document.intro.split("\n\n"):
+        md += [paragraph, ""]
     for section in document.sections:
         md += [f"## {section.title}", ""]
         for text in [section.caption, *section.paragraphs]:
@@ -108,10 +140,17 @@ _STYLE = (
 
 
 def to_html(document):
-    """The document as one self-contained HTML page (figures embedded)."""
+    """The document as one self-contained HTML page (figures embedded).
+
+    Args:
+        document: a `Document`.
+
+    Returns:
+        The HTML text.
+    """
     body = [
-        f"<h1>{html.escape(document.title)}</h1>"
-        f"<p>{html.escape(document.intro)}</p>"
+        f"<h1>{html.escape(document.title)}</h1>",
+        *(f"<p>{html.escape(p)}</p>" for p in document.intro.split("\n\n")),
     ]
     for section in document.sections:
         body.append(f"<h2>{html.escape(section.title)}</h2>")
@@ -137,8 +176,10 @@ def to_html(document):
 
 
 def read_notes(path):
-    """Sections of prose from a Markdown file: each `## Title` line starts
-    one, and its text, in paragraphs separated by blank lines, follows.
+    """Sections of prose from a Markdown file.
+
+    Each `## Title` line starts a section, and its text, in paragraphs
+    separated by blank lines, follows.
 
     Args:
         path: the file's path.

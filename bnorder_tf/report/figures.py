@@ -1,6 +1,8 @@
-"""The report's figures (matplotlib, headless). Each function draws one
-figure from groups of runs and returns it, or `None` when the runs hold
-nothing to draw."""
+"""The report's figures (matplotlib, headless).
+
+Each function draws one figure from groups of runs and returns it, or
+`None` when the runs hold nothing to draw.
+"""
 
 import matplotlib
 
@@ -10,11 +12,14 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from bnorder_tf.report.analytic import tanh_skewness_grid  # noqa: E402
+from bnorder_tf.training.run_dir import final_accuracy
 
 
 def _layer_series(group, key):
-    """Layer names and the mean over the group's runs of a per-layer
-    statistic of each run's last epoch."""
+    """Layer names and, per layer, a statistic's mean over a group's runs.
+
+    Each run's value is its last stats record's (its last epoch).
+    """
     records = [r.last_stats for r in group.runs if r.last_stats]
     if not records:
         return [], []
@@ -28,7 +33,18 @@ def _layer_series(group, key):
 
 
 def per_layer(groups, key, title, ylabel):
-    """One line per group: a statistic of each block at the last epoch."""
+    """One line per group: a statistic of each block at the last epoch.
+
+    Args:
+        groups: `runs.Group`s.
+        key: the statistic's key in a stats record's layers
+            (`"saturation"`, `"skewness"`, `"sparsity"`).
+        title: the figure's title.
+        ylabel: the y axis's label.
+
+    Returns:
+        The figure, or `None` when no group has the statistic.
+    """
     fig, ax = plt.subplots(figsize=(8, 4.5))
     drawn = False
     for group in groups:
@@ -50,9 +66,19 @@ def per_layer(groups, key, title, ylabel):
 
 
 def pairs_per_layer(pairs, keys):
-    """One row per Convention/Swap pair, one column per `(key, label)` in
-    `keys`: the statistic of each block at the last epoch, Convention
-    dashed and Swap solid (paper figure 13)."""
+    """Per-block statistics of each Convention/Swap pair (paper figure 13).
+
+    One row per pair, one column per `(key, label)` in `keys`: the
+    statistic of each block at the last epoch, Convention dashed and Swap
+    solid.
+
+    Args:
+        pairs: `pairs.Pair`s.
+        keys: `(key, label)` pairs: a per-layer statistic and its title.
+
+    Returns:
+        The figure, or `None` when no pair has per-layer statistics.
+    """
     rows = [
         pair
         for pair in pairs
@@ -102,10 +128,22 @@ HISTOGRAM_KEYS = {
 
 
 def histograms(groups, layer, channels=4, tap="activation"):
-    """Per-channel histograms of one block's activation (paper figure 1)
-    or output (figure 8: the BN output in Swap), one column per group
-    (Convention beside Swap), one row per channel; runs measured without
-    histograms are left out."""
+    """Per-channel histograms of one block's activation or output.
+
+    The activation is the paper's figure 1, the output its figure 8 (the
+    BN output in Swap). One column per group (Convention beside Swap),
+    drawn from its first run, one row per channel; runs measured without
+    histograms are left out.
+
+    Args:
+        groups: `runs.Group`s.
+        layer: the block's name.
+        channels: int, the channels (rows) drawn.
+        tap: `"activation"` or `"output"` (keys of `HISTOGRAM_KEYS`).
+
+    Returns:
+        The figure, or `None` when no group has the histograms.
+    """
     counts_key, edges_key = HISTOGRAM_KEYS[tap]
     columns = [
         g
@@ -144,18 +182,26 @@ def histograms(groups, layer, channels=4, tap="activation"):
 
 
 def versus_accuracy(groups, key):
-    """One point per run: a model-level statistic against test accuracy,
-    with Pearson's r over all points."""
+    """One point per run: a model-level statistic against test accuracy.
+
+    Args:
+        groups: `runs.Group`s.
+        key: the model-level statistic (`"sparsity"`, `"skewness"`).
+
+    Returns:
+        `(figure, r)` with Pearson's r over all points (NaN without
+        spread), or `(None, None)` with fewer than two runs.
+    """
     points = [
         (
             run.summary["stats"][key],
-            run.summary["final_test_accuracy"],
+            final_accuracy(run.summary),
             group.label,
         )
         for group in groups
         for run in group.runs
         if (run.summary.get("stats") or {}).get(key) is not None
-        and run.summary.get("final_test_accuracy") is not None
+        and final_accuracy(run.summary) is not None
     ]
     if len(points) < 2:
         return None, None
@@ -176,11 +222,18 @@ def versus_accuracy(groups, key):
 
 
 def loss_curves(groups):
-    """Training and test loss per epoch, mean over each group's runs."""
+    """Training and test loss per epoch, mean over each group's runs.
+
+    Args:
+        groups: `runs.Group`s.
+
+    Returns:
+        The figure, or `None` when no run has a loss history.
+    """
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.2), sharey=True)
     drawn = False
     for group in groups:
-        for ax, key in zip(axes, ("loss", "val_loss")):
+        for ax, key in zip(axes, ("loss", "val_loss"), strict=True):
             curves = [
                 [np.nan if v is None else v for v in run.history[key]]
                 for run in group.runs
@@ -197,7 +250,7 @@ def loss_curves(groups):
     if not drawn:
         plt.close(fig)
         return None
-    for ax, title in zip(axes, ("Training loss", "Test loss")):
+    for ax, title in zip(axes, ("Training loss", "Test loss"), strict=True):
         ax.set_title(title + " (mean over seeds)")
         ax.set_xlabel("epoch")
         ax.grid(alpha=0.3)
@@ -215,8 +268,17 @@ GRADIENT_PANELS = (
 
 
 def gradient_scale(groups):
-    """Figure 15: the three gradient scales per block, one line per group,
-    where the runs recorded them (`--gradient_batches`)."""
+    """Figure 15: the three gradient scales per block, one line per group.
+
+    Only groups whose runs recorded them (`--gradient_batches`) are drawn,
+    from the first such run.
+
+    Args:
+        groups: `runs.Group`s.
+
+    Returns:
+        The figure, or `None` when no run recorded gradient scales.
+    """
     series = []
     for group in groups:
         recorded = [
@@ -229,7 +291,7 @@ def gradient_scale(groups):
     if not series:
         return None
     fig, axes = plt.subplots(1, 3, figsize=(14, 4))
-    for ax, (key, title) in zip(axes, GRADIENT_PANELS):
+    for ax, (key, title) in zip(axes, GRADIENT_PANELS, strict=True):
         for label, gradients in series:
             layers = list(gradients)
             ax.plot(
@@ -250,7 +312,15 @@ def gradient_scale(groups):
 
 
 def tanh_skewness(means=None, stds=None):
-    """Figure 12: skewness of tanh(X), X ~ N(mean, std), by quadrature."""
+    """Figure 12: skewness of tanh(X), X ~ N(mean, std), by quadrature.
+
+    Args:
+        means: 1-D array of means (default: -3 to 3).
+        stds: 1-D array of standard deviations (default: 0.05 to 3).
+
+    Returns:
+        The figure.
+    """
     means = np.linspace(-3, 3, 61) if means is None else means
     stds = np.linspace(0.05, 3, 60) if stds is None else stds
     grid = tanh_skewness_grid(means, stds)
@@ -275,3 +345,159 @@ def tanh_skewness(means=None, stds=None):
     )
     fig.tight_layout()
     return fig
+
+
+def depth_accuracy(study):
+    """Accuracy against VGG16_n's depth, both orders, ± std over seeds.
+
+    Args:
+        study: a `depth.DepthStudy`.
+
+    Returns:
+        The figure.
+    """
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for order, marker in (("convention", "s"), ("swap", "o")):
+        points = [
+            (depth, study.accuracy(depth, order))
+            for depth in sorted({d for d, o in study.runs if o == order})
+        ]
+        points = [(d, m) for d, m in points if m is not None]
+        if points:
+            ax.errorbar(
+                [d for d, _ in points],
+                [100 * m[0] for _, m in points],
+                yerr=[100 * m[1] for _, m in points],
+                marker=marker,
+                capsize=4,
+                label=order.capitalize(),
+            )
+    ax.set_xlabel("n of VGG16_n")
+    ax.set_ylabel("accuracy (%)")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    return fig
+
+
+def depth_gain(study):
+    """Swap's gain over Convention against depth, ± its standard error.
+
+    With the fitted line of `DepthStudy.gain_slope`, when it has one.
+
+    Args:
+        study: a `depth.DepthStudy`.
+
+    Returns:
+        The figure, or `None` when the study has no depth.
+    """
+    if not study.depths:
+        return None
+    gains = [study.gain(depth) for depth in study.depths]
+    fig, ax = plt.subplots(figsize=(6, 4))
+    ax.errorbar(
+        study.depths,
+        [100 * g.difference for g in gains],
+        yerr=[100 * g.standard_error for g in gains],
+        marker="o",
+        capsize=4,
+        label="Swap - Convention",
+    )
+    ax.axhline(0.0, color="gray", lw=0.8)
+    fit = study.gain_slope()
+    if fit is not None:
+        mean_depth = float(np.mean(study.depths))
+        mean_gain = float(np.mean([100 * g.difference for g in gains]))
+        xs = np.array([min(study.depths), max(study.depths)], float)
+        ax.plot(
+            xs,
+            mean_gain + 100 * fit[0] * (xs - mean_depth),
+            ls="--",
+            label=f"slope {100 * fit[0]:+.3f} points/block (p {fit[2]:.2g})",
+        )
+    ax.set_xlabel("n of VGG16_n")
+    ax.set_ylabel("gain (points)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def _depth_panels(study, series, ylabel, log=False, mark_block=None):
+    """One panel per order, one line per depth of `series(run)`.
+
+    `series(run)` is a dict from block name to value; each line averages
+    it over the depth's runs.
+    """
+    lines = {}
+    for (depth, order), runs in sorted(study.runs.items()):
+        found = [series(run) for run in runs]
+        found = [f for f in found if f]
+        if found:
+            blocks = list(found[0])
+            means = [np.mean([f[b] for f in found if b in f]) for b in blocks]
+            lines.setdefault(order, []).append((depth, blocks, means))
+    if not lines:
+        return None
+    fig, axes = plt.subplots(1, 2, figsize=(13, 4), sharey=True)
+    for ax, order in zip(axes, ("convention", "swap"), strict=True):
+        for depth, blocks, means in lines.get(order, []):
+            ax.plot(range(1, len(blocks) + 1), means, marker="o",
+                    label=f"VGG16_{depth}")  # fmt: skip
+        if mark_block:
+            ax.axvline(mark_block + 0.5, color="gray", ls=":", lw=1)
+        ax.set_title(order.capitalize())
+        ax.set_xlabel("block (first to last)")
+        if log:
+            ax.set_yscale("log")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    axes[0].set_ylabel(ylabel)
+    fig.tight_layout()
+    return fig
+
+
+def depth_gradients(study):
+    """Mean |kernel gradient| per block at the last epoch, by depth.
+
+    One line per depth, one panel per order (paper figure 15).
+
+    Args:
+        study: a `depth.DepthStudy`.
+
+    Returns:
+        The figure, or `None` when no run recorded gradient scales.
+    """
+    return _depth_panels(
+        study,
+        lambda run: {
+            name: values["kernel_grad_abs_mean"]
+            for name, values in (run.summary.get("gradients") or {}).items()
+        },
+        "mean |gradient of the kernel|",
+        log=True,
+    )
+
+
+def depth_skewness(study):
+    """Mean |channel skewness| per conv block at the last epoch, by depth.
+
+    One line per depth, one panel per order, a dotted line after the 8th
+    block (paper figure 14).
+
+    Args:
+        study: a `depth.DepthStudy`.
+
+    Returns:
+        The figure, or `None` when no run has conv blocks' skewness.
+    """
+    return _depth_panels(
+        study,
+        lambda run: {
+            name: stats["skewness"]
+            for name, stats in (run.summary.get("layer_stats") or {}).items()
+            if name.startswith("conv") and stats.get("skewness") is not None
+        },
+        "mean |channel skewness|",
+        mark_block=8,
+    )

@@ -1,11 +1,38 @@
-"""Convention beside Swap: the two orders of one dataset, model and
-activation, each tuned on its own (so their learning rates and decays may
-differ), and what swapping changed.
+"""Convention beside Swap, and what swapping the order changed.
+
+A pair is the two orders of one dataset, model and activation, each tuned
+on its own (so their learning rates and decays may differ).
 
 Example:
+Two seeds of each order, made by hand here (a report reads them from
+their run directories with `runs.find_runs`):
 
+>>> from bnorder_tf.report.runs import Run, group_runs
+>>> from bnorder_tf.training.config import TrainConfig
+>>> def run(order, seed, accuracy, skewness):
+...     config = TrainConfig(dataset="cifar10", model="vgg16_11",
+...                          order=order, activation="tanh", seed=seed)
+...     summary = {"final_test_accuracy": accuracy,
+...                "stats": {"skewness": skewness}}
+...     return Run(f"runs/{order}_{seed}", config, summary, {}, None)
+>>> runs = [run("convention", 1, 0.89, 0.2), run("convention", 2, 0.91, 0.2),
+...         run("swap", 1, 0.91, 0.4), run("swap", 2, 0.93, 0.4)]
 >>> pairs = order_pairs(group_runs(runs))
->>> print(markdown_table(gap_table(pairs)))
+>>> [(pair.name, len(pair.swap.runs)) for pair in pairs]
+[('vgg16_11 tanh', 2)]
+>>> table = gap_table(pairs)
+>>> for column, cell in zip(table.header, table.rows[0], strict=True):
+...     print(f"{column}: {cell}")
+dataset: cifar10
+model: vgg16_11
+activation: tanh
+Convention (%): 90.00 ± 1.41
+Swap (%): 92.00 ± 1.41
+Swap - Convention (points ± s.e.): +2.00 ± 1.41
+p (Welch): 0.29
+seeds: 2
+|skewness| Convention: 0.200 ± 0.000
+|skewness| Swap: 0.400 ± 0.000
 """
 
 import dataclasses
@@ -40,9 +67,17 @@ class Pair:
 
 
 def order_pairs(groups):
-    """The pairs among `groups`: each (dataset, model, activation) with
-    exactly one Convention group and one Swap group (NWDBN and NoBN are
-    not Convention here), in the groups' order."""
+    """The Convention/Swap pairs among `groups`, in the groups' order.
+
+    A pair is a (dataset, model, activation) with exactly one Convention
+    group and one Swap group (NWDBN and NoBN are not Convention here).
+
+    Args:
+        groups: `runs.Group`s, as `runs.group_runs` returns them.
+
+    Returns:
+        A list of `Pair`s.
+    """
     by_key = {}
     for group in groups:
         run = group.runs[0]
@@ -73,9 +108,14 @@ def _mean_std(values, scale=1.0, digits=2):
 
 
 def gap_table(pairs):
-    """Per pair: each order's test accuracy (mean ± std over seeds), the
-    gap Swap - Convention in points with its standard error and Welch's
+    """The table of the pairs: what swapping the order changed in each.
+
+    Per pair: each order's test accuracy (mean ± std over seeds), the gap
+    Swap - Convention in points with its standard error and Welch's
     p-value, and each order's mean |channel skewness|.
+
+    Args:
+        pairs: `Pair`s, as `order_pairs` returns them.
 
     Returns:
         A `document.Table`.

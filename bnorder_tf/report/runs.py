@@ -4,7 +4,7 @@ import dataclasses
 import os
 
 from bnorder_tf.errors import UserError
-from bnorder_tf.run_dir import (
+from bnorder_tf.training.run_dir import (
     FINISHED,
     FLAGS_FILE,
     HISTORY_FILE,
@@ -48,8 +48,10 @@ class Run:
 
     @property
     def settings(self):
-        """`TrainConfig.settings()`: the experiment's settings; runs with
-        equal settings are seeds of one setting."""
+        """`TrainConfig.settings()`: the experiment's settings.
+
+        Runs with equal settings are seeds of one setting.
+        """
         return self.config.settings()
 
     @property
@@ -59,6 +61,14 @@ class Run:
 
 
 def is_run(path):
+    """Whether a directory holds a run: a summary.json and a flags.txt.
+
+    Args:
+        path: a directory.
+
+    Returns:
+        bool.
+    """
     return os.path.isfile(os.path.join(path, SUMMARY_FILE)) and os.path.isfile(
         os.path.join(path, FLAGS_FILE)
     )
@@ -66,6 +76,12 @@ def is_run(path):
 
 def load_run(path):
     """Reads a run directory.
+
+    Args:
+        path: the run directory.
+
+    Returns:
+        A `Run`.
 
     Raises:
         MalformedFileError: a damaged summary, history, flags or
@@ -81,8 +97,14 @@ def load_run(path):
 
 
 def find_runs(paths):
-    """Every run that ended (finished or diverged) in or under the given
-    directories (run directories, model directories, tuning directories).
+    """Every run that ended (finished or diverged) in or under `paths`.
+
+    Args:
+        paths: run directories, model directories or tuning directories.
+
+    Returns:
+        A list of `Run`s, path by path, each path's in sorted directory
+        order.
 
     Raises:
         NotARunError: a path that does not exist or holds no ended run.
@@ -118,8 +140,13 @@ class Group:
 
 
 def group_runs(runs):
-    """Groups runs by their settings and labels each group `G<i>` plus
-    its model, order and activation (the report's table lists the rest).
+    """Groups runs by their settings and labels each group.
+
+    A label is `G<i>` plus the group's model, order and activation (the
+    report's table lists the rest).
+
+    Args:
+        runs: `Run`s.
 
     Returns:
         A list of `Group`, sorted by their main settings.
@@ -143,7 +170,13 @@ def group_runs(runs):
 
 
 def varying_settings(groups):
-    """Settings other than the main ones whose value differs between
-    groups."""
+    """Settings other than the main ones whose value differs between groups.
+
+    Args:
+        groups: `Group`s.
+
+    Returns:
+        The settings' names, sorted.
+    """
     names = sorted({k for g in groups for k in g.settings} - set(MAIN_SETTINGS))
     return [n for n in names if len({g.settings.get(n) for g in groups}) > 1]

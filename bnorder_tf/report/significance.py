@@ -1,8 +1,9 @@
-"""Pearson's r and Welch's t with their p-values, in NumPy alone (SciPy is
-not a dependency of the package; the tests check these against it).
+"""Pearson's r and Welch's t with their p-values, in NumPy alone.
+
+SciPy is not a dependency of the package; the tests check these against
+it.
 
 Example:
-
 >>> c = pearson([0.1, 0.4, 0.5, 0.9], [0.80, 0.82, 0.85, 0.86])
 >>> round(c.r, 3), c.df
 (0.925, 2)
@@ -15,8 +16,19 @@ import numpy as np
 
 
 def betainc(a, b, x):
-    """The regularized incomplete beta function I_x(a, b), by its continued
-    fraction (Lentz's method), to about 1e-14."""
+    """The regularized incomplete beta function I_x(a, b).
+
+    Evaluated by its continued fraction (Lentz's method), until a step
+    changes the fraction by a relative amount below 1e-15.
+
+    Args:
+        a: float > 0.
+        b: float > 0.
+        x: float; the function is 0 at or below 0 and 1 at or above 1.
+
+    Returns:
+        float.
+    """
     if x <= 0.0:
         return 0.0
     if x >= 1.0:
@@ -74,11 +86,17 @@ class Correlation:
 
 
 def pearson(x, y, strata=None):
-    """Pearson's r of `x` and `y`, or, with `strata` (a hashable label per
-    point), their correlation within strata: each stratum's means removed
-    first, so that differences between strata (say, between activations)
-    cannot make the correlation. That is the partial correlation given the
-    strata, with one degree of freedom fewer per stratum after the first.
+    """Pearson's r of `x` and `y`, or, with `strata`, within strata.
+
+    Within strata, each stratum's means are removed first, so that
+    differences between strata (say, between activations) cannot make the
+    correlation. That is the partial correlation given the strata, with one
+    degree of freedom fewer per stratum after the first.
+
+    Args:
+        x: a sequence of numbers.
+        y: a sequence of numbers, as long as `x`.
+        strata: optional hashable labels, one per point.
 
     Returns:
         A `Correlation` (r and p NaN with fewer than 3 points or no spread).

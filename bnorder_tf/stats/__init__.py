@@ -1,44 +1,45 @@
 """Activation statistics: saturation, skewness and sparsity, exactly.
 
-The names below load TensorFlow when first used (`metrics`, the NumPy
-side, does not), so that the report reads run directories without it.
+`activation_stats(model, dataset)` measures a model's blocks in one
+compiled pass over a dataset; `ActivationStatsCallback` does it at the end
+of training epochs and writes `stats.jsonl` and TensorBoard summaries;
+`ModelTaps` exposes the tensors measured. The names below load TensorFlow
+when first used (`metrics`, the NumPy side, does not), so that the report
+reads run directories without it.
 
 Example:
-
->>> from bnorder_tf import stats
->>> result = stats.activation_stats(model, test_ds)
->>> result.to_dict()["model"]
-{'saturation': ..., 'skewness': ..., 'sparsity': ...}
+>>> import numpy as np, tensorflow as tf
+>>> from bnorder_tf import build_model, stats
+>>> model = build_model("vgg11", order="swap", activation="tanh",
+...                     num_classes=10, input_shape=(32, 32, 3), width=0.125)
+>>> images = np.random.default_rng(0).normal(size=(8, 32, 32, 3))
+>>> dataset = tf.data.Dataset.from_tensor_slices(
+...     (images.astype("float32"), np.zeros(8, "int64"))).batch(4)
+>>> result = stats.activation_stats(model, dataset)
+>>> sorted(result.to_dict()["model"])
+['saturation', 'skewness', 'sparsity']
 """
 
-import importlib
+from bnorder_tf._lazy import attach
 
-#: Each public name and the module it comes from.
-_ATTRIBUTES = {
-    "ActivationStatsCallback": "callback",
-    "ActivationStatsPass": "engine",
-    "activation_stats": "engine",
-    "GradientStatsPass": "gradients",
-    "gradient_stats": "gradients",
-    "ActivationStats": "metrics",
-    "LayerStats": "metrics",
-    "ModelTaps": "taps",
-    "Tap": "taps",
-    "model_blocks": "taps",
-    "tap_outputs": "taps",
-}
+#: The file, in a run's (or a callback's `log_dir`) directory, that
+#: holds one JSON record per measured epoch.
+STATS_FILE = "stats.jsonl"
 
-__all__ = sorted(_ATTRIBUTES)
-
-
-def __getattr__(name):
-    if name not in _ATTRIBUTES:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    module = importlib.import_module(f"{__name__}.{_ATTRIBUTES[name]}")
-    value = getattr(module, name)
-    globals()[name] = value
-    return value
-
-
-def __dir__():
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__, __all__ = attach(
+    __name__,
+    {
+        "ActivationStatsCallback": "callback",
+        "ActivationStatsPass": "engine",
+        "activation_stats": "engine",
+        "GradientStatsPass": "gradients",
+        "gradient_stats": "gradients",
+        "ActivationStats": "metrics",
+        "LayerStats": "metrics",
+        "ModelTaps": "taps",
+        "Tap": "taps",
+        "model_blocks": "taps",
+        "tap_outputs": "taps",
+    },
+)
+__all__ = [*__all__, "STATS_FILE"]

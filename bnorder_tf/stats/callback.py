@@ -13,12 +13,17 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from bnorder_tf.choices import DEFAULT_HISTOGRAM_BINS, DEFAULT_HISTOGRAM_EVERY
-from bnorder_tf.run_dir import STATS_FILE
+from bnorder_tf._strict_json import dumps_strict
+from bnorder_tf.choices import (
+    DEFAULT_HISTOGRAM_BINS,
+    DEFAULT_HISTOGRAM_EVERY,
+    DEFAULT_STATS_PRECISION,
+)
+from bnorder_tf.stats import STATS_FILE
 from bnorder_tf.stats.engine import ActivationStatsPass
 from bnorder_tf.stats.gradients import GradientStatsPass
 from bnorder_tf.stats.metrics import LAYER_VALUE_KEYS
-from bnorder_tf.strict_json import dumps_strict
+from bnorder_tf.stats.taps import check_precision
 
 
 class ActivationStatsCallback(keras.callbacks.Callback):
@@ -59,12 +64,35 @@ class ActivationStatsCallback(keras.callbacks.Callback):
             and each measured result's `evaluation` has the loss and
             accuracy, so that a training loop that calls `measure` before
             `on_epoch_end` reads the evaluation set once per measured
-            epoch (`bnorder_tf.training` does).
+            epoch (`bnorder_tf.training.runner` does).
+        precision: `"float32"` (default): under mixed precision, measure
+            the activations (and gradient scales) of a float32 forward
+            pass from the model's float32 weights, the statistics of the
+            model rather than of its 16-bit rounding; `"compute"`: as the
+            mixed-precision model computes them. Training is untouched
+            either way (see `bnorder_tf.stats.ActivationStatsPass`).
 
     Example:
+    One epoch of a tiny VGG11 on a few random labelled images, its files
+    written to a temporary directory:
 
-    >>> model.fit(train_ds, epochs=10, callbacks=[
-    ...     ActivationStatsCallback(test_ds, log_dir="runs/swap")])
+    >>> import tempfile
+    >>> from bnorder_tf import build_model
+    >>> model = build_model("vgg11", order="swap", activation="tanh",
+    ...                     num_classes=10, input_shape=(32, 32, 3),
+    ...                     width=0.125)
+    >>> model.compile("sgd", keras.losses.SparseCategoricalCrossentropy(
+    ...     from_logits=True))
+    >>> images = np.random.default_rng(0).normal(size=(8, 32, 32, 3))
+    >>> train_ds = test_ds = tf.data.Dataset.from_tensor_slices(
+    ...     (images.astype("float32"), np.arange(8) % 10)).batch(4)
+    >>> with tempfile.TemporaryDirectory() as log_dir:
+    ...     history = model.fit(train_ds, epochs=1, verbose=0, callbacks=[
+    ...         ActivationStatsCallback(test_ds, log_dir=log_dir)])
+    ...     print(sorted(os.listdir(log_dir)))
+    ['stats.jsonl', 'tensorboard']
+    >>> sorted(history.history)
+    ['loss', 'saturation', 'skewness', 'sparsity']
     """
 
     def __init__(
@@ -80,9 +108,11 @@ class ActivationStatsCallback(keras.callbacks.Callback):
         averaged_blocks="all",
         taps=None,
         evaluate=False,
+        precision=DEFAULT_STATS_PRECISION,
     ):
         super().__init__()
         self.taps = taps
+        self.precision = check_precision(precision)
         self.evaluate = bool(evaluate)
         if every < 1:
             raise ValueError(f"every must be >= 1, got {every}.")
@@ -112,6 +142,7 @@ class ActivationStatsCallback(keras.callbacks.Callback):
             averaged_blocks=self.averaged_blocks,
             taps=self.taps,
             evaluate=self.evaluate,
+            precision=self.precision,
         )
         self._plain_pass = self._stats_pass
         if self.histogram_bins and self.histogram_every > 1:
@@ -122,9 +153,12 @@ class ActivationStatsCallback(keras.callbacks.Callback):
                 averaged_blocks=self.averaged_blocks,
                 taps=self.taps,
                 evaluate=self.evaluate,
+                precision=self.precision,
             )
         if self.gradient_dataset is not None and self.gradient_batches:
-            self._gradient_pass = GradientStatsPass(self.model)
+            self._gradient_pass = GradientStatsPass(
+                self.model, precision=self.precision
+            )
         if self.log_dir and self.write_files:
             os.makedirs(self.log_dir, exist_ok=True)
             self._writer = tf.summary.create_file_writer(
@@ -139,16 +173,20 @@ class ActivationStatsCallback(keras.callbacks.Callback):
     def _is_last(self, epoch):
         return epoch + 1 == (self.params or {}).get("epochs")
 
-    def measures(self, epoch):
-        """Whether the end of `epoch` is measured: every `every`-th epoch
-        and the last one."""
+    def should_measure(self, epoch):
+        """Whether the end of `epoch` is measured.
+
+        Every `every`-th epoch is, and the last one.
+        """
         return self._is_last(epoch) or (epoch + 1) % self.every == 0
 
     def measure(self, epoch):
-        """Runs the pass for the end of `epoch` now and returns its
-        `ActivationStats` (with `evaluation` when `evaluate`);
-        `on_epoch_end(epoch)` then records this result rather than
-        measuring again."""
+        """Runs the pass for the end of `epoch` now and returns its result.
+
+        The result is an `ActivationStats` (with `evaluation` when
+        `evaluate`); `on_epoch_end(epoch)` then records it rather than
+        measuring again.
+        """
         if self._stats_pass is None:  # used outside fit
             self.on_train_begin()
         with_histograms = (
@@ -160,7 +198,7 @@ class ActivationStatsCallback(keras.callbacks.Callback):
         return self._measured[1]
 
     def on_epoch_end(self, epoch, logs=None):
-        if not self.measures(epoch):
+        if not self.should_measure(epoch):
             return
         if self._measured is None or self._measured[0] != epoch:
             self.measure(epoch)

@@ -12,20 +12,20 @@ gives the same numbers.
 import numpy as np
 import tensorflow as tf
 
-from bnorder_tf.choices import DEFAULT_HISTOGRAM_BINS
-from bnorder_tf.distribute import (
+from bnorder_tf.choices import DEFAULT_HISTOGRAM_BINS, DEFAULT_STATS_PRECISION
+from bnorder_tf.data.replicas import (
     distribute_dataset,
     iterate_once,
     pad_for_replicas,
 )
-from bnorder_tf.stats import moments
-from bnorder_tf.stats.metrics import ActivationStats, LayerStats
-from bnorder_tf.stats.taps import ModelTaps
-from bnorder_tf.steps import (
+from bnorder_tf.losses import (
     correct_predictions,
     example_cross_entropy,
     regularization_loss,
 )
+from bnorder_tf.stats import moments
+from bnorder_tf.stats.metrics import ActivationStats, LayerStats
+from bnorder_tf.stats.taps import ModelTaps
 
 #: Histogram range of an unbounded activation (ReLU): (-4, 4).
 UNBOUNDED_HISTOGRAM_LIMIT = 4.0
@@ -36,8 +36,10 @@ _EMPTY = "The dataset is empty: there is nothing to measure."
 
 
 def _first(count):
-    """A dataset map function keeping the first `count` components (one
-    component bare), not converted by AutoGraph."""
+    """A dataset map function keeping the first `count` components.
+
+    One component is returned bare; AutoGraph does not convert it.
+    """
 
     @tf.autograph.experimental.do_not_convert
     def first(*components):
@@ -91,12 +93,14 @@ def _edges(histogram):
 
 
 def _gather_replicas(strategy, per_replica):
-    """Every replica's state (each tensor with a leading axis of 1),
-    stacked along that axis, with one all-gather: each `strategy.gather`
-    is a collective of its own, traced and launched on its own, so the
-    state's dozen float64 tensors are packed into one vector per replica
-    first (which also made the first, traced call of a two-replica pass
-    twice as fast)."""
+    """Every replica's state, stacked along the leading axis, in one gather.
+
+    Each tensor of a replica's state has a leading axis of 1. Each
+    `strategy.gather` is a collective of its own, traced and launched on
+    its own, so the state's dozen float64 tensors are packed into one
+    vector per replica first (which also made the first, traced call of a
+    two-replica pass twice as fast).
+    """
     template = strategy.experimental_local_results(per_replica)[0]
     packed = strategy.run(
         lambda state: tf.concat(
@@ -109,17 +113,26 @@ def _gather_replicas(strategy, per_replica):
     parts = tf.split(gathered, [t.shape.num_elements() for t in flat], 1)
     return tf.nest.pack_sequence_as(
         template,
-        [tf.reshape(p, [-1, *t.shape[1:]]) for p, t in zip(parts, flat)],
+        [
+            tf.reshape(p, [-1, *t.shape[1:]])
+            for p, t in zip(parts, flat, strict=True)
+        ],
     )
 
 
 def _concat_states(states, widths, keys=None):
-    """Concatenates per-block states along the channel axis; each block's
-    scalar `count` becomes a per-channel vector."""
+    """Concatenates per-block states along the channel axis.
+
+    Each block's scalar `count` becomes a per-channel vector.
+    """
     keys = keys or [k for k in states[0] if k != "count"]
     merged = {
         "count": tf.concat(
-            [tf.fill([w], st["count"]) for st, w in zip(states, widths)], 0
+            [
+                tf.fill([w], st["count"])
+                for st, w in zip(states, widths, strict=True)
+            ],
+            0,
         )
     }
     for key in keys:
@@ -136,8 +149,9 @@ class ActivationStatsPass:
         strategy: the `tf.distribute.Strategy` to run under; `None` means
             the current one (the default strategy outside any scope).
         histogram_bins: int, bins of the per-channel activation histograms;
-            0 skips the histograms (`histogram` is then `None`), which
-            makes the pass about 30% faster on a CPU.
+            0 skips the histograms (`histogram` is then `None`), the
+            costliest part of the pass (`benchmarks/bench_stats.py
+            --breakdown` measures it).
         histogram_range: `(low, high)`; `None` means `(-bound, bound)` of
             each block's activation, or `(-4, 4)` when it is unbounded.
         averaged_blocks: the blocks the model-level values average:
@@ -152,14 +166,54 @@ class ActivationStatsPass:
             plus the regularization losses (`loss`, as Keras reports it)
             and the `accuracy`, so that a measured epoch reads the
             evaluation set once.
+        precision: `"float32"` (default): measure a forward pass in
+            float32 from the model's float32 weights, whatever its dtype
+            policy, so that a mixed-precision model's statistics are those
+            of the same weights in a float32 model; `"compute"`: measure
+            the activations as the model computes them under its policy
+            (16-bit values under mixed precision), in the compiled forward
+            pass the model's own functions run. The same pass for a
+            float32 model. The evaluation is always the model's own, in
+            its own precision: a mixed-precision model measured in float32
+            then runs both forward passes.
 
     Example:
+    A tiny VGG11 and a few random labelled images:
 
-    >>> stats_pass = ActivationStatsPass(model)
+    >>> from bnorder_tf import build_model
+    >>> model = build_model("vgg11", order="swap", activation="tanh",
+    ...                     num_classes=10, input_shape=(32, 32, 3),
+    ...                     width=0.125)
+    >>> images = np.random.default_rng(0).normal(size=(8, 32, 32, 3))
+    >>> test_dataset = tf.data.Dataset.from_tensor_slices(
+    ...     (images.astype("float32"), np.arange(8) % 10)).batch(4)
+    >>> stats_pass = ActivationStatsPass(model, evaluate=True)
     >>> result = stats_pass(test_dataset)    # an `ActivationStats`
-    >>> result.model["skewness"]
-    >>> ActivationStatsPass(model, evaluate=True)(test_dataset).evaluation
+    >>> sorted(result.model)
+    ['saturation', 'skewness', 'sparsity']
+    >>> result.evaluation
     {'loss': ..., 'accuracy': ...}
+
+    Called again (say, after another epoch), the pass runs the step it
+    compiled the first time.
+
+    A mixed-precision model is measured by default in a float32 pass of
+    its own; `precision="compute"` measures the activations in 16 bits,
+    as the model computes them:
+
+    >>> import keras
+    >>> keras.mixed_precision.set_global_policy("mixed_bfloat16")
+    >>> try:
+    ...     bf16_model = build_model(
+    ...         "vgg11", order="swap", activation="tanh", num_classes=10,
+    ...         input_shape=(32, 32, 3), width=0.125)
+    ... finally:
+    ...     keras.mixed_precision.set_global_policy("float32")
+    >>> ActivationStatsPass(bf16_model).model_taps.recomputed
+    True
+    >>> as_computed = ActivationStatsPass(bf16_model, precision="compute")
+    >>> as_computed.model_taps.recomputed
+    False
     """
 
     def __init__(
@@ -171,10 +225,12 @@ class ActivationStatsPass:
         averaged_blocks="all",
         taps=None,
         evaluate=False,
+        precision=DEFAULT_STATS_PRECISION,
     ):
         self.model = model
         self.evaluate = bool(evaluate)
-        self.model_taps = ModelTaps(model, taps)
+        self.model_taps = ModelTaps(model, taps, precision=precision)
+        self.precision = self.model_taps.precision
         self.taps = self.model_taps.taps
         self.averaged = _averaged_names(self.taps, averaged_blocks)
         self.strategy = strategy or tf.distribute.get_strategy()
@@ -229,9 +285,11 @@ class ActivationStatsPass:
         return state
 
     def _output_histogram(self, tap):
-        """The `(low, high, bins)` of a block's output tap: the
-        activation's when the output is the activation (Convention,
-        NoBN), else `OUTPUT_HISTOGRAM_RANGE` (a BN output)."""
+        """The `(low, high, bins)` of a block's output tap.
+
+        The activation's when the output is the activation (Convention,
+        NoBN), else `OUTPUT_HISTOGRAM_RANGE` (a BN output).
+        """
         histogram = self._histograms[tap.name]
         if histogram is None or tap.order != "swap":
             return histogram
@@ -241,7 +299,7 @@ class ActivationStatsPass:
         outputs, tensors = self.model_taps(images, training=False)
         centers = tf.split(centers, self._widths)
         activations, block_outputs = [], []
-        for tap, center in zip(self.taps, centers):
+        for tap, center in zip(self.taps, centers, strict=True):
             tap_tensors = tensors[tap.name]
             output = tap_tensors["output"]
             activation, output = moments.block_state(
@@ -259,6 +317,10 @@ class ActivationStatsPass:
             "output": _concat_states(block_outputs, self._widths),
         }
         if labels is not None:
+            if self.model_taps.recomputed:
+                # the taps' float32 pass is not what the model serves: the
+                # evaluation, like Trainer.evaluate's, is the model's own
+                outputs = self.model(images, training=False)
             state["evaluation"] = _evaluation_sums(outputs, labels, weights)
         # a leading axis to gather the replicas' states along
         return tf.nest.map_structure(lambda t: t[None], state)
@@ -276,10 +338,10 @@ class ActivationStatsPass:
         return merged
 
     def _centers(self, images):
-        """Every tap's per-channel activation mean over one batch, the
-        center about which the whole pass accumulates its power sums.
+        """Every tap's per-channel activation mean over one batch.
 
-        It is computed once, on one device, from the dataset's first global
+        The center about which the whole pass accumulates its power sums,
+        computed once, on one device, from the dataset's first global
         batch, so that every replica and every device count sums exactly
         the same float32 deviations (see `moments.block_state`).
         """
@@ -307,7 +369,7 @@ class ActivationStatsPass:
             gathered = _gather_replicas(strategy, per_replica)
         for r in range(replicas):
             state = self._merge(
-                state, tf.nest.map_structure(lambda t: t[r], gathered)
+                state, tf.nest.map_structure(lambda t, r=r: t[r], gathered)
             )
         return state
 
@@ -322,7 +384,7 @@ class ActivationStatsPass:
         got = tuple(spec.shape[1:])
         if len(got) != len(expected) or any(
             e is not None and g is not None and e != g
-            for e, g in zip(expected, got)
+            for e, g in zip(expected, got, strict=True)
         ):
             raise ValueError(
                 f"The dataset's images have shape {got} but model "
@@ -367,7 +429,7 @@ class ActivationStatsPass:
         centers = self._compiled_centers(first_batch)
         # One compiled call per batch from a Python loop, as Keras' predict
         # does: a whole-dataset tf.function (a graph while-loop) ran the
-        # same forward pass about 25% slower.
+        # same forward pass slower (`benchmarks/bench_stats.py`).
         state = self._empty_state()
         for batch in iterate_once(distributed):
             if self.evaluate:
@@ -384,9 +446,12 @@ class ActivationStatsPass:
         return result
 
     def _evaluation(self, sums):
-        """`{"loss", "accuracy"}` from the pass's sums: the mean
-        cross-entropy plus the regularization losses, as Keras reports
-        them (and `bnorder_tf.steps.Trainer.evaluate`)."""
+        """`{"loss", "accuracy"}` from the pass's sums.
+
+        The loss is the mean cross-entropy plus the regularization losses,
+        as Keras reports them (and
+        `bnorder_tf.training.steps.Trainer.evaluate`).
+        """
         count = float(sums["count"])
         regularization = float(regularization_loss(self.model))
         return {
@@ -419,8 +484,10 @@ _EVALUATION_SUMS = ("loss_sum", "correct", "count")
 
 
 def _evaluation_sums(logits, labels, weights):
-    """One replica's cross-entropy, correct predictions and examples
-    (padding rows have weight 0), as float64 sums."""
+    """One replica's cross-entropy, correct predictions and examples.
+
+    As float64 sums; padding rows have weight 0.
+    """
     per_example = example_cross_entropy(labels, logits)
     correct = correct_predictions(labels, logits)
     weights = tf.cast(weights, tf.float64)
@@ -447,19 +514,53 @@ def activation_stats(model, dataset, taps=None, strategy=None, **kwargs):
         taps: optional list of the layer names to measure.
         strategy: optional `tf.distribute.Strategy` (default: the current
             one); results equal a single device's.
-        **kwargs: `histogram_bins`, `histogram_range`, `averaged_blocks`
-            (see `ActivationStatsPass`).
+        **kwargs: `histogram_bins`, `histogram_range`, `averaged_blocks`,
+            `evaluate` and `precision` (`"float32"`, the default: the
+            statistics of the model's float32 weights computed in
+            float32, whatever its dtype policy; `"compute"`: of the
+            activations as a mixed-precision model computes them); see
+            `ActivationStatsPass`.
 
     Returns:
         An `ActivationStats`; `.to_dict()` gives plain JSON values.
 
     Example:
+    Any Keras model, here a small one whose convolution has a built-in
+    ReLU (a `keras.applications` model is measured the same way), on a
+    few random images:
 
-    >>> result = activation_stats(model, test_ds)
-    >>> result.layers["conv3"].channel_skewness[:5]
-    >>> mobilenet = keras.applications.MobileNet(
-    ...     weights=None, input_shape=(32, 32, 3))
-    >>> activation_stats(mobilenet, images_ds).layers["conv1_relu"].sparsity
+    >>> import keras
+    >>> model = keras.Sequential([
+    ...     keras.Input((32, 32, 3)),
+    ...     keras.layers.Conv2D(8, 3, activation="relu", name="conv"),
+    ...     keras.layers.GlobalAveragePooling2D(),
+    ...     keras.layers.Dense(10, name="logits")])
+    >>> images = np.random.default_rng(0).normal(size=(8, 32, 32, 3))
+    >>> images_ds = tf.data.Dataset.from_tensor_slices(
+    ...     images.astype("float32")).batch(4)
+    >>> result = activation_stats(model, images_ds)
+    >>> list(result.layers)   # the logits' linear activation is left out
+    ['conv']
+    >>> 0.0 <= result.layers["conv"].sparsity <= 1.0
+    True
+    >>> result.layers["conv"].saturation is None   # ReLU has no bound
+    True
+
+    A tiny VGG11 built under `mixed_bfloat16`, its activations measured as
+    it computes them, in 16 bits:
+
+    >>> from bnorder_tf import build_model
+    >>> keras.mixed_precision.set_global_policy("mixed_bfloat16")
+    >>> try:
+    ...     bf16_model = build_model(
+    ...         "vgg11", order="swap", activation="tanh", num_classes=10,
+    ...         input_shape=(32, 32, 3), width=0.125)
+    ... finally:
+    ...     keras.mixed_precision.set_global_policy("float32")
+    >>> result = activation_stats(bf16_model, images_ds, taps=["conv3"],
+    ...                           precision="compute")   # one block, fast
+    >>> result.layers["conv3"].channel_skewness.shape   # one per channel
+    (32,)
     """
     return ActivationStatsPass(model, strategy=strategy, taps=taps, **kwargs)(
         dataset

@@ -6,13 +6,28 @@ mean |gradient of the loss w.r.t. the activation's input|. Swap blocks
 feed larger inputs to the next weight layer, which keeps its kernel
 gradients at the Convention model's scale even though the gradients
 through the saturated tanh are smaller.
+
+Like the activation statistics, the scales of a mixed-precision model are
+by default those of its float32 weights, forward and backward in float32
+(`precision="float32"`): in float16 without the training step's loss
+scaling, small gradients underflow to zero, which would bias the means
+low. `precision="compute"` measures them as the model computes them.
 """
+
+import contextlib
 
 import numpy as np
 import tensorflow as tf
 
-from bnorder_tf.stats.taps import forward_with_taps, model_chain
-from bnorder_tf.steps import example_cross_entropy, regularization_loss
+from bnorder_tf.choices import DEFAULT_STATS_PRECISION
+from bnorder_tf.losses import example_cross_entropy, regularization_loss
+from bnorder_tf.stats.taps import (
+    check_precision,
+    float32_compute,
+    forward_with_taps,
+    model_chain,
+    sixteen_bit_layers,
+)
 
 GRADIENT_KEYS = (
     "input_abs_mean",
@@ -32,10 +47,18 @@ class GradientStatsPass:
 
     Args:
         model: a chain model built from blocks.
+        precision: `"float32"` (default): the forward and backward passes
+            in float32 from the model's float32 weights, whatever its
+            dtype policy; `"compute"`: as the model computes them under
+            its policy.
     """
 
-    def __init__(self, model):
+    def __init__(self, model, precision=DEFAULT_STATS_PRECISION):
         self.model = model
+        self.precision = check_precision(precision)
+        self._in_float32 = precision == "float32" and bool(
+            sixteen_bit_layers(model)
+        )
         self.layers = model_chain(model)
         self.blocks = [b for b in self.layers if hasattr(b, "call_with_taps")]
         self._state = list(model.non_trainable_variables)
@@ -44,7 +67,12 @@ class GradientStatsPass:
     def _batch(self, images, labels):
         kernels = [block.kernel for block in self.blocks]
         saved = [tf.identity(v.value) for v in self._state]
-        with tf.GradientTape() as tape:
+        precision = (
+            float32_compute(self.model)
+            if self._in_float32
+            else contextlib.nullcontext()
+        )
+        with tf.GradientTape() as tape, precision:
             logits, taps = forward_with_taps(
                 self.layers, images, training=True, include_inputs=True
             )
@@ -56,17 +84,19 @@ class GradientStatsPass:
             loss, (kernels, preactivations)
         )
         # automatic control dependencies run these after BN's updates
-        for variable, value in zip(self._state, saved):
+        for variable, value in zip(self._state, saved, strict=True):
             variable.assign(value)
         return {
             block.name: tf.stack(
                 [
-                    tf.reduce_mean(tf.abs(taps[block.name]["input"])),
-                    tf.reduce_mean(tf.abs(kg)),
-                    tf.reduce_mean(tf.abs(pg)),
+                    _abs_mean(taps[block.name]["input"]),
+                    _abs_mean(kg),
+                    _abs_mean(pg),
                 ]
             )
-            for block, kg, pg in zip(self.blocks, kernel_grads, preact_grads)
+            for block, kg, pg in zip(
+                self.blocks, kernel_grads, preact_grads, strict=True
+            )
         }
 
     def __call__(self, dataset, num_batches):
@@ -91,21 +121,36 @@ class GradientStatsPass:
         if not seen:
             raise ValueError("The dataset is empty: no gradients to measure.")
         return {
-            name: dict(zip(GRADIENT_KEYS, map(float, np.asarray(v) / seen)))
+            name: dict(
+                zip(
+                    GRADIENT_KEYS,
+                    map(float, np.asarray(v) / seen),
+                    strict=True,
+                )
+            )
             for name, v in sums.items()
         }
 
 
-def gradient_stats(model, dataset, num_batches=10):
+def _abs_mean(x):
+    """Mean |x| in float32: a 16-bit tensor's sum would lose its digits."""
+    return tf.reduce_mean(tf.abs(tf.cast(x, tf.float32)))
+
+
+def gradient_stats(
+    model, dataset, num_batches=10, precision=DEFAULT_STATS_PRECISION
+):
     """Mean |input|, |kernel gradient| and |activation-input gradient|.
 
     Args:
         model: a chain model built from blocks.
         dataset: batched `(images, labels)` training data.
         num_batches: int, how many batches to average over.
+        precision: `"float32"` (default) or `"compute"` (see
+            `GradientStatsPass`).
 
     Returns:
         `{block_name: {"input_abs_mean", "kernel_grad_abs_mean",
         "preactivation_grad_abs_mean"}}`.
     """
-    return GradientStatsPass(model)(dataset, num_batches)
+    return GradientStatsPass(model, precision=precision)(dataset, num_batches)

@@ -30,7 +30,7 @@ ZERO_VARIANCE_RTOL = 1e-12
 
 
 def _ratio_mean(sum_abs, max_abs, count):
-    """mean over all values of |x| / max_c |x| (0 for an all-zero channel)."""
+    """Mean over all values of |x| / max_c |x| (0 for an all-zero channel)."""
     safe = np.where(max_abs > 0, max_abs, 1.0)
     return float(np.sum(np.where(max_abs > 0, sum_abs / safe, 0.0))) / (
         count * sum_abs.shape[0]

@@ -16,7 +16,7 @@ import functools
 
 import tensorflow as tf
 
-from bnorder_tf.compat import variadic_reduce
+from bnorder_tf._compat import variadic_reduce
 
 
 def _div(a, b):
@@ -33,9 +33,9 @@ def _reducer(sums, maxes):
 
     def combine(*args):
         acc, new = args[:width], args[width:]
-        return [a + b for a, b in zip(acc[:sums], new[:sums])] + [
-            tf.maximum(a, b) for a, b in zip(acc[sums:], new[sums:])
-        ]
+        totals = zip(acc[:sums], new[:sums], strict=True)
+        tops = zip(acc[sums:], new[sums:], strict=True)
+        return [a + b for a, b in totals] + [tf.maximum(a, b) for a, b in tops]
 
     return tf.function(combine, autograph=False).get_concrete_function(
         *[_SCALAR] * 2 * width
@@ -43,9 +43,10 @@ def _reducer(sums, maxes):
 
 
 def _reduce_channels(sums, maxes, real):
-    """Per-channel sums (in float64) and maxima of a few same-shape tensors
-    `[batch, ..., channels]` over their real rows, reading each element
-    once.
+    """Per-channel sums and maxima of a few tensors, read once.
+
+    The tensors have one shape, `[batch, ..., channels]`; only their real
+    rows count, and the sums are in float64.
 
     XLA's variadic reduce computes all of them in one loop over the innermost
     spatial axis (at most a row of pixels, summed in float32); the partial
@@ -89,9 +90,10 @@ def _max_or_zero(top):
 
 
 def _power_of_two_floor(x):
-    """The largest power of two <= x, per element of a float32 tensor
-    (exactly, from the exponent bits); 1 where x is 0, subnormal, inf or
-    NaN."""
+    """The largest power of two <= x, per element of a float32 tensor.
+
+    Exact, from the exponent bits; 1 where x is 0, subnormal, inf or NaN.
+    """
     exponent_bits = tf.bitwise.bitwise_and(
         tf.bitcast(x, tf.int32), tf.constant(0x7F800000, tf.int32)
     )
@@ -105,8 +107,11 @@ def _row_mask(real, x):
 
 
 def _abs_sum_max(x, real):
-    """Per-channel sum |x| (float64) and max |x| over the real rows, as a
-    dict."""
+    """Per-channel sum |x| (float64) and max |x| over the real rows.
+
+    Returns:
+        `{"sum_abs": ..., "max_abs": ...}`.
+    """
     abs_x = tf.abs(x)
     (total,), (top,) = _reduce_channels([abs_x], [abs_x], real)
     return {"sum_abs": total, "max_abs": _max_or_zero(top)}
@@ -114,10 +119,11 @@ def _abs_sum_max(x, real):
 
 @tf.function(jit_compile=True, autograph=False)
 def _bin_index(x, histogram, real):
-    """Each value's bin, offset by its channel's first bin, so that one
-    bincount over the flattened tensor counts every channel at once; the
-    values of padding rows get the index one past the last bin, which
-    the bincount drops.
+    """Each value's bin, offset by its channel's first bin.
+
+    One bincount over the flattened tensor then counts every channel at
+    once; the values of padding rows get the index one past the last bin,
+    which the bincount drops.
 
     Its own XLA program, compiled only for passes with histograms: fused,
     it reads the tap once (as TensorFlow ops, each step wrote a tensor of
@@ -149,16 +155,17 @@ def _bincount(bin_index, channels, bins):
 
 @tf.function(jit_compile=True, autograph=False)
 def _summarise(activation, output, center, real):
-    """The float32 element-wise work of `block_state`, one XLA program,
-    the same with or without histograms: a pass with histograms and one
+    """The float32 element-wise work of `block_state`, one XLA program.
+
+    The same with or without histograms: a pass with histograms and one
     without (the statistics callback runs both) compile it once.
 
     The activation's power sums S_k = sum (a - c)^k, its sum |a| and its
     largest and smallest values (the largest |a - c| follows from them
     exactly, rounding being monotonic) in three reductions of two
-    quantities each: on this CPU, XLA ran them 2.2x faster on a 32x32 tap
-    than one of three quantities followed by one of three deviations
-    divided by a per-channel scale (`benchmarks/bench_reductions.py`).
+    quantities each: XLA runs them faster than one of three quantities
+    followed by one of three deviations divided by a per-channel scale
+    (`benchmarks/bench_reductions.py` measures both).
     """
     d = activation - center
     d2 = d * d
@@ -184,10 +191,13 @@ def _summarise(activation, output, center, real):
 
 @tf.function(jit_compile=True, autograph=False)
 def _rescaled_power_sums(activation, center, real, max_deviation):
-    """S_1, S_2, S_3 of the deviations divided, per channel, by the power
-    of two at or below their largest magnitude (exactly: only the exponent
-    changes), so that their powers neither underflow nor overflow float32;
-    the sums are scaled back in float64."""
+    """S_1, S_2, S_3 of the deviations, rescaled per channel.
+
+    The deviations are divided, per channel, by the power of two at or
+    below their largest magnitude (exactly: only the exponent changes), so
+    that their powers neither underflow nor overflow float32; the sums are
+    scaled back in float64.
+    """
     scale = _power_of_two_floor(max_deviation)
     d = (activation - center) / scale
     d2 = d * d
@@ -204,8 +214,9 @@ EXACT_DEVIATIONS = (2.0**-24, 2.0**38)
 
 
 def needs_rescaling(max_deviation):
-    """Whether some channel's largest |deviation| is nonzero and outside
-    `EXACT_DEVIATIONS` (NaN is not: rescaling would not mend it).
+    """Whether some channel's largest |deviation| is outside `EXACT_DEVIATIONS`.
+
+    Zero does not count, nor does NaN: rescaling would not mend it.
 
     Args:
         max_deviation: float32 `[channels]`, each channel's largest
@@ -361,8 +372,10 @@ def merge(a, b):
 
 
 def empty_state(channels, moments=True, histogram_bins=None):
-    """The state of no values at all (the identity of `merge`), with one
-    count per channel."""
+    """The state of no values at all (the identity of `merge`).
+
+    It has one count per channel.
+    """
     zeros = tf.zeros([channels], tf.float64)
     state = {"count": zeros}
     keys = ("sum_abs", "max_abs") + (("mean", "m2", "m3") if moments else ())

@@ -18,22 +18,44 @@ Two kinds of model are understood:
   linear left out, read as extra outputs of a `keras.Model` over the same
   layers. The order of each tap is read from the graph.
 
-Example:
+Precision: under a mixed-precision policy (`mixed_bfloat16`,
+`mixed_float16`) a model computes each activation in 16 bits from its
+float32 weights, and which ops round to 16 bits depends on how the forward
+pass was compiled. `ModelTaps` reads the taps in one of
+`bnorder_tf.choices.STATS_PRECISIONS`:
 
+* `"float32"` (the default): a forward pass in float32 from the model's
+  float32 weights (`float32_compute`), the same values as the same weights
+  in a float32 model: the statistics of the model, not of its rounding;
+* `"compute"`: the model's own forward pass under its policy, 16-bit
+  values under mixed precision, as the compiled network computes them.
+
+For a model that computes in float32 both are the same pass.
+
+Example:
+An untrained MobileNet and two random images:
+
+>>> import numpy as np
 >>> model_taps = ModelTaps(keras.applications.MobileNet(
 ...     weights=None, input_shape=(32, 32, 3)))
 >>> model_taps.taps[0]
 Tap(name='conv1_relu', order='convention', kind='conv', bound=None, ...)
->>> outputs, tensors = model_taps(images)
->>> tensors["conv1_relu"]["activation"].shape
+>>> images = np.random.default_rng(0).normal(size=(2, 32, 32, 3))
+>>> outputs, tensors = model_taps(images.astype("float32"))
+>>> tuple(tensors["conv1_relu"]["activation"].shape)
+(2, 16, 16, 32)
 """
 
+import contextlib
 import dataclasses
+import threading
 
 import keras
 
-from bnorder_tf.activations import bound_of
-from bnorder_tf.blocks import Block
+from bnorder_tf import _compat
+from bnorder_tf.choices import DEFAULT_STATS_PRECISION, STATS_PRECISIONS
+from bnorder_tf.layers.activations import bound_of
+from bnorder_tf.layers.blocks import Block
 
 #: Activation layers tapped by default (besides layers with a built-in
 #: activation).
@@ -46,6 +68,114 @@ ACTIVATION_LAYERS = (
 )
 #: Activations never tapped by default: a classifier's output and identity.
 UNTAPPED_ACTIVATIONS = ("softmax", "linear", "log_softmax")
+#: The compute dtypes of Keras's mixed-precision policies.
+SIXTEEN_BIT_FLOATS = ("float16", "bfloat16")
+
+
+def check_precision(precision):
+    """Returns `precision`, or raises `ValueError` for an unknown one.
+
+    The known ones are `bnorder_tf.choices.STATS_PRECISIONS`.
+    """
+    if precision not in STATS_PRECISIONS:
+        raise ValueError(
+            f"precision must be one of {', '.join(STATS_PRECISIONS)}, got "
+            f"{precision!r}."
+        )
+    return precision
+
+
+# Layers switched to float32 by `float32_compute`: id -> [depth, layer,
+# original policy]. Shared by every caller, so that overlapping uses (a
+# MirroredStrategy traces each replica's function in a thread of its own)
+# switch a layer once and restore it when the last one ends.
+_SWITCHED = {}
+_SWITCHED_LOCK = threading.Lock()
+
+
+def sixteen_bit_layers(*layers):
+    """The layers of `layers`, sublayers included, that compute in 16 bits.
+
+    Each once; those that `float32_compute` switched to float32 count.
+    """
+    return [layer for layer in _all_layers(layers) if _sixteen_bit(layer)]
+
+
+def _sixteen_bit(layer):
+    return id(layer) in _SWITCHED or layer.compute_dtype in SIXTEEN_BIT_FLOATS
+
+
+def _all_layers(layers):
+    found = {}
+    for layer in layers:
+        for sublayer in _compat.sublayers(layer):
+            found.setdefault(id(sublayer), sublayer)
+    return list(found.values())
+
+
+@contextlib.contextmanager
+def float32_compute(*layers):
+    """Runs `layers` (sublayers included) in float32 inside the block.
+
+    Each layer whose compute dtype is float16 or bfloat16 gets a float32
+    dtype policy inside the block: Keras's `Layer.__call__` then casts its
+    inputs to float32 and reads its float32 variables as they are (a mixed
+    policy's autocasting is what rounds them to 16 bits), so its ops run in
+    float32 on the master weights, as the same layer built under a float32
+    policy would. Variables are shared, nothing is copied.
+
+    Wrap the tracing of a `tf.function` (the traced graph keeps its float32
+    ops after the block) or an eager call. The original policies come back
+    when the block ends, on an error too; the model's own functions (the
+    training step, `predict`, an exported SavedModel) are traced outside
+    the block and compute as before. Overlapping blocks over the same
+    layers (one per replica thread under `MirroredStrategy`) restore them
+    when the last one ends; nothing else should trace or call the model in
+    another thread meanwhile.
+
+    Args:
+        *layers: Keras models or layers.
+
+    Example:
+    A dense layer built under the `mixed_bfloat16` policy:
+
+    >>> import numpy as np
+    >>> keras.mixed_precision.set_global_policy("mixed_bfloat16")
+    >>> try:
+    ...     model = keras.Sequential(
+    ...         [keras.Input((4,)), keras.layers.Dense(3, activation="tanh")])
+    ... finally:
+    ...     keras.mixed_precision.set_global_policy("float32")
+    >>> x = np.ones((2, 4), "float32")
+    >>> keras.backend.standardize_dtype(model(x).dtype)
+    'bfloat16'
+    >>> with float32_compute(model):
+    ...     logits = model(x)   # float32 logits from a bf16 model
+    >>> keras.backend.standardize_dtype(logits.dtype)
+    'float32'
+    >>> model.compute_dtype
+    'bfloat16'
+    """
+    float32 = keras.DTypePolicy("float32")
+    with _SWITCHED_LOCK:
+        switched = sixteen_bit_layers(*layers)
+        for layer in switched:
+            entry = _SWITCHED.get(id(layer))
+            if entry is None:
+                _SWITCHED[id(layer)] = [1, layer, layer.dtype_policy]
+                layer.dtype_policy = float32
+            else:
+                entry[0] += 1
+    try:
+        yield
+    finally:
+        with _SWITCHED_LOCK:
+            for layer in switched:
+                entry = _SWITCHED[id(layer)]
+                entry[0] -= 1
+                if not entry[0]:
+                    layer.dtype_policy = entry[2]
+                    del _SWITCHED[id(layer)]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -79,8 +209,10 @@ def _flat(tensors):
 
 
 def _single_node_tensor(layer, attribute):
-    """`layer.input` or `layer.output`, or `None` for a layer used at
-    several places of the graph (a shared layer has no single one)."""
+    """`layer.input` or `layer.output`, or `None` for a shared layer.
+
+    A layer used at several places of the graph has no single one.
+    """
     try:
         return getattr(layer, attribute)
     except (AttributeError, ValueError):
@@ -142,8 +274,11 @@ class _Graph:
         return self.producer.get(id(inputs[0]))
 
     def tap(self, layer):
-        """The `Tap` of an activation layer and its `(activation, output)`
-        tensors."""
+        """The `Tap` of an activation layer and its tensors.
+
+        Returns:
+            `(tap, activation tensor, output tensor)`.
+        """
         activation = layer.output
         consumers = self.consumers.get(id(activation), [])
         norms = [
@@ -185,8 +320,7 @@ def _check_single_input(model):
 
 
 def model_chain(model):
-    """Returns the layers of a model of blocks in order, checking it is a
-    chain.
+    """Returns the layers of a model of blocks in order, checking its chain.
 
     Args:
         model: a `keras.Sequential`, or a functional model whose layers
@@ -222,7 +356,7 @@ def model_chain(model):
         raise ValueError(
             f"Model {model.name!r} has no ConventionBlock, SwapBlock or "
             "NoBNBlock layers. Build it with bnorder_tf.build_model or from "
-            "bnorder_tf.blocks."
+            "bnorder_tf.layers.blocks."
         )
     return layers
 
@@ -305,23 +439,46 @@ class ModelTaps:
             its output is the activation tap and its bound is its
             activation's, when it has a known one. `None`: every block,
             or every activation (see the module docstring).
+        precision: `"float32"` (default): the taps of a forward pass in
+            float32 from the model's float32 weights, whatever its dtype
+            policy; `"compute"`: the model's own forward pass under its
+            policy (see the module docstring).
+
+    Attributes:
+        taps: the `Tap`s, in model order.
+        precision: the `precision` given.
+        recomputed: bool, whether the taps come from a forward pass other
+            than the model's own: a float32 pass of a model that computes
+            in 16 bits. The outputs returned with them are then that
+            pass's float32 outputs, not what the model computes.
 
     Raises:
         ValueError: for a model with several inputs, a model of blocks
-            that is not a chain, unknown tap names, or a model with
-            nothing to tap.
+            that is not a chain, unknown tap names, a model with nothing
+            to tap, or an unknown precision.
 
     Example:
+    Two activations of an untrained MobileNet, on two random images:
 
+    >>> import numpy as np
+    >>> model = keras.applications.MobileNet(
+    ...     weights=None, input_shape=(32, 32, 3), alpha=0.25)
     >>> model_taps = ModelTaps(model, taps=["conv1_relu", "conv_pw_1_relu"])
     >>> [tap.order for tap in model_taps.taps]
     ['convention', 'convention']
-    >>> logits, tensors = model_taps(images)
+    >>> images = np.random.default_rng(0).normal(size=(2, 32, 32, 3))
+    >>> logits, tensors = model_taps(images.astype("float32"))
+    >>> tuple(logits.shape), sorted(tensors)
+    ((2, 1000), ['conv1_relu', 'conv_pw_1_relu'])
     """
 
-    def __init__(self, model, taps=None):
+    def __init__(self, model, taps=None, precision=DEFAULT_STATS_PRECISION):
         _check_single_input(model)
         self.model = model
+        self.precision = check_precision(precision)
+        self.recomputed = precision == "float32" and bool(
+            sixteen_bit_layers(model)
+        )
         if has_blocks(model):
             self._layers = model_chain(model)
             all_taps = [
@@ -379,8 +536,18 @@ class ModelTaps:
         Returns:
             `(outputs, tensors)`: the model's output and a dict from tap
             name to `{"activation": tensor, "output": tensor}`; in
-            Convention and NoBN order both are the same tensor.
+            Convention and NoBN order both are the same tensor. All are in
+            float32 when `recomputed`.
         """
+        if not self.recomputed:
+            return self._call(inputs, training)
+        layers = [self.model]
+        if self._tap_model is not None:
+            layers.append(self._tap_model)
+        with float32_compute(*layers):
+            return self._call(inputs, training)
+
+    def _call(self, inputs, training):
         if self._tap_model is None:
             outputs, block_taps = forward_with_taps(
                 self._layers, inputs, training=training
@@ -398,21 +565,62 @@ class ModelTaps:
         return outputs, tensors
 
 
-def tap_outputs(model, x, taps=None):
+def tap_outputs(model, x, taps=None, precision=DEFAULT_STATS_PRECISION):
     """Returns every tap's tensors for one batch, in inference mode.
+
+    The forward pass is compiled (a `tf.function`), as the statistics pass
+    runs it: TensorFlow's graph optimizer rewrites a compiled pass (on
+    CPUs, oneDNN fuses a dense layer's MatMul, BiasAdd and activation into
+    one op, rounded once), so under mixed precision the eager ops, each
+    rounded to 16 bits, give other values. These are the values that
+    `activation_stats` measures for the same batch, up to the last bit
+    where oneDNN picks another kernel for another batch shape.
 
     Args:
         model: a model of blocks or any single-input Keras model.
         x: a batch of preprocessed images (array or tensor).
         taps: optional layer names to tap (see `ModelTaps`).
+        precision: `"float32"` (default) or `"compute"` (see
+            `ModelTaps`).
 
     Returns:
         A dict from tap name to `{"activation": ..., "output": ...}`.
 
     Example:
+    A tiny VGG11 and two random images:
 
+    >>> import numpy as np
+    >>> from bnorder_tf import build_model
+    >>> model = build_model("vgg11", order="swap", activation="tanh",
+    ...                     num_classes=10, input_shape=(32, 32, 3),
+    ...                     width=0.125)
+    >>> images = np.random.default_rng(0).normal(size=(2, 32, 32, 3))
+    >>> images = images.astype("float32")
     >>> taps = tap_outputs(model, images)
-    >>> taps["conv1"]["activation"].shape
+    >>> tuple(taps["conv1"]["activation"].shape)
+    (2, 32, 32, 8)
+
+    A VGG11 built the same way under `mixed_bfloat16`, its taps as it
+    computes them:
+
+    >>> keras.mixed_precision.set_global_policy("mixed_bfloat16")
+    >>> try:
+    ...     bf16_model = build_model(
+    ...         "vgg11", order="swap", activation="tanh", num_classes=10,
+    ...         input_shape=(32, 32, 3), width=0.125)
+    ... finally:
+    ...     keras.mixed_precision.set_global_policy("float32")
+    >>> tap_outputs(bf16_model, images, precision="compute")[
+    ...     "conv1"]["activation"].dtype
+    tf.bfloat16
     """
-    _, tensors = ModelTaps(model, taps)(x, training=False)
-    return tensors
+    import tensorflow as tf
+
+    model_taps = ModelTaps(model, taps, precision=precision)
+    images = tf.convert_to_tensor(x)
+    # one trace per call, by design: called as a ConcreteFunction, it does
+    # not count towards TensorFlow's warning about frequent retracing
+    forward = tf.function(
+        lambda images: model_taps(images, training=False)[1], autograph=False
+    ).get_concrete_function(images)
+    return forward(images)

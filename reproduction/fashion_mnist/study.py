@@ -135,7 +135,11 @@ INTRO = (
     "protocol, the bounded-activations study: VGG16_11 with ReLU (the "
     "control, where the paper finds Swap worse), softsign and LeCun tanh, "
     f"and MobileNet v1 (width {WIDTH:g}) with tanh, each in Convention and "
-    "Swap order. Each model is tuned on its own over the paper's grid, "
+    "Swap order; then the depth study: VGG16_8, VGG16_13 and VGG16_16 with "
+    "tanh in both orders (VGG16_11's are the tanh study's), their finals "
+    "also recording the gradient scale per block over "
+    f"{DEPTH_GRADIENT_BATCHES} training batches. Each model is tuned on its "
+    "own over the paper's grid, "
     "learning rate {0.1, 0.01} x weight decay {5e-3, 1e-3, 5e-4, 1e-4}, one "
     f"seed and {SEARCH_EPOCHS} epochs per point, picked on "
     f"{VALIDATION_EXAMPLES:,} training images held out; then "
@@ -334,8 +338,10 @@ def read_code_versions():
 
 
 def check_code_version(model):
-    """Records the commit that runs `model`'s first step; refuses a later
-    step on another commit, so that each model's runs share one version.
+    """Records the commit that runs `model`'s first step.
+
+    A later step on another commit is refused, so that each model's runs
+    share one version.
 
     Raises:
         StudyError: this clone is at another commit than the model's runs.
@@ -344,7 +350,7 @@ def check_code_version(model):
     head = code_version()
     recorded = versions.get(model)
     if recorded is None:
-        from bnorder_tf.run_dir import write_atomically
+        from bnorder_tf.training.run_dir import write_atomically
 
         versions[model] = head
         write_atomically(
@@ -362,8 +368,10 @@ def check_code_version(model):
 
 
 def run_step(command):
-    """Runs a step's command in this clone, with this clone's package (an
-    editable install of another clone would otherwise be imported)."""
+    """Runs a step's command in this clone, with this clone's package.
+
+    An editable install of another clone would otherwise be imported.
+    """
     print("+", " ".join(command[1:]), flush=True)
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(
@@ -483,7 +491,7 @@ def collect():
                 "--title",
                 TITLE,
                 "--intro",
-                f"{INTRO} {code_versions_text()}",
+                f"{INTRO}\n\n{code_versions_text()}",
                 "--notes",
                 NOTES,
             ],
@@ -493,6 +501,8 @@ def collect():
 
 
 def result_row(run, role):
+    from bnorder_tf.training.run_dir import final_accuracy
+
     config, summary = run.config, run.summary
     stats = summary.get("stats") or {}
     layers = (summary.get("layer_stats") or {}).values()
@@ -501,7 +511,7 @@ def result_row(run, role):
         for layer in layers
         if layer.get("saturation") is not None
     ]
-    accuracy = summary.get("final_test_accuracy")
+    accuracy = final_accuracy(summary)
     split = summary.get("evaluation_split", "test")
     return {
         "model": config.model,

@@ -1,13 +1,16 @@
-"""One worker of the two-process multi-worker test (run by the test with
-TF_CONFIG set): trains a tiny model and saves its final weights."""
+"""One worker of the two-process multi-worker test.
+
+Run by the test with TF_CONFIG set: trains a tiny model and saves its
+final weights.
+"""
 
 import os
 import sys
 
 import numpy as np
 
-from bnorder_tf.config import TrainConfig
-from bnorder_tf.training import train
+from bnorder_tf.training.config import TrainConfig
+from bnorder_tf.training.runner import run_training
 
 model_dir, export_dir, weights_path = sys.argv[1:4]
 config = TrainConfig(
@@ -26,7 +29,8 @@ config = TrainConfig(
     steps_per_epoch=3,
     eval_steps=2,
 )
-model, summary = train(config, verbose=0)
+result = run_training(config, verbose=0)
+model, summary = result.model, result.summary
 np.savez(weights_path, *[v.numpy() for v in model.weights])
 print("final_test_accuracy", summary["final_test_accuracy"], flush=True)
 os._exit(0)  # skip collective teardown races at interpreter exit

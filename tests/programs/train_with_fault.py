@@ -1,6 +1,7 @@
-"""trainers/train.py with a pause injected at a chosen moment, so that a
-test can SIGKILL it there (or start a second process while it holds the
-run).
+"""trainers/train.py with a pause injected at a chosen moment.
+
+A test can then SIGKILL it there (or start a second process while it
+holds the run).
 
     python tests/programs/train_with_fault.py POINT MARKER -- TRAIN_FLAGS...
 
@@ -33,7 +34,8 @@ ROOT = os.path.dirname(
 )
 sys.path.insert(0, ROOT)
 
-from bnorder_tf import export, run_callbacks  # noqa: E402
+from bnorder_tf.serving import export  # noqa: E402
+from bnorder_tf.training import callbacks as run_callbacks  # noqa: E402
 
 point, marker = sys.argv[1], sys.argv[2]
 assert sys.argv[3] == "--"

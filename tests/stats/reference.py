@@ -9,11 +9,18 @@ sharing no code with `bnorder_tf.stats` (`pass_taps` only runs the model).
 import numpy as np
 
 
-def pass_taps(model, batches):
-    """The taps a statistics pass reads, concatenated: the model's
-    compiled forward pass over the same batches. Eager ops, or all the
-    images at once, round differently (oneDNN picks its kernels by shape
-    and CPU), which matters in float16 and at tight tolerances.
+def pass_taps(model, batches, precision="float32"):
+    """The taps a statistics pass reads, concatenated.
+
+    The model's compiled forward pass over the same batches. Eager ops, or
+    all the images at once, round differently (a compiled graph fuses
+    ops, and oneDNN picks its kernels by shape and CPU), which matters in
+    16 bits and at tight tolerances.
+
+    Args:
+        model: the model measured.
+        batches: an iterable of image batches.
+        precision: the pass's `precision` (`"float32"` or `"compute"`).
 
     Returns:
         `{tap name: {"activation": array, "output": array}}`.
@@ -22,7 +29,7 @@ def pass_taps(model, batches):
 
     from bnorder_tf.stats import ModelTaps
 
-    model_taps = ModelTaps(model)
+    model_taps = ModelTaps(model, precision=precision)
     forward = tf.function(lambda x: model_taps(x, training=False)[1])
     per_batch = [forward(batch) for batch in batches]
     return {

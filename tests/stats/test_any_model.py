@@ -66,12 +66,15 @@ def branching_model(rng):
 
 
 def _reference(model, images, taps):
-    """Per tap: (activation, output) values over `images`, from a model
-    built here on the tensors named in `taps` ({name: (act, out)})."""
+    """Per tap: (activation, output) values over `images`.
+
+    From a model built here on the tensors named in `taps`
+    (`{name: (act, out)}`).
+    """
     names = [n for pair in taps.values() for n in pair]
     outputs = [model.get_layer(n).output for n in names]
     values = keras.Model(model.inputs, outputs).predict(images, verbose=0)
-    by_name = dict(zip(names, values))
+    by_name = dict(zip(names, values, strict=True))
     return {
         tap: (
             reference.per_channel(by_name[act]),
@@ -213,8 +216,10 @@ def test_callback_measures_any_model_during_fit(rng, tmp_path):
 
 
 def _assert_relu_skewness_matches_scipy(images):
-    """The channel skewness of a ReLU tap of `images` (`[40, 3, 3, 2]`,
-    batches of 10) equals SciPy's."""
+    """The channel skewness of a ReLU tap of `images` equals SciPy's.
+
+    `images` is `[40, 3, 3, 2]`, measured in batches of 10.
+    """
     inputs = keras.Input((3, 3, 2))
     relu = keras.layers.ReLU(name="r")(inputs)
     model = keras.Model(
@@ -231,17 +236,22 @@ def _assert_relu_skewness_matches_scipy(images):
 
 
 def test_tiny_activations_keep_their_skewness(rng):
-    """Deep in an untrained network activations reach 1e-21, whose cubes
+    """Tiny activations and a channel first all zeros.
+
+    Deep in an untrained network activations reach 1e-21, whose cubes
     underflow float32; and a channel may be all zeros in the first batch
-    (where the pass takes its centers) and alive later."""
+    (where the pass takes its centers) and alive later.
+    """
     images = 1e-21 * rng.exponential(size=(40, 3, 3, 2))
     images[:10, ..., 1] = 0.0  # the whole first batch
     _assert_relu_skewness_matches_scipy(images.astype("float32"))
 
 
 def test_huge_activations_keep_their_skewness(rng):
-    """Unbounded activations beyond 2^38 (here about 1e13 = 2^43): their
-    cubes overflow float32 unless each batch is rescaled."""
+    """Unbounded activations beyond 2^38 (here about 1e13 = 2^43).
+
+    Their cubes overflow float32 unless each batch is rescaled.
+    """
     images = 1e13 * rng.exponential(size=(40, 3, 3, 2))
     _assert_relu_skewness_matches_scipy(images.astype("float32"))
 

@@ -6,7 +6,8 @@ import pytest
 import scipy.stats
 import tensorflow as tf
 
-from bnorder_tf import blocks, build_model
+from bnorder_tf import build_model
+from bnorder_tf.layers import blocks
 from bnorder_tf.stats import (
     ActivationStatsCallback,
     gradient_stats,
@@ -27,7 +28,8 @@ def _small_model(order):
     Glorot initialisation: with the smaller torch default some channels
     are nearly constant, and their skewness then carries more than the
     1e-6 of float32 round-off between two separate forward passes (the
-    callback's and the reference's)."""
+    callback's and the reference's).
+    """
     model = build_model(
         "vgg16_8",
         order=order,
@@ -215,7 +217,9 @@ def test_gradient_stats_run_in_training_mode_and_leave_the_model(rng):
     before = [v.numpy() for v in model.non_trainable_variables]
     ds = tf.data.Dataset.from_tensor_slices((x, y)).batch(6)
     got = gradient_stats(model, ds, num_batches=1)["h"]
-    for variable, value in zip(model.non_trainable_variables, before):
+    for variable, value in zip(
+        model.non_trainable_variables, before, strict=True
+    ):
         np.testing.assert_array_equal(variable.numpy(), value)
 
     h = model.get_layer("h")

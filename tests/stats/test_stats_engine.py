@@ -4,7 +4,8 @@ import pytest
 import scipy.stats
 import tensorflow as tf
 
-from bnorder_tf import blocks, build_model
+from bnorder_tf import build_model
+from bnorder_tf.layers import blocks
 from bnorder_tf.stats import ActivationStatsPass, activation_stats, tap_outputs
 from tests.stats import reference
 
@@ -34,8 +35,11 @@ def adversarial_images(rng, n):
 
 
 def adversarial_model(rng):
-    """ReLU block with an identity 1x1 conv (taps = the images, clipped at
-    0) and random BN, then a tanh dense block and a tanh NoBN dense block."""
+    """A ReLU block, then a tanh dense block and a tanh NoBN dense block.
+
+    The ReLU block has an identity 1x1 conv (taps = the images, clipped at
+    0) and random BN.
+    """
     model = keras.Sequential(
         [
             keras.Input((3, 3, C), name="image"),
@@ -368,7 +372,7 @@ def test_model_level_values_over_the_conv_blocks_only(rng):
 
 
 def test_paper_averages_conv_blocks_for_tiny_imagenet_and_imagenet():
-    from bnorder_tf.config import TrainConfig
+    from bnorder_tf.training.config import TrainConfig
 
     assert TrainConfig(dataset="tiny_imagenet").averaged_blocks == "conv"
     assert TrainConfig(dataset="imagenet2012").averaged_blocks == "conv"
@@ -470,7 +474,7 @@ def test_bad_input_names_the_problem(rng):
 def test_evaluating_in_the_statistics_pass_equals_two_passes(
     rng, mirrored, distributed
 ):
-    from bnorder_tf.steps import Trainer
+    from bnorder_tf.training.steps import Trainer
 
     strategy = mirrored if distributed else tf.distribute.get_strategy()
     with strategy.scope():

@@ -1,0 +1,431 @@
+"""The run directory: what a run leaves, how an epoch commits, how it resumes.
+
+    <model_dir>/<run_name>/
+        flags.txt      the run's `TrainConfig`, usable as a --flagfile
+        history.csv    one row per finished epoch, fixed columns
+        stats.jsonl    activation statistics of the measured epochs
+        tensorboard/   scalars and histograms
+        checkpoints/   model, optimizer and epoch counter while training
+        model.keras    the trained model
+        summary.json   accuracies, statistics, speed and `status`
+                       (written last: its presence marks a finished run)
+        .lock          held (flock) by the process training the run
+
+An epoch is committed in this order: its `history.csv` row and its
+`stats.jsonl` record are appended, then the checkpoint with the epoch
+counter is saved. On resume the checkpoint says how many epochs are
+committed and the logs are cut back to those epochs, so after a kill at
+any instant every epoch appears exactly once.
+"""
+
+import csv
+import fcntl
+import json
+import os
+import socket
+import sys
+
+from bnorder_tf._strict_json import dumps_strict  # noqa: F401 (re-exported)
+from bnorder_tf.errors import (
+    ConfigError,
+    MalformedFileError,
+    RunInUseError,
+    UserError,
+)
+from bnorder_tf.stats import STATS_FILE  # noqa: F401 (re-exported)
+from bnorder_tf.training.config import TrainConfig
+
+HISTORY_FILE = "history.csv"
+SUMMARY_FILE = "summary.json"
+FLAGS_FILE = "flags.txt"
+MODEL_FILE = "model.keras"
+CHECKPOINT_DIR = "checkpoints"
+LOCK_FILE = ".lock"
+#: `summary.json` fields every finished run has (`status` came later:
+#: a summary without it is read as `finished`), besides its accuracy
+#: (`final_accuracy`).
+SUMMARY_FIELDS = ("run_name", "epochs")
+#: The summary's keys that carry the evaluation split in their name.
+SPLIT_KEYS = ("final_{}_accuracy", "best_{}_accuracy", "final_{}_loss")
+#: `summary.json` `status` values.
+FINISHED, DIVERGED = "finished", "diverged"
+
+
+class RunDirectoryError(UserError):
+    """The run directory holds a finished run, another run or a bad checkpoint.
+
+    Another run: an unfinished one started with other non-resumable
+    settings.
+    """
+
+
+# --- files -------------------------------------------------------------------
+
+
+def write_atomically(path, text):
+    """Writes `text` to `path` through a temporary file, fsync and rename.
+
+    A reader never sees half a file.
+    """
+    tmp = f"{path}.tmp"
+    with open(tmp, "w") as f:
+        f.write(text)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+# --- paths and locks ---------------------------------------------------------
+
+
+def check_directory_flag(flag, path, writable=False):
+    """Raises `ConfigError` if `path` is not a directory it can use.
+
+    That is, if `path` exists and is not a directory, or, with `writable`,
+    if it (or the nearest directory above it that exists, where it would
+    be made) cannot be written to.
+    """
+    if path and os.path.exists(path) and not os.path.isdir(path):
+        raise ConfigError(
+            f"--{flag}={path} is a file, not a directory: pass a directory."
+        )
+    if not (path and writable):
+        return
+    existing = os.path.abspath(path)
+    while not os.path.exists(existing):
+        existing = os.path.dirname(existing)
+    if not os.access(existing, os.W_OK):
+        raise ConfigError(
+            f"--{flag}={path} cannot be written to ({existing} is read-only "
+            "or not yours): pass a directory you can write to."
+        )
+
+
+def check_inside(flag, name, parent_flag):
+    """Raises `ConfigError` unless `name` is one plain directory name.
+
+    Not `.`, `..`, absolute or with a separator, so that it stays inside
+    the directory of `parent_flag`.
+    """
+    if (
+        not name
+        or os.path.isabs(name)
+        or os.sep in name
+        or (os.altsep and os.altsep in name)
+        or set(name) == {"."}
+    ):
+        raise ConfigError(
+            f"--{flag}={name} must be one directory name inside "
+            f"--{parent_flag} (not '.', '..', absolute or with '/')."
+        )
+
+
+class DirectoryLock:
+    """An exclusive `flock` on `<directory>/<name>`, held while training there.
+
+    One process at a time trains or tunes in the directory. The kernel
+    drops the lock when the process dies, so a killed run never leaves a
+    stale lock.
+
+    Args:
+        directory: the directory to lock (created if missing).
+        what: how the error names the directory ("run", "tuning project").
+        name: the lock file's name.
+
+    Raises (on `acquire`):
+        RunInUseError: another process holds the lock; the message names
+            its pid, host and command.
+    """
+
+    def __init__(self, directory, what="run", name=LOCK_FILE):
+        self.directory = directory
+        self.what = what
+        self.path = os.path.join(directory, name)
+        self._file = None
+
+    def acquire(self):
+        os.makedirs(self.directory, exist_ok=True)
+        f = open(self.path, "a+")
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            f.seek(0)
+            holder = f.read().strip() or "another process"
+            f.close()
+            raise RunInUseError(
+                f"{self.directory} is in use by {holder}: wait for it to "
+                f"finish or stop it; one {self.what} directory takes one "
+                "process at a time."
+            ) from None
+        f.seek(0)
+        f.truncate()
+        command = " ".join([os.path.basename(sys.argv[0]), *sys.argv[1:]])
+        f.write(
+            f"process {os.getpid()} on {socket.gethostname()} "
+            f"({command.strip()[:200]})"
+        )
+        f.flush()
+        self._file = f
+        return self
+
+    def release(self):
+        if self._file is not None:
+            fcntl.flock(self._file, fcntl.LOCK_UN)
+            self._file.close()
+            self._file = None
+
+    def __enter__(self):
+        return self.acquire()
+
+    def __exit__(self, *exc):
+        self.release()
+
+
+# --- the run directory -------------------------------------------------------
+
+
+def check_run_paths(config):
+    """Checks the run's directories before anything is written.
+
+    The data directory exists, the run and export directories can be
+    written.
+    """
+    for flag in ("model_dir", "export_dir", "data_dir"):
+        check_directory_flag(
+            flag, getattr(config, flag), writable=flag != "data_dir"
+        )
+    check_inside("run_name", config.resolved_run_name, "model_dir")
+    if config.data_dir and not os.path.isdir(config.data_dir):
+        raise ConfigError(
+            f"--data_dir={config.data_dir} does not exist: pass the "
+            "directory holding the dataset, or leave --data_dir out to use "
+            "the default places."
+        )
+
+
+def check_resumable(config):
+    """Raises `RunDirectoryError` if the run directory cannot be resumed.
+
+    That is, if it holds a finished run or an unfinished one with other
+    non-resumable settings.
+    """
+    run_dir = config.run_dir
+    if os.path.exists(os.path.join(run_dir, SUMMARY_FILE)):
+        raise RunDirectoryError(
+            f"{run_dir} holds a finished run (summary.json): pass another "
+            "--run_name, or move that directory away to train it again."
+        )
+    if not os.path.exists(os.path.join(run_dir, FLAGS_FILE)):
+        return
+    before = read_config(run_dir)
+    changed = config.resume_differences(before)
+    if changed:
+        raise RunDirectoryError(
+            f"{run_dir} holds an unfinished run started with other flags "
+            f"({', '.join(changed)}): resume it with the flags in "
+            f"{os.path.join(run_dir, FLAGS_FILE)}, or pass another "
+            "--run_name."
+        )
+
+
+def read_config(run_dir):
+    """The run's `TrainConfig`, read back from its `flags.txt`.
+
+    Raises:
+        MalformedFileError: a missing or unreadable `flags.txt`.
+    """
+    path = os.path.join(run_dir, FLAGS_FILE)
+    try:
+        with open(path) as f:
+            text = f.read()
+    except OSError as e:
+        raise MalformedFileError(f"{path}: cannot read it ({e}).") from None
+    try:
+        return TrainConfig.from_flags_text(text, source=path)
+    except ConfigError as e:
+        raise MalformedFileError(str(e)) from None
+
+
+def write_config(run_dir, config):
+    """Writes `config` to the run's `flags.txt`, atomically."""
+    write_atomically(os.path.join(run_dir, FLAGS_FILE), config.to_flags())
+
+
+def history_columns(stats_every, model_stats_keys):
+    """The fixed `history.csv` columns of a run.
+
+    The epoch's losses and accuracies, the learning rate, and the
+    model-level statistics when the run measures them (empty cells in
+    epochs it does not).
+    """
+    columns = ["loss", "accuracy", "val_loss", "val_accuracy", "learning_rate"]
+    if stats_every:
+        columns += list(model_stats_keys)
+    return columns
+
+
+def truncate_logs(run_dir, first_epoch):
+    """Drops the log rows of epochs >= `first_epoch`.
+
+    Those rows were written before the checkpoint of that epoch was
+    committed; dropping them makes the history show every epoch once.
+    `first_epoch == 0` removes the logs.
+    """
+    history = os.path.join(run_dir, HISTORY_FILE)
+    if os.path.exists(history):
+        with open(history, newline="") as f:
+            rows = list(csv.reader(f))
+        kept = rows[:1] + [
+            row
+            for row in rows[1:]
+            if row and row[0].isdigit() and int(row[0]) < first_epoch
+        ]
+        if not first_epoch:
+            kept = []
+        text_rows = kept
+        with open(history + ".tmp", "w", newline="") as f:
+            csv.writer(f).writerows(text_rows)
+        os.replace(history + ".tmp", history)
+    stats = os.path.join(run_dir, STATS_FILE)
+    if os.path.exists(stats):
+        kept = []
+        with open(stats) as f:
+            for line in f:
+                try:
+                    if json.loads(line)["epoch"] < first_epoch:
+                        kept.append(line)
+                except (ValueError, KeyError, TypeError):
+                    pass  # a line cut short by a kill
+        write_atomically(stats, "".join(kept))
+
+
+# --- readers (report, tuner, resume) -----------------------------------------
+
+
+def read_history(path):
+    """`history.csv` as a dict from column to its list of values.
+
+    The values are floats, `None` where a cell is empty.
+
+    Raises:
+        MalformedFileError: a row whose fields do not match the header.
+    """
+    if not os.path.exists(path):
+        return {}
+    with open(path, newline="") as f:
+        rows = list(csv.reader(f))
+    if not rows:
+        return {}
+    header = rows[0]
+    columns = {key: [] for key in header}
+    for number, row in enumerate(rows[1:], 2):
+        if len(row) != len(header):
+            raise MalformedFileError(
+                f"{path}: line {number} has {len(row)} fields under a "
+                f"header of {len(header)}; the file is damaged."
+            )
+        for key, value in zip(header, row, strict=True):
+            try:
+                columns[key].append(float(value))
+            except ValueError:
+                columns[key].append(None)
+    return columns
+
+
+def read_summary(run_dir):
+    """The run's `summary.json` as a dict, or `None` before it finished.
+
+    Raises:
+        MalformedFileError: a summary that is empty, not JSON, not an
+            object or missing `SUMMARY_FIELDS`, naming the file.
+    """
+    path = os.path.join(run_dir, SUMMARY_FILE)
+    if not os.path.exists(path):
+        return None
+    try:
+        with open(path) as f:
+            summary = json.load(f)
+    except (OSError, ValueError) as e:
+        raise MalformedFileError(
+            f"{path} is not valid JSON ({e}): the run's summary is damaged; "
+            "move the run directory away and train it again."
+        ) from None
+    if isinstance(summary, dict):
+        _name_the_split(summary)
+        required = (*SUMMARY_FIELDS, _accuracy_key(summary))
+        missing = [k for k in required if k not in summary]
+    else:
+        missing = list(SUMMARY_FIELDS)
+    if missing:
+        raise MalformedFileError(
+            f"{path} lacks {', '.join(missing)}: not a summary bnorder_tf "
+            "wrote; move the run directory away and train it again."
+        )
+    summary.setdefault("status", FINISHED)
+    return summary
+
+
+def _accuracy_key(summary):
+    split = summary.get("evaluation_split", "test")
+    return f"final_{split}_accuracy"
+
+
+def _name_the_split(summary):
+    """Renames an older summary's `*_test_*` keys after their split.
+
+    They held the validation accuracy of a run with
+    `--validation_examples`.
+    """
+    split = summary.get("evaluation_split", "test")
+    if split == "test":
+        return
+    for key in SPLIT_KEYS:
+        old, new = key.format("test"), key.format(split)
+        if old in summary and new not in summary:
+            summary[new] = summary.pop(old)
+
+
+def final_accuracy(summary):
+    """The accuracy at the end of a run, on the split it evaluated on.
+
+    Args:
+        summary: a dict from `read_summary`.
+
+    Returns:
+        `summary["final_test_accuracy"]`, or `final_validation_accuracy`
+        for a run evaluated on held-out training images; `None` for a
+        run that diverged.
+    """
+    return summary.get(_accuracy_key(summary))
+
+
+def read_stats_records(run_dir):
+    """Every record of the run's `stats.jsonl`, in order (`[]` if none).
+
+    Raises:
+        MalformedFileError: a line that is not a JSON object.
+    """
+    path = os.path.join(run_dir, STATS_FILE)
+    if not os.path.exists(path):
+        return []
+    records = []
+    with open(path) as f:
+        for number, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+            except ValueError:
+                record = None
+            if not isinstance(record, dict):
+                raise MalformedFileError(
+                    f"{path}: line {number} is not a JSON object."
+                )
+            records.append(record)
+    return records
+
+
+def last_stats_record(run_dir):
+    """The last record of the run's `stats.jsonl`, or `None`."""
+    records = read_stats_records(run_dir)
+    return records[-1] if records else None

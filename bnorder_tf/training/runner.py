@@ -1,0 +1,739 @@
+"""The runner: one training loop for every strategy, resumable runs.
+
+`run_training(config)` trains one model as the paper did (SGD with
+momentum, the learning rate multiplied by `lr_decay` at each milestone,
+weight decay in the regularizers) and leaves a self-describing run
+directory (see `bnorder_tf.training.run_dir`). Its steps come from the
+step engine (`bnorder_tf.training.steps`), whose compiled steps call
+`strategy.run` on a distributed dataset, so one-device, mirrored and
+multi-worker training share them (Keras's `fit` fails under
+MultiWorkerMirroredStrategy in Keras 3). The summary is built from the
+epochs' logs kept in memory. It drives the usual Keras callbacks
+(`CSVLogger`, `TensorBoard`, `ActivationStatsCallback`) and the progress
+(`EpochProgress`) and commits each epoch with a
+`tf.train.CheckpointManager` after its log rows (`EpochCheckpoint`).
+
+Faults it survives: a kill at any instant (rerun the command: it resumes
+after the last committed epoch, with the data order an uninterrupted run
+would have had), a second process on the same run (refused), a loss that
+becomes NaN or infinite (the run ends as `"status": "diverged"`).
+"""
+
+import contextlib
+import dataclasses
+import errno
+import math
+import os
+import re
+import shutil
+import tempfile
+import time
+
+import keras
+import tensorflow as tf
+
+from bnorder_tf import data as data_lib
+from bnorder_tf.data.replicas import distribute_dataset, release_in_background
+from bnorder_tf.errors import (
+    INTERRUPT_EXIT,
+    ConfigError,
+    Interrupted,
+    PeerLostError,
+    TrainingDivergedError,
+    WriteError,
+)
+from bnorder_tf.models import build_model
+from bnorder_tf.stats import ActivationStatsCallback
+from bnorder_tf.stats.metrics import (
+    LAYER_COUNT_KEYS,
+    LAYER_VALUE_KEYS,
+    MODEL_KEYS,
+)
+from bnorder_tf.training.callbacks import (
+    EpochCheckpoint,
+    HistoryLogger,
+    ResumableEarlyStopping,
+)
+from bnorder_tf.training.config import TrainConfig
+from bnorder_tf.training.distribute import (
+    check_global_batch,
+    get_strategy,
+    is_chief,
+)
+from bnorder_tf.training.progress import EpochProgress
+from bnorder_tf.training.run_dir import (
+    CHECKPOINT_DIR,
+    DIVERGED,
+    FINISHED,
+    HISTORY_FILE,
+    MODEL_FILE,
+    SUMMARY_FILE,
+    DirectoryLock,
+    check_resumable,
+    check_run_paths,
+    dumps_strict,
+    history_columns,
+    last_stats_record,
+    read_history,
+    truncate_logs,
+    write_atomically,
+    write_config,
+)
+from bnorder_tf.training.steps import Trainer, make_optimizer
+
+
+@dataclasses.dataclass(frozen=True)
+class RunResult:
+    """What `run_training` returns.
+
+    Attributes:
+        model: the trained `keras.Model` (also saved as `model.keras` in
+            the run directory, and exported, unless it diverged).
+        summary: the dict written to `summary.json`.
+        run_dir: the run directory.
+    """
+
+    model: keras.Model
+    summary: dict
+    run_dir: str
+
+
+def run_training(
+    config: TrainConfig,
+    *,
+    datasets_override: tuple[data_lib.LoadedData, data_lib.LoadedData]
+    | None = None,
+    strategy_override: tf.distribute.Strategy | None = None,
+    verbose: int = 1,
+) -> RunResult:
+    """Trains, evaluates, measures and exports one model.
+
+    Re-running the same config resumes from the last committed epoch.
+    Everything the user gave is checked before anything is written: the
+    paths, the run directory (finished, or started with other settings),
+    the devices and the data.
+
+    Args:
+        config: a `TrainConfig`.
+        datasets_override: optional `(train, test)` pair of `LoadedData`
+            (tests pass small data here).
+        strategy_override: optional `tf.distribute.Strategy`.
+        verbose: 0 (silent) or 1 (progress bar and a start line).
+
+    Returns:
+        A `RunResult`: the trained model, the summary written to
+        `summary.json` and the run directory.
+
+    Raises:
+        RunDirectoryError: the run already finished, differs, or has a
+            damaged checkpoint.
+        RunInUseError: another process trains this run.
+        TrainingDivergedError: the loss became NaN or infinite; the
+            summary records `"status": "diverged"`, nothing is exported.
+        ConfigError, DatasetNotAvailableError: bad settings or data.
+    """
+    check_run_paths(config)
+    check_resumable(config)
+    strategy = strategy_override or get_strategy(
+        config.strategy, devices=list(config.devices) or None
+    )
+    check_global_batch(config.batch_size, strategy)
+    train_data, test_data = datasets_override or _load_data(config)
+    run = _Run(config, strategy, train_data, test_data, verbose)
+    with run.claim_directory():
+        return run.train()
+
+
+class _Run:
+    """One training run's state, from its directories to its summary.
+
+    Attributes:
+        config: the `TrainConfig`.
+        strategy: the `tf.distribute.Strategy`.
+        train_data: `LoadedData` of training.
+        test_data: `LoadedData` of evaluation.
+        test_batches: the evaluation batches (`--eval_steps` of them).
+        verbose: 0 or 1.
+        steps_per_epoch: training steps per epoch.
+        chief: whether this process writes the run directory.
+        write_dir: where this process writes (the run directory, or a
+            temporary directory on a worker that is not the chief).
+    """
+
+    def __init__(self, config, strategy, train_data, test_data, verbose):
+        self.config = config
+        self.strategy = strategy
+        self.train_data = train_data
+        self.test_data = test_data
+        self.verbose = verbose
+        self.steps_per_epoch = _steps_per_epoch(config, train_data)
+        self.chief = is_chief(strategy)
+        self.write_dir = None
+        self.test_batches = test_data.dataset
+        if config.eval_steps:
+            self.test_batches = self.test_batches.take(config.eval_steps)
+
+    @contextlib.contextmanager
+    def claim_directory(self):
+        """Locks the run directory (the chief) or makes a temporary one."""
+        run_dir = self.config.run_dir
+        if not self.chief:
+            self.write_dir = tempfile.mkdtemp(prefix="bnorder_worker_")
+            try:
+                yield
+            finally:
+                shutil.rmtree(self.write_dir, ignore_errors=True)
+            return
+        self.write_dir = run_dir
+        with DirectoryLock(run_dir, "run"):
+            check_resumable(self.config)  # again, now that the run is ours
+            write_config(run_dir, self.config)
+            yield
+
+    def train(self):
+        """Builds or resumes the model, trains it and finishes the run."""
+        model, optimizer = _build(
+            self.config, self.strategy, self.train_data, self.steps_per_epoch
+        )
+        trainer = Trainer(
+            model,
+            optimizer,
+            self.strategy,
+            self.config.batch_size,
+            jit_compile=self.config.jit_compile,
+        )
+        checkpoint, initial_epoch, history = self._resume(model, optimizer)
+        epochs = _Epochs(self, trainer, checkpoint, history)
+        if self.verbose:
+            _announce(self, initial_epoch)
+        try:
+            diverged = epochs.run(range(initial_epoch, self.config.epochs))
+            summary = self._summary(history, epochs, diverged)
+            self._finish(model, summary)
+            epochs.callbacks.on_train_end()
+        except (KeyboardInterrupt, Interrupted) as e:
+            raise _interrupted(
+                e, checkpoint.committed_epochs(), self.config.epochs
+            ) from None
+        except (OSError, tf.errors.OpError) as e:
+            raise self._fault(e, checkpoint) from None
+        shutil.rmtree(
+            os.path.join(self.write_dir, CHECKPOINT_DIR), ignore_errors=True
+        )
+        if diverged is not None:
+            raise _diverged(diverged, self.config.run_dir)
+        return RunResult(model, summary, self.config.run_dir)
+
+    def _resume(self, model, optimizer):
+        """Restores the last committed epoch, if any.
+
+        Returns:
+            `(checkpoint, initial_epoch, history)`: the `EpochCheckpoint`,
+            the number of committed epochs, and their `history.csv` rows
+            by column, read once: this session's rows are added in memory
+            as they are committed, and the summary is built from them.
+        """
+        checkpoint = EpochCheckpoint(
+            model, optimizer, os.path.join(self.write_dir, CHECKPOINT_DIR)
+        )
+        run_dir = self.config.run_dir
+        # every worker resumes from the chief's checkpoint
+        initial_epoch = checkpoint.restore(
+            os.path.join(run_dir, CHECKPOINT_DIR)
+        )
+        if self.chief:
+            truncate_logs(self.write_dir, initial_epoch)
+        history = read_history(os.path.join(run_dir, HISTORY_FILE))
+        return checkpoint, initial_epoch, history
+
+    def _fault(self, error, checkpoint):
+        """The one-line error for a fault of the machine, not of the code.
+
+        A lost peer of a multi-worker run becomes a `PeerLostError`, a
+        write the disk refused a `WriteError`; both say that the same
+        command resumes after the last committed epoch.
+
+        Raises:
+            The error itself for any other fault: a bug, which keeps its
+            traceback.
+        """
+        committed = checkpoint.committed_epochs()
+        lost = _lost_peers(error)
+        if lost is not None:
+            return PeerLostError(
+                f"{lost} of the multi-worker run stopped; restart every "
+                "worker with the same command: the run resumes after epoch "
+                f"{committed}."
+            )
+        cause = _disk_error_cause(error)
+        if cause is None:
+            raise error
+        where = getattr(error, "filename", None) or type(error).__name__
+        return WriteError(
+            f"writing the run in {self.write_dir} failed: {cause} ({where}); "
+            "free space or fix permissions, then the same command resumes "
+            f"after epoch {committed}."
+        )
+
+    def _summary(self, history, epochs, diverged_epoch):
+        last_stats = epochs.stats.last_result if epochs.stats else None
+        if last_stats is None:
+            last_stats = last_stats_record(self.write_dir)
+        return run_summary(
+            self.config,
+            history,
+            last_stats,
+            epochs.checkpoint.session,
+            replicas=self.strategy.num_replicas_in_sync,
+            data_location=self.train_data.location,
+            diverged_epoch=diverged_epoch,
+        )
+
+    def _finish(self, model, summary):
+        """Saves and exports a model that did not diverge, then the summary.
+
+        The summary is written last: a summary marks a finished run.
+        """
+        if summary["status"] == FINISHED:
+            model.save(os.path.join(self.write_dir, MODEL_FILE))
+            _export(self.config, model, self.test_data, summary, self.chief)
+        write_atomically(
+            os.path.join(self.write_dir, SUMMARY_FILE),
+            dumps_strict(summary, indent=2),
+        )
+
+
+class _Epochs:
+    """The epoch loop: trains, evaluates and commits each epoch.
+
+    An epoch is committed by its callbacks, in this order: the statistics
+    (appended to `stats.jsonl`), the history row, TensorBoard, early
+    stopping, and the checkpoint last, so that a checkpoint always comes
+    after its epoch's rows. An epoch whose statistics are measured takes
+    its evaluation from the statistics pass (one read of the evaluation
+    set for both); the other epochs evaluate alone.
+
+    Args:
+        run: the `_Run`.
+        trainer: its `Trainer`.
+        checkpoint: its `EpochCheckpoint`, restored.
+        history: dict from column to values of the committed epochs;
+            each epoch's logs are appended once its callbacks ran.
+    """
+
+    def __init__(self, run, trainer, checkpoint, history):
+        self.run_state = run
+        self.trainer = trainer
+        self.checkpoint = checkpoint
+        self.history = history
+        callbacks = _callbacks(run, checkpoint, history)
+        self.stats = next(
+            (c for c in callbacks if isinstance(c, ActivationStatsCallback)),
+            None,
+        )
+        if run.verbose:
+            callbacks.append(
+                EpochProgress(
+                    run.config.epochs,
+                    run.steps_per_epoch,
+                    current_logs=trainer.train_metrics.result,
+                )
+            )
+        self.callbacks = keras.callbacks.CallbackList(
+            callbacks,
+            add_history=True,
+            add_progbar=False,
+            model=trainer.model,
+            verbose=run.verbose,
+            epochs=run.config.epochs,
+            steps=run.steps_per_epoch,
+        )
+        self.distributed_test = trainer.distribute_eval(run.test_batches)
+
+    def run(self, epochs):
+        """Trains and commits `epochs` (a range).
+
+        Returns:
+            The epoch in which the loss became NaN or infinite (training
+            stopped there, that epoch uncommitted), or `None`.
+        """
+        model = self.trainer.model
+        model.stop_training = False
+        self.callbacks.on_train_begin()
+        for epoch in epochs:
+            if model.stop_training:  # early stopping, before or after resume
+                break
+            self.callbacks.on_epoch_begin(epoch)
+            logs = self._train(epoch)
+            # a NaN or infinite loss is found here, once per epoch, rather
+            # than read back after every step
+            if not _finite(logs):
+                return epoch
+            evaluation = self._evaluate(epoch)
+            logs.update({f"val_{k}": v for k, v in evaluation.items()})
+            if not _finite(logs):
+                return epoch
+            logs["learning_rate"] = float(self.trainer.optimizer.learning_rate)
+            self.callbacks.on_epoch_end(epoch, logs)
+            row = {"epoch": epoch, **logs}
+            for key in set(self.history) | set(row):
+                column = self.history.setdefault(key, [None] * epoch)
+                column.append(row.get(key))
+        return None
+
+    def _train(self, epoch):
+        """One epoch's training steps; returns its loss and accuracy."""
+        run, trainer = self.run_state, self.trainer
+        dataset = _epoch_batches(run.train_data, epoch, run.steps_per_epoch)
+        # the only reference, so that its release can wait off this thread
+        iterators = [iter(distribute_dataset(run.strategy, dataset))]
+        trainer.train_metrics.reset_state()
+        start = time.perf_counter()
+        steps = run.steps_per_epoch
+        for first, count in _executions(steps, run.config.steps_per_execution):
+            self.callbacks.on_train_batch_begin(first)
+            if count == 1:
+                trainer.train_step(iterators[0])
+            else:
+                trainer.train_steps(iterators[0], tf.constant(count))
+            # no logs: Keras's CallbackList would read every one back from
+            # the device before calling the callbacks, a host round trip
+            # per step (the progress bar reads the metrics when it redraws)
+            self.callbacks.on_train_batch_end(first + count - 1)
+        release_in_background(iterators)
+        logs = {k: float(v) for k, v in trainer.train_metrics.result().items()}
+        session = self.checkpoint.session
+        session.train_seconds += time.perf_counter() - start
+        session.trained_images += steps * trainer.global_batch_size
+        return logs
+
+    def _evaluate(self, epoch):
+        """Loss and accuracy on the evaluation set.
+
+        On a measured epoch they come from the statistics pass (one read
+        of the set for both).
+        """
+        if self.stats is not None and self.stats.should_measure(epoch):
+            return self.stats.measure(epoch).evaluation
+        return self.trainer.evaluate(self.distributed_test)
+
+
+def _finite(logs):
+    return all(math.isfinite(v) for v in logs.values())
+
+
+#: The errors with which a disk refuses a write.
+_DISK_ERRNOS = (
+    errno.ENOSPC,
+    errno.EDQUOT,
+    errno.EROFS,
+    errno.EACCES,
+    errno.EPERM,
+    errno.EFBIG,
+)
+
+
+def _disk_error_cause(error):
+    """The OS's words for a write the disk refused, or `None`.
+
+    The words are e.g. `"No space left on device"`; any other error gives
+    `None`. TensorFlow's file errors (a checkpoint's `SaveV2`) carry the
+    same words in their message.
+    """
+    if isinstance(error, OSError):
+        return os.strerror(error.errno) if error.errno in _DISK_ERRNOS else None
+    message = str(error)
+    for number in _DISK_ERRNOS:
+        if os.strerror(number) in message:
+            return os.strerror(number)
+    return None
+
+
+#: How TensorFlow's coordination service names the tasks it lost.
+_UNHEALTHY = "unhealthy"
+_TASK = re.compile(r"/job:(\w+)/replica:\d+/task:(\d+)")
+
+
+def _lost_peers(error):
+    """Names the tasks a collective op lost (`"worker task 1"`), or `None`.
+
+    A peer that stops sending heartbeats aborts every collective op of
+    the others with an `UnavailableError` naming the unhealthy tasks.
+    """
+    if not isinstance(error, tf.errors.UnavailableError):
+        return None
+    message = str(error)
+    if _UNHEALTHY not in message:
+        return None
+    tasks = _TASK.findall(message[message.index(_UNHEALTHY) :])
+    names = [f"{job} task {index}" for job, index in dict.fromkeys(tasks)]
+    return " and ".join(names) or "a peer task"
+
+
+def _interrupted(error, committed, epochs):
+    """The one-line `Interrupted` for Ctrl-C or SIGTERM.
+
+    It says where the same command resumes (epochs counted from 1, as the
+    progress bar does).
+    """
+    exit_code = getattr(error, "exit_code", INTERRUPT_EXIT)
+    if committed >= epochs:
+        where = (
+            "interrupted after the last epoch, while finishing the run; "
+            "the same command finishes it (every epoch is committed)."
+        )
+    elif committed == 0:
+        where = (
+            f"interrupted in epoch 1/{epochs}; no epoch was committed, so "
+            "the same command starts the run again."
+        )
+    else:
+        where = (
+            f"interrupted in epoch {committed + 1}/{epochs}; the same "
+            f"command resumes after epoch {committed}."
+        )
+    return Interrupted(where, exit_code)
+
+
+def _diverged(epoch, run_dir):
+    return TrainingDivergedError(
+        f"training diverged in epoch {epoch} (the loss became NaN or "
+        f"infinite); {os.path.join(run_dir, SUMMARY_FILE)} records it and "
+        "nothing was exported: try a lower --learning_rate."
+    )
+
+
+def _announce(run, initial_epoch):
+    config = run.config
+    print(
+        f"bnorder_tf: {config.model} ({config.order}, "
+        f"{config.activation}, width {config.width:g}) on "
+        f"{config.dataset} from {run.train_data.location}, strategy "
+        f"{config.strategy} with {run.strategy.num_replicas_in_sync} "
+        f"replica(s); run directory {config.run_dir}",
+        flush=True,
+    )
+    if initial_epoch:
+        print(f"Resuming after epoch {initial_epoch}.", flush=True)
+
+
+def _epoch_batches(train_data, epoch, steps_per_epoch):
+    make = train_data.for_epoch
+    dataset = make(epoch) if make else train_data.dataset
+    return dataset.take(steps_per_epoch)
+
+
+def _load_data(config):
+    """The training split and the evaluation split (`_evaluation_split`)."""
+    load = dict(
+        batch_size=config.batch_size,
+        data_dir=config.data_dir,
+        seed=config.seed,
+        validation_examples=config.validation_examples,
+    )
+    return (
+        data_lib.load(config.dataset, "train", **load),
+        data_lib.load(config.dataset, evaluation_split(config), **load),
+    )
+
+
+def evaluation_split(config):
+    """The split a run evaluates on: `"validation"` or `"test"`."""
+    return "validation" if config.validation_examples else "test"
+
+
+def _steps_per_epoch(config, train_data):
+    steps = train_data.num_examples // config.batch_size
+    if config.steps_per_epoch:
+        steps = min(steps, config.steps_per_epoch)
+    if steps < 1:
+        raise ConfigError(
+            f"{config.dataset} has {train_data.num_examples} training "
+            f"examples, fewer than one batch of {config.batch_size}: lower "
+            "--batch_size."
+        )
+    return steps
+
+
+#: Keras's dtype policy for each `--mixed_precision`.
+_POLICIES = {
+    "none": "float32",
+    "float16": "mixed_float16",
+    "bfloat16": "mixed_bfloat16",
+}
+
+
+def _build(config, strategy, train_data, steps_per_epoch):
+    """The model and its built optimizer, under the strategy's scope."""
+    keras.utils.set_random_seed(config.seed)
+    keras.mixed_precision.set_global_policy(_POLICIES[config.mixed_precision])
+    with strategy.scope():
+        model = build_model(
+            config.model,
+            order=config.order,
+            activation=config.activation,
+            num_classes=train_data.num_classes,
+            input_shape=train_data.input_shape,
+            width=config.width,
+            weight_decay=config.weight_decay,
+            bn_gamma_decay=config.bn_gamma_decay,
+            bn_beta_decay=config.bn_beta_decay,
+            fc_bn=config.fc_bn_value,
+            kernel_initializer=config.kernel_initializer,
+            bn_synchronized=(
+                config.sync_bn and strategy.num_replicas_in_sync > 1
+            ),
+        )
+        optimizer = make_optimizer(config, steps_per_epoch)
+        optimizer.build(model.trainable_variables)
+        model.optimizer = optimizer
+    return model, optimizer
+
+
+def _callbacks(run, checkpoint, history):
+    """The run's callbacks, in the order an epoch is committed.
+
+    The statistics (appended to stats.jsonl), the history row,
+    TensorBoard, early stopping (given the committed epochs' accuracies),
+    and the checkpoint last.
+    """
+    config, write_dir = run.config, run.write_dir
+    callbacks = []
+    if config.stats_every:
+        callbacks.append(
+            ActivationStatsCallback(
+                run.test_batches,
+                every=config.stats_every,
+                log_dir=write_dir,
+                gradient_dataset=run.train_data.dataset.take(
+                    run.steps_per_epoch
+                ),
+                gradient_batches=config.gradient_batches,
+                histogram_bins=config.histogram_bins,
+                histogram_every=config.histogram_every,
+                averaged_blocks=config.averaged_blocks,
+                write_files=run.chief,
+                evaluate=True,  # a measured epoch's evaluation, in one pass
+                precision=config.stats_precision,
+            )
+        )
+    columns = history_columns(config.stats_every, MODEL_KEYS)
+    callbacks += [
+        HistoryLogger(os.path.join(write_dir, HISTORY_FILE), columns),
+        keras.callbacks.TensorBoard(
+            os.path.join(write_dir, "tensorboard"), write_graph=False
+        ),
+    ]
+    if config.early_stopping:
+        callbacks.append(
+            ResumableEarlyStopping(
+                config.early_stopping, history.get("val_accuracy", [])
+            )
+        )
+    return callbacks + [checkpoint]  # last: the epoch's rows are written
+
+
+def _executions(steps, steps_per_execution):
+    """`(first step, steps)` of each compiled call of an epoch.
+
+    Calls of `steps_per_execution` steps, the last one shorter if need be.
+    """
+    for first in range(0, steps, steps_per_execution):
+        yield first, min(steps_per_execution, steps - first)
+
+
+def _layer_scalars(stats_record):
+    if not stats_record:
+        return {}
+    keys = LAYER_VALUE_KEYS + LAYER_COUNT_KEYS
+    return {
+        name: {k: layer[k] for k in keys}
+        for name, layer in stats_record["layers"].items()
+    }
+
+
+def run_summary(
+    config,
+    history,
+    last_stats,
+    session,
+    *,
+    replicas,
+    data_location,
+    diverged_epoch,
+):
+    """The dict written to `summary.json`.
+
+    The accuracy and loss keys name the split they were measured on:
+    `final_test_accuracy` or, with `--validation_examples`,
+    `final_validation_accuracy`.
+
+    Args:
+        config: the run's `TrainConfig`.
+        history: dict from `history.csv` column to the committed values.
+        last_stats: the last `stats.jsonl` record, or `None`.
+        session: the `RunSession` with the run's time and image totals.
+        replicas: replicas in sync.
+        data_location: where the training data came from.
+        diverged_epoch: the epoch whose loss became NaN or infinite, or
+            `None`.
+
+    Returns:
+        The summary dict.
+    """
+    accuracies = history.get("val_accuracy", [])
+    diverged = diverged_epoch is not None
+    split = evaluation_split(config)
+    final_accuracy = accuracies[-1] if accuracies else None
+    final_loss = (history.get("val_loss") or [None])[-1]
+    measured = not diverged and last_stats
+    return {
+        "run_name": config.resolved_run_name,
+        "status": DIVERGED if diverged else FINISHED,
+        "diverged_epoch": diverged_epoch,
+        "dataset": config.dataset,
+        "data_source": data_location,
+        "model": config.model,
+        "order": config.order,
+        "activation": config.activation,
+        "seed": config.seed,
+        # the split of the val_* columns and of the accuracy keys
+        "evaluation_split": split,
+        "epochs": len(accuracies),
+        f"final_{split}_accuracy": None if diverged else final_accuracy,
+        f"best_{split}_accuracy": max(accuracies) if accuracies else None,
+        f"final_{split}_loss": None if diverged else final_loss,
+        "stats": last_stats["model"] if measured else None,
+        # the epoch `stats`, `layer_stats` and `gradients` were measured in:
+        # the last one, unless early stopping ended the run in between
+        "stats_epoch": last_stats["epoch"] if measured else None,
+        "layer_stats": {} if diverged else _layer_scalars(last_stats),
+        "gradients": None if diverged else (last_stats or {}).get("gradients"),
+        "wall_seconds": session.wall_seconds(),
+        "train_images_per_second": session.images_per_second(),
+        "replicas": replicas,
+    }
+
+
+def _export(config, model, test, summary, chief):
+    from bnorder_tf.serving.export import export_savedmodel
+
+    export_dir = config.export_dir if chief else tempfile.mkdtemp()
+    split = evaluation_split(config)
+    path = export_savedmodel(
+        model,
+        export_dir,
+        config.resolved_run_name,
+        preprocessing=test.preprocessing,
+        class_names=test.class_names,
+        metadata={
+            "flags": config.to_flags().splitlines(),
+            f"{split}_accuracy": summary[f"final_{split}_accuracy"],
+        },
+    )
+    summary["export_path"] = path if chief else None
+    if not chief:
+        shutil.rmtree(export_dir, ignore_errors=True)
+
+
+__all__ = ["RunResult", "evaluation_split", "run_summary", "run_training"]
