@@ -1,8 +1,9 @@
-"""Benchmark: how long the main thread waits to release a finished
-distributed iterator: dropping it there (what a `for` loop over a
-distributed dataset, and Keras's `fit`, do) against
-`bnorder_tf.distribute.release_in_background` (what the package's loops
-do).
+"""Benchmark: how long the main thread waits to release an iterator.
+
+The iterator is a finished distributed one: dropping it on the main
+thread (what a `for` loop over a distributed dataset, and Keras's `fit`,
+do) against `bnorder_tf.data.replicas.release_in_background` (what the
+package's loops do).
 
 A `MirroredStrategy` over two logical CPUs distributes 64 random images
 in batches of 16; each round reads three batches, keeps both cores busy
@@ -12,8 +13,11 @@ two ways alternate in one process. A last line gives how long the
 background releases took to finish, which the main thread did not wait
 for.
 
+In the record, each way's wait is against the wait on the main thread;
+the background releases' own time has no baseline.
+
 Usage: python benchmarks/bench_iterator_release.py [--rounds 3]
-    [--lifetime 6]
+    [--lifetime 6] [--no_record] [--results_dir DIR]
 """
 
 import argparse
@@ -24,9 +28,11 @@ import time
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np  # noqa: E402
+import record  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from bnorder_tf import distribute  # noqa: E402
+from bnorder_tf.data import replicas  # noqa: E402
+from bnorder_tf.training import distribute  # noqa: E402
 
 
 def busy(seconds):
@@ -55,6 +61,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--lifetime", type=float, default=6.0)
+    record.add_arguments(parser)
     args = parser.parse_args()
 
     distribute.split_cpu(2)
@@ -65,7 +72,7 @@ def main():
     ways = {
         "on the main thread": drop,
         "release_in_background": lambda iterators: released.append(
-            distribute.release_in_background(iterators)
+            replicas.release_in_background(iterators)
         ),
     }
     times = {name: [] for name in ways}
@@ -85,6 +92,26 @@ def main():
         median = statistics.median(t)
         print(f"  {name:22s} main thread waited {median:6.2f} s  ({rounded})")
     print(f"  background releases still running at the end: {pending:.2f} s")
+    rows = [
+        dict(
+            measurement=f"main thread waited, {name}",
+            value=statistics.median(t),
+            unit="s",
+            rounds=t,
+        )
+        for name, t in times.items()
+    ]
+    rows.append(
+        dict(
+            measurement="background releases still running at the end",
+            value=pending,
+            unit="s",
+            baseline=None,
+        )
+    )
+    record.save(
+        args, "bench_iterator_release", rows, baseline=rows[0]["measurement"]
+    )
 
 
 if __name__ == "__main__":

@@ -3,7 +3,7 @@
 Two comparisons, each in one process with alternating repeats:
 
 1. A real epoch against bare steps (the issue's floor: >= 0.95). The
-   real epoch is `training.run`, the path `trainers/train.py` takes, on
+   real epoch is `run_training`, the path `trainers/train.py` takes, on
    Fashion-MNIST with its input pipeline (shuffle, vectorized crop and
    flip), the loop and its callbacks, statistics off. Its training time
    per epoch is the difference between a 2-epoch and a 1-epoch run (the
@@ -12,13 +12,15 @@ Two comparisons, each in one process with alternating repeats:
    batch, the same network. Ratio: images/s of the epoch / of the bare
    step.
 2. The loop's overhead per step on a tiny model, where overhead is most
-   of a step: `training.run` against Keras's own `model.fit` on the same
+   of a step: `run_training` against Keras's own `model.fit` on the same
    model and pipeline (both without a progress bar), each as time per
    step above the bare step; fit both as a user calls it and inside the
-   `OneDeviceStrategy` that `training.run` uses on one device.
+   `OneDeviceStrategy` that `run_training` uses on one device.
+
+Each network's bare step is the baseline of its own rows in the record.
 
 Usage: python benchmarks/bench_loop.py [--steps 200] [--repeats 3]
-    [--networks NAME...]
+    [--networks NAME...] [--no_record] [--results_dir DIR]
 """
 
 import argparse
@@ -30,12 +32,15 @@ import time
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import keras  # noqa: E402
+import record  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from bnorder_tf import data, distribute, training  # noqa: E402
-from bnorder_tf.config import TrainConfig  # noqa: E402
+from bnorder_tf import data  # noqa: E402
 from bnorder_tf.models import build_model  # noqa: E402
-from bnorder_tf.steps import Trainer, make_optimizer  # noqa: E402
+from bnorder_tf.training import distribute  # noqa: E402
+from bnorder_tf.training import runner as training  # noqa: E402
+from bnorder_tf.training.config import TrainConfig  # noqa: E402
+from bnorder_tf.training.steps import Trainer, make_optimizer  # noqa: E402
 
 BATCH = 128
 NETWORKS = {
@@ -66,10 +71,10 @@ def config_for(network, steps, epochs, directory):
 
 
 def run_seconds(network, steps, epochs):
-    """Training seconds of a `training.run` of `epochs` epochs."""
+    """Training seconds of a `run_training` of `epochs` epochs."""
     with tempfile.TemporaryDirectory() as directory:
         config = config_for(network, steps, epochs, directory)
-        summary = training.run(config, verbose=0)
+        summary = training.run_training(config, verbose=0).summary
     images = steps * BATCH * epochs
     return images / summary["train_images_per_second"]
 
@@ -117,9 +122,12 @@ def bare_seconds_per_step(network, steps):
 
 
 def fit_seconds_per_step(network, steps, strategy=None):
-    """Keras's `fit` on the same model and pipeline: the second epoch's
-    time per step (the first one traces). With `strategy` (the run's
-    `OneDeviceStrategy`), model and fit are in its scope, as the loop."""
+    """Keras's `fit` on the same model and pipeline, seconds per step.
+
+    The second epoch's time per step (the first one traces). With
+    `strategy` (the run's `OneDeviceStrategy`), model and fit are in its
+    scope, as the loop.
+    """
     strategy = strategy or tf.distribute.get_strategy()
     with strategy.scope():
         config, model, train = _model_and_data(network, steps)
@@ -155,7 +163,9 @@ def main():
     parser.add_argument(
         "--networks", nargs="*", default=list(NETWORKS), choices=NETWORKS
     )
+    record.add_arguments(parser)
     args = parser.parse_args()
+    rows = []
     print(
         f"Fashion-MNIST, batch {BATCH}, Swap tanh, {args.steps} steps per "
         f"epoch, {args.repeats} alternating repeats, medians"
@@ -184,6 +194,23 @@ def main():
             f"{1000 * (fit_one_device - bare):+.1f} ms)",
             flush=True,
         )
+        bare_row = f"{name}: bare step"
+        for label, seconds in (
+            ("bare step", bare),
+            ("real epoch", loop),
+            ("Keras fit", fit),
+            ("Keras fit in OneDeviceStrategy", fit_one_device),
+        ):
+            rows.append(
+                dict(
+                    measurement=f"{name}: {label}",
+                    value=seconds,
+                    unit="s/step",
+                    baseline=bare_row,
+                )
+            )
+    if rows:
+        record.save(args, "bench_loop", rows, baseline=rows[0]["baseline"])
 
 
 if __name__ == "__main__":

@@ -1,5 +1,6 @@
-"""Benchmark: the statistics' per-tap reductions against other ways to
-compute the same sums, on one tap.
+"""Benchmark: the statistics' per-tap reductions against other ways to sum.
+
+All compute the same sums, on one tap.
 
 One tanh tap of VGG16_11's first block at width 0.25 (a batch of 128,
 32x32 pixels, 16 channels: 2.1 million values), timed in one process,
@@ -27,7 +28,10 @@ time depends on the quantities they carry more than on the values they
 read: a fourth quantity, or deviations multiplied by a per-channel
 scale, made one reduction two to three times slower.
 
-Usage: python benchmarks/bench_reductions.py [--repeats 7]
+In the record, each way's time per call is against `summarise`'s.
+
+Usage: python benchmarks/bench_reductions.py [--repeats 7] [--no_record]
+    [--results_dir DIR]
 """
 
 import argparse
@@ -37,6 +41,7 @@ import time
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np  # noqa: E402
+import record  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from bnorder_tf.stats import moments  # noqa: E402
@@ -97,6 +102,7 @@ def _matmul(a, c):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=7)
+    record.add_arguments(parser)
     args = parser.parse_args()
     a = _tap()
     c = tf.reduce_mean(a, [0, 1, 2])
@@ -126,9 +132,14 @@ def main():
         f"one tap {SHAPE}, {args.repeats} alternating repeats of {CALLS} "
         "calls, medians:"
     )
+    rows = []
     for name, values in times.items():
         median = np.median(values)
         print(f"  {name:10s} {1e3 * median:6.2f} ms  {median / base:.2f}x")
+        rows.append(
+            dict(measurement=name, value=1e3 * float(median), unit="ms")
+        )
+    record.save(args, "bench_reductions", rows, baseline="summarise")
 
 
 if __name__ == "__main__":

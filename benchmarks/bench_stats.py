@@ -1,5 +1,4 @@
-"""Benchmark: the statistics pass against a forward pass and the paper's
-three-pass algorithm.
+"""Benchmark: the statistics pass against predict and the paper's three passes.
 
 Times, on VGG16_11 at width 0.25 over 10,000 32x32 images (medians over
 repeats, all alternating in one process):
@@ -36,8 +35,11 @@ fresh process each, (b) runs with the per-tap work of its one XLA program
              (the least that saturation needs),
   full       the real program (the moments, with exact power-of-two scaling).
 
+In the record, the times are against (a); the memory growths and the
+breakdown's ratios have no baseline.
+
 Usage: python benchmarks/bench_stats.py [--repeats 3] [--images 10000]
-           [--breakdown]
+           [--breakdown] [--no_record] [--results_dir DIR]
 """
 
 import argparse
@@ -52,10 +54,11 @@ import time
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np  # noqa: E402
+import record  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from bnorder_tf import build_model  # noqa: E402
-from bnorder_tf.distribute import pad_for_replicas  # noqa: E402
+from bnorder_tf.data.replicas import pad_for_replicas  # noqa: E402
 from bnorder_tf.stats import (  # noqa: E402
     ActivationStatsPass,
     model_blocks,
@@ -64,6 +67,14 @@ from bnorder_tf.stats import (  # noqa: E402
 from bnorder_tf.stats.taps import forward_with_taps, model_chain  # noqa: E402
 
 BATCH = 250
+#: The record's name of each timed function.
+LABELS = {
+    "predict": "(a) model.predict",
+    "loop_forward": "(f) the pass's loop and forward pass alone",
+    "default_pass": "(b) the pass, no histograms",
+    "histogram_pass": "(h) the pass with 50-bin histograms",
+    "three_pass": "(c) the paper's three passes",
+}
 
 
 def make_model():
@@ -232,8 +243,7 @@ BREAKDOWN = {
 
 
 def breakdown_child(variant, images, repeats):
-    """Median per-repeat ratio of (b), with `variant`'s per-tap program,
-    to (a)."""
+    """Median per-repeat ratio of (b), with `variant`'s program, to (a)."""
     if BREAKDOWN[variant] is not None:
         moments._summarise = BREAKDOWN[variant]
     model = make_model()
@@ -246,14 +256,19 @@ def breakdown_child(variant, images, repeats):
         },
         repeats + 1,
     )
-    ratios = [b / a for a, b in zip(times["predict"][1:], times["pass"][1:])]
+    ratios = [
+        b / a
+        for a, b in zip(times["predict"][1:], times["pass"][1:], strict=True)
+    ]
     print(json.dumps({"variant": variant, "ratio": statistics.median(ratios)}))
 
 
 def in_memory_images(images):
-    """`images` random 32x32x3 images in batches of `BATCH`, cached, with
-    tf.data's autotuner off: with it on, some runs stalled for whole
-    seconds with the CPU idle, in all of them alike."""
+    """`images` random 32x32x3 images in batches of `BATCH`, cached.
+
+    tf.data's autotuner is off: with it on, some runs stalled for whole
+    seconds with the CPU idle, in all of them alike.
+    """
     rng = np.random.default_rng(0)
     array = rng.normal(size=(images, 32, 32, 3)).astype("float32")
     ds = tf.data.Dataset.from_tensor_slices(array).batch(BATCH).cache()
@@ -302,6 +317,7 @@ def main():
     parser.add_argument(
         "--breakdown-child", choices=BREAKDOWN, help=argparse.SUPPRESS
     )
+    record.add_arguments(parser)
     args = parser.parse_args()
     if args.memory_child:
         return memory_child(args.memory_child)
@@ -335,8 +351,21 @@ def main():
         f"VGG16_11 width 0.25, {args.images} images of 32x32, batch "
         f"{BATCH}, {args.repeats} repeats (median / min):"
     )
+    rows = []
     for name in fns:
         print(f"  {name:17s} {medians[name]:7.2f} s / {minima[name]:5.2f} s")
+        paired = statistics.median(
+            t / a for t, a in zip(times[name], times["predict"], strict=True)
+        )
+        rows.append(
+            dict(
+                measurement=LABELS[name],
+                value=medians[name],
+                unit="s",
+                min=minima[name],
+                paired_ratio=paired,
+            )
+        )
     print(
         f"  histograms on their own (h - b): "
         f"{medians['histogram_pass'] - medians['default_pass']:.2f} s; "
@@ -352,7 +381,7 @@ def main():
     )
     for label, top, bottom, target in ratios:
         paired = statistics.median(
-            t / b for t, b in zip(times[top], times[bottom])
+            t / b for t, b in zip(times[top], times[bottom], strict=True)
         )
         print(
             f"  {label:4s} {top} / {bottom}: medians "
@@ -360,16 +389,32 @@ def main():
             f"{minima[top] / minima[bottom]:.2f}, median of per-repeat "
             f"ratios {paired:.2f} (target {target})"
         )
+    rows.append(
+        dict(
+            measurement="skewness gap between (b) and (c)",
+            value=float(gap),
+            unit="relative",
+            baseline=None,
+        )
+    )
     for n in (2000, 20000):
-        record = run_child("--memory-child", n)
+        child = run_child("--memory-child", n)
         print(
-            f"  peak memory growth over {record['images']:6d} streamed "
-            f"images: {record['peak_growth_kib'] / 1024:.1f} MiB"
+            f"  peak memory growth over {child['images']:6d} streamed "
+            f"images: {child['peak_growth_kib'] / 1024:.1f} MiB"
+        )
+        rows.append(
+            dict(
+                measurement=f"peak memory growth, {n} streamed images",
+                value=child["peak_growth_kib"] / 1024,
+                unit="MiB",
+                baseline=None,
+            )
         )
     if args.breakdown:
         print("  where (b)'s time goes, (b)/(a) with its per-tap program:")
         for variant in BREAKDOWN:
-            record = run_child(
+            child = run_child(
                 "--breakdown-child",
                 variant,
                 "--images",
@@ -377,7 +422,22 @@ def main():
                 "--repeats",
                 args.repeats,
             )
-            print(f"    {variant:9s} {record['ratio']:.2f}")
+            print(f"    {variant:9s} {child['ratio']:.2f}")
+            rows.append(
+                dict(
+                    measurement=f"breakdown: (b)/(a) with {variant}",
+                    value=child["ratio"],
+                    unit="ratio",
+                    baseline=None,
+                )
+            )
+    record.save(
+        args,
+        "bench_stats",
+        rows,
+        baseline=LABELS["predict"],
+        internal=("memory_child", "breakdown_child"),
+    )
 
 
 if __name__ == "__main__":

@@ -11,7 +11,7 @@ alternating round by round:
   (`channels_last` and `contiguous_format`); the ratio is taken against
   the faster.
 - `epoch`: a whole Fashion-MNIST training epoch with the real input
-  pipeline: `training.run` (the `trainers/train.py` path: tf.data with
+  pipeline: `run_training` (the `trainers/train.py` path: tf.data with
   the vectorized crop and flip, the loop, its callbacks; statistics off;
   one epoch's training time, the difference of a 2-epoch and a 1-epoch
   run) against a PyTorch `DataLoader` with the same crop-with-padding and
@@ -20,11 +20,15 @@ alternating round by round:
   against PyTorch's bf16 autocast.
 
 PyTorch lives in an environment of its own (`make torch-env`, which
-installs it into `.venv-torch`), never a dependency of the package.
+installs it into `.venv-torch`), never a dependency of the package. In
+the record, each row's baseline is PyTorch's faster format for the same
+kind of measurement (step or epoch, bf16 or not), and PyTorch's version
+is the one its worker ran.
 
 Usage: python benchmarks/bench_torch.py [--rounds 2] [--bf16]
     [--torch_python .venv-torch/bin/python] [--epoch_steps N]
-    [--workers N] [--no_step | --no_epoch]
+    [--workers N] [--no_step | --no_epoch] [--no_record]
+    [--results_dir DIR]
 """
 
 import argparse
@@ -35,6 +39,8 @@ import subprocess
 import sys
 import tempfile
 import time
+
+import record
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
@@ -53,7 +59,7 @@ def tf_step(steps, mixed):
     import tensorflow as tf
     from network import build
 
-    from bnorder_tf.steps import Trainer
+    from bnorder_tf.training.steps import Trainer
 
     model = build(mixed or "float32")
     optimizer = keras.optimizers.SGD(0.01, momentum=0.9)
@@ -78,8 +84,8 @@ def tf_step(steps, mixed):
 
 
 def tf_epoch(epoch_steps, mixed):
-    from bnorder_tf import training
-    from bnorder_tf.config import TrainConfig
+    from bnorder_tf.training import runner as training
+    from bnorder_tf.training.config import TrainConfig
 
     seconds = {}
     for epochs in (1, 2):
@@ -102,7 +108,7 @@ def tf_epoch(epoch_steps, mixed):
                 model_dir=os.path.join(directory, "runs"),
                 export_dir=os.path.join(directory, "savedmodels"),
             )
-            summary = training.run(config, verbose=0)
+            summary = training.run_training(config, verbose=0).summary
         steps = epoch_steps or 60000 // BATCH
         images = steps * BATCH * epochs
         seconds[epochs] = images / summary["train_images_per_second"]
@@ -156,6 +162,57 @@ def _in_bf16(name):
     return "bf16" in name or "bfloat16" in name
 
 
+def _kind(name):
+    """`step` or `epoch`: the word after the side's name."""
+    return " ".join(name.split(",")[0].split()[1:])
+
+
+def faster_torch(medians, name):
+    """PyTorch's fastest row of the same kind and precision as `name`.
+
+    Args:
+        medians: images/s by row name.
+        name: a row's name.
+
+    Returns:
+        The name of the PyTorch row, or None if there is none.
+    """
+    same = [
+        n
+        for n in medians
+        if n.startswith("PyTorch")
+        and _kind(n) == _kind(name)
+        and _in_bf16(n) == _in_bf16(name)
+    ]
+    return max(same, key=medians.get) if same else None
+
+
+def record_rows(medians, extras=None):
+    """The record's rows and baseline, each row against `faster_torch`.
+
+    Args:
+        medians: images/s by row name, in the table's order.
+        extras: optional keys to add to each row, by row name.
+
+    Returns:
+        `(rows, baseline)`: the rows, each with its own baseline where
+        it differs from the record's; the record's baseline is the first
+        row's, None if no row has a PyTorch counterpart.
+    """
+    rows = [
+        dict(
+            measurement=name,
+            value=rate,
+            unit="images/s",
+            baseline=faster_torch(medians, name),
+            **(extras or {}).get(name, {}),
+        )
+        for name, rate in medians.items()
+    ]
+    baselines = [row["baseline"] for row in rows if row["baseline"]]
+    return rows, (baselines[0] if baselines else None)
+
+
 def run_worker(args):
     if args.worker == "step":
         rate, parameters = tf_step(args.steps, args.mixed)
@@ -191,6 +248,7 @@ def main():
     parser.add_argument("--no_epoch", action="store_true")
     parser.add_argument("--worker", choices=["step", "epoch"])
     parser.add_argument("--mixed", default="")
+    record.add_arguments(parser)
     args = parser.parse_args()
     if args.worker:
         return run_worker(args)
@@ -220,13 +278,16 @@ def main():
             "epoch", args, "contiguous_format"
         )
     rates = {name: [] for name in rows}
-    parameters = {}
+    parameters, extras, versions = {}, {}, {}
     for _ in range(args.rounds):
         for name, command in rows.items():
             result = measure(command())
             rates[name].append(result["images_per_second"])
             if result.get("parameters"):
                 parameters[name.split()[0]] = result["parameters"]
+            if "torch" in result:
+                versions["torch"] = result["torch"]
+                extras[name] = {"threads": result.get("threads")}
             print(f"  {name}: {result['images_per_second']:.0f} img/s",
                   flush=True)  # fmt: skip
     if len(set(parameters.values())) != 1:
@@ -236,18 +297,21 @@ def main():
     print("|---|---|---|")
     medians = {name: statistics.median(r) for name, r in rates.items()}
     for name, rate in medians.items():
-        kind = " ".join(name.split(",")[0].split()[1:])  # step or epoch
-        torch_rates = [
-            r
-            for n, r in medians.items()
-            if n.startswith("PyTorch")
-            and " ".join(n.split(",")[0].split()[1:]) == kind
-            and _in_bf16(n) == _in_bf16(name)
-        ]
+        faster = faster_torch(medians, name)
         ratio = ""
-        if name.startswith("bnorder_tf") and torch_rates:
-            ratio = f"{rate / max(torch_rates):.2f}x"
+        if name.startswith("bnorder_tf") and faster:
+            ratio = f"{rate / medians[faster]:.2f}x"
         print(f"| {name} | {rate:.0f} | {ratio} |")
+    table, baseline = record_rows(medians, extras)
+    if baseline:
+        record.save(
+            args,
+            "bench_torch",
+            table,
+            baseline=baseline,
+            versions=versions,
+            internal=("worker", "mixed"),
+        )
 
 
 if __name__ == "__main__":

@@ -6,9 +6,12 @@ twice over: built from `bnorder_tf` blocks, and written out with plain
 `Conv2D` / `Activation` / `BatchNormalization` layers. The two alternate
 in one process, each timed over the same number of steps after a warm-up;
 the medians give the ratio blocks / plain in images per second (target
->= 0.98). Then the same with XLA (`jit_compile=True`) on the step.
+>= 0.98). Then the same with XLA (`jit_compile=True`) on the step. In
+the record, the blocks are against plain Keras with the same XLA setting,
+and plain Keras with XLA against plain Keras without.
 
 Usage: python benchmarks/bench_train.py [--steps 20] [--repeats 5]
+    [--no_record] [--results_dir DIR]
 """
 
 import argparse
@@ -20,13 +23,14 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
+import record  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from bnorder_tf import build_model  # noqa: E402
+from bnorder_tf.layers.regularizers import WeightDecay  # noqa: E402
 from bnorder_tf.models.common import scaled  # noqa: E402
 from bnorder_tf.models.vgg import truncated_vgg16  # noqa: E402
-from bnorder_tf.regularizers import WeightDecay  # noqa: E402
-from bnorder_tf.steps import Trainer  # noqa: E402
+from bnorder_tf.training.steps import Trainer  # noqa: E402
 
 BATCH, CLASSES, WIDTH, DECAY = 128, 100, 0.25, 5e-4
 
@@ -137,6 +141,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--repeats", type=int, default=5)
+    record.add_arguments(parser)
     args = parser.parse_args()
     print(
         f"VGG16_11 width {WIDTH}, batch {BATCH}, 32x32x3, "
@@ -145,6 +150,19 @@ def main():
     off = compare(False, args.steps, args.repeats)
     on = compare(True, args.steps, args.repeats)
     print(f"XLA on / off (blocks): {on[0] / off[0]:.3f}")
+    plain_off, plain_on = "XLA off: plain Keras", "XLA on: plain Keras"
+    rows = [
+        dict(measurement=plain_off, value=off[1], unit="images/s"),
+        dict(measurement="XLA off: blocks", value=off[0], unit="images/s"),
+        dict(measurement=plain_on, value=on[1], unit="images/s"),
+        dict(
+            measurement="XLA on: blocks",
+            value=on[0],
+            unit="images/s",
+            baseline=plain_on,
+        ),
+    ]
+    record.save(args, "bench_train", rows, baseline=plain_off)
 
 
 if __name__ == "__main__":

@@ -1,6 +1,9 @@
-"""The network the speed benchmarks time: VGG16_11, Swap order with tanh,
-width 0.25, 32x32x1 inputs (Fashion-MNIST padded), 10 classes, weight
-decay 5e-4 (`torch_vgg.py` builds the same in PyTorch)."""
+"""The network the speed benchmarks time.
+
+VGG16_11, Swap order with tanh, width 0.25, 32x32x1 inputs (Fashion-MNIST
+padded), 10 classes, weight decay 5e-4 (`torch_vgg.py` builds the same in
+PyTorch).
+"""
 
 import keras
 

@@ -1,5 +1,6 @@
-"""The PyTorch side of `bench_torch.py`: the same VGG16_11 Swap-tanh
-network in PyTorch's conventional layers, timed in a process of its own.
+"""The PyTorch side of `bench_torch.py`, timed in a process of its own.
+
+The same VGG16_11 Swap-tanh network in PyTorch's conventional layers.
 
 Run by `bench_torch.py` with the PyTorch environment's Python
 (`make torch-env`); it imports only PyTorch and NumPy, never bnorder_tf.
@@ -31,7 +32,7 @@ MEAN, STD = 0.2860, 0.3530
 
 
 def swap_vgg(channels=1, side=32):
-    """weight -> tanh -> BN in every block (Swap), then the classifier."""
+    """Weight -> tanh -> BN in every block (Swap), then the classifier."""
     layers, features = [], channels
     for item in CONV_WIDTHS:
         if item == "M":
@@ -66,9 +67,12 @@ def read_idx(path):
 
 
 class AugmentedFashionMNIST(torch.utils.data.Dataset):
-    """Fashion-MNIST padded to 32x32, normalised, randomly cropped after
-    4-pixel zero padding and flipped, one image at a time (torchvision's
-    RandomCrop(32, padding=4) and RandomHorizontalFlip, in plain torch)."""
+    """Fashion-MNIST padded to 32x32, normalised, cropped and flipped.
+
+    Randomly cropped after 4-pixel zero padding and flipped, one image at
+    a time (torchvision's RandomCrop(32, padding=4) and
+    RandomHorizontalFlip, in plain torch).
+    """
 
     def __init__(self, directory):
         images = read_idx(os.path.join(directory, "train-images-idx3-ubyte.gz"))
@@ -133,7 +137,7 @@ def epoch(args, step):
         num_workers=args.workers,
         persistent_workers=args.workers > 0,
     )
-    for e in range(2):
+    for _ in range(2):
         start = time.perf_counter()
         images_seen = 0
         for i, (images, labels) in enumerate(loader):
