@@ -5,6 +5,7 @@ Also the analytic tanh skewness against Monte Carlo.
 
 import html
 import json
+import math
 import os
 import re
 
@@ -321,4 +322,31 @@ def test_pair_figure_says_a_statistic_is_undefined_instead_of_an_empty_plot():
     assert [list(line.get_ydata()) for line in skewness.lines] == [
         [3.0, 2.0],
         [1.5, 2.5],
+    ]
+
+
+def test_tables_say_not_defined_and_dash_instead_of_nan_and_none():
+    from bnorder_tf.report import accuracy_table
+
+    row = {
+        "group": "G1",
+        "activation": "relu",
+        "bn_beta_decay": "None",  # a setting left at its default
+        "accuracy_mean": 0.9265,
+        "accuracy_std": 0.0013,
+        "seeds": 3,
+        "saturation": math.nan,  # not defined for ReLU
+        "skewness": 1.9743,
+        "sparsity": 0.9103,
+    }
+    (cells,) = accuracy_table([row]).rows
+    assert cells == [
+        "G1",
+        "relu",
+        "—",
+        "92.65 ± 0.13",
+        "3",
+        "not defined",
+        "1.9743",
+        "0.9103",
     ]

@@ -122,7 +122,7 @@ def accuracy_table(rows):
 
 def _setting_cell(value):
     """A setting as a table cell: "—" for one left at its default (None)."""
-    return "—" if value is None else str(value)
+    return "—" if value in (None, "None") else str(value)
 
 
 def _statistic_cell(value):
