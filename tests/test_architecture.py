@@ -151,3 +151,30 @@ def test_the_graph_sees_known_edges():
     assert "bnorder_tf.layers.blocks" in GRAPH["bnorder_tf.models.common"]
     assert "bnorder_tf.stats.engine" in GRAPH["bnorder_tf.stats.callback"]
     assert "bnorder_tf.training.runner" in GRAPH["bnorder_tf.tuning.search"]
+
+
+def test_the_public_api_lists_the_headline_names():
+    import inspect
+
+    import bnorder_tf
+
+    for name in (
+        "SwapBlock",
+        "ConventionBlock",
+        "NoBNBlock",
+        "build_model",
+        "WeightDecay",
+        "Tanh",
+        "LeCunTanh",
+        "Softsign",
+        "activation_stats",
+        "ActivationStatsCallback",
+        "ModelTaps",
+        "run_training",
+        "TrainConfig",
+        "RunResult",
+        "__version__",
+    ):
+        assert name in bnorder_tf.__all__, name
+    parameters = inspect.signature(bnorder_tf.activation_stats).parameters
+    assert all(p.kind != p.VAR_KEYWORD for p in parameters.values())

@@ -498,7 +498,18 @@ def _evaluation_sums(logits, labels, weights):
     }
 
 
-def activation_stats(model, dataset, taps=None, strategy=None, **kwargs):
+def activation_stats(
+    model,
+    dataset,
+    taps=None,
+    strategy=None,
+    *,
+    histogram_bins=DEFAULT_HISTOGRAM_BINS,
+    histogram_range=None,
+    averaged_blocks="all",
+    evaluate=False,
+    precision=DEFAULT_STATS_PRECISION,
+):
     """Saturation, skewness and sparsity of every tap over a dataset.
 
     One compiled pass; the state kept per tap is O(channels), in
@@ -514,12 +525,18 @@ def activation_stats(model, dataset, taps=None, strategy=None, **kwargs):
         taps: optional list of the layer names to measure.
         strategy: optional `tf.distribute.Strategy` (default: the current
             one); results equal a single device's.
-        **kwargs: `histogram_bins`, `histogram_range`, `averaged_blocks`,
-            `evaluate` and `precision` (`"float32"`, the default: the
-            statistics of the model's float32 weights computed in
-            float32, whatever its dtype policy; `"compute"`: of the
-            activations as a mixed-precision model computes them); see
-            `ActivationStatsPass`.
+        histogram_bins: int, bins of the per-channel histograms (0: none).
+        histogram_range: `(low, high)` of the histograms; `None` means
+            `(-bound, bound)` of each block's activation, or `(-4, 4)`
+            when it is unbounded.
+        averaged_blocks: `"all"` or `"conv"`: the blocks the model-level
+            values average.
+        evaluate: bool, also compute the loss and accuracy of
+            `(images, labels)` batches in the same pass.
+        precision: `"float32"` (the default: the statistics of the
+            model's float32 weights computed in float32, whatever its
+            dtype policy) or `"compute"` (of the activations as a
+            mixed-precision model computes them).
 
     Returns:
         An `ActivationStats`; `.to_dict()` gives plain JSON values.
@@ -562,6 +579,14 @@ def activation_stats(model, dataset, taps=None, strategy=None, **kwargs):
     >>> result.layers["conv3"].channel_skewness.shape   # one per channel
     (32,)
     """
-    return ActivationStatsPass(model, strategy=strategy, taps=taps, **kwargs)(
-        dataset
+    measure = ActivationStatsPass(
+        model,
+        strategy=strategy,
+        histogram_bins=histogram_bins,
+        histogram_range=histogram_range,
+        averaged_blocks=averaged_blocks,
+        taps=taps,
+        evaluate=evaluate,
+        precision=precision,
     )
+    return measure(dataset)
