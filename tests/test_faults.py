@@ -385,3 +385,44 @@ def test_a_lost_worker_is_one_line_and_exit_75(tmp_path):
     assert "restart every worker with the same command" in line
     assert "resumes after epoch" in line
     assert not (run_dir / "summary.json").exists()  # not read as finished
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        # the coordination service, once the peer stops sending heartbeats
+        "{{function_node __wrapped__CollectiveReduceV2_device_/job:worker/"
+        "replica:0/task:0/device:CPU:0}} Collective ops is aborted by: Error "
+        "reported from /job:worker/task:1: The following tasks are unhealthy "
+        "(stopped sending heartbeats):\n/job:worker/replica:0/task:1\n",
+        # gRPC, when the peer's connection resets first
+        "Graph execution error:\n\nDetected at node conv4_1/bn_1/"
+        "CollectiveReduceV2_4\nCollective ops is aborted by: recvmsg:"
+        "Connection reset by peer\nAdditional GRPC error information from "
+        "remote target /job:worker/replica:0/task:1 while calling "
+        "/tensorflow.WorkerService/RecvBuf:",
+    ],
+)
+def test_both_ways_a_peer_is_lost_name_the_peer(monkeypatch, message):
+    import tensorflow as tf
+
+    from bnorder_tf.training.runner import _lost_peers
+
+    cluster = {"worker": ["localhost:1", "localhost:2"]}
+    monkeypatch.setenv(
+        "TF_CONFIG",
+        json.dumps(
+            {"cluster": cluster, "task": {"type": "worker", "index": 0}}
+        ),
+    )
+
+    class MultiWorker:
+        cluster_resolver = (
+            tf.distribute.cluster_resolver.TFConfigClusterResolver()
+        )
+
+    error = tf.errors.UnavailableError(None, None, message)
+    assert _lost_peers(error, MultiWorker) == "worker task 1"
+    # on one worker an UnavailableError is not a lost peer, nor another error
+    assert _lost_peers(error, tf.distribute.get_strategy()) is None
+    assert _lost_peers(ValueError(message), MultiWorker) is None

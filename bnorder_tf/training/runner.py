@@ -258,7 +258,7 @@ class _Run:
             traceback.
         """
         committed = checkpoint.committed_epochs()
-        lost = _lost_peers(error)
+        lost = _lost_peers(error, self.strategy)
         if lost is not None:
             return PeerLostError(
                 f"{lost} of the multi-worker run stopped; restart every "
@@ -449,23 +449,34 @@ def _disk_error_cause(error):
     return None
 
 
-#: How TensorFlow's coordination service names the tasks it lost.
-_UNHEALTHY = "unhealthy"
-_TASK = re.compile(r"/job:(\w+)/replica:\d+/task:(\d+)")
+#: A task as TensorFlow names it in an error, not followed by a device
+#: (the failing op's own device names this process's task).
+_TASK = re.compile(r"/job:(\w+)(?:/replica:\d+)?/task:(\d+)(?!\d)(?!/device)")
 
 
-def _lost_peers(error):
-    """Names the tasks a collective op lost (`"worker task 1"`), or `None`.
+def _lost_peers(error, strategy):
+    """Names the peer tasks a multi-worker run lost, or `None`.
 
-    A peer that stops sending heartbeats aborts every collective op of
-    the others with an `UnavailableError` naming the unhealthy tasks.
+    A peer that dies aborts the others' collective ops with an
+    `UnavailableError`: its connection reset, or, once it stops sending
+    heartbeats, the coordination service's list of unhealthy tasks. In a
+    run of one worker an `UnavailableError` is something else.
+
+    Args:
+        error: the exception training raised.
+        strategy: the run's `tf.distribute.Strategy`.
+
+    Returns:
+        `"worker task 1"` (or several, joined by "and"; `"a peer task"`
+        when the error names none), or `None` for any other error.
     """
     if not isinstance(error, tf.errors.UnavailableError):
         return None
-    message = str(error)
-    if _UNHEALTHY not in message:
+    resolver = getattr(strategy, "cluster_resolver", None)
+    if resolver is None or not resolver.cluster_spec().as_dict():
         return None
-    tasks = _TASK.findall(message[message.index(_UNHEALTHY) :])
+    own = (resolver.task_type, str(resolver.task_id))
+    tasks = [task for task in _TASK.findall(str(error)) if task != own]
     names = [f"{job} task {index}" for job, index in dict.fromkeys(tasks)]
     return " and ".join(names) or "a peer task"
 
