@@ -204,3 +204,16 @@ def test_other_depths_never_join_the_vgg16_11_claims():
     assert "Convention 91.00 ± 0.20 (n=3); Swap 91.50 ± 0.40 (n=3)" == (
         swap_beats.ours
     )
+
+
+def test_a_depth_with_one_seed_in_an_order_waits_for_the_others():
+    runs = [
+        run
+        for run in _runs()
+        if not (
+            run.config.model == "vgg16_16"
+            and run.variant == "swap"
+            and run.summary["final_test_accuracy"] != MEANS[(16, "swap")]
+        )
+    ]
+    assert DepthStudy.from_runs(runs).depths == [8, 11]

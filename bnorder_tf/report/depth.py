@@ -14,8 +14,8 @@ its accuracy is each run's final accuracy, its gradient scale the mean
 |kernel gradient| per block that `--gradient_batches` recorded.
 
 Example:
-One seed per depth and order, made by hand here (a report reads the runs
-from their directories with `runs.find_runs`):
+Two seeds per depth and order, made by hand here (a report reads the
+runs from their directories with `runs.find_runs`):
 
 >>> from bnorder_tf.report.runs import Run
 >>> from bnorder_tf.training.config import TrainConfig
@@ -25,8 +25,11 @@ from their directories with `runs.find_runs`):
 ...     summary = {"final_test_accuracy": accuracy}
 ...     return Run(f"runs/{depth}_{order}", config, summary, {}, None)
 >>> study = DepthStudy.from_runs([
-...     run(8, "convention", 0.90), run(8, "swap", 0.91),
-...     run(11, "convention", 0.91), run(11, "swap", 0.93)])
+...     run(depth, order, accuracy + noise)
+...     for depth, order, accuracy in [
+...         (8, "convention", 0.90), (8, "swap", 0.91),
+...         (11, "convention", 0.91), (11, "swap", 0.93)]
+...     for noise in (-0.001, 0.001)])
 >>> study.depths
 [8, 11]
 >>> round(study.gain(11).difference, 3)
@@ -51,6 +54,8 @@ from bnorder_tf.report.significance import t_two_sided_p, welch
 PAPER_BEST_DEPTH = 11
 EIGHTH_BLOCK = 8
 ORDERS = ("convention", "swap")
+#: Runs a depth needs in each order to count: a spread needs two.
+MIN_SEEDS = 2
 _VGG16_N = re.compile(r"vgg16_(\d+)")
 _CONV = re.compile(r"conv(\d+)")
 
@@ -74,6 +79,11 @@ def _format(stat, scale=1.0, digits=2):
         return "—"
     mean, std, n = stat
     return f"{mean * scale:.{digits}f} ± {std * scale:.{digits}f} (n={n})"
+
+
+def _number(value, spec):
+    """`value` formatted by `spec`, or "—" when it is not defined (NaN)."""
+    return "—" if math.isnan(value) else format(value, spec)
 
 
 def gradient_ratio(run):
@@ -161,12 +171,19 @@ class DepthStudy:
 
     @property
     def depths(self):
-        """The depths with runs in both orders, ascending."""
+        """The depths with `MIN_SEEDS` runs or more in both orders, ascending.
+
+        A depth with one run in an order has no spread to compare its gain
+        with, so it waits for its other seeds.
+        """
         return sorted(
             {
                 depth
                 for depth, _ in self.runs
-                if all((depth, order) in self.runs for order in ORDERS)
+                if all(
+                    len(self.runs.get((depth, order), ())) >= MIN_SEEDS
+                    for order in ORDERS
+                )
             }
         )
 
@@ -277,7 +294,8 @@ class GainGrowthClaim:
             gain = study.gain(depth)
             gains.append(
                 f"VGG16_{depth}: {100 * gain.difference:+.2f} ± "
-                f"{100 * gain.standard_error:.2f} (p {gain.p:.2g})"
+                f"{_number(100 * gain.standard_error, '.2f')} "
+                f"(p {_number(gain.p, '.2g')})"
             )
         fit = study.gain_slope()
         if fit is None:
@@ -355,7 +373,10 @@ class GradientFallClaim:
 class LateSkewnessClaim:
     """Blocks past the 8th have lower |skewness| than blocks 1-8."""
 
-    text = "Blocks past the 8th have lower |skewness| than the blocks before"
+    text = (
+        "Blocks past the 8th have lower mean absolute skewness than the "
+        "blocks before"
+    )
     paper = "low skewness after the 8th layer (figure 14)"
 
     def check(self, study):
@@ -405,8 +426,8 @@ def depth_table(study):
                 _format(study.accuracy(depth, "convention"), 100.0),
                 _format(study.accuracy(depth, "swap"), 100.0),
                 f"{100 * gain.difference:+.2f} ± "
-                f"{100 * gain.standard_error:.2f}",
-                f"{gain.p:.2g}",
+                f"{_number(100 * gain.standard_error, '.2f')}",
+                _number(gain.p, ".2g"),
                 _format(study.gradient_ratio(depth, "convention"), 1.0, 3),
                 _format(study.gradient_ratio(depth, "swap"), 1.0, 3),
             ]

@@ -36,6 +36,7 @@ seeds: 2
 """
 
 import dataclasses
+import math
 import statistics
 
 from bnorder_tf.report.claims import accuracy, model_stat
@@ -127,8 +128,10 @@ def gap_table(pairs):
         swap = _values(pair.swap, accuracy)
         if convention and swap:
             gap = welch([100 * v for v in convention], [100 * v for v in swap])
-            gap_text = f"{gap.difference:+.2f} ± {gap.standard_error:.2f}"
-            p_text = f"{gap.p:.2g}"
+            gap_text = (
+                f"{gap.difference:+.2f} ± {_number(gap.standard_error, '.2f')}"
+            )
+            p_text = _number(gap.p, ".2g")
         else:
             gap_text = p_text = ""
         rows.append(
@@ -160,3 +163,8 @@ def gap_table(pairs):
         ],
         rows,
     )
+
+
+def _number(value, spec):
+    """`value` formatted by `spec`, or "—" when it is not defined (NaN)."""
+    return "—" if math.isnan(value) else format(value, spec)
