@@ -45,8 +45,13 @@ LOCK_FILE = ".lock"
 #: a summary without it is read as `finished`), besides its accuracy
 #: (`final_accuracy`).
 SUMMARY_FIELDS = ("run_name", "epochs")
-#: The summary's keys that carry the evaluation split in their name.
-SPLIT_KEYS = ("final_{}_accuracy", "best_{}_accuracy", "final_{}_loss")
+#: The summary's keys that carry the evaluation split in their name, as
+#: templates of the split (`FINAL_ACCURACY.format("test")`).
+SPLIT_KEYS = FINAL_ACCURACY, BEST_ACCURACY, FINAL_LOSS = (
+    "final_{}_accuracy",
+    "best_{}_accuracy",
+    "final_{}_loss",
+)
 #: `summary.json` `status` values.
 FINISHED, DIVERGED = "finished", "diverged"
 
@@ -366,8 +371,7 @@ def read_summary(run_dir):
 
 
 def _accuracy_key(summary):
-    split = summary.get("evaluation_split", "test")
-    return f"final_{split}_accuracy"
+    return FINAL_ACCURACY.format(summary.get("evaluation_split", "test"))
 
 
 def _name_the_split(summary):

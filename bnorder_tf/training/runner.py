@@ -62,8 +62,11 @@ from bnorder_tf.training.distribute import (
 )
 from bnorder_tf.training.progress import EpochProgress
 from bnorder_tf.training.run_dir import (
+    BEST_ACCURACY,
     CHECKPOINT_DIR,
     DIVERGED,
+    FINAL_ACCURACY,
+    FINAL_LOSS,
     FINISHED,
     HISTORY_FILE,
     MODEL_FILE,
@@ -72,6 +75,7 @@ from bnorder_tf.training.run_dir import (
     check_resumable,
     check_run_paths,
     dumps_strict,
+    final_accuracy,
     history_columns,
     last_stats_record,
     read_history,
@@ -695,8 +699,8 @@ def run_summary(
     accuracies = history.get("val_accuracy", [])
     diverged = diverged_epoch is not None
     split = evaluation_split(config)
-    final_accuracy = accuracies[-1] if accuracies else None
-    final_loss = (history.get("val_loss") or [None])[-1]
+    last_accuracy = accuracies[-1] if accuracies else None
+    last_loss = (history.get("val_loss") or [None])[-1]
     measured = not diverged and last_stats
     return {
         "run_name": config.resolved_run_name,
@@ -711,9 +715,9 @@ def run_summary(
         # the split of the val_* columns and of the accuracy keys
         "evaluation_split": split,
         "epochs": len(accuracies),
-        f"final_{split}_accuracy": None if diverged else final_accuracy,
-        f"best_{split}_accuracy": max(accuracies) if accuracies else None,
-        f"final_{split}_loss": None if diverged else final_loss,
+        FINAL_ACCURACY.format(split): None if diverged else last_accuracy,
+        BEST_ACCURACY.format(split): max(accuracies) if accuracies else None,
+        FINAL_LOSS.format(split): None if diverged else last_loss,
         "stats": last_stats["model"] if measured else None,
         # the epoch `stats`, `layer_stats` and `gradients` were measured in:
         # the last one, unless early stopping ended the run in between
@@ -739,7 +743,7 @@ def _export(config, model, test, summary, chief):
         class_names=test.class_names,
         metadata={
             "flags": config.to_flags().splitlines(),
-            f"{split}_accuracy": summary[f"final_{split}_accuracy"],
+            f"{split}_accuracy": final_accuracy(summary),
         },
     )
     summary["export_path"] = path if chief else None
