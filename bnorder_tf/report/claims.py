@@ -12,11 +12,10 @@ deviations, so a gap within the noise of the seeds is visible as such. A
 import dataclasses
 import itertools
 import math
-import statistics
 
 from bnorder_tf import choices
 from bnorder_tf.report.document import Table, markdown_table
-from bnorder_tf.report.significance import pearson
+from bnorder_tf.report.significance import mean_std, pearson
 from bnorder_tf.training.run_dir import final_accuracy
 
 #: The VGG of the paper's claims (all but the depth study's): VGG16_11.
@@ -137,15 +136,8 @@ class Claim:
         values = {}
         for variant in self.order:
             numbers = [self.value(r) for r in by_variant.get(variant, [])]
-            numbers = [v * self.scale for v in numbers if v is not None]
-            values[variant] = (
-                (
-                    statistics.fmean(numbers),
-                    statistics.stdev(numbers) if len(numbers) > 1 else 0.0,
-                    len(numbers),
-                )
-                if numbers
-                else None
+            values[variant] = mean_std(
+                [v * self.scale for v in numbers if v is not None]
             )
         digits = 2 if self.scale != 1.0 else 3
         ours = "; ".join(

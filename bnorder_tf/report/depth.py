@@ -46,8 +46,8 @@ import statistics
 import numpy as np
 
 from bnorder_tf.report.claims import ClaimResult, accuracy
-from bnorder_tf.report.document import Table
-from bnorder_tf.report.significance import t_two_sided_p, welch
+from bnorder_tf.report.document import Table, number_cell
+from bnorder_tf.report.significance import mean_std, t_two_sided_p, welch
 
 #: The depth the paper found best (appendix A.6), and the number of conv
 #: blocks past which figure 14 finds low skewness.
@@ -66,24 +66,11 @@ def depth_of(run):
     return int(match.group(1)) if match else None
 
 
-def _mean_std(values):
-    values = [v for v in values if v is not None]
-    if not values:
-        return None
-    spread = statistics.stdev(values) if len(values) > 1 else 0.0
-    return statistics.fmean(values), spread, len(values)
-
-
 def _format(stat, scale=1.0, digits=2):
     if stat is None:
         return "—"
     mean, std, n = stat
     return f"{mean * scale:.{digits}f} ± {std * scale:.{digits}f} (n={n})"
-
-
-def _number(value, spec):
-    """`value` formatted by `spec`, or "—" when it is not defined (NaN)."""
-    return "—" if math.isnan(value) else format(value, spec)
 
 
 def gradient_ratio(run):
@@ -194,7 +181,7 @@ class DepthStudy:
 
     def accuracy(self, depth, order):
         """`(mean, std, n)` of the accuracy at a depth and order, or None."""
-        return _mean_std(self.values(depth, order, accuracy))
+        return mean_std(self.values(depth, order, accuracy))
 
     def gain(self, depth):
         """Swap's gain over Convention at a depth: a `Difference`."""
@@ -237,7 +224,7 @@ class DepthStudy:
 
     def gradient_ratio(self, depth, order):
         """`(mean, std, n)` of `gradient_ratio` at a depth, or None."""
-        return _mean_std(self.values(depth, order, gradient_ratio))
+        return mean_std(self.values(depth, order, gradient_ratio))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -294,8 +281,8 @@ class GainGrowthClaim:
             gain = study.gain(depth)
             gains.append(
                 f"VGG16_{depth}: {100 * gain.difference:+.2f} ± "
-                f"{_number(100 * gain.standard_error, '.2f')} "
-                f"(p {_number(gain.p, '.2g')})"
+                f"{number_cell(100 * gain.standard_error, '.2f')} "
+                f"(p {number_cell(gain.p, '.2g')})"
             )
         fit = study.gain_slope()
         if fit is None:
@@ -426,8 +413,8 @@ def depth_table(study):
                 _format(study.accuracy(depth, "convention"), 100.0),
                 _format(study.accuracy(depth, "swap"), 100.0),
                 f"{100 * gain.difference:+.2f} ± "
-                f"{_number(100 * gain.standard_error, '.2f')}",
-                _number(gain.p, ".2g"),
+                f"{number_cell(100 * gain.standard_error, '.2f')}",
+                number_cell(gain.p, ".2g"),
                 _format(study.gradient_ratio(depth, "convention"), 1.0, 3),
                 _format(study.gradient_ratio(depth, "swap"), 1.0, 3),
             ]

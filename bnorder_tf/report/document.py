@@ -28,6 +28,7 @@ Test accuracy.
 import base64
 import dataclasses
 import html
+import math
 import os
 import re
 
@@ -76,6 +77,11 @@ class Document:
     title: str
     intro: str
     sections: list
+
+
+def number_cell(value, spec):
+    """`value` formatted by `spec`, or "—" when it is not defined (NaN)."""
+    return "—" if math.isnan(value) else format(value, spec)
 
 
 def markdown_table(table):

@@ -36,11 +36,10 @@ seeds: 2
 """
 
 import dataclasses
-import math
 import statistics
 
 from bnorder_tf.report.claims import accuracy, model_stat
-from bnorder_tf.report.document import Table
+from bnorder_tf.report.document import Table, number_cell
 from bnorder_tf.report.significance import welch
 
 #: What makes two groups a pair: equal in these, Convention and Swap.
@@ -128,10 +127,9 @@ def gap_table(pairs):
         swap = _values(pair.swap, accuracy)
         if convention and swap:
             gap = welch([100 * v for v in convention], [100 * v for v in swap])
-            gap_text = (
-                f"{gap.difference:+.2f} ± {_number(gap.standard_error, '.2f')}"
-            )
-            p_text = _number(gap.p, ".2g")
+            error = number_cell(gap.standard_error, ".2f")
+            gap_text = f"{gap.difference:+.2f} ± {error}"
+            p_text = number_cell(gap.p, ".2g")
         else:
             gap_text = p_text = ""
         rows.append(
@@ -163,8 +161,3 @@ def gap_table(pairs):
         ],
         rows,
     )
-
-
-def _number(value, spec):
-    """`value` formatted by `spec`, or "—" when it is not defined (NaN)."""
-    return "—" if math.isnan(value) else format(value, spec)

@@ -11,6 +11,7 @@ Example:
 
 import dataclasses
 import math
+import statistics
 
 import numpy as np
 
@@ -66,6 +67,24 @@ def t_two_sided_p(t, df):
     if not math.isfinite(t):
         return 0.0 if math.isinf(t) else math.nan
     return betainc(df / 2.0, 0.5, df / (df + t * t))
+
+
+def mean_std(values):
+    """`(mean, sample standard deviation, count)` of the values given.
+
+    `None`s are left out; one value has a standard deviation of 0.
+
+    Args:
+        values: numbers, or `None` where a run has no value.
+
+    Returns:
+        The tuple, or `None` when no value is left.
+    """
+    values = [v for v in values if v is not None]
+    if not values:
+        return None
+    spread = statistics.stdev(values) if len(values) > 1 else 0.0
+    return statistics.fmean(values), spread, len(values)
 
 
 @dataclasses.dataclass(frozen=True)
