@@ -2,6 +2,7 @@
 
 import concurrent.futures
 import csv
+import json
 import os
 import socket
 import subprocess
@@ -70,6 +71,40 @@ def free_port():
     with socket.socket() as s:
         s.bind(("localhost", 0))
         return s.getsockname()[1]
+
+
+def start_local_workers(args_for, count=2, **popen):
+    """Starts a multi-worker cluster of `count` programs on localhost.
+
+    Each program gets the `TF_CONFIG` of its task (worker 0 is the chief)
+    and its own free port.
+
+    Args:
+        args_for: function `index -> args of python` for each worker.
+        count: how many workers.
+        **popen: passed on to `subprocess.Popen` (stdout, stderr, ...).
+
+    Returns:
+        The started processes, worker 0 first.
+    """
+    cluster = {"worker": [f"localhost:{free_port()}" for _ in range(count)]}
+    return [
+        subprocess.Popen(
+            [sys.executable, *args_for(index)],
+            cwd=ROOT,
+            env=program_env(
+                TF_CONFIG=json.dumps(
+                    {
+                        "cluster": cluster,
+                        "task": {"type": "worker", "index": index},
+                    }
+                )
+            ),
+            text=True,
+            **popen,
+        )
+        for index in range(count)
+    ]
 
 
 def read_csv(path):

@@ -23,6 +23,7 @@ from tests.helpers import (
     program_env,
     read_csv,
     run_program,
+    start_local_workers,
 )
 
 FAULT = os.path.join(ROOT, "tests", "programs", "train_with_fault.py")
@@ -326,40 +327,26 @@ def test_a_lost_worker_is_one_line_and_exit_75(tmp_path):
     The chief stops with one error line naming the lost task and saying
     how to resume, the documented exit status, and no traceback.
     """
-    from tests.helpers import free_port
-
-    cluster = {"worker": [f"localhost:{free_port()}" for _ in range(2)]}
     run_dir = tmp_path / "runs" / "mw"
-    workers = []
-    for index in range(2):
-        tf_config = json.dumps(
-            {"cluster": cluster, "task": {"type": "worker", "index": index}}
-        )
-        workers.append(
-            subprocess.Popen(
-                [
-                    sys.executable,
-                    TRAIN,
-                    "--flagfile=vgg_swap.flags",
-                    "--dataset=synthetic",
-                    "--width=0.0625",
-                    "--epochs=1000",  # still training when the peer dies
-                    "--batch_size=16",
-                    "--steps_per_epoch=3",
-                    "--eval_steps=2",
-                    "--stats_every=0",
-                    "--strategy=multi_worker",
-                    f"--model_dir={tmp_path / 'runs'}",
-                    "--run_name=mw",
-                    f"--export_dir={tmp_path / 'savedmodels'}",
-                ],
-                cwd=ROOT,
-                env=program_env(TF_CONFIG=tf_config),
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.PIPE,
-                text=True,
-            )
-        )
+    workers = start_local_workers(
+        lambda index: [
+            TRAIN,
+            "--flagfile=vgg_swap.flags",
+            "--dataset=synthetic",
+            "--width=0.0625",
+            "--epochs=1000",  # still training when the peer dies
+            "--batch_size=16",
+            "--steps_per_epoch=3",
+            "--eval_steps=2",
+            "--stats_every=0",
+            "--strategy=multi_worker",
+            f"--model_dir={tmp_path / 'runs'}",
+            "--run_name=mw",
+            f"--export_dir={tmp_path / 'savedmodels'}",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
     chief, peer = workers
     try:
         deadline = time.monotonic() + 300

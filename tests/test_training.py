@@ -8,7 +8,6 @@ import gzip
 import json
 import os
 import subprocess
-import sys
 import threading
 
 import keras
@@ -27,11 +26,10 @@ from tests.helpers import (
     ROOT,
     TRAIN,
     error_lines,
-    free_port,
-    program_env,
     read_csv,
     run_program,
     run_programs_side_by_side,
+    start_local_workers,
 )
 
 TINY = dict(
@@ -504,30 +502,17 @@ def test_logical_cpus_let_mirrored_train_without_gpus(tmp_path):
 
 @pytest.mark.slow
 def test_multi_worker_trains_on_two_local_workers(tmp_path):
-    ports = [free_port(), free_port()]
-    cluster = {"worker": [f"localhost:{p}" for p in ports]}
     script = os.path.join(ROOT, "tests", "programs", "multi_worker_train.py")
-    workers = []
-    for index in range(2):
-        tf_config = json.dumps(
-            {"cluster": cluster, "task": {"type": "worker", "index": index}}
-        )
-        workers.append(
-            subprocess.Popen(
-                [
-                    sys.executable,
-                    script,
-                    str(tmp_path / "runs"),
-                    str(tmp_path / "savedmodels"),
-                    str(tmp_path / f"w{index}.npz"),
-                ],
-                cwd=ROOT,
-                env=program_env(TF_CONFIG=tf_config),
-                stdout=subprocess.PIPE,
-                stderr=subprocess.STDOUT,
-                text=True,
-            )
-        )
+    workers = start_local_workers(
+        lambda index: [
+            script,
+            str(tmp_path / "runs"),
+            str(tmp_path / "savedmodels"),
+            str(tmp_path / f"w{index}.npz"),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
     logs = [w.communicate(timeout=400)[0] for w in workers]
     assert [w.returncode for w in workers] == [0, 0], logs[0][-3000:]
     chief, other = (np.load(tmp_path / f"w{i}.npz") for i in range(2))
