@@ -12,8 +12,7 @@ install: $(STAMP)
 $(STAMP): setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip setuptools wheel
-	$(PY) -m pip install --quiet --no-compile -e '.[dev]'
-	$(PY) -m compileall -q -j 0 $$($(PY) -c 'import sysconfig; print(sysconfig.get_path("purelib"))') >/dev/null
+	$(PY) -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
 # Fashion-MNIST from Debian's package: the offline dataset of the demo and
@@ -25,16 +24,13 @@ fashion-mnist:
 	  DEBIAN_FRONTEND=noninteractive apt-get install -y -q dataset-fashion-mnist >/dev/null; \
 	else echo "note: install Debian's dataset-fashion-mnist or pass --data_dir"; fi
 
-# The suite on every core (pytest-xdist), with one worker more than cores:
-# many tests wait on a program they started (a killed trainer, a lost
-# worker's heartbeat), and the extra worker keeps the cores busy meanwhile.
-# Each test's files are in its own temporary directory. The package's
-# bytecode is written first: where
+# The suite on every core (pytest-xdist): each test's files are in its own
+# temporary directory. The package's bytecode is written first: where
 # PYTHONDONTWRITEBYTECODE is set (as on CI machines), each of the suite's
 # 80 Python processes would compile it again (0.7 s of CPU each).
 test: install fashion-mnist
 	$(PY) -m compileall -q bnorder_tf trainers tuning tests
-	$(PY) -m pytest -ra -n $$(( $$(nproc) + 1 )) --dist worksteal
+	$(PY) -m pytest -ra -n auto --dist worksteal
 
 demo: install fashion-mnist
 	$(PY) trainers/demo.py
