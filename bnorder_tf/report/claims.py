@@ -14,7 +14,7 @@ import itertools
 import math
 
 from bnorder_tf import choices
-from bnorder_tf.report.document import Table, markdown_table
+from bnorder_tf.report.document import Table, markdown_table, mean_std_cell
 from bnorder_tf.report.significance import mean_std, pearson
 from bnorder_tf.training.run_dir import final_accuracy
 
@@ -141,13 +141,7 @@ class Claim:
             )
         digits = 2 if self.scale != 1.0 else 3
         ours = "; ".join(
-            f"{label(v)} "
-            + (
-                "no run"
-                if values[v] is None
-                else f"{values[v][0]:.{digits}f} ± {values[v][1]:.{digits}f} "
-                f"(n={values[v][2]})"
-            )
+            f"{label(v)} {mean_std_cell(values[v], digits, missing='no run')}"
             for v in self.order
         )
         if any(v is None for v in values.values()):

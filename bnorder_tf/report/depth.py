@@ -46,7 +46,7 @@ import statistics
 import numpy as np
 
 from bnorder_tf.report.claims import ClaimResult, accuracy
-from bnorder_tf.report.document import Table, number_cell
+from bnorder_tf.report.document import Table, mean_std_cell, number_cell
 from bnorder_tf.report.significance import mean_std, t_two_sided_p, welch
 
 #: The depth the paper found best (appendix A.6), and the number of conv
@@ -64,13 +64,6 @@ def depth_of(run):
     """The n of a VGG16_n run, or `None` for any other model."""
     match = _VGG16_N.fullmatch(run.config.model)
     return int(match.group(1)) if match else None
-
-
-def _format(stat, scale=1.0, digits=2):
-    if stat is None:
-        return "—"
-    mean, std, n = stat
-    return f"{mean * scale:.{digits}f} ± {std * scale:.{digits}f} (n={n})"
 
 
 def gradient_ratio(run):
@@ -247,7 +240,8 @@ class DepthPeakClaim:
         }
         means = {d: m for d, m in means.items() if m is not None}
         ours = "; ".join(
-            f"VGG16_{d}: {_format(m, 100.0)}" for d, m in means.items()
+            f"VGG16_{d}: {mean_std_cell(m, scale=100.0)}"
+            for d, m in means.items()
         )
         below = [d for d in means if d < PAPER_BEST_DEPTH]
         above = [d for d in means if d > PAPER_BEST_DEPTH]
@@ -341,8 +335,8 @@ class GradientFallClaim:
         ours = "; ".join(
             f"{order.capitalize()} "
             + ", ".join(
-                f"VGG16_{depth}: {_format(study.gradient_ratio(depth, order))}"
-                for depth in study.depths
+                f"VGG16_{d}: {mean_std_cell(study.gradient_ratio(d, order))}"
+                for d in study.depths
             )
             for order in ORDERS
         )
@@ -410,13 +404,13 @@ def depth_table(study):
         rows.append(
             [
                 f"VGG16_{depth}",
-                _format(study.accuracy(depth, "convention"), 100.0),
-                _format(study.accuracy(depth, "swap"), 100.0),
+                mean_std_cell(study.accuracy(depth, "convention"), scale=100.0),
+                mean_std_cell(study.accuracy(depth, "swap"), scale=100.0),
                 f"{100 * gain.difference:+.2f} ± "
                 f"{number_cell(100 * gain.standard_error, '.2f')}",
                 number_cell(gain.p, ".2g"),
-                _format(study.gradient_ratio(depth, "convention"), 1.0, 3),
-                _format(study.gradient_ratio(depth, "swap"), 1.0, 3),
+                mean_std_cell(study.gradient_ratio(depth, "convention"), 3),
+                mean_std_cell(study.gradient_ratio(depth, "swap"), 3),
             ]
         )
     return Table(

@@ -84,6 +84,24 @@ def number_cell(value, spec):
     return "—" if math.isnan(value) else format(value, spec)
 
 
+def mean_std_cell(stat, digits=2, scale=1.0, missing="—"):
+    """A `(mean, std, n)` of `significance.mean_std` as `m ± s (n=k)`.
+
+    Args:
+        stat: the tuple, or `None` when no run has a value.
+        digits: decimals of the mean and the standard deviation.
+        scale: what both are multiplied by first (100 for percent).
+        missing: the text for `None`.
+
+    Returns:
+        The text.
+    """
+    if stat is None:
+        return missing
+    mean, std, n = stat
+    return f"{mean * scale:.{digits}f} ± {std * scale:.{digits}f} (n={n})"
+
+
 def markdown_table(table):
     """A `Table` as Markdown.
 
