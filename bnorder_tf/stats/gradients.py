@@ -1,11 +1,18 @@
 """Gradient scale per block (the paper's figure 15).
 
 For each block, averaged over training batches: mean |input of the weight
-layer|, mean |gradient of the loss w.r.t. the weight layer's kernel| and
-mean |gradient of the loss w.r.t. the activation's input|. Swap blocks
-feed larger inputs to the next weight layer, which keeps its kernel
-gradients at the Convention model's scale even though the gradients
-through the saturated tanh are smaller.
+layer|, mean |gradient w.r.t. the weight layer's kernel| and mean
+|gradient w.r.t. the activation's input|. The paper (appendix A.6,
+figure 15) finds that in Swap the gradient at tanh's input is smaller in
+the shallow blocks, the weight layers' inputs are larger (BN's output is
+unbounded), and so the kernel gradients end up on a scale similar to
+Convention's.
+
+The kernel gradient is recorded twice: of the cross-entropy alone
+(`kernel_loss_grad_abs_mean`, what PyTorch's `.grad` holds in the paper,
+whose decay lives in the optimizer) and of the training loss, decay
+included (`kernel_grad_abs_mean`). The two orders are often tuned to
+different weight decays, so only the first compares them fairly.
 
 Like the activation statistics, the scales of a mixed-precision model are
 by default those of its float32 weights, forward and backward in float32
@@ -33,6 +40,7 @@ GRADIENT_KEYS = (
     "input_abs_mean",
     "kernel_grad_abs_mean",
     "preactivation_grad_abs_mean",
+    "kernel_loss_grad_abs_mean",
 )
 
 
@@ -72,17 +80,24 @@ class GradientStatsPass:
             if self._in_float32
             else contextlib.nullcontext()
         )
-        with tf.GradientTape() as tape, precision:
+        with tf.GradientTape(persistent=True) as tape, precision:
             logits, taps = forward_with_taps(
                 self.layers, images, training=True, include_inputs=True
             )
-            loss = tf.reduce_mean(
+            cross_entropy = tf.reduce_mean(
                 example_cross_entropy(labels, logits)
-            ) + regularization_loss(self.model)
+            )
+            decay = regularization_loss(self.model)
         preactivations = [taps[b.name]["preactivation"] for b in self.blocks]
-        kernel_grads, preact_grads = tape.gradient(
-            loss, (kernels, preactivations)
+        loss_grads, preact_grads = tape.gradient(
+            cross_entropy, (kernels, preactivations)
         )
+        decay_grads = tape.gradient(decay, kernels)
+        del tape
+        kernel_grads = [
+            loss if decay is None else loss + tf.cast(decay, loss.dtype)
+            for loss, decay in zip(loss_grads, decay_grads, strict=True)
+        ]
         # automatic control dependencies run these after BN's updates
         for variable, value in zip(self._state, saved, strict=True):
             variable.assign(value)
@@ -92,10 +107,11 @@ class GradientStatsPass:
                     _abs_mean(taps[block.name]["input"]),
                     _abs_mean(kg),
                     _abs_mean(pg),
+                    _abs_mean(lg),
                 ]
             )
-            for block, kg, pg in zip(
-                self.blocks, kernel_grads, preact_grads, strict=True
+            for block, kg, pg, lg in zip(
+                self.blocks, kernel_grads, preact_grads, loss_grads, strict=True
             )
         }
 
@@ -140,7 +156,7 @@ def _abs_mean(x):
 def gradient_stats(
     model, dataset, num_batches=10, precision=DEFAULT_STATS_PRECISION
 ):
-    """Mean |input|, |kernel gradient| and |activation-input gradient|.
+    """Mean |input|, |kernel gradients| and |activation-input gradient|.
 
     Args:
         model: a chain model built from blocks.
@@ -151,6 +167,8 @@ def gradient_stats(
 
     Returns:
         `{block_name: {"input_abs_mean", "kernel_grad_abs_mean",
-        "preactivation_grad_abs_mean"}}`.
+        "preactivation_grad_abs_mean", "kernel_loss_grad_abs_mean"}}`:
+        `kernel_grad_abs_mean` includes the weight-decay term,
+        `kernel_loss_grad_abs_mean` is of the cross-entropy alone.
     """
     return GradientStatsPass(model, precision=precision)(dataset, num_batches)

@@ -60,6 +60,23 @@ NOTES = os.path.join(HERE, "notes.md")
 #: gradient scale per block (the paper's figure 15) over this many batches.
 DEPTHS = (8, 13, 16)
 DEPTH_GRADIENT_BATCHES = 10
+#: The paper's figure 15 on its own model (issue 37): VGG16_11 with tanh,
+#: the tanh study's best points (`convention`, `swap`) trained again with
+#: the gradient scale recorded, into a directory of their own so that the
+#: tanh study's finals stay as they ran.
+FIGURE15_SEARCH = {"figure15_convention": "convention", "figure15_swap": "swap"}
+FIGURE15_DIR = os.path.join(WORK, "figure15")
+#: One depth-study final (depth8_swap, seed 0) trained again on the code
+#: of the new runs: the same accuracy shows that the code change left
+#: training as it was.
+RECHECK_MODEL, RECHECK_SEED = "depth8_swap_recheck", 0
+RECHECK_DIR = os.path.join(WORK, "recheck")
+#: Finals trained at another model's best point: model -> searched model.
+SEARCH_OF = {**FIGURE15_SEARCH, RECHECK_MODEL: "depth8_swap"}
+#: The oneDNN mode of every step (TensorFlow turns it on only on CPUs with
+#: AVX512-VNNI, AVX512-BF16 or AMX; the earlier runs had it on). Each
+#: run's machine is recorded in `MACHINES`.
+ONEDNN = "1"
 #: The models compared: name -> (flagfile, flags that follow it). The
 #: first four are the tanh study; the rest, Convention and Swap each, are
 #: the bounded-activations study (issue 21): the ReLU control, softsign,
@@ -198,13 +215,20 @@ def search_command(model):
 
 
 def best_flags(model):
-    return os.path.join(TUNING_DIR, model, "best.flags")
+    return os.path.join(TUNING_DIR, SEARCH_OF.get(model, model), "best.flags")
+
+
+def final_dir(model, seed):
+    """Where a final run's directory goes (`--model_dir`)."""
+    if model == RECHECK_MODEL:
+        return RECHECK_DIR
+    return FIGURE15_DIR if model in FIGURE15_SEARCH else FINAL_DIR
 
 
 def final_command(model, seed):
     extra = (
         [f"--gradient_batches={DEPTH_GRADIENT_BATCHES}"]
-        if model.startswith("depth")
+        if model.startswith("depth") or model in FIGURE15_SEARCH
         else []
     )
     return [
@@ -219,7 +243,7 @@ def final_command(model, seed):
         f"--histogram_bins={FINAL_HISTOGRAM_BINS}",
         f"--histogram_every={FINAL_EPOCHS}",
         f"--seed={seed}",
-        f"--model_dir={FINAL_DIR}",
+        f"--model_dir={final_dir(model, seed)}",
         f"--run_name={model}_s{seed}",
         f"--export_dir={os.path.join(WORK, 'savedmodels')}",
         *extra,
@@ -227,7 +251,7 @@ def final_command(model, seed):
 
 
 def final_run_dir(model, seed):
-    return os.path.join(FINAL_DIR, f"{model}_s{seed}")
+    return os.path.join(final_dir(model, seed), f"{model}_s{seed}")
 
 
 #: Convention and Swap first: the paper's headline comparison is then the
@@ -253,7 +277,17 @@ STEP_ORDER = (
     # (the issue's order of what to cut if the budget shrinks)
     *(
         (role, f"depth{depth}_{order}")
-        for depth in (8, 16, 13)
+        for depth in (8, 16)
+        for role in ("search", "final")
+        for order in ("convention", "swap")
+    ),
+    # issue 37, on one new code version: figure 15 on VGG16_11, the
+    # recheck of the code change, then VGG16_13
+    ("final", "figure15_convention"),
+    ("final", "figure15_swap"),
+    ("recheck", RECHECK_MODEL),
+    *(
+        (role, f"depth13_{order}")
         for role in ("search", "final")
         for order in ("convention", "swap")
     ),
@@ -273,13 +307,14 @@ def steps():
                 os.path.exists(os.path.join(ROOT, best_flags(model))),
             )
             continue
-        for seed in FINAL_SEEDS:
+        seeds = (RECHECK_SEED,) if role == "recheck" else FINAL_SEEDS
+        for seed in seeds:
             done = os.path.exists(
                 os.path.join(ROOT, final_run_dir(model, seed), "summary.json")
             )
             yield (
                 model,
-                f"final {model} seed {seed}: {FINAL_EPOCHS} epochs",
+                f"{role} {model} seed {seed}: {FINAL_EPOCHS} epochs",
                 final_command(model, seed),
                 done,
             )
@@ -367,16 +402,62 @@ def check_code_version(model):
         )
 
 
+#: Per step, the machines that ran it (a step resumed elsewhere has two).
+MACHINES = os.path.join(WORK, "machines.json")
+
+
+def this_machine():
+    """The CPU model, its AVX-512/AMX features and the oneDNN mode."""
+    model, features = "unknown", set()
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                key, _, value = line.partition(":")
+                if key.strip() == "model name":
+                    model = value.strip()
+                elif key.strip() == "flags":
+                    features = set(value.split())
+    except OSError:
+        pass
+    return {
+        "cpu": model,
+        "avx2": "avx2" in features,
+        "avx512": sorted(
+            f for f in features if f.startswith(("avx512", "amx"))
+        ),
+        "tf_enable_onednn_opts": ONEDNN,
+    }
+
+
+def record_machine(step):
+    """Adds this machine to `step`'s entry in `MACHINES`."""
+    from bnorder_tf.training.run_dir import write_atomically
+
+    path = os.path.join(ROOT, MACHINES)
+    machines = {}
+    if os.path.exists(path):
+        with open(path) as f:
+            machines = json.load(f)
+    seen = machines.setdefault(step, [])
+    if this_machine() not in seen:
+        seen.append(this_machine())
+        write_atomically(
+            path, json.dumps(machines, indent=1, sort_keys=True) + "\n"
+        )
+
+
 def run_step(command):
     """Runs a step's command in this clone, with this clone's package.
 
     An editable install of another clone would otherwise be imported.
+    oneDNN is set to `ONEDNN`, whatever this CPU's default.
     """
     print("+", " ".join(command[1:]), flush=True)
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(
         p for p in (ROOT, env.get("PYTHONPATH")) if p
     )
+    env["TF_ENABLE_ONEDNN_OPTS"] = ONEDNN
     return subprocess.call(command, cwd=ROOT, env=env)
 
 
@@ -418,8 +499,9 @@ def main(argv=None):
                 print(f"study.py: error: {e}", file=sys.stderr)
                 return 2
             print(f"== {description}", flush=True)
+            record_machine(description.partition(":")[0])
             status = run_step(command)
-            if status == 1 and description.startswith("final"):
+            if status == 1 and not description.startswith("search"):
                 continue  # a diverged final run is recorded, not retried
             if status:
                 return status

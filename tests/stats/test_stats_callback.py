@@ -179,6 +179,10 @@ def test_gradient_stats_match_hand_computed_gradients(rng):
     assert got["kernel_grad_abs_mean"] == pytest.approx(
         np.abs(dw1).mean(), rel=1e-5
     )
+    # the cross-entropy's gradient alone, as PyTorch's .grad in the paper
+    assert got["kernel_loss_grad_abs_mean"] == pytest.approx(
+        np.abs(x.T @ dz).mean(), rel=1e-5
+    )
 
 
 def _fit_and_read_records(tmp_path, rng, epochs, **callback_kwargs):
@@ -244,6 +248,8 @@ def test_gradient_stats_run_in_training_mode_and_leave_the_model(rng):
     assert got["kernel_grad_abs_mean"] == pytest.approx(
         np.abs(x.T @ dz).mean(), rel=1e-4
     )
+    # without decay, the two kernel gradients are one
+    assert got["kernel_loss_grad_abs_mean"] == got["kernel_grad_abs_mean"]
 
 
 def test_by_default_histograms_only_at_the_last_epoch(tmp_path, rng):
