@@ -16,6 +16,10 @@ They are all in this one module:
   (`keras.Layer._flatten_layers`): Keras lists only a model's top-level
   layers publicly, and the statistics' float32 forward pass must reach
   the weight layer and batch normalization inside each block.
+- `onednn_enabled`: whether TensorFlow runs its oneDNN kernels
+  (`tensorflow.python.util._pywrap_util_port.IsMklEnabled`), which
+  depends on `TF_ENABLE_ONEDNN_OPTS` and on the CPU and has no public
+  query.
 - `ResumableGridSearchOracle`: keras-tuner's `GridSearchOracle` patched to
   continue after a restart; it uses keras-tuner's `LinkedList` and the
   oracle's private `_compare`, `_ordered_ids`, `_populate_next` and
@@ -53,6 +57,13 @@ def keras_layer_test_case():
 def register_activation_name(name, activation):
     """Makes `keras.activations.get(name)` return `activation`."""
     _keras_activations.ALL_OBJECTS_DICT[name] = activation
+
+
+def onednn_enabled():
+    """Whether this process's TensorFlow uses oneDNN's kernels."""
+    from tensorflow.python.util import _pywrap_util_port
+
+    return bool(_pywrap_util_port.IsMklEnabled())
 
 
 def sublayers(layer):
@@ -154,6 +165,10 @@ def check_private_apis():
         problems.append("tf2xla's variadic_reduce is gone")
     if not callable(getattr(keras.layers.Layer, "_flatten_layers", None)):
         problems.append("keras.Layer._flatten_layers is gone")
+    try:
+        onednn_enabled()
+    except (ImportError, AttributeError):
+        problems.append("_pywrap_util_port.IsMklEnabled is gone")
     names = getattr(_keras_activations, "ALL_OBJECTS_DICT", None)
     if not isinstance(names, dict):
         problems.append("keras.src.activations.ALL_OBJECTS_DICT is gone")
@@ -166,6 +181,7 @@ __all__ = [
     "ResumableGridSearchOracle",  # noqa: F822 (made by __getattr__)
     "check_private_apis",
     "keras_layer_test_case",
+    "onednn_enabled",
     "register_activation_name",
     "sublayers",
     "variadic_reduce",

@@ -1,11 +1,21 @@
-"""TensorFlow's start-up, quiet unless asked.
+"""TensorFlow's start-up: quiet unless asked, oneDNN on unless told.
 
 Shared by the programs and by the library functions that import
 TensorFlow late (`serving.predict`).
 """
 
 import os
+import platform
 import sys
+
+#: TensorFlow's switch for its oneDNN kernels. Unset, TensorFlow turns
+#: them on only where the CPU has AVX512-VNNI, AVX512-BF16 or AMX; on
+#: other x86 CPUs (AVX2 ones) it runs Eigen's kernels, which measured
+#: 3x slower per training step (docs/performance.md).
+ONEDNN_VARIABLE = "TF_ENABLE_ONEDNN_OPTS"
+#: Who chose the oneDNN mode: `"user"` (the variable was set),
+#: `"bnorder_tf"` (a program set it), or `"tensorflow"` (its default).
+_onednn_chosen_by = {"who": "tensorflow"}
 
 #: Whether `import_tensorflow` hides TensorFlow's start-up lines: unless
 #: the user set TF_CPP_MIN_LOG_LEVEL (`run_program` decides).
@@ -40,6 +50,66 @@ def import_tensorflow():
     finally:
         os.dup2(saved, 2)
         os.close(saved)
+
+
+def use_onednn_unless_told():
+    """Turns oneDNN on, on x86, unless the user set `TF_ENABLE_ONEDNN_OPTS`.
+
+    The programs call it before anything imports TensorFlow; it is a
+    no-op on CPUs where TensorFlow already enables oneDNN, and outside
+    x86 (oneDNN's Arm build is another code path, not measured here).
+    """
+    if ONEDNN_VARIABLE in os.environ:
+        _onednn_chosen_by["who"] = "user"
+    elif platform.machine().lower() in ("x86_64", "amd64"):
+        os.environ[ONEDNN_VARIABLE] = "1"
+        _onednn_chosen_by["who"] = "bnorder_tf"
+
+
+def cpu_features():
+    """The CPU's model and its AVX2, AVX-512 and AMX features.
+
+    Returns:
+        `{"cpu": str, "avx2": bool, "avx512": [str, ...]}`; the features
+        are read from /proc/cpuinfo, so they are empty outside Linux.
+    """
+    model, features = platform.processor() or "unknown", set()
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                key, _, value = line.partition(":")
+                if key.strip() == "model name":
+                    model = value.strip()
+                elif key.strip() == "flags":
+                    features = set(value.split())
+                    break
+    except OSError:
+        pass
+    return {
+        "cpu": model,
+        "avx2": "avx2" in features,
+        "avx512": sorted(
+            f for f in features if f.startswith(("avx512", "amx"))
+        ),
+    }
+
+
+def backend():
+    """What a run records of the kernels that ran it.
+
+    Returns:
+        `{"onednn": bool, "onednn_chosen_by": "user" | "bnorder_tf" |
+        "tensorflow", "tf_enable_onednn_opts": str or None, "cpu": ...,
+        "avx2": ..., "avx512": [...]}`.
+    """
+    from bnorder_tf._compat import onednn_enabled
+
+    return {
+        "onednn": onednn_enabled(),
+        "onednn_chosen_by": _onednn_chosen_by["who"],
+        "tf_enable_onednn_opts": os.environ.get(ONEDNN_VARIABLE),
+        **cpu_features(),
+    }
 
 
 def hide_tensorflow_start_up_unless_asked():

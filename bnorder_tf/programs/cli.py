@@ -19,6 +19,7 @@ from absl import app, flags
 from bnorder_tf._tf_start import (  # noqa: F401 (the programs' API)
     hide_tensorflow_start_up_unless_asked,
     import_tensorflow,
+    use_onednn_unless_told,
 )
 from bnorder_tf.errors import (
     INTERRUPT_EXIT,
@@ -109,7 +110,8 @@ def run_program(main, search_dirs):
 
     TensorFlow is imported after the flags are parsed, without its C++
     start-up lines unless the user set `TF_CPP_MIN_LOG_LEVEL` (then
-    everything TensorFlow prints at that level is shown).
+    everything TensorFlow prints at that level is shown), and with its
+    oneDNN kernels on unless the user set `TF_ENABLE_ONEDNN_OPTS`.
 
     Args:
         main: `main(argv)` of the program.
@@ -117,6 +119,7 @@ def run_program(main, search_dirs):
     """
     program = os.path.basename(sys.argv[0])
     hide_tensorflow_start_up_unless_asked()
+    use_onednn_unless_told()
 
     def parse(argv):
         try:
