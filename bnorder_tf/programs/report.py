@@ -42,6 +42,15 @@ def main(argv=None):
         help="Add the table of the paper's claims.",
     )
     parser.add_argument(
+        "--gradient_runs",
+        nargs="+",
+        default=(),
+        metavar="DIR",
+        help="Run directories counted for their gradient scales alone "
+        "(figure 15), e.g. seeds trained again with --gradient_batches: "
+        "they join no accuracy table or claim.",
+    )
+    parser.add_argument(
         "--markdown_name",
         default="report.md",
         help="File name of the Markdown report.",
@@ -66,6 +75,7 @@ def main(argv=None):
             args.layer,
             args.channels,
             claims=args.claims,
+            gradient_paths=args.gradient_runs,
             markdown_name=args.markdown_name,
             title=args.title,
             intro=args.intro,

@@ -15,7 +15,7 @@ import os
 import statistics
 
 from bnorder_tf.errors import ConfigError
-from bnorder_tf.report import figures
+from bnorder_tf.report import figures, verdicts
 from bnorder_tf.report.analytic import tanh_skewness_grid
 from bnorder_tf.report.claims import (
     SKEWNESS_ACCURACY,
@@ -24,6 +24,7 @@ from bnorder_tf.report.claims import (
     is_bounded,
 )
 from bnorder_tf.report.depth import (
+    PAPER_BEST_DEPTH,
     DepthStudy,
     check_depth_claims,
     depth_table,
@@ -35,6 +36,11 @@ from bnorder_tf.report.document import (
     read_notes,
     to_html,
     to_markdown,
+)
+from bnorder_tf.report.figure15 import (
+    check_figure15_claims,
+    figure15_figure,
+    figure15_table,
 )
 from bnorder_tf.report.pairs import gap_table, order_pairs
 from bnorder_tf.report.runs import (
@@ -158,6 +164,7 @@ def build_report(
     title=DEFAULT_TITLE,
     intro=None,
     notes=None,
+    gradient_paths=(),
 ):
     """Reads runs, writes `report.md`, `report.html` and PNG figures.
 
@@ -174,6 +181,10 @@ def build_report(
         intro: an optional paragraph put before the count of runs.
         notes: an optional Markdown file of `## ` sections of prose (see
             `document.read_notes`), put after the tables.
+        gradient_paths: run directories counted for their gradient scales
+            alone (figure 15 and the depth study's gradient ratio), e.g.
+            seeds trained again with `--gradient_batches`: they join no
+            accuracy table or claim.
 
     Returns:
         The path of `report.md`.
@@ -194,7 +205,12 @@ def build_report(
         )
     groups = group_runs(runs)
     pairs = order_pairs(groups)
-    study = DepthStudy.from_runs(runs)
+    gradient_runs = [
+        run
+        for run in (find_runs(gradient_paths) if gradient_paths else [])
+        if run.finished
+    ]
+    study = DepthStudy.from_runs(runs, gradient_runs)
     layer = _choose_layer(groups, layer)
     sections = (
         _table_sections(groups, pairs, runs, diverged, claims, study) + notes
@@ -258,11 +274,23 @@ def _table_sections(groups, pairs, runs, diverged, claims, study):
                 "Depth",
                 f"VGG16_n with tanh on {study.dataset}, each depth and order "
                 "tuned on its own: test accuracy (mean ± std over seeds), "
-                "Swap's gain with its standard error and Welch's p-value, "
-                "and the ratio of the first block's mean |kernel gradient| "
-                "to the last block's at the last epoch (paper appendix A.6, "
-                "figure 15).",
+                "Swap's gain with its 95% interval and Welch's p-value, "
+                "and the ratio of conv1's mean |kernel gradient| (decay "
+                "included) to the last conv block's at the last epoch, over "
+                "the runs that recorded it (paper appendix A.6).",
                 table=depth_table(study),
+            )
+        )
+    if PAPER_BEST_DEPTH in study.gradient_depths():
+        sections.append(
+            Section(
+                "Figure 15, per block",
+                f"VGG16_{PAPER_BEST_DEPTH} with tanh: per conv block, mean "
+                "|x| (the convolution's input), mean |gradient at tanh's "
+                "input| and mean |gradient of the kernel| from the loss "
+                "alone (no decay term), each the mean over the seeds that "
+                "recorded them, at the last epoch.",
+                table=figure15_table(study, PAPER_BEST_DEPTH),
             )
         )
     if claims:
@@ -272,13 +300,22 @@ def _table_sections(groups, pairs, runs, diverged, claims, study):
         sections.append(
             Section(
                 "The paper's claims",
-                "Each claim checked on the finished runs: "
-                "the variants' means over seeds, ordered as the paper says "
-                '("within the seeds\' noise": a gap smaller than a standard '
-                "deviation).",
+                "Each claim checked on the finished runs. " + verdicts.RULES,
                 table=claims_table(results),
             )
         )
+        figure15 = check_figure15_claims(study)
+        if figure15:
+            sections.append(
+                Section(
+                    "Figure 15's claims, at each depth",
+                    "The paper's explanation (appendix A.6) checked on the "
+                    "runs that recorded the gradient scale: per run, the "
+                    "geometric mean over the conv blocks named; the kernel "
+                    "gradient is the loss's alone.",
+                    table=claims_table(figure15),
+                )
+            )
     if diverged:
         sections.append(
             Section(
@@ -352,10 +389,12 @@ def _depth_figures(study):
         ),
         (
             "depth_gradients",
-            "Gradient scale per block, by depth",
-            "Mean |kernel gradient| of each block at the last epoch, "
-            "averaged over seeds, one line per depth (paper figure 15).",
-            figures.depth_gradients(study),
+            "Figure 15, by depth",
+            "Per conv block, aligned by name: mean |x|, |gradient at "
+            "tanh's input| and |kernel gradient| (loss only) at the last "
+            "epoch, averaged over the seeds that recorded them; Convention "
+            "solid, Swap dashed, one colour per depth (paper figure 15).",
+            figure15_figure(study),
         ),
         (
             "depth_skewness",
@@ -469,7 +508,7 @@ def _bounded_correlation_figures(groups):
     """Skewness against accuracy over the runs with a bounded activation.
 
     One figure per dataset whose bounded runs span several (model,
-    activation): Pearson's r pooled and within each (model, activation),
+    activation): Pearson's r pooled, between orders and seed against seed,
     with p-values, as the claim `SKEWNESS_ACCURACY` computes them.
     """
     by_dataset = {}
@@ -481,9 +520,12 @@ def _bounded_correlation_figures(groups):
         found = SKEWNESS_ACCURACY.correlations(
             [run for group in bounded for run in group.runs]
         )
-        if found is None or found[2] < 2:
+        settings = {
+            (g.settings["model"], g.settings["activation"]) for g in bounded
+        }
+        if found is None or len(settings) < 2:
             continue
-        pooled, within, settings = found
+        pooled, orders, seeds = found
         fig, _ = figures.versus_accuracy(bounded, "skewness")
         drawn.append(
             (
@@ -491,13 +533,14 @@ def _bounded_correlation_figures(groups):
                 f"Skewness vs accuracy on {dataset}, bounded activations",
                 f"One point per run with a bounded activation; pooled "
                 f"Pearson r = {pooled.r:.3f} (p = {pooled.p:.2g}, n = "
-                f"{pooled.n}). Within each of the {settings} (model, "
-                f"activation) settings, their means removed: r = "
-                f"{within.r:.3f} (p = {within.p:.2g}). Pooling different "
-                "activations is fair only as far as the two agree: the "
-                "pooled r also counts differences between activations (and "
-                "their tuned learning rates) that have nothing to do with "
-                "skewness.",
+                f"{pooled.n}). Within each (model, activation), their means "
+                f"removed, which leaves the Convention/Swap contrast: r = "
+                f"{orders.r:.3f} (p = {orders.p:.2g}). Seed against seed "
+                f"within each (model, activation, order): r = "
+                f"{seeds.r:.3f} (p = {seeds.p:.2g}, {seeds.df} df). The "
+                "pooled r also counts differences between activations, "
+                "orders and their tuned learning rates that have nothing "
+                "to do with skewness.",
                 fig,
             )
         )

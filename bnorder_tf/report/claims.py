@@ -1,12 +1,13 @@
 """The paper's claims, checked one by one against a set of runs.
 
-Most claims compare model variants by a per-run value averaged over
-seeds. A variant is (architecture, order, activation), with NWDBN told
-apart from Convention; "vgg" is VGG16_11. Such a claim
-holds when the means are ordered as the paper says; `margin` gives the
-smallest gap between neighbours in units of the larger of their standard
-deviations, so a gap within the noise of the seeds is visible as such. A
-`CorrelationClaim` instead holds when two per-run values rise together.
+Most claims compare model variants by a per-run value over seeds. A
+variant is (architecture, order, activation), with NWDBN told apart from
+Convention; "vgg" is VGG16_11. Such a claim is directional: each
+neighbouring pair of its variants is compared by Welch's test, and
+`check_claims` Holm-corrects every such comparison of the table as one
+family (`verdicts.RULES` says the rules). A `CorrelationClaim` is decided
+by the correlation between seeds within each (dataset, model,
+activation, order), so that the orders' own difference cannot make it.
 """
 
 import dataclasses
@@ -14,6 +15,7 @@ import itertools
 import math
 
 from bnorder_tf import choices
+from bnorder_tf.report import verdicts
 from bnorder_tf.report.document import Table, markdown_table, mean_std_cell
 from bnorder_tf.report.significance import mean_std, pearson
 from bnorder_tf.training.run_dir import final_accuracy
@@ -132,36 +134,39 @@ class Claim:
     scale: float = 1.0
 
     def check(self, by_variant):
-        """The claim on runs grouped by `variant_of`: a `ClaimResult`."""
-        values = {}
+        """The claim on runs grouped by `variant_of`: a `ClaimResult`.
+
+        Its verdict is decided by Welch's test of each neighbouring pair,
+        uncorrected; `check_claims` corrects them across its claims.
+        """
+        samples, values = {}, {}
         for variant in self.order:
             numbers = [self.value(r) for r in by_variant.get(variant, [])]
-            values[variant] = mean_std(
-                [v * self.scale for v in numbers if v is not None]
-            )
+            samples[variant] = [
+                v * self.scale for v in numbers if v is not None
+            ]
+            values[variant] = mean_std(samples[variant])
         digits = 2 if self.scale != 1.0 else 3
         ours = "; ".join(
             f"{label(v)} {mean_std_cell(values[v], digits, missing='no run')}"
             for v in self.order
         )
         if any(v is None for v in values.values()):
-            return ClaimResult(self, None, ours, values=values)
-        means = [values[v][0] for v in self.order]
-        stds = [values[v][1] for v in self.order]
-        margins = [
-            (b - a) / max(sa, sb) if max(sa, sb) > 0 else math.inf
-            for (a, b), (sa, sb) in zip(
-                itertools.pairwise(means), itertools.pairwise(stds), strict=True
+            return ClaimResult(
+                self, verdicts.Verdict(verdicts.NOT_MEASURED), ours
             )
+        tests = [
+            verdicts.welch_test(
+                samples[a], samples[b], f"Welch's t, {label(b)} − {label(a)}"
+            )
+            for a, b in itertools.pairwise(self.order)
         ]
-        return ClaimResult(
-            self,
-            all(a < b for a, b in itertools.pairwise(means)),
-            ours,
-            "within the seeds' noise" if min(margins) < 1 else "",
-            values=values,
-            margin=min(margins),
-        )
+        return ClaimResult(self, _all_directional(tests), ours, digits=digits)
+
+
+def _all_directional(tests):
+    """Every test's difference above zero: one `verdicts.Verdict`."""
+    return verdicts.all_of([verdicts.directional(t) for t in tests])
 
 
 def is_bounded(run):
@@ -178,18 +183,23 @@ def is_bounded(run):
     return run.config.activation not in choices.UNBOUNDED_ACTIVATIONS
 
 
-#: The settings within which `CorrelationClaim` also correlates.
-STRATUM_SETTINGS = ("dataset", "model", "activation")
+#: The settings of a `CorrelationClaim`'s strata: the seeds of one setting.
+STRATUM_SETTINGS = ("dataset", "model", "activation", "variant")
+#: The same without the order: what the orders' contrast adds.
+PAIR_STRATUM_SETTINGS = ("dataset", "model", "activation")
 
 
 @dataclasses.dataclass(frozen=True)
 class CorrelationClaim:
     """A claim that `y` rises with `x` over the runs `select` keeps.
 
-    Pooling runs of different activations or models can make a
-    correlation out of their differences alone, so the claim also gives
-    the correlation within each (dataset, model, activation), their means
-    removed (`significance.pearson` with strata).
+    Pooling runs of different activations, models or orders can make a
+    correlation out of their differences alone. The verdict is decided by
+    the correlation between the seeds of each setting (dataset, model,
+    activation, order), their means removed (`significance.pearson` with
+    strata); beside it the report gives the pooled correlation and the one
+    within (dataset, model, activation), which the Convention/Swap
+    contrast makes.
 
     Attributes:
         text: the claim as the paper makes it.
@@ -205,7 +215,7 @@ class CorrelationClaim:
     select: object
 
     def correlations(self, runs):
-        """Pooled and within-setting correlations over the selected `runs`.
+        """Pooled, between-order and seed-level correlations of `runs`.
 
         Only the runs that `select` keeps and that have both values count.
 
@@ -213,24 +223,34 @@ class CorrelationClaim:
             runs: `runs.Run`s.
 
         Returns:
-            `(pooled, within, settings)`: two `significance.Correlation`s
-            and the number of (dataset, model, activation) settings;
-            `None` with fewer than 3 runs.
+            `(pooled, orders, seeds)`: `significance.Correlation`s over all
+            the runs, within each (dataset, model, activation) (the
+            orders' contrast), and within each (dataset, model,
+            activation, order) (seed against seed); `None` with fewer than
+            3 runs.
         """
         points = [
-            (
-                self.x(run),
-                self.y(run),
-                tuple(getattr(run.config, k) for k in STRATUM_SETTINGS),
-            )
-            for run in runs
-            if self.select(run)
+            (self.x(run), self.y(run), run) for run in runs if self.select(run)
         ]
         points = [p for p in points if p[0] is not None and p[1] is not None]
         if len(points) < 3:
             return None
-        x, y, strata = zip(*points, strict=True)
-        return pearson(x, y), pearson(x, y, strata), len(set(strata))
+        x, y, chosen = zip(*points, strict=True)
+
+        def strata(settings):
+            return [
+                tuple(
+                    run.variant if k == "variant" else getattr(run.config, k)
+                    for k in settings
+                )
+                for run in chosen
+            ]
+
+        return (
+            pearson(x, y),
+            pearson(x, y, strata(PAIR_STRATUM_SETTINGS)),
+            pearson(x, y, strata(STRATUM_SETTINGS)),
+        )
 
     def check(self, by_variant):
         """The claim on runs grouped by `variant_of`: a `ClaimResult`."""
@@ -238,24 +258,42 @@ class CorrelationClaim:
         found = self.correlations(runs)
         if found is None:
             selected = [run for run in runs if self.select(run)]
-            return ClaimResult(self, None, f"{len(selected)} run(s)")
-        pooled, within, settings = found
-        ours = f"r = {pooled.r:.2f} (p = {pooled.p:.2g}, n = {pooled.n})"
-        if settings > 1:
-            ours += (
-                f"; within each (dataset, model, activation), {settings} of "
-                f"them: r = {within.r:.2f} (p = {within.p:.2g})"
+            return ClaimResult(
+                self,
+                verdicts.Verdict(verdicts.NOT_MEASURED),
+                f"{len(selected)} run(s)",
             )
-        if math.isnan(pooled.r):
-            return ClaimResult(self, None, ours)
-        caveats = []
-        if not pooled.p < 0.05:
-            caveats.append("not significant at p < 0.05")
-        if settings > 1 and not within.r > 0:
-            caveats.append("not within activations: pooling makes it")
-        elif settings > 1 and not within.p < 0.05:
-            caveats.append("within activations not significant at p < 0.05")
-        return ClaimResult(self, pooled.r > 0, ours, "; ".join(caveats))
+        pooled, orders, seeds = found
+        ours = (
+            f"pooled r = {pooled.r:.2f} (p = {pooled.p:.2g}, n = {pooled.n}); "
+            f"between orders, within (dataset, model, activation): r = "
+            f"{orders.r:.2f} (p = {orders.p:.2g}); seed against seed, within "
+            f"(dataset, model, activation, order): r = {seeds.r:.2f} "
+            f"(p = {seeds.p:.2g}, {seeds.df} df)"
+        )
+        low, high = _r_interval(seeds)
+        evidence = verdicts.Evidence(
+            "Pearson's r, seed against seed within each setting",
+            seeds.r,
+            low,
+            high,
+            seeds.p,
+        )
+        return ClaimResult(self, verdicts.directional(evidence), ours)
+
+
+def _r_interval(correlation):
+    """Fisher's 95% interval of r, or NaNs with too few degrees of freedom."""
+    # Fisher's z has standard error 1 / sqrt(n - 3) for a plain r; a
+    # partial r loses one more per stratum, as its df does
+    if (
+        math.isnan(correlation.r)
+        or correlation.df < 2
+        or abs(correlation.r) == 1
+    ):
+        return math.nan, math.nan
+    z, se = math.atanh(correlation.r), 1.0 / math.sqrt(correlation.df - 1)
+    return math.tanh(z - 1.959964 * se), math.tanh(z + 1.959964 * se)
 
 
 #: Skewness against accuracy over the runs with a bounded activation (the
@@ -334,7 +372,7 @@ CLAIMS = (
         100.0,
     ),
     Claim(
-        "Swap does not beat Convention with ReLU",
+        "Convention beats Swap with ReLU (the control)",
         "71.79 (Swap) vs 73.68 % (Convention) (CIFAR-100, VGG16)",
         RELU[::-1],
         accuracy,
@@ -367,27 +405,69 @@ class ClaimResult:
     """A claim checked on runs.
 
     Attributes:
-        claim: the `Claim` or `CorrelationClaim`.
-        holds: True, False, or `None` when it could not be checked (a
-            variant has no run).
+        claim: the claim checked.
+        verdict: a `verdicts.Verdict`: its state and the tests behind it.
         ours: our numbers, as the table shows them.
-        caveat: why a verdict is weak ("within the seeds' noise"), or "".
-        values: for a `Claim`, per variant `(mean, std, seeds)` or `None`.
-        margin: for a `Claim`, the smallest gap between neighbouring means
-            divided by the larger of their standard deviations (`inf` with
-            one seed).
+        digits: decimals of the tests' estimates in the table.
+        scale: factor of the tests' estimates in the table.
+        ratio: whether the tests' estimates are ratios.
     """
 
     claim: object
-    holds: object
+    verdict: object
     ours: str
-    caveat: str = ""
-    values: dict = None
-    margin: float = math.nan
+    digits: int = 3
+    scale: float = 1.0
+    ratio: bool = False
+
+    @property
+    def state(self):
+        """`verdicts.HOLDS`, `CONTRADICTED`, `UNRESOLVED` or `NOT_MEASURED`."""
+        return self.verdict.state
+
+
+def correct_family(results, how):
+    """`results` with their Welch tests Holm-corrected as one family.
+
+    Every `Evidence` of every result is a member; each result's verdict
+    is decided again from the corrected p-values.
+
+    Args:
+        results: `ClaimResult`s of directional claims.
+        how: the family's name, as the report prints it.
+
+    Returns:
+        New `ClaimResult`s, in order.
+    """
+    members = [
+        (i, j)
+        for i, r in enumerate(results)
+        for j in range(len(r.verdict.tests))
+    ]
+    adjusted = verdicts.holm(
+        [results[i].verdict.tests[j].p for i, j in members]
+    )
+    tests = {
+        member: results[member[0]].verdict.tests[member[1]].corrected(p, how)
+        for member, p in zip(members, adjusted, strict=True)
+    }
+    out = []
+    for i, result in enumerate(results):
+        if result.state == verdicts.NOT_MEASURED:
+            out.append(result)
+            continue
+        corrected = [tests[(i, j)] for j in range(len(result.verdict.tests))]
+        out.append(
+            dataclasses.replace(result, verdict=_all_directional(corrected))
+        )
+    return out
 
 
 def check_claims(runs, claims=CLAIMS):
     """Checks each claim on the runs.
+
+    The `Claim`s' pairwise tests are Holm-corrected as one family (the
+    `CorrelationClaim`s stand apart).
 
     Args:
         runs: finished `runs.Run`s only: pass no diverged run.
@@ -399,24 +479,57 @@ def check_claims(runs, claims=CLAIMS):
     by_variant = {}
     for run in runs:
         by_variant.setdefault(variant_of(run), []).append(run)
-    return [claim.check(by_variant) for claim in claims]
+    results = [claim.check(by_variant) for claim in claims]
+    ordered = [i for i, c in enumerate(claims) if isinstance(c, Claim)]
+    family = [results[i] for i in ordered]
+    size = sum(len(r.verdict.tests) for r in family)
+    corrected = correct_family(
+        family, f"Holm over the table's {size} pairwise comparisons"
+    )
+    for i, result in zip(ordered, corrected, strict=True):
+        results[i] = result
+    return results
 
 
 def claims_table(results):
-    """The claims table, a `document.Table`."""
+    """The claims table, a `document.Table`.
+
+    One row per claim; a claim decided by several tests has one line per
+    test in the test, estimate and p cells.
+    """
     rows = []
     for result in results:
-        if result.holds is None:
-            verdict = "not measured"
-        elif result.holds:
-            verdict = f"yes ({result.caveat})" if result.caveat else "yes"
-        else:
-            verdict = "**no**"
+        tests = result.verdict.tests
         rows.append(
-            [result.claim.text, result.claim.paper, result.ours, verdict]
+            [
+                result.claim.text,
+                result.claim.paper,
+                result.ours,
+                "; ".join(t.name for t in tests) or "—",
+                "; ".join(
+                    verdicts.estimate_cell(
+                        t, result.digits, result.scale, result.ratio
+                    )
+                    for t in tests
+                )
+                or "—",
+                "; ".join(verdicts.p_cell(t) for t in tests) or "—",
+                f"**{result.state}**"
+                if result.state == verdicts.CONTRADICTED
+                else result.state,
+            ]
         )
     return Table(
-        ["claim", "paper", "ours (mean ± std over seeds)", "holds"], rows
+        [
+            "claim",
+            "paper",
+            "ours (mean ± std over seeds)",
+            "test",
+            "estimate [95% interval]",
+            "p",
+            "verdict",
+        ],
+        rows,
     )
 
 
@@ -434,4 +547,5 @@ __all__ = [
     "check_claims",
     "claims_markdown",
     "claims_table",
+    "correct_family",
 ]

@@ -2,16 +2,16 @@
 
 The paper's appendix A.6 found accuracy rising with VGG16's depth up to
 VGG16_11 and falling after, with low skewness in the blocks past the 8th
-(figure 14). Its explanation of Swap rests on gradients (figure 15):
-Convention's bounded block outputs shrink the gradients of the layers
-below, while Swap's unbounded BN outputs keep them at scale. If so,
-Swap's gain over Convention should grow with depth. `DEPTH_CLAIMS` check
-these four predictions on the runs; `depth_table` and the figures of
-`depth_figures` show what they rest on.
+(figure 14). Two more claims are the project's own extrapolation, not
+the paper's: that Swap's gain grows with depth, and that Convention's
+first convolution's gradient falls with depth against the last one's
+more than Swap's. `DEPTH_CLAIMS` check all four on the runs, with the
+rules of `verdicts.RULES`; `depth_table` shows what they rest on.
 
 A depth point is the runs of one (dataset, VGG16_n, order) with tanh;
-its accuracy is each run's final accuracy, its gradient scale the mean
-|kernel gradient| per block that `--gradient_batches` recorded.
+its accuracy is each run's final accuracy. Its gradient scales come from
+the runs that recorded them (`--gradient_batches`): `gradient_runs`,
+which may be other runs of the same setting.
 
 Example:
 Two seeds per depth and order, made by hand here (a report reads the
@@ -43,11 +43,10 @@ import math
 import re
 import statistics
 
-import numpy as np
-
+from bnorder_tf.report import verdicts
 from bnorder_tf.report.claims import ClaimResult, accuracy
 from bnorder_tf.report.document import Table, mean_std_cell, number_cell
-from bnorder_tf.report.significance import mean_std, t_two_sided_p, welch
+from bnorder_tf.report.significance import mean_std, welch
 
 #: The depth the paper found best (appendix A.6), and the number of conv
 #: blocks past which figure 14 finds low skewness.
@@ -66,18 +65,33 @@ def depth_of(run):
     return int(match.group(1)) if match else None
 
 
-def gradient_ratio(run):
-    """First block's mean |kernel gradient| over the last block's.
+def conv_blocks(gradients):
+    """The convolution blocks' names among `gradients`, conv1 first."""
+    found = [n for n in gradients if _CONV.fullmatch(n)]
+    return sorted(found, key=lambda n: int(_CONV.fullmatch(n).group(1)))
+
+
+def gradient_ratio(run, key="kernel_grad_abs_mean"):
+    """conv1's mean |kernel gradient| over the last conv block's.
+
+    Fully connected blocks are left out: the ratio is between the first
+    and the last convolution.
+
+    Args:
+        run: a `runs.Run`.
+        key: which kernel gradient: `"kernel_grad_abs_mean"` (decay
+            included, recorded by every version) or
+            `"kernel_loss_grad_abs_mean"` (the loss's alone).
 
     Returns:
-        The ratio, or `None` when the run recorded no gradient scale.
+        The ratio, or `None` when the run recorded no such gradient.
     """
     gradients = run.summary.get("gradients") or {}
-    blocks = list(gradients)
-    if len(blocks) < 2:
+    blocks = conv_blocks(gradients)
+    if len(blocks) < 2 or key not in gradients[blocks[0]]:
         return None
-    first = gradients[blocks[0]]["kernel_grad_abs_mean"]
-    last = gradients[blocks[-1]]["kernel_grad_abs_mean"]
+    first = gradients[blocks[0]][key]
+    last = gradients[blocks[-1]][key]
     return first / last if last else None
 
 
@@ -101,20 +115,41 @@ def conv_skewness(run):
     return statistics.fmean(early), statistics.fmean(late)
 
 
+def _by_depth(runs):
+    """Tanh VGG16_n runs by `(dataset, depth, order)`."""
+    chosen = {}
+    for run in runs:
+        depth = depth_of(run)
+        if (
+            depth is None
+            or run.config.activation != "tanh"
+            or run.variant not in ORDERS
+        ):
+            continue
+        key = (run.config.dataset, depth, run.variant)
+        chosen.setdefault(key, []).append(run)
+    return chosen
+
+
 @dataclasses.dataclass
 class DepthStudy:
     """The tanh VGG16_n runs of one dataset, by depth and order.
 
     Attributes:
         dataset: the dataset's name.
-        runs: dict from `(depth, order)` to the list of runs.
+        runs: dict from `(depth, order)` to the list of runs whose
+            accuracy counts.
+        gradient_runs: dict from `(depth, order)` to the runs whose
+            gradient scales count: those of `runs` that recorded them,
+            and the extra runs given for the gradients alone.
     """
 
     dataset: str
     runs: dict
+    gradient_runs: dict = dataclasses.field(default_factory=dict)
 
     @classmethod
-    def from_runs(cls, runs):
+    def from_runs(cls, runs, gradient_runs=()):
         """The study among `runs`: tanh VGG16_n, Convention or Swap.
 
         Runs of several datasets are never pooled: the first dataset (by
@@ -122,29 +157,33 @@ class DepthStudy:
 
         Args:
             runs: `report.runs.Run`s, finished.
+            gradient_runs: more finished runs, counted for their gradient
+                scales only (e.g. seeds trained again to record them).
 
         Returns:
             A `DepthStudy` (with no depths when no run qualifies).
         """
-        chosen = {}
-        for run in runs:
-            depth = depth_of(run)
-            if (
-                depth is None
-                or run.config.activation != "tanh"
-                or run.variant not in ORDERS
-            ):
-                continue
-            key = (run.config.dataset, depth, run.variant)
-            chosen.setdefault(key, []).append(run)
+        chosen = _by_depth(runs)
         datasets = sorted({dataset for dataset, _, _ in chosen})
         if not datasets:
             return cls("", {})
+        measured = _by_depth(
+            [
+                r
+                for r in list(runs) + list(gradient_runs)
+                if r.summary.get("gradients")
+            ]
+        )
         return cls(
             datasets[0],
             {
                 (depth, order): found
                 for (dataset, depth, order), found in chosen.items()
+                if dataset == datasets[0]
+            },
+            {
+                (depth, order): found
+                for (dataset, depth, order), found in measured.items()
                 if dataset == datasets[0]
             },
         )
@@ -184,14 +223,14 @@ class DepthStudy:
         )
 
     def gain_slope(self):
-        """The slope of Swap's gain against depth, with its p-value.
+        """The slope of Swap's gain against depth: a `verdicts.Evidence`.
 
         Fits accuracy = a + b·swap + c·depth + d·swap·depth to every run
         by least squares; d is the change of the gain per block.
 
         Returns:
-            `(slope, standard error, p)`, or `None` with fewer than two
-            depths or no residual degrees of freedom.
+            The test of d (in accuracy per block), or `None` with fewer
+            than two depths or no residual degrees of freedom.
         """
         if len(self.depths) < 2:
             return None
@@ -201,28 +240,44 @@ class DepthStudy:
                 for value in self.values(depth, order, accuracy):
                     rows.append([1.0, swap, depth, swap * depth])
                     targets.append(value)
-        x, y = np.array(rows), np.array(targets)
-        df = len(y) - x.shape[1]
-        if df < 1:
-            return None
-        coefficients, _, rank, _ = np.linalg.lstsq(x, y, rcond=None)
-        if rank < x.shape[1]:
-            return None
-        residual = y - x @ coefficients
-        variance = float(residual @ residual) / df
-        covariance = variance * np.linalg.inv(x.T @ x)
-        slope, se = coefficients[3], math.sqrt(covariance[3, 3])
-        p = t_two_sided_p(slope / se, df) if se > 0 else math.nan
-        return float(slope), se, float(p)
+        return verdicts.regression_test(
+            rows, targets, 3, "least squares, slope of the gain per block"
+        )
+
+    def gradient_values(self, depth, order, value):
+        """`value(run)` of each gradient run at `(depth, order)`."""
+        found = [
+            value(run) for run in self.gradient_runs.get((depth, order), [])
+        ]
+        return [v for v in found if v is not None]
+
+    def gradient_depths(self):
+        """The depths whose gradient runs number two or more in both orders."""
+        return sorted(
+            {
+                depth
+                for depth, _ in self.gradient_runs
+                if all(
+                    len(self.gradient_values(depth, o, gradient_ratio))
+                    >= MIN_SEEDS
+                    for o in ORDERS
+                )
+            }
+        )
 
     def gradient_ratio(self, depth, order):
         """`(mean, std, n)` of `gradient_ratio` at a depth, or None."""
-        return mean_std(self.values(depth, order, gradient_ratio))
+        return mean_std(self.gradient_values(depth, order, gradient_ratio))
 
 
 @dataclasses.dataclass(frozen=True)
 class DepthPeakClaim:
-    """Accuracy peaks at VGG16_11 in one order (appendix A.6)."""
+    """Accuracy peaks at VGG16_11 in one order (appendix A.6).
+
+    VGG16_11 is compared with each neighbouring depth measured (the
+    nearest below and above) by Welch's test: the claim holds when it
+    beats both, and is contradicted when a neighbour beats it.
+    """
 
     order: str
 
@@ -246,27 +301,39 @@ class DepthPeakClaim:
         below = [d for d in means if d < PAPER_BEST_DEPTH]
         above = [d for d in means if d > PAPER_BEST_DEPTH]
         if PAPER_BEST_DEPTH not in means or not below or not above:
-            return ClaimResult(self, None, ours or "no run")
-        peak = max(means, key=lambda d: means[d][0])
-        ours += f"; peak at VGG16_{peak}"
-        others = [m for d, m in means.items() if d != peak]
-        runner_up = max(others, key=lambda m: m[0])
-        spread = max(means[peak][1], runner_up[1])
-        noise = spread > 0 and means[peak][0] - runner_up[0] < spread
+            return ClaimResult(
+                self, verdicts.Verdict(verdicts.NOT_MEASURED), ours or "no run"
+            )
+        peak = self.values(study, PAPER_BEST_DEPTH)
+        tests = [
+            verdicts.welch_test(
+                self.values(study, neighbour),
+                peak,
+                f"Welch's t, VGG16_{PAPER_BEST_DEPTH} − VGG16_{neighbour}",
+            )
+            for neighbour in (max(below), min(above))
+        ]
         return ClaimResult(
             self,
-            peak == PAPER_BEST_DEPTH,
+            verdicts.all_of([verdicts.directional(t) for t in tests]),
             ours,
-            "within the seeds' noise" if noise else "",
+            digits=2,
+            scale=100.0,
         )
+
+    def values(self, study, depth):
+        return study.values(depth, self.order, accuracy)
 
 
 @dataclasses.dataclass(frozen=True)
 class GainGrowthClaim:
-    """Swap's gain over Convention grows with depth."""
+    """Swap's gain over Convention grows with depth (ours, not the paper's)."""
 
     text = "Swap's gain over Convention grows with depth"
-    paper = "predicted by the gradient explanation (figure 15); not measured"
+    paper = (
+        "not claimed: the project's extrapolation of the paper's gradient "
+        "explanation (A.6)"
+    )
 
     def check(self, study):
         """The claim on a `DepthStudy`: a `ClaimResult`."""
@@ -280,79 +347,84 @@ class GainGrowthClaim:
             )
         fit = study.gain_slope()
         if fit is None:
-            return ClaimResult(self, None, "; ".join(gains) or "no run")
-        slope, se, p = fit
-        ours = "; ".join(gains) + (
-            f"; slope {100 * slope:+.3f} ± {100 * se:.3f} points per block "
-            f"(p {p:.2g})"
+            return ClaimResult(
+                self,
+                verdicts.Verdict(verdicts.NOT_MEASURED),
+                "; ".join(gains) or "no run",
+            )
+        ours = "; ".join(gains) + "; the test's slope in points per block"
+        return ClaimResult(
+            self, verdicts.by_interval(fit), ours, digits=3, scale=100.0
         )
-        caveat = "" if p < 0.05 else "not significant at p < 0.05"
-        return ClaimResult(self, slope > 0, ours, caveat)
 
 
 @dataclasses.dataclass(frozen=True)
 class GradientFallClaim:
-    """Convention's first-layer gradient falls with depth more than Swap's.
+    """Convention's conv1 gradient falls with depth more than Swap's (ours).
 
-    Measured by the ratio of the first block's mean |kernel gradient| to
-    the last block's, per depth and order, and the slope of its logarithm
-    against depth in each order.
+    Measured by the ratio of conv1's mean |kernel gradient| to the last
+    conv block's, per run, and decided by the interval of the difference
+    of the slopes of its logarithm against depth (Swap's minus
+    Convention's, fitted together as in `DepthStudy.gain_slope`). The
+    kernel gradient includes the decay term, the one every version
+    recorded.
     """
 
     text = (
-        "Convention's first-layer gradient scale falls with depth more "
-        "than Swap's"
+        "Convention's conv1 kernel gradient, relative to the last conv "
+        "block's, falls with depth more than Swap's"
     )
-    paper = "Convention's lower layers get smaller gradients (figure 15)"
-
-    def slopes(self, study):
-        """Per order, the least-squares slope of log(ratio) against depth.
-
-        Args:
-            study: a `DepthStudy`.
-
-        Returns:
-            A dict from order to the slope over the depths that recorded
-            gradients, or `None` when an order has fewer than two such
-            depths.
-        """
-        slopes = {}
-        for order in ORDERS:
-            points = [
-                (depth, math.log(ratio))
-                for depth in study.depths
-                for ratio in study.values(depth, order, gradient_ratio)
-                if ratio > 0
-            ]
-            if len({depth for depth, _ in points}) < 2:
-                return None
-            depths, logs = zip(*points, strict=True)
-            slopes[order] = float(np.polyfit(depths, logs, 1)[0])
-        return slopes
+    paper = (
+        "not claimed: the project's extrapolation of figure 15 (the paper "
+        "makes no depth prediction)"
+    )
 
     def check(self, study):
         """The claim on a `DepthStudy`: a `ClaimResult`."""
+        depths = study.gradient_depths()
         ours = "; ".join(
             f"{order.capitalize()} "
             + ", ".join(
                 f"VGG16_{d}: {mean_std_cell(study.gradient_ratio(d, order))}"
-                for d in study.depths
+                for d in depths
             )
             for order in ORDERS
         )
-        slopes = self.slopes(study)
-        if slopes is None:
-            return ClaimResult(self, None, ours or "no run")
-        ours += (
-            "; slope of log(first/last) per block: Convention "
-            f"{slopes['convention']:+.3f}, Swap {slopes['swap']:+.3f}"
+        rows, targets = [], []
+        for depth in depths:
+            for swap, order in enumerate(ORDERS):
+                for ratio in study.gradient_values(
+                    depth, order, gradient_ratio
+                ):
+                    if ratio > 0:
+                        rows.append([1.0, swap, depth, swap * depth])
+                        targets.append(math.log(ratio))
+        fit = (
+            verdicts.regression_test(
+                rows,
+                targets,
+                3,
+                "least squares, Swap's slope of log(conv1/last conv) per "
+                "block − Convention's",
+            )
+            if len(depths) >= 2
+            else None
         )
-        return ClaimResult(self, slopes["convention"] < slopes["swap"], ours)
+        if fit is None:
+            return ClaimResult(
+                self, verdicts.Verdict(verdicts.NOT_MEASURED), ours or "no run"
+            )
+        return ClaimResult(self, verdicts.by_interval(fit), ours, digits=3)
 
 
 @dataclasses.dataclass(frozen=True)
 class LateSkewnessClaim:
-    """Blocks past the 8th have lower |skewness| than blocks 1-8."""
+    """Blocks past the 8th have lower |skewness| than blocks 1-8.
+
+    Decided by Student's t on each run's difference (mean |skewness| of
+    blocks 1-8 minus that of the blocks past the 8th), over every run
+    past 8 conv blocks.
+    """
 
     text = (
         "Blocks past the 8th have lower mean absolute skewness than the "
@@ -362,7 +434,7 @@ class LateSkewnessClaim:
 
     def check(self, study):
         """The claim on a `DepthStudy`: a `ClaimResult`."""
-        parts, verdicts = [], []
+        parts, differences = [], []
         for depth in study.depths:
             for order in ORDERS:
                 pairs = study.values(depth, order, conv_skewness)
@@ -370,15 +442,20 @@ class LateSkewnessClaim:
                     continue
                 early = statistics.fmean(p[0] for p in pairs)
                 late = statistics.fmean(p[1] for p in pairs)
-                verdicts.append(late < early)
+                differences += [p[0] - p[1] for p in pairs]
                 parts.append(
                     f"VGG16_{depth} {order.capitalize()}: {early:.3f} "
                     f"(1-8) vs {late:.3f} (9+)"
                 )
         ours = "; ".join(parts) or "no run past the 8th block"
-        if not verdicts:
-            return ClaimResult(self, None, ours)
-        return ClaimResult(self, all(verdicts), ours)
+        if not differences:
+            return ClaimResult(
+                self, verdicts.Verdict(verdicts.NOT_MEASURED), ours
+            )
+        test = verdicts.one_sample_test(
+            differences, "Student's t, blocks 1-8 − blocks 9+ per run"
+        )
+        return ClaimResult(self, verdicts.by_interval(test), ours)
 
 
 #: The depth study's claims, each checked on a `DepthStudy`.
@@ -400,17 +477,19 @@ def depth_table(study):
     """Accuracy, Swap's gain and the gradient ratio per depth: a `Table`."""
     rows = []
     for depth in study.depths:
-        gain = study.gain(depth)
+        gain = verdicts.welch_test(
+            study.values(depth, "convention", accuracy),
+            study.values(depth, "swap", accuracy),
+        )
         rows.append(
             [
                 f"VGG16_{depth}",
                 mean_std_cell(study.accuracy(depth, "convention"), scale=100.0),
                 mean_std_cell(study.accuracy(depth, "swap"), scale=100.0),
-                f"{100 * gain.difference:+.2f} ± "
-                f"{number_cell(100 * gain.standard_error, '.2f')}",
+                verdicts.estimate_cell(gain, 2, 100.0),
                 number_cell(gain.p, ".2g"),
-                mean_std_cell(study.gradient_ratio(depth, "convention"), 3),
-                mean_std_cell(study.gradient_ratio(depth, "swap"), 3),
+                mean_std_cell(study.gradient_ratio(depth, "convention"), 2),
+                mean_std_cell(study.gradient_ratio(depth, "swap"), 2),
             ]
         )
     return Table(
@@ -418,10 +497,10 @@ def depth_table(study):
             "model",
             "Convention (%)",
             "Swap (%)",
-            "Swap - Convention (points ± s.e.)",
+            "Swap − Convention (points) [95% interval]",
             "p (Welch)",
-            "first/last gradient, Convention",
-            "first/last gradient, Swap",
+            "conv1/last conv kernel gradient, Convention",
+            "conv1/last conv kernel gradient, Swap",
         ],
         rows,
     )
@@ -431,6 +510,7 @@ __all__ = [
     "DEPTH_CLAIMS",
     "DepthStudy",
     "check_depth_claims",
+    "conv_blocks",
     "conv_skewness",
     "depth_of",
     "depth_table",

@@ -109,13 +109,15 @@ def markdown_table(table):
         table: a `Table`.
 
     Returns:
-        The Markdown table, lines joined by newlines.
+        The Markdown table, lines joined by newlines; a `|` inside a cell
+        (as in "mean |x|") is escaped.
     """
-    lines = [
-        "| " + " | ".join(table.header) + " |",
-        "|" + "---|" * len(table.header),
-    ]
-    lines += ["| " + " | ".join(row) + " |" for row in table.rows]
+
+    def line(cells):
+        return "| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |"
+
+    lines = [line(table.header), "|" + "---|" * len(table.header)]
+    lines += [line(row) for row in table.rows]
     return "\n".join(lines)
 
 

@@ -267,6 +267,13 @@ GRADIENT_PANELS = (
 )
 
 
+def _block_order(name):
+    """Conv blocks by number, then the fully connected ones by number."""
+    kind = name.rstrip("0123456789")
+    number = name[len(kind) :]
+    return (kind != "conv", kind, int(number) if number else 0)
+
+
 def gradient_scale(groups):
     """Figure 15: the three gradient scales per block, one line per group.
 
@@ -290,16 +297,17 @@ def gradient_scale(groups):
             series.append((group.label, recorded[0]))
     if not series:
         return None
+    # blocks aligned by name: a shallower model's line stops where its
+    # blocks do, rather than running across the deeper model's
+    blocks = list(dict.fromkeys(n for _, g in series for n in g))
+    blocks.sort(key=_block_order)
     fig, axes = plt.subplots(1, 3, figsize=(14, 4))
     for ax, (key, title) in zip(axes, GRADIENT_PANELS, strict=True):
         for label, gradients in series:
-            layers = list(gradients)
-            ax.plot(
-                layers,
-                [gradients[n][key] for n in layers],
-                marker="o",
-                label=label,
-            )
+            # NaN where a model has no such block: the line breaks there
+            values = [gradients.get(n, {}).get(key, np.nan) for n in blocks]
+            ax.plot(range(len(blocks)), values, marker="o", label=label)
+        ax.set_xticks(range(len(blocks)), blocks)
         ax.set_title(title, fontsize=9)
         ax.set_yscale("log")
         ax.set_xlabel("block")
@@ -411,9 +419,10 @@ def depth_gain(study):
         xs = np.array([min(study.depths), max(study.depths)], float)
         ax.plot(
             xs,
-            mean_gain + 100 * fit[0] * (xs - mean_depth),
+            mean_gain + 100 * fit.estimate * (xs - mean_depth),
             ls="--",
-            label=f"slope {100 * fit[0]:+.3f} points/block (p {fit[2]:.2g})",
+            label=f"slope {100 * fit.estimate:+.3f} points/block "
+            f"[{100 * fit.low:+.3f}, {100 * fit.high:+.3f}]",
         )
     ax.set_xlabel("n of VGG16_n")
     ax.set_ylabel("gain (points)")
@@ -455,28 +464,6 @@ def _depth_panels(study, series, ylabel, log=False, mark_block=None):
     axes[0].set_ylabel(ylabel)
     fig.tight_layout()
     return fig
-
-
-def depth_gradients(study):
-    """Mean |kernel gradient| per block at the last epoch, by depth.
-
-    One line per depth, one panel per order (paper figure 15).
-
-    Args:
-        study: a `depth.DepthStudy`.
-
-    Returns:
-        The figure, or `None` when no run recorded gradient scales.
-    """
-    return _depth_panels(
-        study,
-        lambda run: {
-            name: values["kernel_grad_abs_mean"]
-            for name, values in (run.summary.get("gradients") or {}).items()
-        },
-        "mean |gradient of the kernel|",
-        log=True,
-    )
 
 
 def depth_skewness(study):

@@ -531,12 +531,136 @@ def sync_from(clone):
     )
 
 
+#: Files outside this folder that show the study's tables: each holds
+#: `generated_block` blocks that `collect` rewrites from results.csv.
+SUMMARY_FILES = ("README.md", os.path.join("docs", "reproduction.md"))
+BLOCK_START = "<!-- study.py --collect: {} -->"
+BLOCK_END = "<!-- end of study.py --collect: {} -->"
+
+
+def final_rows(rows):
+    """`{(model, activation, order): [test accuracy, ...]}` of the finals."""
+    found = {}
+    for row in rows:
+        if row["role"] == "final" and row["test_accuracy"] not in ("", None):
+            key = (row["model"], row["activation"], row["order"])
+            found.setdefault(key, []).append(float(row["test_accuracy"]))
+    return found
+
+
+def _gain_cells(conv, swap):
+    from bnorder_tf.report.document import mean_std_cell
+    from bnorder_tf.report.significance import mean_std
+    from bnorder_tf.report.verdicts import estimate_cell, welch_test
+
+    test = welch_test(conv, swap)
+    return [
+        mean_std_cell(mean_std(conv), scale=100.0),
+        mean_std_cell(mean_std(swap), scale=100.0),
+        estimate_cell(test, 2, 100.0),
+        f"{test.p:.2g}",
+    ]
+
+
+def pairs_markdown(rows):
+    """The Convention/Swap pair table of the finals, as Markdown."""
+    from bnorder_tf.report.document import Table, markdown_table
+
+    finals = final_rows(rows)
+    table = []
+    for model, activation, order in sorted(finals):
+        if (
+            order != "convention"
+            or model.startswith("vgg16_")
+            and model != "vgg16_11"
+        ):
+            continue
+        swap = finals.get((model, activation, "swap"))
+        if swap:
+            conv = finals[(model, activation, order)]
+            table.append([model, activation, *_gain_cells(conv, swap)])
+    header = [
+        "model",
+        "activation",
+        "Convention (%)",
+        "Swap (%)",
+        "Swap − Convention (points) [95% interval]",
+        "p (Welch)",
+    ]
+    return markdown_table(Table(header, table))
+
+
+def depth_markdown(rows):
+    """The depth table of the finals (VGG16_n with tanh), as Markdown."""
+    from bnorder_tf.report.document import Table, markdown_table
+
+    finals = final_rows(rows)
+    depths = sorted(
+        int(model.split("_")[1])
+        for model, activation, order in finals
+        if model.startswith("vgg16_")
+        and activation == "tanh"
+        and order == "convention"
+        and (model, activation, "swap") in finals
+    )
+    table = [
+        [
+            f"VGG16_{depth}",
+            *_gain_cells(
+                finals[(f"vgg16_{depth}", "tanh", "convention")],
+                finals[(f"vgg16_{depth}", "tanh", "swap")],
+            ),
+        ]
+        for depth in depths
+    ]
+    header = [
+        "model",
+        "Convention (%)",
+        "Swap (%)",
+        "Swap − Convention (points) [95% interval]",
+        "p (Welch)",
+    ]
+    return markdown_table(Table(header, table))
+
+
+def generated_blocks(rows):
+    """`{block name: Markdown}` of the tables the summaries show."""
+    return {"pairs": pairs_markdown(rows), "depth": depth_markdown(rows)}
+
+
+def fill_blocks(text, blocks):
+    """`text` with each block between its markers replaced.
+
+    Raises:
+        StudyError: a block's markers are missing.
+    """
+    for name, body in blocks.items():
+        start, end = BLOCK_START.format(name), BLOCK_END.format(name)
+        if start not in text or end not in text:
+            raise StudyError(f"no {start} ... {end} block to fill.")
+        head, rest = text.split(start, 1)
+        _, tail = rest.split(end, 1)
+        text = f"{head}{start}\n{body.rstrip()}\n{end}{tail}"
+    return text
+
+
+def read_results():
+    """The rows of results.csv."""
+    with open(os.path.join(HERE, "results.csv"), newline="") as f:
+        return list(csv.DictReader(f))
+
+
 def collect():
-    """Writes results.csv and README.md from the run directories."""
+    """Writes results.csv, README.md and the summaries' tables from the runs."""
     from bnorder_tf.report.runs import NotARunError, find_runs
 
     rows = []
-    for role, top in (("search", TUNING_DIR), ("final", FINAL_DIR)):
+    for role, top in (
+        ("search", TUNING_DIR),
+        ("final", FINAL_DIR),
+        ("figure15", FIGURE15_DIR),
+        ("recheck", RECHECK_DIR),
+    ):
         top = os.path.join(ROOT, top)
         if os.path.isdir(top) and any(os.scandir(top)):
             try:
@@ -559,6 +683,11 @@ def collect():
         writer.writerows(rows)
     finals = [r for r in rows if r["role"] == "final"]
     if finals:
+        gradient_runs = (
+            ["--gradient_runs", FIGURE15_DIR]
+            if os.path.isdir(os.path.join(ROOT, FIGURE15_DIR))
+            else []
+        )
         subprocess.check_call(
             [
                 sys.executable,
@@ -576,9 +705,17 @@ def collect():
                 f"{INTRO}\n\n{code_versions_text()}",
                 "--notes",
                 NOTES,
+                *gradient_runs,
             ],
             cwd=ROOT,
         )
+        blocks = generated_blocks(read_results())
+        for name in SUMMARY_FILES:
+            path = os.path.join(ROOT, name)
+            with open(path) as f:
+                text = f.read()
+            with open(path, "w") as f:
+                f.write(fill_blocks(text, blocks))
     print(f"{len(rows)} run(s) in results.csv, {len(finals)} final.")
 
 
