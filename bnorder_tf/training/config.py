@@ -341,7 +341,7 @@ class TrainConfig:
         "Compute in 16 bits, keeping float32 weights: Keras's mixed_float16 "
         "(with loss scaling) or mixed_bfloat16 policy (recent GPUs and "
         "CPUs with AMX or AVX512-BF16); none: float32. The statistics are "
-        "computed in float32 or wider either way.",
+        "measured on a float32 pass unless --stats_precision=compute.",
         str,
         kind=OPERATIONAL,
         choices=("none", "float16", "bfloat16"),
