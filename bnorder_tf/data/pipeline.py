@@ -16,7 +16,7 @@ from bnorder_tf.data.preprocessing import (
     augment_large,
     augment_small,
 )
-from bnorder_tf.data.sources import get_source
+from bnorder_tf.data.sources import Source, get_source
 from bnorder_tf.errors import ConfigError
 
 #: Inputs up to this side get CIFAR-style augmentation (crop + flip).
@@ -56,7 +56,7 @@ class LoadedData:
 
 
 def load(
-    name: str,
+    name: str | Source,
     split: str,
     *,
     batch_size: int,
@@ -66,6 +66,7 @@ def load(
     drop_remainder: bool | None = None,
     shuffle_buffer: int = 10000,
     validation_examples: int = 0,
+    image_size: int | None = None,
 ) -> LoadedData:
     """Loads a dataset split as a `tf.data` pipeline.
 
@@ -73,7 +74,10 @@ def load(
         name: one of `bnorder_tf.data.DATASETS` (`cifar10`, `cifar100`,
             `fashion_mnist`, `tiny_imagenet`, `imagenet2012`,
             `imagenet_resized/32x32`, `imagenet_resized/64x64`,
-            `synthetic`).
+            `synthetic`), `tfds:<name>[/<config>]`, `folder:<path>`, or a
+            `Source` already made (`get_source`): load both splits of a
+            `tfds:` or `folder:` dataset from one `Source`, so that its
+            normalisation is measured once.
         split: `"train"`, `"test"`, or `"validation"`: the last
             `validation_examples` examples of the source's training split,
             which `"train"` then leaves out.
@@ -88,6 +92,8 @@ def load(
         shuffle_buffer: int, shuffle buffer size.
         validation_examples: int, examples held out of the training split
             as the `"validation"` split (0: none).
+        image_size: optional int: resize the images of a `tfds:` or
+            `folder:` dataset to `image_size x image_size`.
 
     Returns:
         A `LoadedData`.
@@ -107,7 +113,10 @@ def load(
     """
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}.")
-    source = get_source(name, data_dir)
+    if isinstance(name, Source):
+        source = name
+    else:
+        source = get_source(name, data_dir, image_size=image_size)
     raw, num_examples = _split(source, split, validation_examples)
     training = split == "train" if training is None else training
     drop_remainder = training if drop_remainder is None else drop_remainder

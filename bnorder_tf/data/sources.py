@@ -14,9 +14,14 @@ import numpy as np
 import tensorflow as tf
 
 from bnorder_tf import choices
+from bnorder_tf.data.folder import (
+    FOLDER_PREFIX,
+    FolderDatasetError,
+    list_folder,
+)
 from bnorder_tf.data.idx import MalformedFileError, read_idx
 from bnorder_tf.data.preprocessing import Preprocessing
-from bnorder_tf.errors import UserError, lookup
+from bnorder_tf.errors import ConfigError, UserError, lookup
 
 #: Where Debian's `dataset-fashion-mnist` package installs its files.
 DEBIAN_FASHION_MNIST = "/usr/share/datasets/fashion-mnist"
@@ -275,6 +280,26 @@ def _online(host="storage.googleapis.com", timeout=3.0):
         return False
 
 
+def _prepare(builder, name, data_dir, hint=""):
+    """Downloads and prepares a tfds dataset that is not prepared yet.
+
+    Raises:
+        DatasetNotAvailableError: it is not prepared and this machine is
+            offline.
+    """
+    if builder.is_prepared():
+        return
+    if not _online():
+        where = data_dir or "~/tensorflow_datasets"
+        raise DatasetNotAvailableError(
+            f"{name} is not prepared under {where} and this machine is "
+            f"offline: run `tfds build {name}` on a machine with "
+            "internet and copy the folder here, then pass "
+            f"--data_dir=DIR{'; ' + hint if hint else ''}."
+        )
+    builder.download_and_prepare()
+
+
 def _tfds_source(
     name,
     data_dir,
@@ -290,16 +315,7 @@ def _tfds_source(
     if data_dir:
         _check_data_dir(data_dir)
     builder = tfds.builder(name, data_dir=data_dir)
-    if not builder.is_prepared():
-        if not _online():
-            where = data_dir or "~/tensorflow_datasets"
-            raise DatasetNotAvailableError(
-                f"{name} is not prepared under {where} and this machine is "
-                f"offline: run `tfds build {name}` on a machine with "
-                "internet and copy the folder here, then pass "
-                f"--data_dir=DIR{'; ' + hint if hint else ''}."
-            )
-        builder.download_and_prepare()
+    _prepare(builder, name, data_dir, hint)
     if class_names is None:
         names = builder.info.features["label"].names
         class_names = tuple(names) if names else None
@@ -484,6 +500,346 @@ def _decode_64x64_rgb(path, label):
     return tf.ensure_shape(image, [64, 64, 3]), label
 
 
+# --- any dataset: normalisation measured on its training split ---------------
+
+#: Examples per batch of the pass that measures the normalisation.
+_MEASURE_BATCH = 256
+
+
+def measure_preprocessing(raw_train, raw_shape):
+    """The `Preprocessing` of a dataset, measured on its training split.
+
+    One pass over the split: the mean and standard deviation of each
+    channel of the [0, 1] pixels, over every pixel of every image (as the
+    built-in datasets' constants are), in float64.
+
+    Args:
+        raw_train: unbatched dataset of `(uint8 image, label)` of the
+            shape `raw_shape`.
+        raw_shape: `(H, W, C)`.
+
+    Returns:
+        A `Preprocessing` (`std` is 1 for a channel that never varies).
+
+    Example:
+    >>> images = np.stack([np.full((2, 2, 1), v, np.uint8) for v in (0, 255)])
+    >>> raw = tf.data.Dataset.from_tensor_slices((images, [0, 1]))
+    >>> measure_preprocessing(raw, (2, 2, 1))
+    Preprocessing(mean=(0.5,), std=(0.5,), raw_shape=(2, 2, 1), pad_to=None)
+    """
+    channels = raw_shape[-1]
+
+    @tf.autograph.experimental.do_not_convert
+    def moments(images, labels):
+        x = tf.reshape(tf.cast(images, tf.float64) / 255.0, [-1, channels])
+        count = tf.cast(tf.shape(x)[0], tf.float64)
+        return tf.reduce_sum(x, 0), tf.reduce_sum(x * x, 0), count
+
+    zeros = tf.zeros([channels], tf.float64)
+    total, squares, count = (
+        raw_train.batch(_MEASURE_BATCH)
+        .map(moments, num_parallel_calls=tf.data.AUTOTUNE)
+        .reduce(
+            (zeros, zeros, tf.constant(0.0, tf.float64)),
+            lambda a, b: tuple(x + y for x, y in zip(a, b, strict=True)),
+        )
+    )
+    count = max(float(count), 1.0)
+    mean = total.numpy() / count
+    std = np.sqrt(np.maximum(squares.numpy() / count - mean**2, 0.0))
+    std = np.where(std > 0, std, 1.0)
+    return Preprocessing(
+        mean=tuple(round(float(m), 6) for m in mean),
+        std=tuple(round(float(v), 6) for v in std),
+        raw_shape=tuple(int(d) for d in raw_shape),
+    )
+
+
+def _resized(images, size):
+    """uint8 images resized to `size x size` (area-averaged when shrinking)."""
+    resized = tf.image.resize(images, [size, size], antialias=True)
+    return tf.cast(tf.clip_by_value(tf.round(resized), 0, 255), tf.uint8)
+
+
+def _mixed_sizes_error(spec, sizes):
+    return ConfigError(
+        f"--dataset={spec} has images of different sizes ({sizes}): pass "
+        "--image_size=N to resize every image to NxN, e.g. --image_size=64."
+    )
+
+
+# --- any image-classification builder of tensorflow-datasets -----------------
+
+TFDS_PREFIX = "tfds:"
+#: The percentage of a tfds training split that becomes the test split of
+#: a dataset that has none: its last `CARVED_TEST_PERCENT` percent.
+CARVED_TEST_PERCENT = 10
+
+
+def _tfds_builder(spec, data_dir):
+    import tensorflow_datasets as tfds
+
+    name = spec[len(TFDS_PREFIX) :]
+    try:
+        return tfds.builder(name, data_dir=data_dir)
+    except (ValueError, AssertionError) as e:
+        # unknown name, config or version: tfds's first line says which
+        reason = str(e).strip().splitlines()[0]
+        raise DatasetNotAvailableError(
+            f"--dataset={spec}: {reason} See "
+            "https://www.tensorflow.org/datasets/catalog for the names "
+            "(tfds:<name> or tfds:<name>/<config>)."
+        ) from None
+
+
+def _image_and_label_keys(builder, spec):
+    """The feature keys of the image and the class label.
+
+    The builder's supervised keys when they are an image and a class
+    label, else features named `image` and `label`.
+    """
+    import tensorflow_datasets as tfds
+
+    features = dict(builder.info.features.items())
+    keys = builder.info.supervised_keys
+    candidates = [tuple(keys)] if keys and len(keys) == 2 else []
+    candidates.append(("image", "label"))
+    for image_key, label_key in candidates:
+        if (
+            isinstance(image_key, str)
+            and isinstance(label_key, str)
+            and isinstance(features.get(image_key), tfds.features.Image)
+            and isinstance(features.get(label_key), tfds.features.ClassLabel)
+        ):
+            return image_key, label_key
+    raise ConfigError(
+        f"--dataset={spec}: {builder.name} has no image and class label to "
+        f"train on (its features: {', '.join(features.keys())}); the "
+        "trainer takes image-classification datasets."
+    )
+
+
+def _tfds_splits(builder, spec):
+    """`{"train": tfds split, "test": tfds split}` of a builder.
+
+    The test split is `test`, else `validation`, else the last
+    `CARVED_TEST_PERCENT` percent of `train` (which `train` then leaves
+    out).
+    """
+    names = set(builder.info.splits.keys())
+    if "train" not in names:
+        raise ConfigError(
+            f"--dataset={spec} has no train split (its splits: "
+            f"{', '.join(sorted(names)) or 'none'}); the trainer needs one."
+        )
+    for test in ("test", "validation"):
+        if test in names:
+            return {"train": "train", "test": test}
+    kept = 100 - CARVED_TEST_PERCENT
+    return {"train": f"train[:{kept}%]", "test": f"train[{kept}%:]"}
+
+
+def tfds_dataset(spec, data_dir=None, image_size=None, preprocessing=None):
+    """Any image-classification dataset of tensorflow-datasets.
+
+    `spec` is `tfds:<name>`, `tfds:<name>/<config>` or with a version,
+    `tfds:<name>/<config>:<version>`. The classes, their names and the
+    image shape come from the builder's info; the image and label are
+    its supervised keys (or its `image` and `label` features).
+
+    - The test split is the builder's `test` split, else its `validation`
+      split, else the last `CARVED_TEST_PERCENT` percent of `train`
+      (tfds's `train[90%:]`, the same examples every time), which the
+      training split then leaves out.
+    - Images of different sizes (a shape like `(None, None, 3)`) need
+      `image_size`: each is resized to `image_size x image_size`
+      (antialiased bilinear, then rounded back to uint8), so the model
+      and the export take that size.
+    - The normalisation is measured on the training split
+      (`measure_preprocessing`) unless `preprocessing` is given (a
+      resumed run passes the one it recorded).
+
+    Args:
+        spec: `tfds:<name>[/<config>][:<version>]`.
+        data_dir: optional tensorflow-datasets data directory.
+        image_size: optional int: resize every image to this square size.
+        preprocessing: optional `Preprocessing` to use instead of
+            measuring one.
+
+    Returns:
+        A `Source`.
+
+    Raises:
+        DatasetNotAvailableError: no such builder, or the data is not
+            prepared and this machine is offline.
+        ConfigError: not an image-classification dataset, no train split,
+            or images of different sizes without `image_size`.
+
+    Example:
+    tensorflow-datasets downloads SVHN on first use, so the example is not
+    run as a test:
+
+    >>> source = tfds_dataset("tfds:svhn_cropped")  # doctest: +SKIP
+    >>> source.num_classes, source.preprocessing.raw_shape  # doctest: +SKIP
+    (10, (32, 32, 3))
+    """
+    if data_dir:
+        _check_data_dir(data_dir)
+    builder = _tfds_builder(spec, data_dir)
+    image_key, label_key = _image_and_label_keys(builder, spec)
+    features = builder.info.features
+    image_feature, label_feature = features[image_key], features[label_key]
+    if np.dtype(image_feature.np_dtype) != np.uint8:
+        raise ConfigError(
+            f"--dataset={spec}: its images are {image_feature.np_dtype} "
+            "values; the trainer takes uint8 images."
+        )
+    height, width, channels = image_feature.shape
+    if channels is None:
+        raise ConfigError(
+            f"--dataset={spec}: its images have no fixed number of "
+            "channels; the trainer needs one."
+        )
+    if image_size is None and (height is None or width is None):
+        raise _mixed_sizes_error(spec, f"shape {image_feature.shape}")
+    _prepare(builder, spec[len(TFDS_PREFIX) :], data_dir)
+    split_names = _tfds_splits(builder, spec)
+    raw_shape = (image_size or height, image_size or width, channels)
+
+    @tf.autograph.experimental.do_not_convert
+    def example(features):
+        image = features[image_key]
+        if image_size and (height, width) != (image_size, image_size):
+            image = _resized(image, image_size)
+        return tf.ensure_shape(image, raw_shape), tf.cast(
+            features[label_key], tf.int64
+        )
+
+    def load_split(split):
+        _check_split(split)
+        tfds_split = split_names[split]
+        ds = builder.as_dataset(split=tfds_split, shuffle_files=False)
+        ds = ds.map(example, num_parallel_calls=tf.data.AUTOTUNE)
+        return ds, builder.info.splits[tfds_split].num_examples
+
+    if preprocessing is None:
+        preprocessing = measure_preprocessing(load_split("train")[0], raw_shape)
+    return Source(
+        spec,
+        label_feature.num_classes,
+        tuple(label_feature.names),
+        preprocessing,
+        load_split,
+        location=f"tensorflow-datasets:{builder.data_dir}",
+    )
+
+
+# --- a folder of images: <path>/train/<class>/*, <path>/test/<class>/* -----
+
+
+def _decoded(path, channels):
+    image = tf.io.decode_image(
+        tf.io.read_file(path), channels=channels, expand_animations=False
+    )
+    return image
+
+
+def _image_shapes(spec, files):
+    """`(H, W, C)` of each file, read with tf.data; one line for a bad one.
+
+    Raises:
+        FolderDatasetError: a file that cannot be read or decoded, named
+            (with how many others cannot).
+    """
+    paths = tf.data.Dataset.from_tensor_slices(list(files))
+    shapes = paths.map(
+        tf.autograph.experimental.do_not_convert(
+            lambda path: (path, tf.shape(_decoded(path, 0)))
+        ),
+        num_parallel_calls=tf.data.AUTOTUNE,
+    ).ignore_errors()
+    found = {
+        path.decode(): tuple(int(d) for d in shape)
+        for path, shape in shapes.as_numpy_iterator()
+    }
+    bad = [f for f in files if f not in found]
+    if bad:
+        others = f" (and {len(bad) - 1} other files)" if len(bad) > 1 else ""
+        raise FolderDatasetError(
+            f"--dataset={spec}: {bad[0]}{others} is not an image "
+            "TensorFlow can read (PNG, JPEG, BMP or GIF); fix or remove it."
+        )
+    return [found[f] for f in files]
+
+
+def folder_dataset(spec, image_size=None, preprocessing=None):
+    """Images in `<path>/train/<class>/*` and `<path>/test/<class>/*`.
+
+    The class names are the folder names, sorted (`list_folder`). Every
+    file is decoded once when the source is made, so that an unreadable
+    one is refused before training; the images are read lazily after.
+
+    - Grayscale images stay one channel when every image is grayscale;
+      otherwise every image is read as RGB (an alpha channel is dropped).
+    - Images of different sizes need `image_size`: each is resized to
+      `image_size x image_size`.
+    - The normalisation is measured on the training images unless
+      `preprocessing` is given.
+
+    Args:
+        spec: `folder:<path>`.
+        image_size: optional int: resize every image to this square size.
+        preprocessing: optional `Preprocessing` to use instead of
+            measuring one.
+
+    Returns:
+        A `Source`.
+
+    Raises:
+        FolderDatasetError: a bad layout (`list_folder`) or an unreadable
+            image.
+        ConfigError: images of different sizes without `image_size`.
+    """
+    layout = list_folder(spec[len(FOLDER_PREFIX) :])
+    all_files = layout.files["train"] + layout.files["test"]
+    shapes = _image_shapes(spec, all_files)
+    channels = 1 if all(c == 1 for _, _, c in shapes) else 3
+    sizes = sorted({(h, w) for h, w, _ in shapes})
+    if image_size is None and len(sizes) > 1:
+        listed = ", ".join(f"{w}x{h}" for h, w in sizes[:3])
+        raise _mixed_sizes_error(
+            spec, listed + (", ..." if len(sizes) > 3 else "")
+        )
+    height, width = (image_size, image_size) if image_size else sizes[0]
+    raw_shape = (height, width, channels)
+
+    @tf.autograph.experimental.do_not_convert
+    def example(path, label):
+        image = _decoded(path, channels)
+        if image_size and sizes != [(image_size, image_size)]:
+            image = _resized(image, image_size)
+        return tf.ensure_shape(image, raw_shape), label
+
+    def load_split(split):
+        _check_split(split)
+        files, labels = layout.files[split], layout.labels[split]
+        ds = tf.data.Dataset.from_tensor_slices(
+            (list(files), np.asarray(labels, "int64"))
+        )
+        return ds.map(example, num_parallel_calls=tf.data.AUTOTUNE), len(files)
+
+    if preprocessing is None:
+        preprocessing = measure_preprocessing(load_split("train")[0], raw_shape)
+    return Source(
+        spec,
+        len(layout.class_names),
+        layout.class_names,
+        preprocessing,
+        load_split,
+        location=layout.path,
+    )
+
+
 def _synthetic(name, data_dir):
     return dataclasses.replace(synthetic(), location="synthetic")
 
@@ -508,12 +864,43 @@ DATASETS = choices.DATASETS
 choices.check_registry(SOURCES, DATASETS, "dataset")
 
 
-def get_source(name, data_dir=None):
+#: The prefix of data given from Python (`run_training(config, data=...)`).
+USER_PREFIX = "user:"
+
+
+def get_source(name, data_dir=None, *, image_size=None, preprocessing=None):
     """Returns the `Source` for a dataset name.
+
+    Args:
+        name: a built-in name (`DATASETS`), `tfds:<name>[/<config>]`
+            (`tfds_dataset`) or `folder:<path>` (`folder_dataset`).
+        data_dir: optional directory to look for the data in first.
+        image_size: optional int: resize the images of a `tfds:` or
+            `folder:` dataset to `image_size x image_size`.
+        preprocessing: optional `Preprocessing` of a `tfds:` or `folder:`
+            dataset, instead of measuring it on the training split (a
+            resumed run passes the one it recorded).
 
     Raises:
         UnknownNameError: for an unknown name, listing the valid ones.
         DatasetNotAvailableError: when the data is not on this machine and
             cannot be fetched, saying how to get it.
+        ConfigError, FolderDatasetError: a dataset the trainer cannot use
+            as it is, saying what to do.
     """
+    if name.startswith(TFDS_PREFIX):
+        return tfds_dataset(name, data_dir, image_size, preprocessing)
+    if name.startswith(FOLDER_PREFIX):
+        return folder_dataset(name, image_size, preprocessing)
+    if name.startswith(USER_PREFIX):
+        raise ConfigError(
+            f"--dataset={name} names data given from Python: train it with "
+            "run_training(config, data=(train, test)); the command line "
+            "takes a built-in name, tfds:<name> or folder:<path>."
+        )
+    if image_size is not None:
+        raise ConfigError(
+            f"--image_size={image_size} resizes the images of tfds: and "
+            f"folder: datasets; leave it out for {name}, whose size is fixed."
+        )
     return lookup(SOURCES, name, "dataset")(name, data_dir)

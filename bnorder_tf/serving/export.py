@@ -34,6 +34,7 @@ from bnorder_tf.serving.layout import (
     versions,
 )
 from bnorder_tf.stats.taps import ModelTaps
+from bnorder_tf.version import __version__
 
 
 def _archive(model, model_taps, preprocessing):
@@ -186,6 +187,7 @@ def _metadata(model, model_taps, name, preprocessing, class_names, extra):
     """The contents of `metadata.json`."""
     return {
         "name": name,
+        "bnorder_tf_version": __version__,
         "class_names": list(class_names) if class_names else None,
         "num_classes": int(model.output_shape[-1]),
         "input_shape": list(preprocessing.raw_shape),

@@ -104,6 +104,35 @@ def _run_name_error(value):
     return None
 
 
+#: The spelling of each kind of dataset besides the built-in names.
+_DATASET_FORMS = {
+    "tfds": re.compile(r"[a-z0-9_]+(/[\w.-]+)?(:[\w.*]+)?"),
+    "folder": re.compile(r".+"),
+    "user": re.compile(r"[\w.+-]+"),
+}
+
+
+def _dataset_error(value):
+    kind, colon, rest = value.partition(":")
+    if not colon and value in DATASETS:
+        return None
+    if colon and kind in _DATASET_FORMS:
+        if _DATASET_FORMS[kind].fullmatch(rest):
+            return None
+        return {
+            "tfds": "is not a tensorflow-datasets name: pass "
+            "tfds:<name> or tfds:<name>/<config>, e.g. tfds:svhn_cropped",
+            "folder": "names no folder: pass folder:<path>",
+            "user": "is not a name: pass user:<letters, digits, _.+->",
+        }[kind]
+    return (
+        f"is not a dataset: pass one of {', '.join(DATASETS)}, "
+        "tfds:<name>[/<config>] (any image-classification dataset of "
+        "tensorflow-datasets) or folder:<path> (<path>/train/<class>/* "
+        "and <path>/test/<class>/*)"
+    )
+
+
 def _devices_error(values):
     if len(set(values)) != len(values):
         return "names a device twice"
@@ -131,7 +160,24 @@ class TrainConfig:
     'swap'
     """
 
-    dataset: str = _setting("cifar100", "Dataset name.", str, choices=DATASETS)
+    dataset: str = _setting(
+        "cifar100",
+        f"Dataset: {', '.join(DATASETS)}; tfds:<name>[/<config>], any "
+        "image-classification dataset of tensorflow-datasets; or "
+        "folder:<path>, images in <path>/train/<class>/ and "
+        "<path>/test/<class>/.",
+        str,
+        check=_dataset_error,
+    )
+    image_size: int | None = _setting(
+        None,
+        "Resize the images of a tfds: or folder: dataset to NxN pixels "
+        "(needed when its images differ in size; the export then takes NxN "
+        "images).",
+        int,
+        lower=1,
+        upper=4096,
+    )
     data_dir: str | None = _setting(
         None,
         "Directory holding the dataset. When given, the data must be there "

@@ -2,6 +2,9 @@
 
     <model_dir>/<run_name>/
         flags.txt      the run's `TrainConfig`, usable as a --flagfile
+                       (its first line, a comment, names the version)
+        data.json      the data: classes, class names, shapes, counts and
+                       the normalisation (measured once, reused on resume)
         history.csv    one row per finished epoch, fixed columns
         stats.jsonl    activation statistics of the measured epochs
         tensorboard/   scalars and histograms
@@ -26,6 +29,7 @@ import socket
 import sys
 
 from bnorder_tf._strict_json import dumps_strict  # noqa: F401 (re-exported)
+from bnorder_tf.data.folder import FOLDER_PREFIX, list_folder
 from bnorder_tf.errors import (
     ConfigError,
     MalformedFileError,
@@ -34,10 +38,12 @@ from bnorder_tf.errors import (
 )
 from bnorder_tf.stats import STATS_FILE  # noqa: F401 (re-exported)
 from bnorder_tf.training.config import TrainConfig
+from bnorder_tf.version import __version__
 
 HISTORY_FILE = "history.csv"
 SUMMARY_FILE = "summary.json"
 FLAGS_FILE = "flags.txt"
+DATA_FILE = "data.json"
 MODEL_FILE = "model.keras"
 CHECKPOINT_DIR = "checkpoints"
 LOCK_FILE = ".lock"
@@ -206,6 +212,9 @@ def check_run_paths(config):
             "directory holding the dataset, or leave --data_dir out to use "
             "the default places."
         )
+    if config.dataset.startswith(FOLDER_PREFIX):
+        # the layout and class folders; the images are decoded later
+        list_folder(config.dataset[len(FOLDER_PREFIX) :])
 
 
 def check_resumable(config):
@@ -251,9 +260,43 @@ def read_config(run_dir):
         raise MalformedFileError(str(e)) from None
 
 
+def flags_text(config):
+    """`flags.txt`: a comment naming the version, then `config.to_flags()`.
+
+    Flagfile readers (absl's, `bnorder-train --flagfile`,
+    `TrainConfig.from_flags_text`) skip the comment.
+    """
+    return f"# written by bnorder_tf {__version__}\n{config.to_flags()}"
+
+
 def write_config(run_dir, config):
     """Writes `config` to the run's `flags.txt`, atomically."""
-    write_atomically(os.path.join(run_dir, FLAGS_FILE), config.to_flags())
+    write_atomically(os.path.join(run_dir, FLAGS_FILE), flags_text(config))
+
+
+def read_data_record(run_dir):
+    """The run's `data.json` as a dict, or `None` when it has none.
+
+    Raises:
+        MalformedFileError: a `data.json` that is not a JSON object.
+    """
+    path = os.path.join(run_dir, DATA_FILE)
+    if not os.path.exists(path):
+        return None
+    try:
+        with open(path) as f:
+            record = json.load(f)
+        problem = None if isinstance(record, dict) else "not an object"
+    except (OSError, ValueError) as e:
+        problem = str(e)
+    if problem is None and "preprocessing" not in record:
+        problem = "no preprocessing"
+    if problem:
+        raise MalformedFileError(
+            f"{path} is damaged ({problem}); move the run directory away "
+            "and train it again."
+        )
+    return record
 
 
 def history_columns(stats_every, model_stats_keys):

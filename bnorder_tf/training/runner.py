@@ -32,8 +32,12 @@ import time
 import keras
 import tensorflow as tf
 
+from bnorder_tf import _tf_start
 from bnorder_tf import data as data_lib
+from bnorder_tf.choices import DATASETS
 from bnorder_tf.data.replicas import distribute_dataset, release_in_background
+from bnorder_tf.data.sources import USER_PREFIX
+from bnorder_tf.data.user import UserData, as_user_data, user_source
 from bnorder_tf.errors import (
     INTERRUPT_EXIT,
     ConfigError,
@@ -64,6 +68,7 @@ from bnorder_tf.training.progress import EpochProgress
 from bnorder_tf.training.run_dir import (
     BEST_ACCURACY,
     CHECKPOINT_DIR,
+    DATA_FILE,
     DIVERGED,
     FINAL_ACCURACY,
     FINAL_LOSS,
@@ -78,12 +83,14 @@ from bnorder_tf.training.run_dir import (
     final_accuracy,
     history_columns,
     last_stats_record,
+    read_data_record,
     read_history,
     truncate_logs,
     write_atomically,
     write_config,
 )
 from bnorder_tf.training.steps import Trainer, make_optimizer
+from bnorder_tf.version import __version__
 
 
 @dataclasses.dataclass(frozen=True)
@@ -105,6 +112,7 @@ class RunResult:
 def run_training(
     config: TrainConfig,
     *,
+    data: tuple[tf.data.Dataset, tf.data.Dataset] | UserData | None = None,
     datasets_override: tuple[data_lib.LoadedData, data_lib.LoadedData]
     | None = None,
     strategy_override: tf.distribute.Strategy | None = None,
@@ -117,10 +125,31 @@ def run_training(
     paths, the run directory (finished, or started with other settings),
     the devices and the data.
 
+    The data is `config.dataset` (a built-in name, `tfds:<name>` or
+    `folder:<path>`), or your own `tf.data` datasets given as `data`:
+    `(train, test)` datasets of `(uint8 image [H, W, C], integer label)`,
+    one example at a time or batched, or a `bnorder_tf.data.UserData` that
+    also gives the number of classes, the input shape or the class names
+    (otherwise inferred: the largest label plus one, the images'
+    `element_spec`). The trainer measures their normalisation on `train`
+    once (recorded in the run's `data.json` and reused on resume),
+    shuffles and augments them as the built-in datasets, and the run
+    records its dataset as `user:<name>` (`UserData.name`, default
+    `user`) in place of `config.dataset`.
+
+    Resume with your own data: rerun the same call. The model, optimizer,
+    epoch and logs always resume; the remaining epochs see the batches an
+    uninterrupted run would have seen if your datasets yield the same
+    examples in the same order each time they are iterated (no unseeded
+    shuffle or random map of their own: the trainer shuffles with
+    `config.seed` and the epoch).
+
     Args:
         config: a `TrainConfig`.
-        datasets_override: optional `(train, test)` pair of `LoadedData`
-            (tests pass small data here).
+        data: optional `(train, test)` pair of `tf.data.Dataset`, or a
+            `UserData`: your own data in place of `config.dataset`.
+        datasets_override: optional `(train, test)` pair of `LoadedData`,
+            pipelines already built (tests pass small data here).
         strategy_override: optional `tf.distribute.Strategy`.
         verbose: 0 (silent) or 1 (progress bar and a start line).
 
@@ -135,14 +164,45 @@ def run_training(
         TrainingDivergedError: the loss became NaN or infinite; the
             summary records `"status": "diverged"`, nothing is exported.
         ConfigError, DatasetNotAvailableError: bad settings or data.
+
+    Example:
+    One epoch of a small VGG on 64 random 16x16 images of 3 classes (a
+    real run trains for `config.epochs` on real images):
+
+    >>> import tempfile
+    >>> import numpy as np
+    >>> rng = np.random.default_rng(0)
+    >>> images = rng.integers(0, 256, (64, 16, 16, 3), dtype=np.uint8)
+    >>> labels = rng.integers(0, 3, 64)
+    >>> train = tf.data.Dataset.from_tensor_slices((images, labels))
+    >>> test = train.take(32)
+    >>> workdir = tempfile.TemporaryDirectory()
+    >>> config = TrainConfig(model="vgg16_8", width=0.0625, epochs=1,
+    ...                      batch_size=16, lr_milestones=(1,),
+    ...                      histogram_bins=0, model_dir=workdir.name + "/runs",
+    ...                      export_dir=workdir.name + "/savedmodels",
+    ...                      run_name="mine")
+    >>> result = run_training(config, data=(train, test), verbose=0)
+    >>> result.summary["dataset"], result.summary["num_classes"]
+    ('user:user', 3)
+    >>> workdir.cleanup()
     """
+    if data is not None and datasets_override is not None:
+        raise TypeError("Give data or datasets_override, not both.")
+    user = None
+    if data is not None:
+        user = as_user_data(data)
+        if not config.dataset.startswith(USER_PREFIX):
+            config = dataclasses.replace(
+                config, dataset=f"{USER_PREFIX}{user.name}"
+            )
     check_run_paths(config)
     check_resumable(config)
     strategy = strategy_override or get_strategy(
         config.strategy, devices=list(config.devices) or None
     )
     check_global_batch(config.batch_size, strategy)
-    train_data, test_data = datasets_override or _load_data(config)
+    train_data, test_data = datasets_override or _load_data(config, user)
     run = _Run(config, strategy, train_data, test_data, verbose)
     with run.claim_directory():
         return run.train()
@@ -192,6 +252,13 @@ class _Run:
         with DirectoryLock(run_dir, "run"):
             check_resumable(self.config)  # again, now that the run is ours
             write_config(run_dir, self.config)
+            write_atomically(
+                os.path.join(run_dir, DATA_FILE),
+                dumps_strict(
+                    data_record(self.config, self.train_data, self.test_data),
+                    indent=2,
+                ),
+            )
             yield
 
     def train(self):
@@ -291,6 +358,7 @@ class _Run:
             replicas=self.strategy.num_replicas_in_sync,
             data_location=self.train_data.location,
             diverged_epoch=diverged_epoch,
+            data=self.train_data,
         )
 
     def _finish(self, model, summary):
@@ -538,18 +606,63 @@ def _epoch_batches(train_data, epoch, steps_per_epoch):
     return dataset.take(steps_per_epoch)
 
 
-def _load_data(config):
-    """The training split and the evaluation split (`_evaluation_split`)."""
+def _load_data(config, user=None):
+    """The training split and the evaluation split (`_evaluation_split`).
+
+    Both come from one source, so that the normalisation of a `tfds:`,
+    `folder:` or user dataset is measured once; a resumed run reuses the
+    one its `data.json` recorded.
+    """
+    preprocessing = None
+    record = read_data_record(config.run_dir)
+    if (
+        record is not None
+        and record.get("dataset") == config.dataset
+        and config.dataset not in DATASETS
+    ):
+        preprocessing = data_lib.Preprocessing.from_config(
+            record["preprocessing"]
+        )
+    if user is not None:
+        source = user_source(user, preprocessing)
+    else:
+        source = data_lib.get_source(
+            config.dataset,
+            config.data_dir,
+            image_size=config.image_size,
+            preprocessing=preprocessing,
+        )
     load = dict(
         batch_size=config.batch_size,
-        data_dir=config.data_dir,
         seed=config.seed,
         validation_examples=config.validation_examples,
     )
     return (
-        data_lib.load(config.dataset, "train", **load),
-        data_lib.load(config.dataset, evaluation_split(config), **load),
+        data_lib.load(source, "train", **load),
+        data_lib.load(source, evaluation_split(config), **load),
     )
+
+
+def data_record(config, train_data, test_data):
+    """The contents of the run's `data.json`.
+
+    What the run trained and evaluated on: the dataset, where it was read
+    from, its classes, the input shape, the example counts and the
+    normalisation (`Preprocessing.to_config()`), which a resumed run
+    reuses rather than measuring it again.
+    """
+    return {
+        "bnorder_tf_version": __version__,
+        "dataset": config.dataset,
+        "location": train_data.location,
+        "num_classes": train_data.num_classes,
+        "class_names": list(train_data.class_names or []) or None,
+        "input_shape": list(train_data.input_shape),
+        "preprocessing": train_data.preprocessing.to_config(),
+        "train_examples": train_data.num_examples,
+        "evaluation_split": evaluation_split(config),
+        "evaluation_examples": test_data.num_examples,
+    }
 
 
 def evaluation_split(config):
@@ -626,7 +739,7 @@ def _callbacks(run, checkpoint, history):
                 gradient_batches=config.gradient_batches,
                 histogram_bins=config.histogram_bins,
                 histogram_every=config.histogram_every,
-                averaged_blocks=config.averaged_blocks,
+                averaged_blocks=_averaged_blocks(config, run.train_data),
                 write_files=run.chief,
                 evaluate=True,  # a measured epoch's evaluation, in one pass
                 precision=config.stats_precision,
@@ -646,6 +759,18 @@ def _callbacks(run, checkpoint, history):
             )
         )
     return callbacks + [checkpoint]  # last: the epoch's rows are written
+
+
+def _averaged_blocks(config, train_data):
+    """`config.averaged_blocks`, with `auto` decided by the input size.
+
+    For a dataset that is not built in, as the paper's choice for the
+    built-in ones: conv blocks only above 32x32 inputs (where VGG's FC
+    blocks have no BN), all blocks otherwise.
+    """
+    if config.model_stats_blocks != "auto" or config.dataset in DATASETS:
+        return config.averaged_blocks
+    return "conv" if max(train_data.input_shape[:2]) > 32 else "all"
 
 
 def _executions(steps, steps_per_execution):
@@ -676,6 +801,7 @@ def run_summary(
     replicas,
     data_location,
     diverged_epoch,
+    data=None,
 ):
     """The dict written to `summary.json`.
 
@@ -692,6 +818,8 @@ def run_summary(
         data_location: where the training data came from.
         diverged_epoch: the epoch whose loss became NaN or infinite, or
             `None`.
+        data: optional `LoadedData` of training: its classes and its
+            normalisation are recorded.
 
     Returns:
         The summary dict.
@@ -703,11 +831,15 @@ def run_summary(
     last_loss = (history.get("val_loss") or [None])[-1]
     measured = not diverged and last_stats
     return {
+        "bnorder_tf_version": __version__,
+        "backend": _tf_start.backend(),
         "run_name": config.resolved_run_name,
         "status": DIVERGED if diverged else FINISHED,
         "diverged_epoch": diverged_epoch,
         "dataset": config.dataset,
         "data_source": data_location,
+        "num_classes": data.num_classes if data else None,
+        "preprocessing": data.preprocessing.to_config() if data else None,
         "model": config.model,
         "order": config.order,
         "activation": config.activation,

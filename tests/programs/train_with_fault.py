@@ -22,6 +22,9 @@ POINT is one of
 At that moment the program creates MARKER and waits until MARKER.go
 exists (at most 10 minutes), then carries on. With the environment
 variable FAULT_SLEEP=S it first sleeps S seconds (time the run counts).
+With FAULT_PROGRAM=PATH it runs that program instead of the trainer
+(tests/data/programs/: the trainer on mocked tfds, or on a Python
+tf.data pair).
 """
 
 import os
@@ -113,5 +116,9 @@ elif name == "export":
 else:
     raise SystemExit(f"unknown point {point}")
 
-sys.argv = [os.path.join(ROOT, "trainers", "train.py"), *sys.argv[4:]]
+# FAULT_PROGRAM: another program to pause (default: the trainer)
+program = os.environ.get("FAULT_PROGRAM") or os.path.join(
+    ROOT, "trainers", "train.py"
+)
+sys.argv = [program, *sys.argv[4:]]
 runpy.run_path(sys.argv[0], run_name="__main__")
