@@ -17,15 +17,13 @@ import csv
 import os
 import statistics
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")
+from absl import flags, logging
+
+from bnorder_tf.programs import cli
+from bnorder_tf.training.config import TrainConfig
+from bnorder_tf.training.run_dir import read_summary
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-from absl import flags, logging  # noqa: E402
-
-from bnorder_tf.programs import cli  # noqa: E402
-from bnorder_tf.training import runner as training  # noqa: E402
-from bnorder_tf.training.config import TrainConfig  # noqa: E402
-from bnorder_tf.training.run_dir import read_summary  # noqa: E402
 
 flags.DEFINE_integer("epochs", 3, "Epochs per model.", lower_bound=1)
 flags.DEFINE_string(
@@ -105,7 +103,10 @@ def train_or_read(config):
     if summary is not None:
         print(f"{config.order}: finished earlier, reading {config.run_dir}")
         return summary
-    return training.run_training(config).summary
+    # imported once `cli.run_program` has set TensorFlow's start-up up
+    from bnorder_tf.training.runner import run_training
+
+    return run_training(config).summary
 
 
 def value(summary, key):
@@ -184,6 +185,7 @@ def main(argv):
     """Trains (or reads back) both runs and prints their comparison."""
     del argv
     logging.set_verbosity(logging.WARNING)
+    cli.import_tensorflow()
     summaries = {order: train_or_read(demo_config(order)) for order in ORDERS}
     print()
     print(
