@@ -265,7 +265,9 @@ def test_run_writes_a_complete_run_directory(tmp_path, monkeypatch):
     assert [r["epoch"] for r in records] == [0, 1]
     assert summary["stats"] == records[-1]["model"]
     assert sorted(summary["layer_stats"]) == sorted(records[-1]["layers"])
-    assert (run_dir / "flags.txt").read_text() == config.to_flags()
+    comment, flags = (run_dir / "flags.txt").read_text().split("\n", 1)
+    assert comment.startswith("# written by bnorder_tf ")
+    assert flags == config.to_flags()
     assert not (run_dir / "checkpoints").exists()
 
     # the summary's accuracy is that of the exported model on the raw
