@@ -24,6 +24,15 @@ They are all in this one module:
   continue after a restart; it uses keras-tuner's `LinkedList` and the
   oracle's private `_compare`, `_ordered_ids`, `_populate_next` and
   `_retry_queue`.
+- `OracleProbe`: a short-deadline call to a keras-tuner chief's oracle
+  service (`keras_tuner.src.protos`): keras-tuner's own `OracleClient`
+  waits an hour on a chief that is gone, so a worker probes it on a
+  channel of its own.
+- `serve_oracle`: keras-tuner's chief server
+  (`keras_tuner.src.distribute.oracle_chief.OracleServicer`) with the
+  workers' contacts recorded, a silent worker's trial put back in the
+  oracle's private `_retry_queue` (`requeue_trial`), and an exit once no
+  trial is running or waiting.
 
 `check_private_apis()` says, with the installed versions, what has
 changed; `tests/test_compat.py` runs it, so an upgrade that breaks one of
@@ -123,6 +132,195 @@ def _resumable_grid_search_oracle():
     return ResumableGridSearchOracle
 
 
+class OracleProbe:
+    """Asks a keras-tuner chief's oracle service for a trial, with a deadline.
+
+    keras-tuner's `OracleClient` keeps its gRPC stub private and calls it
+    with `wait_for_ready` and an hour's timeout; the probe has a channel of
+    its own and fails fast on a chief that is gone.
+
+    Args:
+        address: the chief's `"ip:port"`.
+    """
+
+    def __init__(self, address):
+        import grpc
+        from keras_tuner.src import protos
+
+        self._grpc = grpc
+        self._service = protos.get_service()
+        self._channel = grpc.insecure_channel(address)
+        self._stub = protos.get_service_grpc().OracleStub(self._channel)
+
+    def ping(self, trial_id, timeout):
+        """Whether the chief answered within `timeout` seconds.
+
+        Args:
+            trial_id: the trial this worker runs (the chief counts the
+                call as the trial's heartbeat), or `None` between trials.
+            timeout: seconds to wait for the answer.
+        """
+        try:
+            if trial_id is None:
+                self._stub.GetSpace(
+                    self._service.GetSpaceRequest(), timeout=timeout
+                )
+            else:
+                self._stub.GetTrial(
+                    self._service.GetTrialRequest(trial_id=trial_id),
+                    timeout=timeout,
+                )
+            return True
+        except self._grpc.RpcError:
+            return False
+
+    def close(self):
+        self._channel.close()
+
+
+def _kt_synchronized(function):
+    # keras-tuner's lock of an oracle (its first argument), as its own
+    # standalone `oracle_chief.exit_chief` takes it
+    import keras_tuner as kt
+
+    return kt.synchronized(function)
+
+
+def requeue_trial(oracle, tuner_id):
+    """Puts the trial `tuner_id` runs back in the oracle's queue.
+
+    The next worker to ask for a trial gets it, as after a restart, and
+    `tuner_id` no longer counts as a worker the chief waits for.
+
+    Args:
+        oracle: the chief's keras-tuner oracle.
+        tuner_id: the lost worker's `KERASTUNER_TUNER_ID`.
+
+    Returns:
+        The requeued trial's id, or `None` (`tuner_id` ran no trial).
+    """
+
+    def requeue(oracle):
+        oracle.tuner_ids.discard(tuner_id)
+        trial = oracle.ongoing_trials.pop(tuner_id, None)
+        if trial is None:
+            return None
+        if trial.trial_id not in oracle._retry_queue:
+            oracle._retry_queue.append(trial.trial_id)
+        oracle.save()
+        return trial.trial_id
+
+    return _kt_synchronized(requeue)(oracle)
+
+
+def _search_is_over(oracle):
+    def over(oracle):
+        return not (
+            oracle.ongoing_trials or oracle.tuner_ids or oracle._retry_queue
+        )
+
+    return _kt_synchronized(over)(oracle)
+
+
+def serve_oracle(oracle, address, lost_after, on_lost, poll=0.25):
+    """Serves `oracle` to keras-tuner's workers until the search is over.
+
+    keras-tuner's `oracle_chief.start_server`, with three changes: each
+    running trial's last contact (its worker's `CreateTrial`,
+    `UpdateTrial` and `GetTrial` calls) is recorded, and a trial not
+    heard of for `lost_after` seconds goes back in the queue
+    (`requeue_trial`) for the next worker; a worker heard of for no
+    trial in that time no longer counts; and the chief stops once a
+    worker was told the search is over and no trial runs or waits in
+    the queue, checked every `poll` seconds.
+
+    Args:
+        oracle: the chief's keras-tuner oracle.
+        address: `"ip:port"` to listen on.
+        lost_after: seconds of silence after which a worker is lost.
+        on_lost: function `(tuner_id, trial_id)` called for each lost
+            worker, after its trial (`None` if it ran none) is requeued.
+        poll: seconds between two checks.
+
+    Raises:
+        OSError: `address` cannot be listened on (in use, not this
+            machine's).
+    """
+    import threading
+    import time
+    from concurrent import futures
+
+    import grpc
+    from keras_tuner.src import protos
+    from keras_tuner.src.distribute import oracle_chief
+
+    contacts = {}  # trial id or ("tuner", tuner id) -> monotonic time
+    lock = threading.Lock()
+
+    def seen(key):
+        with lock:
+            contacts[key] = time.monotonic()
+
+    class Servicer(oracle_chief.OracleServicer):
+        def CreateTrial(self, request, context):
+            seen(("tuner", request.tuner_id))
+            response = super().CreateTrial(request, context)
+            seen(response.trial.trial_id)
+            return response
+
+        def UpdateTrial(self, request, context):
+            seen(request.trial_id)
+            return super().UpdateTrial(request, context)
+
+        def GetTrial(self, request, context):
+            seen(request.trial_id)
+            return super().GetTrial(request, context)
+
+    servicer = Servicer(oracle)
+    # several threads, so that a heartbeat is not queued behind a slow
+    # `CreateTrial` (the oracle's own lock orders the calls that change it)
+    # and without SO_REUSEPORT, which would let a second chief listen on
+    # the same port and take half the workers' calls
+    server = grpc.server(
+        futures.ThreadPoolExecutor(max_workers=4),
+        options=[("grpc.so_reuseport", 0)],
+    )
+    protos.get_service_grpc().add_OracleServicer_to_server(servicer, server)
+    try:
+        bound = server.add_insecure_port(address)
+    except RuntimeError as e:
+        raise OSError(str(e)) from None
+    if not bound:
+        raise OSError(f"cannot listen on {address}")
+    server.start()
+    try:
+        while True:
+            time.sleep(poll)
+            now = time.monotonic()
+            running = dict(oracle.ongoing_trials)
+            idle = set(oracle.tuner_ids) - set(running)
+            lost = []
+            with lock:
+                for tuner_id, trial in running.items():
+                    # a worker between two trials is idle from now on
+                    contacts[("tuner", tuner_id)] = now
+                    last = contacts.setdefault(trial.trial_id, now)
+                    if now - last > lost_after:
+                        contacts.pop(trial.trial_id)
+                        lost.append(tuner_id)
+                for tuner_id in idle:
+                    last = contacts.setdefault(("tuner", tuner_id), now)
+                    if now - last > lost_after:
+                        contacts.pop(("tuner", tuner_id))
+                        lost.append(tuner_id)
+            for tuner_id in lost:
+                on_lost(tuner_id, requeue_trial(oracle, tuner_id))
+            if servicer.stop_triggered and _search_is_over(oracle):
+                break
+    finally:
+        server.stop(grace=1).wait()
+
+
 def __getattr__(name):
     # `ResumableGridSearchOracle` is made on first access (PEP 562)
     if name == "ResumableGridSearchOracle":
@@ -134,6 +332,29 @@ def _versions():
     import keras_tuner as kt
 
     return f"TensorFlow {tf.__version__}, keras-tuner {kt.__version__}"
+
+
+def _kt_distribute_problems():
+    try:
+        from keras_tuner.src import protos
+        from keras_tuner.src.distribute import oracle_chief
+
+        service = protos.get_service()
+        grpc_service = protos.get_service_grpc()
+    except ImportError:
+        return ["keras_tuner.src.protos or .distribute.oracle_chief is gone"]
+    problems = []
+    for name in ("GetSpaceRequest", "GetTrialRequest"):
+        if not hasattr(service, name):
+            problems.append(f"keras-tuner's protos lack {name}")
+    for name in ("OracleStub", "add_OracleServicer_to_server"):
+        if not hasattr(grpc_service, name):
+            problems.append(f"keras-tuner's gRPC service lacks {name}")
+    servicer = getattr(oracle_chief, "OracleServicer", None)
+    for name in ("CreateTrial", "UpdateTrial", "GetTrial"):
+        if not callable(getattr(servicer, name, None)):
+            problems.append(f"oracle_chief.OracleServicer.{name} is gone")
+    return problems
 
 
 def check_private_apis():
@@ -161,6 +382,10 @@ def check_private_apis():
             problems.append(f"GridSearchOracle.{name} is gone")
     if not all(hasattr(LinkedList, m) for m in ("insert", "next")):
         problems.append("keras_tuner.src.tuners.gridsearch.LinkedList changed")
+    for name in ("ongoing_trials", "tuner_ids"):
+        if not hasattr(oracle, name):
+            problems.append(f"Oracle.{name} is gone")
+    problems += _kt_distribute_problems()
     if not callable(variadic_reduce):
         problems.append("tf2xla's variadic_reduce is gone")
     if not callable(getattr(keras.layers.Layer, "_flatten_layers", None)):
@@ -178,11 +403,14 @@ def check_private_apis():
 
 
 __all__ = [
+    "OracleProbe",
     "ResumableGridSearchOracle",  # noqa: F822 (made by __getattr__)
     "check_private_apis",
     "keras_layer_test_case",
     "onednn_enabled",
     "register_activation_name",
+    "requeue_trial",
+    "serve_oracle",
     "sublayers",
     "variadic_reduce",
 ]

@@ -1,7 +1,8 @@
-"""tuning/tune.py: its table, resuming, chief/worker mode, bad flags.
+"""tuning/tune.py: its table, resuming, bad flags.
 
-The table against the trials' own run directories, resuming,
-keras-tuner's chief/worker mode and bad search flags.
+The table against the trials' own run directories, resuming and bad
+search flags. keras-tuner's chief/worker mode, with a lost chief and a
+lost worker, is in `tests/tuning/test_lost_peers.py`.
 """
 
 import json
@@ -17,7 +18,6 @@ import pytest
 from tests.helpers import (
     ROOT,
     error_lines,
-    free_port,
     program_env,
     read_csv,
     run_program,
@@ -202,51 +202,6 @@ def test_interrupted_search_resumes_without_repeating_trials(tmp_path):
     assert sorted(os.listdir(runs)) == [f"trial_000{i}_seed0" for i in range(3)]
 
 
-@pytest.mark.slow
-def test_chief_and_worker_share_one_search(tmp_path):
-    args = [
-        sys.executable,
-        TUNE,
-        *TINY,
-        "--search_learning_rate=0.1,0.01",
-        "--seeds=1",
-        f"--tuning_dir={tmp_path}",
-    ]
-    oracle = {
-        "KERASTUNER_ORACLE_IP": "127.0.0.1",
-        "KERASTUNER_ORACLE_PORT": str(free_port()),
-    }
-    chief = subprocess.Popen(
-        args,
-        cwd=ROOT,
-        env=program_env(KERASTUNER_TUNER_ID="chief", **oracle),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    time.sleep(3)  # the chief starts the oracle server
-    worker = subprocess.Popen(
-        args,
-        cwd=ROOT,
-        env=program_env(KERASTUNER_TUNER_ID="tuner0", **oracle),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    worker_log = worker.communicate(timeout=400)[0]
-    chief_log = chief.communicate(timeout=120)[0]
-    assert worker.returncode == 0, worker_log[-3000:]
-    assert chief.returncode == 0, chief_log[-3000:]
-    rows = read_csv(tmp_path / "search" / "results.csv")
-    assert sorted(r["learning_rate"] for r in rows) == ["0.01", "0.1"]
-    # the worker trained both trials; the chief only served the oracle
-    for row in rows:
-        accuracy, _ = last_epoch(
-            tmp_path / "search" / "runs" / f"trial_{row['trial']}_seed0"
-        )
-        assert float(row["accuracy_mean"]) == pytest.approx(accuracy)
-
-
 BAD_SEARCH_FLAGS = [
     ("--search_learning_rate=0.1,abc", "--search_learning_rate"),
     ("--search_learning_rate=", "--search_learning_rate"),
@@ -337,3 +292,85 @@ def test_protocol_flagfiles_parse(flagfile):
     elif flagfile == "tiny_imagenet.flags":
         assert parsed.dataset == "tiny_imagenet"
         assert parsed.averaged_blocks == "conv"
+
+
+def _listening_port():
+    import socket
+
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    s.listen()
+    return s
+
+
+@pytest.fixture(scope="module")
+def bad_cluster_runs(tmp_path_factory):
+    """`name -> (completed process, its directory)` of each bad cluster.
+
+    keras-tuner's variables set wrong, and a chief whose port another
+    process listens on.
+    """
+    import concurrent.futures
+
+    taken = _listening_port()
+    port = str(taken.getsockname()[1])
+    ip = "127.0.0.1"
+    envs = {
+        "no port": dict(KERASTUNER_TUNER_ID="chief", KERASTUNER_ORACLE_IP=ip),
+        "no ip": dict(
+            KERASTUNER_TUNER_ID="tuner0", KERASTUNER_ORACLE_PORT=port
+        ),
+        "bad port": dict(
+            KERASTUNER_TUNER_ID="chief",
+            KERASTUNER_ORACLE_IP=ip,
+            KERASTUNER_ORACLE_PORT="80a",
+        ),
+        "no tuner id": dict(
+            KERASTUNER_ORACLE_IP=ip, KERASTUNER_ORACLE_PORT=port
+        ),
+        "port in use": dict(
+            KERASTUNER_TUNER_ID="chief",
+            KERASTUNER_ORACLE_IP=ip,
+            KERASTUNER_ORACLE_PORT=port,
+        ),
+    }
+    directories = {name: tmp_path_factory.mktemp("run") for name in envs}
+    with taken, concurrent.futures.ThreadPoolExecutor(2) as pool:
+        futures = {
+            name: pool.submit(
+                run_program,
+                [
+                    TUNE,
+                    *TINY,
+                    "--search_learning_rate=0.1",
+                    f"--tuning_dir={directories[name]}/t",
+                ],
+                **env,
+            )
+            for name, env in envs.items()
+        }
+        return {
+            name: (future.result(), directories[name], port)
+            for name, future in futures.items()
+        }
+
+
+@pytest.mark.parametrize(
+    "name, says",
+    [
+        ("no port", "KERASTUNER_ORACLE_IP is set but KERASTUNER_ORACLE_PORT"),
+        ("no ip", "KERASTUNER_ORACLE_PORT is set but KERASTUNER_ORACLE_IP"),
+        ("bad port", "KERASTUNER_ORACLE_PORT=80a is not a port"),
+        ("no tuner id", "set KERASTUNER_TUNER_ID=chief on one process"),
+        ("port in use", "the chief cannot listen on 127.0.0.1:{port}"),
+    ],
+)
+def test_a_bad_cluster_is_one_line_before_anything_starts(
+    bad_cluster_runs, name, says
+):
+    out, tmp_path, port = bad_cluster_runs[name]
+    assert out.returncode == 2, out.stderr[-2000:]
+    assert "Traceback" not in out.stderr
+    (line,) = error_lines(out.stderr)
+    assert says.format(port=port) in line
+    assert not (tmp_path / "t").exists()

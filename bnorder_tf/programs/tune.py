@@ -24,6 +24,11 @@ from bnorder_tf import choices
 from bnorder_tf.errors import ConfigError
 from bnorder_tf.programs import cli
 from bnorder_tf.training import config
+from bnorder_tf.tuning.distributed import (
+    DEFAULT_LOST_AFTER,
+    check_chief_address,
+    search_role,
+)
 from bnorder_tf.tuning.search_space import parse_search_values, trial_config
 
 SEARCH_HELP = {
@@ -91,6 +96,16 @@ def define_flags(fv=None):
         "trials (needed to rerun it with other settings).",
         flag_values=fv,
     )
+    flags.DEFINE_float(
+        "lost_after",
+        DEFAULT_LOST_AFTER,
+        "Seconds, in a search shared by a chief and workers "
+        "(KERASTUNER_* variables): a worker whose chief has not answered "
+        "for this long exits (status 75); the chief gives the trial of a "
+        "worker silent for twice as long to the next worker.",
+        lower_bound=1,
+        flag_values=fv,
+    )
 
 
 FLAGS = flags.FLAGS
@@ -131,6 +146,8 @@ def main(argv):
     for field, values in space.items():  # every trial's config is valid
         for value in values:
             trial_config(base, {field: value}, base.seed)
+    role = search_role()
+    check_chief_address(role)
     # TensorFlow, Keras and keras-tuner only now that the flags are checked
     cli.import_tensorflow()
     from bnorder_tf import data
@@ -143,18 +160,21 @@ def main(argv):
     strategy = distribute.get_strategy(
         base.strategy, devices=list(base.devices) or None
     )
-    tuner_id = os.environ.get("KERASTUNER_TUNER_ID", "chief")
     identity = tuning.project_identity(base, space, FLAGS.seeds, FLAGS.tuner)
     lock = tuning.open_project(
-        FLAGS.tuning_dir, FLAGS.project, identity, FLAGS.overwrite, tuner_id
+        FLAGS.tuning_dir,
+        FLAGS.project,
+        identity,
+        FLAGS.overwrite,
+        role.tuner_id,
     )
     try:
-        _search(base, space, strategy, tuner_id)
+        _search(base, space, strategy, role)
     finally:
         lock.release()
 
 
-def _search(base, space, strategy, tuner_id):
+def _search(base, space, strategy, role):
     from bnorder_tf.tuning import search as tuning
 
     oracle = tuning.make_oracle(
@@ -169,12 +189,13 @@ def _search(base, space, strategy, tuner_id):
         base_config=base,
         seeds=FLAGS.seeds,
         strategy=strategy,
+        lost_after=FLAGS.lost_after,
         directory=FLAGS.tuning_dir,
         project_name=FLAGS.project,
         overwrite=False,
     )
     tuner.search()
-    if "KERASTUNER_ORACLE_IP" in os.environ and tuner_id != "chief":
+    if role.worker:
         return  # workers leave the tables to the chief
     rows = tuning.results_rows(tuner.oracle, space, FLAGS.seeds)
     best_row = tuning.best_row(rows)

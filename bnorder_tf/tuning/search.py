@@ -12,7 +12,9 @@ trial, whose finished seeds are read back, not trained again.
 
 Any keras-tuner oracle works (grid, random, Bayesian, Hyperband), and so
 does keras-tuner's chief/worker mode (`KERASTUNER_TUNER_ID`,
-`KERASTUNER_ORACLE_IP`, `KERASTUNER_ORACLE_PORT`).
+`KERASTUNER_ORACLE_IP`, `KERASTUNER_ORACLE_PORT`), where a lost chief
+ends its workers in one line and a lost worker's trial goes to the next
+worker (`bnorder_tf.tuning.distributed`).
 """
 
 import csv
@@ -25,7 +27,7 @@ import statistics
 import keras_tuner as kt
 
 from bnorder_tf import choices
-from bnorder_tf._compat import ResumableGridSearchOracle
+from bnorder_tf._compat import ResumableGridSearchOracle, serve_oracle
 from bnorder_tf._strict_json import dumps_strict
 from bnorder_tf.errors import ConfigError, TrainingDivergedError, UserError
 from bnorder_tf.stats.metrics import MODEL_KEYS
@@ -40,6 +42,7 @@ from bnorder_tf.training.run_dir import (
     write_atomically,
 )
 from bnorder_tf.training.runner import run_training
+from bnorder_tf.tuning import distributed
 from bnorder_tf.tuning.search_space import parse_search_values, trial_config
 
 SEARCHABLE = choices.SEARCHABLE
@@ -205,6 +208,11 @@ class SeedAveragingTuner(kt.Tuner):
         base_config: the `TrainConfig` every trial starts from.
         seeds: int, runs per trial (seeds `base_config.seed + k`).
         strategy: optional `tf.distribute.Strategy` every run trains under.
+        lost_after: seconds, in keras-tuner's chief/worker mode: a worker
+            whose chief has not answered for this long ends its process
+            (`distributed.exit_chief_lost`, exit status 75), and the chief
+            gives the trial of a worker silent for twice as long to the
+            next worker that asks.
         **kwargs: `kt.Tuner` arguments (`directory`, `project_name`,
             `overwrite`, ...).
 
@@ -227,11 +235,81 @@ class SeedAveragingTuner(kt.Tuner):
     >>> tuning_dir.cleanup()
     """
 
-    def __init__(self, oracle, base_config, seeds=3, strategy=None, **kwargs):
+    def __init__(
+        self,
+        oracle,
+        base_config,
+        seeds=3,
+        strategy=None,
+        lost_after=distributed.DEFAULT_LOST_AFTER,
+        **kwargs,
+    ):
         self.base_config = base_config
         self.seeds = int(seeds)
         self.strategy = strategy
+        self.lost_after = float(lost_after)
+        self._watch = None
         super().__init__(oracle, hypermodel=None, **kwargs)
+
+    def search(self, *args, **kwargs):
+        """Runs the search, or this process's part of a distributed one.
+
+        The chief serves the oracle until no trial runs or waits; a worker
+        trains the trials the chief gives it, while a `ChiefWatch` ends it
+        should the chief stop answering.
+
+        Raises:
+            ConfigError: the chief cannot listen on its address.
+        """
+        role = distributed.search_role()
+        if role.chief:
+            self.save()
+            try:
+                serve_oracle(
+                    self.oracle,
+                    role.address,
+                    2 * self.lost_after,
+                    self.on_worker_lost,
+                )
+            except OSError as e:
+                raise ConfigError(
+                    f"the chief cannot serve the search at {role.address} "
+                    f"({distributed.ORACLE_IP}:{distributed.ORACLE_PORT}): "
+                    f"{e}; give a free port and this machine's address."
+                ) from None
+            return
+        if not role.worker:
+            return super().search(*args, **kwargs)
+        self._watch = distributed.ChiefWatch(
+            role.address, self.lost_after
+        ).start()
+        try:
+            return super().search(*args, **kwargs)
+        finally:
+            self._watch.stop()
+            self._watch = None
+
+    def on_worker_lost(self, tuner_id, trial_id):
+        """Called on the chief when a worker stopped answering.
+
+        Its trial (`trial_id`, `None` if it ran none) is back in the queue
+        already. Prints `distributed.worker_lost_message` on stderr.
+        """
+        distributed.say_worker_lost(
+            distributed.worker_lost_message(
+                tuner_id, trial_id, 2 * self.lost_after
+            )
+        )
+
+    def on_trial_begin(self, trial):
+        if self._watch is not None:
+            self._watch.trial_begins(trial.trial_id)
+        super().on_trial_begin(trial)
+
+    def on_trial_end(self, trial):
+        super().on_trial_end(trial)
+        if self._watch is not None:
+            self._watch.trial_ends()
 
     @property
     def runs_dir(self):
