@@ -105,6 +105,9 @@ def test_grid_search_table_matches_the_trials_histories(tmp_path):
         "| trial | status | learning_rate |"
         in (project / "results.md").read_text()
     )
+    final = (project / "final.flags").read_text()
+    assert f"--learning_rate={float(rows[0]['learning_rate'])}\n" in final
+    assert "--epochs=" not in final and "--lr_milestones=" not in final
     assert {r["status"] for r in rows} == {"completed"}
 
 
@@ -374,3 +377,81 @@ def test_a_bad_cluster_is_one_line_before_anything_starts(
     (line,) = error_lines(out.stderr)
     assert says.format(port=port) in line
     assert not (tmp_path / "t").exists()
+
+
+def _trainer_config(*argv):
+    """The `TrainConfig` the trainer's flags make of `argv`."""
+    from absl import flags
+
+    from bnorder_tf.programs import cli
+    from bnorder_tf.training import config
+
+    fv = flags.FlagValues()
+    config.define_flags(fv)
+    fv(cli.resolve_flagfiles(["prog", *argv], cli.FLAGFILE_DIRS))
+    return config.config_from_flags(fv)
+
+
+def test_final_flags_retrain_the_point_on_the_trainers_schedule(tmp_path):
+    """`final.flags` cannot bring back the search's epochs or milestones.
+
+    The search trained 4 epochs, x0.1 at epochs 2 and 3, on 5,000 images
+    held out, without histograms; the retrain gets the paper's schedule,
+    or the one it is given, and the searched point.
+    """
+    from bnorder_tf.training.config import TrainConfig
+    from bnorder_tf.tuning import search as tuning
+
+    point = TrainConfig(
+        dataset="synthetic",
+        model="vgg16_9",
+        width=0.25,
+        activation="softsign",
+        learning_rate=0.01,
+        weight_decay=1e-3,
+        bn_beta_decay=0.0,
+        epochs=4,
+        lr_milestones=(2, 3),
+        early_stopping=1,
+        validation_examples=5000,
+        steps_per_epoch=7,
+        eval_steps=2,
+        stats_every=4,
+        histogram_bins=0,
+        gradient_batches=3,
+    )
+    row = {"trial": "0003", "status": "completed", "accuracy_mean": 0.5}
+    tuning.write_results(tmp_path, [row], point)
+    final_flags = f"--flagfile={tmp_path / 'final.flags'}"
+
+    final = _trainer_config(final_flags)
+    # the paper's CIFAR protocol: 200 epochs, x0.1 at 100 and 150, test split
+    assert (final.epochs, final.lr_milestones, final.lr_decay) == (
+        200,
+        (100, 150),
+        0.1,
+    )
+    assert (final.validation_examples, final.early_stopping) == (0, 0)
+    assert (final.steps_per_epoch, final.eval_steps) == (None, None)
+    defaults = TrainConfig()
+    for name in ("stats_every", "histogram_bins", "gradient_batches"):
+        assert getattr(final, name) == getattr(defaults, name), name
+    assert (final.dataset, final.model, final.width, final.activation) == (
+        "synthetic",
+        "vgg16_9",
+        0.25,
+        "softsign",
+    )
+    assert (
+        final.learning_rate,
+        final.weight_decay,
+        final.bn_beta_decay,
+    ) == (0.01, 1e-3, 0.0)
+
+    # the issue's trap: a longer run asked for with --epochs alone
+    longer = _trainer_config(final_flags, "--epochs=300")
+    assert longer.epochs == 300 and longer.lr_milestones == (100, 150)
+    assert longer.validation_examples == 0
+
+    # best.flags is the whole trial still, protocol included
+    assert _trainer_config(f"--flagfile={tmp_path / 'best.flags'}") == point

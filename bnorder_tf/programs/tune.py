@@ -9,8 +9,9 @@ per seed:
 
 (also `bnorder-tune` and `python tuning/tune.py`). Takes every flag of the
 trainer (the same definitions) plus the search flags below. Writes
-`results.csv`, `results.md` and `best.flags` (a flagfile for the trainer)
-to `<tuning_dir>/<project>/`. Re-running the same command continues an
+`results.csv`, `results.md`, `best.flags` (the best trial's flags) and
+`final.flags` (the same point without the search's schedule, to retrain
+it) to `<tuning_dir>/<project>/`. Re-running the same command continues an
 interrupted search. Importing this module defines no flags:
 `console_main` does.
 """
@@ -205,7 +206,7 @@ def _search(base, space, strategy, role):
         best = dataclasses.replace(
             trial_config(base, values, base.seed), run_name=None
         )
-    best_path = tuning.write_results(tuner.project_dir, rows, best)
+    tuning.write_results(tuner.project_dir, rows, best)
     with open(os.path.join(tuner.project_dir, tuning.RESULTS_MD)) as f:
         print(f.read())
     failed = [r["trial"] for r in rows if r["status"] == tuning.FAILED]
@@ -220,7 +221,11 @@ def _search(base, space, strategy, role):
             f"{FLAGS.seeds} seed(s) with "
             + ", ".join(f"{k}={best_row[k]}" for k in space)
         )
-        print(f"Train it: python trainers/train.py --flagfile={best_path}")
+        final_path = os.path.join(tuner.project_dir, tuning.FINAL_FLAGS)
+        print(
+            "Train it with the trainer's schedule, not the search's: "
+            f"python trainers/train.py --flagfile={final_path} --seed=0"
+        )
 
 
 def console_main():

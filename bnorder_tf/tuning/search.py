@@ -54,6 +54,23 @@ STATS = MODEL_KEYS
 RESULTS_CSV = "results.csv"
 RESULTS_MD = "results.md"
 BEST_FLAGS = "best.flags"
+FINAL_FLAGS = "final.flags"
+#: The settings of a search's protocol, which `final.flags` leaves out: the
+#: run's length and learning-rate milestones (absolute epochs), its early
+#: stopping, evaluation split and step limits, and how densely the
+#: statistics are recorded (searches record them sparsely, for speed).
+SEARCH_PROTOCOL = (
+    "epochs",
+    "lr_milestones",
+    "early_stopping",
+    "validation_examples",
+    "steps_per_epoch",
+    "eval_steps",
+    "stats_every",
+    "histogram_bins",
+    "histogram_every",
+    "gradient_batches",
+)
 #: What a project was started with; a rerun must agree with it.
 PROJECT_FILE = "project.json"
 #: `status` of a trial in the results.
@@ -478,18 +495,74 @@ def _cell(value):
     return "" if value is None else str(value)
 
 
+def final_flags_text(best_config, row=None, path=FINAL_FLAGS):
+    """`final.flags`: the best point to retrain, without the search's protocol.
+
+    Every setting of `best_config` (the searched values, the model and the
+    data, the optimizer, the machine's settings) except
+    `SEARCH_PROTOCOL`'s, which the trainer then takes from its defaults
+    (the paper's schedule) or from the flags given with the file. A
+    retrain with `--flagfile=final.flags --epochs=N` so cannot keep the
+    search's milestones, nor its validation split. Comment lines at the
+    top say where the point comes from and what is left out.
+
+    Args:
+        best_config: the best trial's `TrainConfig`.
+        row: its row of `results_rows(...)` (for the comment), or `None`.
+        path: the file's path, as the comment's command names it.
+
+    Returns:
+        The file's text.
+
+    Example:
+    >>> from bnorder_tf.training.config import TrainConfig
+    >>> point = TrainConfig(epochs=4, lr_milestones=(2, 3),
+    ...                     validation_examples=5000, learning_rate=0.01)
+    >>> text = final_flags_text(point)
+    >>> "--learning_rate=0.01" in text, "--epochs=" in text
+    (True, False)
+    """
+    defaults = TrainConfig()
+    header = ["# The best point of a bnorder-tune search"]
+    if row is not None:
+        header[0] += (
+            f": trial {row['trial']}, mean accuracy "
+            f"{row['accuracy_mean']:.4f} over the search's seeds"
+        )
+    header += [
+        "# Left out, so that the trainer's defaults (the paper's schedule: "
+        f"{defaults.epochs} epochs, learning rate x{defaults.lr_decay:g} at "
+        f"epochs {', '.join(map(str, defaults.lr_milestones))}, evaluated on "
+        "the test split) or the flags given with this file (--epochs with "
+        "--lr_milestones) apply: the search's "
+        + ", ".join(SEARCH_PROTOCOL)
+        + ".",
+        f"# Train it: bnorder-train --flagfile={path} --seed=0",
+    ]
+    kept = [
+        line
+        for line in best_config.to_flags().splitlines()
+        if line[2:].partition("=")[0] not in SEARCH_PROTOCOL
+    ]
+    return "\n".join(header + kept) + "\n"
+
+
 def write_results(directory, rows, best_config):
-    """Writes `results.csv`, `results.md` and `best.flags`.
+    """Writes `results.csv`, `results.md`, `best.flags` and `final.flags`.
 
     `results.csv` lists the trials by trial id, whatever order they ended
     in (a resumed search ends them out of order), so that the same search
     gives the same file; `results.md` ranks them, best first.
+    `best.flags` is the best trial's whole configuration, the search's
+    protocol included; `final.flags` is the same point without it
+    (`final_flags_text`), to retrain with the full schedule.
 
     Args:
         directory: where the files go (created if missing).
         rows: `results_rows(...)`.
         best_config: the best trial's `TrainConfig`, written as
-            `best.flags`, or `None` (then no `best.flags` is written).
+            `best.flags` and `final.flags`, or `None` (then neither is
+            written).
 
     Returns:
         The path of `best.flags`.
@@ -510,12 +583,18 @@ def write_results(directory, rows, best_config):
     if best_config is not None:
         with open(best_path, "w") as f:
             f.write(best_config.to_flags())
+        final_path = os.path.join(directory, FINAL_FLAGS)
+        write_atomically(
+            final_path,
+            final_flags_text(best_config, best_row(rows), final_path),
+        )
     return best_path
 
 
 __all__ = [
     "SeedAveragingTuner",
     "best_row",
+    "final_flags_text",
     "hyperparameters",
     "make_oracle",
     "open_project",
