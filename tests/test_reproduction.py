@@ -26,8 +26,9 @@ def test_dry_run_lists_every_run_of_the_protocol():
     lines = out.stdout.splitlines()
     steps = [line for line in lines if line.startswith("[")]
     # 4 tanh models, 8 of the bounded-activations study and 6 of the depth
-    # study: one grid search each, then 3 final seeds each
-    assert len(steps) == 18 + 18 * 3
+    # study: one grid search each, then 3 final seeds each; then issue 37's
+    # runs: figure 15 on VGG16_11 (3 seeds x 2 orders) and one recheck
+    assert len(steps) == 18 + 18 * 3 + 6 + 1
     searches = [line for line in lines if "tuning/tune.py" in line]
     assert len(searches) == 18
     for line in searches:
@@ -35,7 +36,7 @@ def test_dry_run_lists_every_run_of_the_protocol():
         assert "--search_weight_decay=5e-3,1e-3,5e-4,1e-4" in line
         assert "--validation_examples=5000" in line
     finals = [line for line in lines if "trainers/train.py" in line]
-    assert len(finals) == 54
+    assert len(finals) == 54 + 6 + 1
     # the depth study: VGG16_n of the tanh flagfiles; its finals record the
     # gradient scale
     for depth in (8, 13, 16):
@@ -45,9 +46,38 @@ def test_dry_run_lists_every_run_of_the_protocol():
                 and f"--project=depth{depth}_{order}" in s
                 for s in searches
             )
-            depth_finals = [s for s in finals if f"depth{depth}_{order}/" in s]
+            depth_finals = [
+                s for s in finals if f"--run_name=depth{depth}_{order}_s" in s
+            ]
             assert len(depth_finals) == 3
+            assert all(
+                f"depth{depth}_{order}/best.flags" in s for s in depth_finals
+            )
             assert all("--gradient_batches=10" in s for s in depth_finals)
+    # figure 15 on VGG16_11: the tanh study's best points trained again,
+    # into a directory of their own, recording the gradient scale
+    for order in ("convention", "swap"):
+        again = [s for s in finals if f"--run_name=figure15_{order}_s" in s]
+        assert len(again) == 3
+        for line in again:
+            assert f"work/tuning/{order}/best.flags" in line
+            assert "--model_dir=reproduction/fashion_mnist/work/figure15 " in (
+                line
+            )
+            assert "--gradient_batches=10" in line
+    # the recheck: depth8_swap's seed 0 again, at its best point
+    (recheck,) = [s for s in finals if "--run_name=depth8_swap_recheck_s0" in s]
+    assert "work/tuning/depth8_swap/best.flags" in recheck
+    assert "--seed=0 " in recheck and "work/recheck " in recheck
+    # the order: figure 15 and the recheck on the new code, VGG16_13 last
+    described = [line.split("] ", 1)[1] for line in steps]
+    assert described[-15:-8] == [
+        f"final figure15_{order} seed {seed}: 12 epochs"
+        for order in ("convention", "swap")
+        for seed in (0, 1, 2)
+    ] + ["recheck depth8_swap_recheck seed 0: 12 epochs"]
+    assert all("depth13_" in line for line in described[-8:])
+    assert not any("depth13_" in line for line in described[:-8])
     # each new pair: the same flagfiles as the tanh study, one activation
     # (or the MobileNet flagfiles) changed
     for activation in ("relu", "softsign", "lecun_tanh"):

@@ -82,19 +82,18 @@ def test_welch_matches_scipy():
     assert result.p == pytest.approx(expected.pvalue, rel=1e-9)
 
 
-@pytest.mark.parametrize("within_noise, caveat", [(True, True), (False, False)])
-def test_correlation_claim_names_a_weak_within_activation_correlation(
-    within_noise, caveat
-):
+@pytest.mark.parametrize("within_noise", [True, False])
+def test_correlation_claim_is_decided_within_each_setting(within_noise):
     """Two activations whose means alone make a strong pooled r.
 
-    The claim holds, and says so with a caveat when the correlation
-    within each activation is not significant (the noisy case: r = 0.33,
-    p = 0.47 by an independent fit).
+    The verdict is the correlation within each setting, seed against
+    seed: not resolved when it is not significant (the noisy case: r =
+    0.33, p = 0.47 by an independent fit), holds when it is.
     """
     from types import SimpleNamespace
 
     from bnorder_tf.report.claims import CorrelationClaim
+    from bnorder_tf.report.verdicts import HOLDS, UNRESOLVED
 
     x = [0, 1, 2, 3, 10, 11, 12, 13]
     if within_noise:
@@ -105,6 +104,7 @@ def test_correlation_claim_names_a_weak_within_activation_correlation(
         SimpleNamespace(
             x=xi,
             y=yi,
+            variant="swap",
             config=SimpleNamespace(
                 dataset="d",
                 model="m",
@@ -117,11 +117,22 @@ def test_correlation_claim_names_a_weak_within_activation_correlation(
         "y rises with x", "", lambda r: r.x, lambda r: r.y, lambda r: True
     )
     result = claim.check({"all": runs})
-    assert result.holds is True
+    pooled = scipy_stats.pearsonr(x, y)
+    assert pooled.statistic > 0.9 and pooled.pvalue < 0.01
+    assert f"pooled r = {pooled.statistic:.2f}" in result.ours
+    (evidence,) = result.verdict.tests
+    if not within_noise:  # a perfect line in each activation
+        assert evidence.estimate == pytest.approx(1.0)
+        assert result.state == HOLDS
+        return
     # y ~ slope * x + one intercept per activation
     design = np.column_stack([x, np.ones(8), np.repeat([0.0, 1.0], 4)])
     coef, residual, *_ = np.linalg.lstsq(design, np.array(y), rcond=None)
     covariance = residual[0] / 5 * np.linalg.inv(design.T @ design)
-    p = 2 * scipy_stats.t.sf(abs(coef[0] / np.sqrt(covariance[0, 0])), 5)
-    assert bool(p >= 0.05) == caveat
-    assert ("within activations not significant" in result.caveat) is caveat
+    t = coef[0] / np.sqrt(covariance[0, 0])
+    p = 2 * scipy_stats.t.sf(abs(t), 5)
+    assert evidence.estimate == pytest.approx(t / np.sqrt(t * t + 5))
+    assert evidence.estimate == pytest.approx(0.33, abs=0.005)
+    assert evidence.p == pytest.approx(p, rel=1e-9)
+    assert p == pytest.approx(0.47, abs=0.005)
+    assert result.state == UNRESOLVED

@@ -88,7 +88,9 @@ def gradient_ratio(run, key="kernel_grad_abs_mean"):
     """
     gradients = run.summary.get("gradients") or {}
     blocks = conv_blocks(gradients)
-    if len(blocks) < 2 or key not in gradients[blocks[0]]:
+    if len(blocks) < 2 or any(
+        key not in gradients[b] for b in (blocks[0], blocks[-1])
+    ):
         return None
     first = gradients[blocks[0]][key]
     last = gradients[blocks[-1]][key]

@@ -631,12 +631,18 @@ def generated_blocks(rows):
 def fill_blocks(text, blocks):
     """`text` with each block between its markers replaced.
 
+    A block whose two markers are both absent is left out (a file shows
+    the tables it chooses).
+
     Raises:
-        StudyError: a block's markers are missing.
+        StudyError: a block has one marker without the other, or they are
+            in the wrong order.
     """
     for name, body in blocks.items():
         start, end = BLOCK_START.format(name), BLOCK_END.format(name)
-        if start not in text or end not in text:
+        if start not in text and end not in text:
+            continue
+        if start not in text or end not in text.split(start, 1)[1]:
             raise StudyError(f"no {start} ... {end} block to fill.")
         head, rest = text.split(start, 1)
         _, tail = rest.split(end, 1)
@@ -710,12 +716,16 @@ def collect():
             cwd=ROOT,
         )
         blocks = generated_blocks(read_results())
+        # every file filled before any is written: a missing marker
+        # leaves them all as they were
+        filled = {}
         for name in SUMMARY_FILES:
             path = os.path.join(ROOT, name)
             with open(path) as f:
-                text = f.read()
+                filled[path] = fill_blocks(f.read(), blocks)
+        for path, text in filled.items():
             with open(path, "w") as f:
-                f.write(fill_blocks(text, blocks))
+                f.write(text)
     print(f"{len(rows)} run(s) in results.csv, {len(finals)} final.")
 
 
