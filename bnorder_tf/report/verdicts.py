@@ -43,18 +43,20 @@ RULES = (
     "t-test over seeds: *holds* when the difference is significant in the "
     "paper's direction, *contradicted* when it is significant the other "
     "way, *not resolved by these runs* otherwise. Their p-values are "
-    "Holm-corrected within a family: the claims table's pairwise "
-    "comparisons are one family, the figure-15 claims another. A claim of "
-    "an order over three variants needs both neighbouring pairs. *Trend* "
+    "Holm-corrected within a family: the pairwise comparisons of the "
+    "paper's claims are one family, the figure-15 comparisons another. A "
+    "claim of an order over three variants needs both neighbouring pairs. "
+    "A *peak* claim holds when the peak beats each neighbouring depth and "
+    "is contradicted when a neighbour beats it, each by Welch's test at 5% "
+    "(a peak must win every comparison, so none is corrected). *Trend* "
     "claims (a gain against depth) are decided by the slope's interval: "
     "above zero holds, below zero contradicts, across zero is not "
-    "resolved. A *peak* claim holds when the peak beats each neighbouring "
-    "depth and is contradicted when a neighbour beats it (each by Welch's "
-    "test). A *similar scale* (a ratio within a factor of "
+    "resolved. A *similar scale* (a ratio within a factor of "
     f"{SIMILAR_FACTOR:g}) holds when the ratio's 90% interval lies inside "
     f"[1/{SIMILAR_FACTOR:g}, {SIMILAR_FACTOR:g}] (two one-sided tests at "
     "5%) and is contradicted when its 95% interval lies outside. A "
-    "*correlation* holds when Pearson's r is significantly positive."
+    "*correlation* is decided by Pearson's r between seeds of one setting, "
+    "as a directional claim."
 )
 
 
@@ -148,8 +150,8 @@ def welch_test(a, b, name="Welch's t"):
         return Evidence(name, estimate, math.nan, math.nan, math.nan)
     va, vb = a.var(ddof=1) / len(a), b.var(ddof=1) / len(b)
     se = math.sqrt(va + vb)
-    if se == 0.0:
-        return Evidence(name, estimate, estimate, estimate, math.nan)
+    if se == 0.0:  # no spread to test against: nothing is resolved
+        return Evidence(name, estimate, math.nan, math.nan, math.nan)
     df = (va + vb) ** 2 / (va**2 / (len(a) - 1) + vb**2 / (len(b) - 1))
     low, high = interval(estimate, se, df)
     return Evidence(
@@ -202,7 +204,7 @@ def regression_test(rows, targets, column, name):
     estimate = float(coefficients[column])
     se = math.sqrt(covariance[column, column])
     if se == 0.0:
-        return Evidence(name, estimate, estimate, estimate, math.nan)
+        return Evidence(name, estimate, math.nan, math.nan, math.nan)
     low, high = interval(estimate, se, df)
     return Evidence(
         name, estimate, low, high, float(t_two_sided_p(estimate / se, df))
