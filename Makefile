@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 FASHION_MNIST := /usr/share/datasets/fashion-mnist
 
-.PHONY: install test demo bench bench-torch torch-env lint docs docs-serve fashion-mnist reproduce clean
+.PHONY: install test test-eigen demo bench bench-torch torch-env lint docs docs-serve fashion-mnist reproduce clean
 
 install: $(STAMP)
 
@@ -31,6 +31,14 @@ fashion-mnist:
 test: install fashion-mnist
 	$(PY) -m compileall -q bnorder_tf trainers tuning tests
 	$(PY) -m pytest -ra -n auto --dist worksteal
+
+# The numerics-sensitive tests (statistics, blocks, layers, models) with
+# oneDNN off: the Eigen kernels TensorFlow runs on CPUs without AVX-512.
+NUMERICS_TESTS := tests/stats tests/test_blocks.py tests/test_activations.py \
+	tests/test_layer_contract.py tests/test_models.py tests/test_regularizers.py
+
+test-eigen: install
+	TF_ENABLE_ONEDNN_OPTS=0 $(PY) -m pytest -q -n auto --dist worksteal $(NUMERICS_TESTS)
 
 demo: install fashion-mnist
 	$(PY) trainers/demo.py

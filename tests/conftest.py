@@ -7,6 +7,9 @@ at import time, once per test session.
 import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# The kernels the programs choose (oneDNN on, `_tf_start`) on every CPU;
+# .ci/run runs the numerics-sensitive tests again with it off (Eigen).
+os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
 
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
