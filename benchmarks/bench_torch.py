@@ -19,6 +19,15 @@ alternating round by round:
 - with `--bf16`, also both steps in bfloat16: Keras's `mixed_bfloat16`
   against PyTorch's bf16 autocast.
 
+bnorder_tf's rows are measured in each oneDNN mode asked for
+(`--onednn=both`: `TF_ENABLE_ONEDNN_OPTS=1` and `=0`, the kernels
+TensorFlow runs where it leaves oneDNN off). Each row records the
+oneDNN state and the instruction set its kernels ran: oneDNN's own
+report (`ONEDNN_VERBOSE`), "Eigen" with oneDNN off, PyTorch's
+`get_cpu_capability()`. `--max_isa=avx2` limits both libraries to AVX2
+(`ONEDNN_MAX_CPU_ISA`, `ATEN_CPU_CAPABILITY`), to emulate an AVX2 CPU on
+an AVX-512 one.
+
 PyTorch lives in an environment of its own (`make torch-env`, which
 installs it into `.venv-torch`), never a dependency of the package. In
 the record, each row's baseline is PyTorch's faster format for the same
@@ -26,6 +35,7 @@ kind of measurement (step or epoch, bf16 or not), and PyTorch's version
 is the one its worker ran.
 
 Usage: python benchmarks/bench_torch.py [--rounds 2] [--bf16]
+    [--onednn both|on|off|default] [--max_isa avx2]
     [--torch_python .venv-torch/bin/python] [--epoch_steps N]
     [--workers N] [--no_step | --no_epoch] [--no_record]
     [--results_dir DIR]
@@ -51,6 +61,47 @@ FASHION_MNIST = "/usr/share/datasets/fashion-mnist"
 
 
 # --- the bnorder_tf side (run in its own process) --------------------------
+
+
+#: `TF_ENABLE_ONEDNN_OPTS` of each `--onednn` mode; `None`: TensorFlow's
+#: default for this CPU.
+ONEDNN_MODES = {"on": "1", "off": "0", "default": None}
+#: A tiny convolution: oneDNN reports its instruction set when it runs.
+ISA_PROBE = (
+    "import tensorflow as tf; "
+    "tf.nn.conv2d(tf.ones([1, 8, 8, 4]), tf.ones([3, 3, 4, 4]), 1, 'SAME')"
+)
+
+
+def onednn_env(mode, max_isa):
+    """The environment of bnorder_tf's rows in a oneDNN mode."""
+    env = {}
+    if ONEDNN_MODES[mode] is not None:
+        env["TF_ENABLE_ONEDNN_OPTS"] = ONEDNN_MODES[mode]
+    if max_isa:
+        env["ONEDNN_MAX_CPU_ISA"] = max_isa.upper()
+    return env
+
+
+def kernels_isa(env):
+    """The instruction set TensorFlow's kernels run with `env`.
+
+    Returns:
+        oneDNN's own words (e.g. "Intel AVX2 with ..."), or "Eigen" when
+        oneDNN is off.
+    """
+    out = subprocess.run(
+        [sys.executable, "-c", ISA_PROBE],
+        capture_output=True,
+        text=True,
+        env=dict(
+            os.environ, TF_CPP_MIN_LOG_LEVEL="2", ONEDNN_VERBOSE="1", **env
+        ),  # fmt: skip
+    )
+    for line in out.stdout.splitlines():
+        if ",isa:" in line:
+            return line.split(",isa:", 1)[1].strip()
+    return "Eigen (oneDNN off)"
 
 
 def tf_step(steps, mixed):
@@ -218,7 +269,17 @@ def run_worker(args):
         rate, parameters = tf_step(args.steps, args.mixed)
     else:
         rate, parameters = tf_epoch(args.epoch_steps, args.mixed)
-    print(json.dumps({"images_per_second": rate, "parameters": parameters}))
+    from bnorder_tf._compat import onednn_enabled
+
+    print(
+        json.dumps(
+            {
+                "images_per_second": rate,
+                "parameters": parameters,
+                "onednn": onednn_enabled(),
+            }
+        )
+    )
 
 
 def main():
@@ -244,6 +305,18 @@ def main():
         help="PyTorch DataLoader workers (0, PyTorch's fastest here: 1619 "
         "img/s against 1550 with 1 or 2)",
     )
+    parser.add_argument(
+        "--onednn",
+        choices=["both", *ONEDNN_MODES],
+        default="both",
+        help="bnorder_tf's oneDNN mode(s): both (on and off), on, off, or "
+        "TensorFlow's default for this CPU",
+    )
+    parser.add_argument(
+        "--max_isa",
+        default="",
+        help="limit oneDNN and PyTorch to this instruction set (avx2)",
+    )
     parser.add_argument("--no_step", action="store_true")
     parser.add_argument("--no_epoch", action="store_true")
     parser.add_argument("--worker", choices=["step", "epoch"])
@@ -253,41 +326,68 @@ def main():
     if args.worker:
         return run_worker(args)
 
+    modes = ["on", "off"] if args.onednn == "both" else [args.onednn]
+    torch_env = (
+        {"ATEN_CPU_CAPABILITY": args.max_isa.lower()} if args.max_isa else {}
+    )
+
+    def tf_rows(kind, mixed="", suffix=""):
+        return {
+            f"bnorder_tf {kind}{suffix}, oneDNN {mode}": (
+                tf_command(kind, args, mixed),
+                onednn_env(mode, args.max_isa),
+            )
+            for mode in modes
+        }
+
     rows = {}
     if not args.no_step:
-        rows["bnorder_tf step"] = lambda: tf_command("step", args)
-        rows["PyTorch step, channels_last"] = lambda: torch_command(
-            "step", args
+        rows.update(tf_rows("step"))
+        rows["PyTorch step, channels_last"] = (
+            torch_command("step", args),
+            torch_env,
         )
-        rows["PyTorch step, contiguous_format"] = lambda: torch_command(
-            "step", args, "contiguous_format"
+        rows["PyTorch step, contiguous_format"] = (
+            torch_command("step", args, "contiguous_format"),
+            torch_env,
         )
     if args.bf16 and not args.no_step:
-        rows["bnorder_tf step, mixed_bfloat16"] = lambda: tf_command(
-            "step", args, "mixed_bfloat16"
-        )
-        rows["PyTorch step, channels_last, bf16 autocast"] = lambda: (
-            torch_command("step", args, bf16=True)
+        rows.update(tf_rows("step", "mixed_bfloat16", ", mixed_bfloat16"))
+        rows["PyTorch step, channels_last, bf16 autocast"] = (
+            torch_command("step", args, bf16=True),
+            torch_env,
         )
     if not args.no_epoch:
-        rows["bnorder_tf epoch"] = lambda: tf_command("epoch", args)
-        rows["PyTorch epoch, channels_last"] = lambda: torch_command(
-            "epoch", args
+        rows.update(tf_rows("epoch"))
+        rows["PyTorch epoch, channels_last"] = (
+            torch_command("epoch", args),
+            torch_env,
         )
-        rows["PyTorch epoch, contiguous_format"] = lambda: torch_command(
-            "epoch", args, "contiguous_format"
+        rows["PyTorch epoch, contiguous_format"] = (
+            torch_command("epoch", args, "contiguous_format"),
+            torch_env,
         )
     rates = {name: [] for name in rows}
-    parameters, extras, versions = {}, {}, {}
+    parameters, versions = {}, {}
+    extras = {
+        name: {"isa": kernels_isa(env)}
+        for name, (_, env) in rows.items()
+        if name.startswith("bnorder_tf")
+    }
     for _ in range(args.rounds):
-        for name, command in rows.items():
-            result = measure(command())
+        for name, (command, env) in rows.items():
+            result = measure(command, env)
             rates[name].append(result["images_per_second"])
             if result.get("parameters"):
                 parameters[name.split()[0]] = result["parameters"]
+            if "onednn" in result:
+                extras[name]["onednn"] = result["onednn"]
             if "torch" in result:
                 versions["torch"] = result["torch"]
-                extras[name] = {"threads": result.get("threads")}
+                extras[name] = {
+                    "threads": result.get("threads"),
+                    "isa": result.get("isa"),
+                }
             print(f"  {name}: {result['images_per_second']:.0f} img/s",
                   flush=True)  # fmt: skip
     if len(set(parameters.values())) != 1:

@@ -37,6 +37,29 @@ its baseline row's: for a time, above 1 is slower than the baseline; for
 a rate (images/s), above 1 is faster; a dash where the row has nothing to
 compare with. The dated history of every run is in `benchmarks/results/`,
 one JSON record per run.
+
+## The CPU's kernels: oneDNN on by default
+
+TensorFlow runs its convolutions and matrix products on oneDNN only where
+the CPU has AVX512-VNNI, AVX512-BF16 or AMX; on other x86 CPUs (those
+with AVX2 but no AVX-512, as many cloud machines) it falls back to
+Eigen's kernels, built without AVX2, which `bench_torch` measures at a
+third of oneDNN's speed. The programs (`bnorder-train`, `bnorder-tune`,
+`bnorder-predict`, `make demo`) therefore set `TF_ENABLE_ONEDNN_OPTS=1`
+on x86 unless you set it yourself, and record the choice in the run's
+`summary.json` (`backend`: `onednn`, `onednn_chosen_by`, the CPU's
+features). Set `TF_ENABLE_ONEDNN_OPTS=0` to get TensorFlow's Eigen
+kernels. If you use the library from your own Python, which imports
+TensorFlow itself, set the variable before the first
+`import tensorflow`:
+
+    TF_ENABLE_ONEDNN_OPTS=1 python my_training.py
+
+Both modes give the same statistics and the same resumed runs up to
+float32 rounding: the test suite runs its numerics in both
+(`.ci/run`). Where a benchmark has records from several kinds of CPU,
+its section shows the newest on each kind, and its rows name the
+instruction set the kernels ran (oneDNN's own report, or Eigen).
 """
 
 
@@ -92,15 +115,43 @@ def render(benchmarks_dir=HERE, results_dir=RESULTS_DIR, root=ROOT):
     """
     sections = [HEADER]
     for name in benchmark_names(benchmarks_dir, results_dir):
-        sections.append(
-            section(
-                name,
-                summary(os.path.join(benchmarks_dir, f"{name}.py")),
-                newest_record(results_dir, name),
-                root,
+        description = summary(os.path.join(benchmarks_dir, f"{name}.py"))
+        found = newest_per_cpu_kind(results_dir, name)
+        if len(found) < 2:
+            only = next(iter(found.values()), None)
+            sections.append(section(name, description, only, root))
+            continue
+        # one table per kind of CPU: their kernels differ
+        sections.append(f"## {name}\n\n{description or ''}\n")
+        for kind, record in found.items():
+            sections.append(
+                section(name, None, record, root, heading=f"### {kind}")
             )
-        )
     return "\n".join(sections)
+
+
+def cpu_kind(machine):
+    """The kind of CPU a record ran on: its widest vector instructions."""
+    flags = set(machine.get("flags") or [])
+    if "avx512f" in flags:
+        return "AVX-512 CPU"
+    if "avx2" in flags:
+        return "AVX2 CPU (no AVX-512)"
+    return "CPU without AVX2"
+
+
+def newest_per_cpu_kind(results_dir, name):
+    """The newest record of benchmark `name` on each kind of CPU.
+
+    Returns:
+        A dict from `cpu_kind` to `(path, record)`, AVX-512 first.
+    """
+    found = {}
+    for path in reversed(_record_paths(results_dir, name)):
+        with open(path) as f:
+            record = json.load(f)
+        found.setdefault(cpu_kind(record["machine"]), (path, record))
+    return dict(sorted(found.items()))
 
 
 def benchmark_names(benchmarks_dir, results_dir):
@@ -128,15 +179,20 @@ def newest_record(results_dir, name):
     Returns:
         `(path, record)`, or None if the benchmark has no record.
     """
-    paths = sorted(
-        p
-        for p in glob.glob(os.path.join(results_dir, name, "*.json"))
-        if not os.path.basename(p).startswith(".")
-    )
+    paths = _record_paths(results_dir, name)
     if not paths:
         return None
     with open(paths[-1]) as f:
         return paths[-1], json.load(f)
+
+
+def _record_paths(results_dir, name):
+    """The paths of benchmark `name`'s records, oldest first."""
+    return sorted(
+        p
+        for p in glob.glob(os.path.join(results_dir, name, "*.json"))
+        if not os.path.basename(p).startswith(".")
+    )
 
 
 def summary(module_path):
@@ -157,7 +213,7 @@ def summary(module_path):
     return " ".join(docstring.split("\n\n")[0].split())
 
 
-def section(name, description, found, root):
+def section(name, description, found, root, heading=None):
     """One benchmark's section of the page.
 
     Args:
@@ -165,11 +221,12 @@ def section(name, description, found, root):
         description: what it measures, or None.
         found: `(path, record)` of its newest record, or None.
         root: the directory the record's path is shown relative to.
+        heading: the section's heading (default: `## <name>`).
 
     Returns:
         The section's Markdown.
     """
-    lines = [f"## {name}", ""]
+    lines = [heading or f"## {name}", ""]
     if description:
         lines += [description, ""]
     if found is None:
@@ -180,23 +237,23 @@ def section(name, description, found, root):
         return "\n".join(lines)
     path, record = found
     baseline = record["baseline"]
+    # the kernels' instruction set, where the benchmark recorded it
+    kernels = any("isa" in row for row in record["rows"])
     lines += [
-        "| measurement | value | unit | × baseline |",
-        "|---|---:|---|---:|",
+        "| measurement | value | unit | × baseline |"
+        + (" kernels |" if kernels else ""),
+        "|---|---:|---|---:|" + ("---|" if kernels else ""),
     ]
     for row in record["rows"]:
-        lines.append(
-            "| "
-            + " | ".join(
-                [
-                    _cell(row["measurement"]),
-                    _number(row["value"]),
-                    _cell(row["unit"]),
-                    _ratio(row, baseline),
-                ]
-            )
-            + " |"
-        )
+        cells = [
+            _cell(row["measurement"]),
+            _number(row["value"]),
+            _cell(row["unit"]),
+            _ratio(row, baseline),
+        ]
+        if kernels:
+            cells.append(_cell(row.get("isa") or ""))
+        lines.append("| " + " | ".join(cells) + " |")
     lines += [
         "",
         f"Baseline: `{baseline}`"

@@ -176,6 +176,7 @@ def main():
                 "parameters": parameters,
                 "torch": torch.__version__,
                 "threads": torch.get_num_threads(),
+                "isa": torch.backends.cpu.get_cpu_capability(),
             }
         )
     )
