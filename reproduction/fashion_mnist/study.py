@@ -167,7 +167,16 @@ INTRO = (
     "tanh, ReLU and MobileNet come from its ICLR version (full VGG16 or "
     "MobileNet on CIFAR-100), not from VGG16_11. Made by study.py in this "
     "folder; results.csv has one row per run, and each search's validation "
-    "accuracy per grid point is in work/tuning/<model>/results.md."
+    "accuracy per grid point is in work/tuning/<model>/results.md. A "
+    "search's tie goes to the earlier grid point (the lower trial number, "
+    "as bnorder-tune ranks them): softsign Swap's search tied at 89.78 % "
+    "between weight decay 5e-3 (trial 4) and 1e-3 (trial 5) and took 5e-3. "
+    "Issue 37 added, on one new code version: VGG16_11's tanh finals "
+    "trained again to record the gradient scale (work/figure15: they count "
+    "for figure 15 and the gradient ratio only; every accuracy of VGG16_11 "
+    "is the tanh study's), one depth-study final trained again to check "
+    "that training did not change (work/recheck), and VGG16_13; a table "
+    "lists a depth once both orders have two finished seeds."
 )
 
 
