@@ -37,6 +37,11 @@ ROOT = os.path.dirname(
 )
 sys.path.insert(0, ROOT)
 
+# the kernels trainers/train.py chooses, before anything imports TensorFlow
+from bnorder_tf._tf_start import use_onednn_unless_told  # noqa: E402
+
+use_onednn_unless_told()
+
 from bnorder_tf.serving import export  # noqa: E402
 from bnorder_tf.training import callbacks as run_callbacks  # noqa: E402
 
