@@ -22,8 +22,10 @@ alternating round by round:
 bnorder_tf's rows are measured in each oneDNN mode asked for
 (`--onednn=both`: `TF_ENABLE_ONEDNN_OPTS=1` and `=0`, the kernels
 TensorFlow runs where it leaves oneDNN off). Each row records the
-oneDNN state and the instruction set its kernels ran: oneDNN's own
-report (`ONEDNN_VERBOSE`), "Eigen" with oneDNN off, PyTorch's
+oneDNN state (TensorFlow's `IsMklEnabled`) and the instruction set its
+kernels ran: oneDNN's own report (`ONEDNN_VERBOSE`; TensorFlow's x86
+build runs oneDNN's matrix-product kernels inside Eigen's contractions
+even with oneDNN off, so both modes report one) or PyTorch's
 `get_cpu_capability()`. `--max_isa=avx2` limits both libraries to AVX2
 (`ONEDNN_MAX_CPU_ISA`, `ATEN_CPU_CAPABILITY`), to emulate an AVX2 CPU on
 an AVX-512 one.
@@ -87,8 +89,8 @@ def kernels_isa(env):
     """The instruction set TensorFlow's kernels run with `env`.
 
     Returns:
-        oneDNN's own words (e.g. "Intel AVX2 with ..."), or "Eigen" when
-        oneDNN is off.
+        oneDNN's own words (e.g. "Intel AVX2"), or "Eigen" when no oneDNN
+        kernel reported itself.
     """
     out = subprocess.run(
         [sys.executable, "-c", ISA_PROBE],
@@ -101,7 +103,7 @@ def kernels_isa(env):
     for line in out.stdout.splitlines():
         if ",isa:" in line:
             return line.split(",isa:", 1)[1].strip()
-    return "Eigen (oneDNN off)"
+    return "Eigen"
 
 
 def tf_step(steps, mixed):

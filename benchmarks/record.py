@@ -37,6 +37,12 @@ DISTRIBUTIONS = {
     "keras": ("keras", "keras-nightly"),
     "numpy": ("numpy",),
 }
+#: Environment variables that choose the CPU kernels a run measures.
+KERNEL_VARIABLES = (
+    "TF_ENABLE_ONEDNN_OPTS",
+    "ONEDNN_MAX_CPU_ISA",
+    "ATEN_CPU_CAPABILITY",
+)
 #: Flags `add_arguments` defines: how to record, not what was measured.
 RECORD_FLAGS = ("no_record", "results_dir")
 
@@ -81,6 +87,10 @@ def save(args, benchmark, rows, *, baseline, versions=None, internal=()):
         k: v
         for k, v in sorted(vars(args).items())
         if k not in RECORD_FLAGS and k not in internal
+    }
+    # the variables that choose TensorFlow's and PyTorch's CPU kernels
+    settings["environment"] = {
+        k: os.environ.get(k) for k in KERNEL_VARIABLES if k in os.environ
     }
     path = write_record(
         benchmark,

@@ -162,7 +162,12 @@ def test_runs_in_one_second_keep_both_records(tmp_path):
     assert len(newest["rows"]) == 1
 
 
-def test_save_honours_no_record_and_leaves_its_flags_out(tmp_path, capsys):
+def test_save_honours_no_record_and_leaves_its_flags_out(
+    tmp_path, capsys, monkeypatch
+):
+    monkeypatch.setenv("TF_ENABLE_ONEDNN_OPTS", "0")
+    monkeypatch.delenv("ONEDNN_MAX_CPU_ISA", raising=False)
+    monkeypatch.delenv("ATEN_CPU_CAPABILITY", raising=False)
     parser = argparse.ArgumentParser()
     parser.add_argument("--steps", type=int, default=2)
     parser.add_argument("--worker", default=None)
@@ -176,7 +181,11 @@ def test_save_honours_no_record_and_leaves_its_flags_out(tmp_path, capsys):
         args, "bench_x", ROWS, baseline="bare step", internal=("worker",)
     )
     with open(path) as f:
-        assert json.load(f)["settings"] == {"steps": 2}
+        # the settings, and the variables that chose the kernels
+        assert json.load(f)["settings"] == {
+            "steps": 2,
+            "environment": {"TF_ENABLE_ONEDNN_OPTS": "0"},
+        }
     assert path in capsys.readouterr().out
 
 
