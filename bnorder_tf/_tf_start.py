@@ -112,6 +112,20 @@ def backend():
     }
 
 
+def hide_native_errors_unless_asked():
+    """Also hides TensorFlow's C++ ERROR lines, unless the user set a level.
+
+    For a multi-worker run: when a peer dies, TensorFlow's collectives log
+    multi-line C++ errors ("The tasks have crashed ...") before the
+    exception that the program turns into its one line. The exception
+    itself still names what failed, and a bug keeps its traceback. Call
+    it after `hide_tensorflow_start_up_unless_asked`, before anything
+    imports TensorFlow.
+    """
+    if _quiet_start["quiet"]:
+        os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
+
+
 def hide_tensorflow_start_up_unless_asked():
     """Hides TensorFlow's start-up and INFO lines unless the user asked.
 

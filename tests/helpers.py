@@ -73,7 +73,7 @@ def free_port():
         return s.getsockname()[1]
 
 
-def start_local_workers(args_for, count=2, **popen):
+def start_local_workers(args_for, count=2, env=None, **popen):
     """Starts a multi-worker cluster of `count` programs on localhost.
 
     Each program gets the `TF_CONFIG` of its task (worker 0 is the chief)
@@ -82,6 +82,7 @@ def start_local_workers(args_for, count=2, **popen):
     Args:
         args_for: function `index -> args of python` for each worker.
         count: how many workers.
+        env: the environment (default: `program_env()`).
         **popen: passed on to `subprocess.Popen` (stdout, stderr, ...).
 
     Returns:
@@ -92,13 +93,14 @@ def start_local_workers(args_for, count=2, **popen):
         subprocess.Popen(
             [sys.executable, *args_for(index)],
             cwd=ROOT,
-            env=program_env(
+            env=dict(
+                program_env() if env is None else env,
                 TF_CONFIG=json.dumps(
                     {
                         "cluster": cluster,
                         "task": {"type": "worker", "index": index},
                     }
-                )
+                ),
             ),
             text=True,
             **popen,

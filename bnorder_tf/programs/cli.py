@@ -17,6 +17,7 @@ import sys
 from absl import app, flags
 
 from bnorder_tf._tf_start import (  # noqa: F401 (the programs' API)
+    hide_native_errors_unless_asked,
     hide_tensorflow_start_up_unless_asked,
     import_tensorflow,
     use_onednn_unless_told,

@@ -29,6 +29,9 @@ def main(argv):
     # before TensorFlow's start-up
     run_dir.check_run_paths(run_config)
     run_dir.check_resumable(run_config)
+    if run_config.strategy == "multi_worker":
+        # a lost peer's C++ errors would come before the one line
+        cli.hide_native_errors_unless_asked()
     # TensorFlow and Keras only now that the flags are checked
     cli.import_tensorflow()
     from bnorder_tf.training import distribute

@@ -157,7 +157,9 @@ def main(argv):
 
     distribute.split_cpu(base.logical_cpus)
     # fail on a missing dataset now, in one line, not in every trial
-    data.get_source(base.dataset, base.data_dir).load_split("test")
+    data.get_source(
+        base.dataset, base.data_dir, image_size=base.image_size
+    ).load_split("test")
     strategy = distribute.get_strategy(
         base.strategy, devices=list(base.devices) or None
     )
