@@ -76,3 +76,46 @@ def empirical_saturation(batches):
 
 def sparsity(batches):
     return 1.0 - empirical_saturation(batches)
+
+
+#: How far two batchings (or two splits over replicas) of the same images
+#: may move a statistic: float32 rounding alone. A tap of the tests'
+#: models passes through at most 3 weight layers summing at most 7
+#: products each (depth of accumulation n = 7); a float32 sum of n terms
+#: rounds by at most n * eps relative, and the kernels block a batch of
+#: 1, of 37 or a replica's share differently (Eigen and oneDNN alike), so
+#: the taps may differ by that much. A ratio of two such sums (sparsity)
+#: by 2 * n * eps = 14 eps, rounded up here.
+BATCHING_RTOL = 16 * float(np.finfo(np.float32).eps)
+
+
+def skewness_bound(acts, skewness):
+    """How far float32 rounding of the taps may move each channel's skewness.
+
+    skewness = m3 / s^3: moving every tap x by at most d moves m3 / s^3 by
+    at most 3 d / s and 3 |skewness| d / s, with d at most
+    `BATCHING_RTOL` * max |x| of the channel.
+
+    Args:
+        acts: `[M, C]` taps, per channel (`per_channel`).
+        skewness: the `[C]` skewness measured.
+
+    Returns:
+        `[C]` bounds (infinite for a channel without spread).
+    """
+    spread = acts.std(axis=0)
+    return (
+        (3 + 3 * np.abs(skewness))
+        * BATCHING_RTOL
+        * np.abs(acts).max(axis=0)
+        / np.where(spread > 0, spread, np.inf)
+    )
+
+
+def assert_skewness_within_rounding(got, expected, acts):
+    """`got` equals `expected` up to `skewness_bound` (NaN where it is)."""
+    defined = ~np.isnan(expected)
+    np.testing.assert_array_equal(~np.isnan(got), defined)
+    moved = np.abs(got - expected)
+    bound = skewness_bound(acts, expected)
+    assert np.all(moved[defined] <= bound[defined] + 1e-12), (moved, bound)

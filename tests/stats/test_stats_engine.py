@@ -10,14 +10,7 @@ from bnorder_tf.stats import ActivationStatsPass, activation_stats, tap_outputs
 from tests.stats import reference
 
 C = 6  # channels of the adversarial block
-#: How far two batchings of the same images may move a statistic: float32
-#: rounding alone. A tap of the adversarial model passes through at most 3
-#: weight layers summing at most 7 products each (depth of accumulation
-#: n = 7); a float32 sum of n terms rounds by at most n * eps relative, and
-#: the kernels block a batch of 1 and of 37 differently (Eigen and oneDNN
-#: alike), so the two batchings' taps may differ by that much. Sparsity
-#: is a ratio of two such sums (2 * n * eps = 14 eps), rounded up here.
-BATCHING_RTOL = 16 * float(np.finfo(np.float32).eps)
+BATCHING_RTOL = reference.BATCHING_RTOL
 
 
 def adversarial_images(rng, n):
@@ -172,24 +165,11 @@ def test_batching_does_not_change_the_result(rng):
         assert other.sparsity == pytest.approx(
             layer.sparsity, rel=BATCHING_RTOL
         )
-        # skewness = m3 / s^3: moving every tap x by at most d moves m3 / s^3
-        # by at most 3 d / s and 3 |skewness| d / s, with d at most
-        # BATCHING_RTOL * max |x| of the channel
-        acts = reference.per_channel(taps[name]["activation"])
-        spread = acts.std(axis=0)
-        bound = (
-            (3 + 3 * np.abs(layer.channel_skewness))
-            * BATCHING_RTOL
-            * np.abs(acts).max(axis=0)
-            / np.where(spread > 0, spread, np.inf)
+        reference.assert_skewness_within_rounding(
+            other.channel_skewness,
+            layer.channel_skewness,
+            reference.per_channel(taps[name]["activation"]),
         )
-        # a constant or dead channel has no skewness in either batching
-        defined = ~np.isnan(layer.channel_skewness)
-        np.testing.assert_array_equal(
-            ~np.isnan(other.channel_skewness), defined
-        )
-        moved = np.abs(other.channel_skewness - layer.channel_skewness)
-        assert np.all(moved[defined] <= bound[defined] + 1e-12), (moved, bound)
         np.testing.assert_array_equal(other.histogram, layer.histogram)
 
 
