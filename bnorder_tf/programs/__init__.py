@@ -7,8 +7,10 @@
 | `bnorder-report`  | `bnorder_tf.programs.report`   | `bnorder_tf.report`    |
 | `bnorder-predict` | `bnorder_tf.programs.predict`  | `bnorder_tf.serving`   |
 
-Each defines its flags (`define_flags`), a `main(argv)` and the console
-entry point `console_main`. `cli` holds what they share: flagfiles found
+Each has a `main(argv)` and the console entry point `console_main`; its
+flags come from `define_flags` (tune, predict), from the settings' schema
+(train: `training.config.define_flags`) or from argparse inside `main`
+(report). `cli` holds what they share: flagfiles found
 by bare name in the package's `configs/`, and a `UserError` reported as
 one line with a non-zero exit.
 """

@@ -12,6 +12,7 @@ setting.
 
 import math
 import os
+import re
 import statistics
 
 from bnorder_tf.errors import ConfigError
@@ -494,12 +495,12 @@ def _correlation_figures(groups):
         by_dataset.setdefault(group.settings["dataset"], []).append(group)
     drawn = []
     for dataset, dataset_groups in sorted(by_dataset.items()):
-        suffix = f"_{dataset}" if len(by_dataset) > 1 else ""
+        suffix = f"_{_file_part(dataset)}" if len(by_dataset) > 1 else ""
         for key in ("sparsity", "skewness"):
             fig, r = figures.versus_accuracy(dataset_groups, key)
             drawn.append(
                 (
-                    f"{key}_vs_accuracy{suffix.replace('/', '-')}",
+                    f"{key}_vs_accuracy{suffix}",
                     f"{key.capitalize()} vs accuracy on {dataset}",
                     f"One point per run of {dataset}; Pearson r = {r:.3f} "
                     "(paper figures 5, 7)."
@@ -509,6 +510,15 @@ def _correlation_figures(groups):
                 )
             )
     return drawn
+
+
+def _file_part(dataset):
+    """A dataset's name as part of a file name.
+
+    `imagenet_resized/32x32` -> `imagenet_resized-32x32`,
+    `folder:/data/birds` -> `folder-data-birds`.
+    """
+    return re.sub(r"[^A-Za-z0-9_.]+", "-", dataset).strip("-")
 
 
 def _bounded_correlation_figures(groups):
@@ -536,7 +546,7 @@ def _bounded_correlation_figures(groups):
         fig, _ = figures.versus_accuracy(bounded, "skewness")
         drawn.append(
             (
-                f"skewness_vs_accuracy_bounded_{dataset.replace('/', '-')}",
+                f"skewness_vs_accuracy_bounded_{_file_part(dataset)}",
                 f"Skewness vs accuracy on {dataset}, bounded activations",
                 f"One point per run with a bounded activation; pooled "
                 f"Pearson r = {pooled.r:.3f} (p = {pooled.p:.2g}, n = "
