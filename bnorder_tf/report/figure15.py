@@ -89,21 +89,14 @@ class RatioClaim:
 
     def check(self, study, depth):
         """The claim at one depth of a `depth.DepthStudy`."""
-        conv, swap = (
-            study.gradient_values(
-                depth,
-                o,
-                lambda r: block_means(r, self.key, self.first, self.last),
-            )
-            for o in ("convention", "swap")
+        claim = _AtDepth(f"VGG16_{depth}: {self.text}", self.paper)
+        conv, swap = _per_order(
+            study,
+            depth,
+            lambda r: block_means(r, self.key, self.first, self.last),
         )
-        text = f"VGG16_{depth}: {self.text}"
-        if len(conv) < 2 or len(swap) < 2:
-            return ClaimResult(
-                _AtDepth(text, self.paper),
-                verdicts.Verdict(verdicts.NOT_MEASURED),
-                "no run",
-            )
+        if conv is None:
+            return _not_measured(claim, "no run")
         # oriented so that a positive estimate is the claim's direction
         low, high = (conv, swap) if self.larger else (swap, conv)
         name = "Welch's t, log(" + (
@@ -111,9 +104,7 @@ class RatioClaim:
         )
         test = verdicts.welch_test(np.log(low), np.log(high), name)
         ours = f"Swap / Convention {_geometric_ratio(conv, swap):.2f}"
-        return ClaimResult(
-            _AtDepth(text, self.paper), verdicts.directional(test), ours
-        )
+        return ClaimResult(claim, verdicts.directional(test), ours)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -128,30 +119,41 @@ class SimilarScaleClaim:
 
     def check(self, study, depth):
         """The claim at one depth of a `depth.DepthStudy`."""
-        conv, swap = (
-            study.gradient_values(
-                depth, o, lambda r: block_means(r, KERNEL_LOSS_GRADIENT)
-            )
-            for o in ("convention", "swap")
+        claim = _AtDepth(f"VGG16_{depth}: {self.text}", self.paper)
+        conv, swap = _per_order(
+            study, depth, lambda r: block_means(r, KERNEL_LOSS_GRADIENT)
         )
-        text = f"VGG16_{depth}: {self.text}"
-        if len(conv) < 2 or len(swap) < 2:
-            return ClaimResult(
-                _AtDepth(text, self.paper),
-                verdicts.Verdict(verdicts.NOT_MEASURED),
-                "no run recorded the loss-only gradient",
+        if conv is None:
+            return _not_measured(
+                claim, "no run recorded the loss-only gradient"
             )
         verdict = verdicts.similar_scale(conv, swap, "Welch's t on logs")
         ours = f"Swap / Convention {_geometric_ratio(conv, swap):.2f}"
-        return ClaimResult(
-            _AtDepth(text, self.paper), verdict, ours, digits=2, ratio=True
-        )
+        return ClaimResult(claim, verdict, ours, digits=2, ratio=True)
 
 
 @dataclasses.dataclass(frozen=True)
 class _AtDepth:
     text: str
     paper: str
+
+
+def _per_order(study, depth, value):
+    """`(convention values, swap values)` at a depth, or `(None, None)`.
+
+    `None` when either order has fewer than two gradient runs.
+    """
+    conv, swap = (
+        study.gradient_values(depth, order, value)
+        for order in ("convention", "swap")
+    )
+    if len(conv) < 2 or len(swap) < 2:
+        return None, None
+    return conv, swap
+
+
+def _not_measured(claim, ours):
+    return ClaimResult(claim, verdicts.Verdict(verdicts.NOT_MEASURED), ours)
 
 
 def _geometric_ratio(conv, swap):

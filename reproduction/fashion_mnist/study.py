@@ -416,26 +416,10 @@ MACHINES = os.path.join(WORK, "machines.json")
 
 
 def this_machine():
-    """The CPU model, its AVX-512/AMX features and the oneDNN mode."""
-    model, features = "unknown", set()
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                key, _, value = line.partition(":")
-                if key.strip() == "model name":
-                    model = value.strip()
-                elif key.strip() == "flags":
-                    features = set(value.split())
-    except OSError:
-        pass
-    return {
-        "cpu": model,
-        "avx2": "avx2" in features,
-        "avx512": sorted(
-            f for f in features if f.startswith(("avx512", "amx"))
-        ),
-        "tf_enable_onednn_opts": ONEDNN,
-    }
+    """The CPU model, its AVX2/AVX-512 features and the oneDNN mode."""
+    from bnorder_tf._tf_start import cpu_features
+
+    return {**cpu_features(), "tf_enable_onednn_opts": ONEDNN}
 
 
 def record_machine(step):
