@@ -29,6 +29,7 @@ from bnorder_tf.report.verdicts import (
     UNRESOLVED,
 )
 from bnorder_tf.training.config import TrainConfig
+from tests.report import reference
 
 
 def _run(
@@ -115,17 +116,6 @@ def _table_runs():
     return runs
 
 
-def _holm(p_values):
-    """Holm's adjusted p-values, worked out from the definition."""
-    m = len(p_values)
-    order = sorted(range(m), key=lambda i: p_values[i])
-    adjusted, running = [0.0] * m, 0.0
-    for rank, i in enumerate(order):
-        running = max(running, min(1.0, (m - rank) * p_values[i]))
-        adjusted[i] = running
-    return adjusted
-
-
 def _welch_p(a, b):
     return scipy_stats.ttest_ind(b, a, equal_var=False).pvalue
 
@@ -155,7 +145,7 @@ def test_directional_claims_holm_corrected_as_one_family():
         ),
     ]
     raw = [_welch_p(values[a], values[b]) for _, values, a, b in pairs]
-    adjusted = _holm(raw)
+    adjusted = reference.holm(raw)
     tests = {}
     for (text, *_), p_raw, p in zip(pairs, raw, adjusted, strict=True):
         tests.setdefault(text, []).append((p_raw, p))

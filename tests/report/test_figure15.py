@@ -32,6 +32,7 @@ from bnorder_tf.report.verdicts import (
     UNRESOLVED,
 )
 from bnorder_tf.training.config import TrainConfig
+from tests.report import reference
 
 #: Each seed's run scales every value by its factor.
 SEED_FACTORS = {"convention": (0.95, 1.0, 1.05), "swap": (0.9, 1.0, 1.1)}
@@ -104,16 +105,6 @@ def _per_run(depth, order, values, key, blocks):
     ]
 
 
-def _holm(p_values):
-    m = len(p_values)
-    order = sorted(range(m), key=lambda i: p_values[i])
-    adjusted, running = [0.0] * m, 0.0
-    for rank, i in enumerate(order):
-        running = max(running, min(1.0, (m - rank) * p_values[i]))
-        adjusted[i] = running
-    return adjusted
-
-
 def _expected(per_depth):
     """Per depth: the two directional tests (oriented, raw) by SciPy."""
     tests = []
@@ -165,7 +156,7 @@ def test_figure15_as_the_paper_states_it_holds_at_each_depth():
         "VGG16_16"
     ] * 3
     expected = _expected(per_depth)
-    adjusted = _holm([t.pvalue for t in expected])
+    adjusted = reference.holm([t.pvalue for t in expected])
     directional = [r for r in results if "similar scale" not in r.claim.text]
     for result, test, p in zip(directional, expected, adjusted, strict=True):
         (found,) = result.verdict.tests
@@ -214,7 +205,7 @@ def test_figure15_contradicted_tied_and_far_apart():
     per_depth = {11: PAPER, 16: other}
     results = check_figure15_claims(_study(per_depth))
     expected = _expected(per_depth)
-    adjusted = _holm([t.pvalue for t in expected])
+    adjusted = reference.holm([t.pvalue for t in expected])
     states = [
         _state(t.statistic, p) for t, p in zip(expected, adjusted, strict=True)
     ]

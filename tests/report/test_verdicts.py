@@ -20,6 +20,7 @@ from bnorder_tf.report.verdicts import (
     Evidence,
     Verdict,
 )
+from tests.report import reference
 
 
 def _scipy_welch(a, b):
@@ -219,16 +220,6 @@ def test_one_sample_test_matches_scipy():
     assert verdicts.by_interval(test).state == HOLDS
 
 
-def _holm_by_definition(p_values):
-    """Holm's adjusted p: max over j <= i of min(1, (m - j + 1) p_(j))."""
-    order = np.argsort(p_values)
-    m = len(p_values)
-    scaled = np.minimum(1.0, (m - np.arange(m)) * np.asarray(p_values)[order])
-    adjusted = np.empty(m)
-    adjusted[order] = np.maximum.accumulate(scaled)
-    return adjusted
-
-
 def test_holm_on_a_hand_worked_example():
     # sorted: 0.005 x 4 = 0.02; 0.01 x 3 = 0.03; 0.03 x 2 = 0.06;
     # 0.04 x 1 = 0.04, raised to the running maximum 0.06
@@ -251,7 +242,7 @@ def test_holm_matches_its_definition_on_random_p_values():
     for m in (1, 2, 5, 9, 20):
         p = rng.uniform(0, 0.2, m)
         assert verdicts.holm(list(p)) == pytest.approx(
-            list(_holm_by_definition(p)), rel=1e-12
+            list(reference.holm(p)), rel=1e-12
         )
 
 
