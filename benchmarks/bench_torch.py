@@ -342,17 +342,19 @@ def main():
             for mode in modes
         }
 
+    def torch_rows(kind):
+        return {
+            f"PyTorch {kind}, {memory_format}": (
+                torch_command(kind, args, memory_format),
+                torch_env,
+            )
+            for memory_format in ("channels_last", "contiguous_format")
+        }
+
     rows = {}
     if not args.no_step:
         rows.update(tf_rows("step"))
-        rows["PyTorch step, channels_last"] = (
-            torch_command("step", args),
-            torch_env,
-        )
-        rows["PyTorch step, contiguous_format"] = (
-            torch_command("step", args, "contiguous_format"),
-            torch_env,
-        )
+        rows.update(torch_rows("step"))
     if args.bf16 and not args.no_step:
         rows.update(tf_rows("step", "mixed_bfloat16", ", mixed_bfloat16"))
         rows["PyTorch step, channels_last, bf16 autocast"] = (
@@ -361,14 +363,7 @@ def main():
         )
     if not args.no_epoch:
         rows.update(tf_rows("epoch"))
-        rows["PyTorch epoch, channels_last"] = (
-            torch_command("epoch", args),
-            torch_env,
-        )
-        rows["PyTorch epoch, contiguous_format"] = (
-            torch_command("epoch", args, "contiguous_format"),
-            torch_env,
-        )
+        rows.update(torch_rows("epoch"))
     rates = {name: [] for name in rows}
     parameters, versions = {}, {}
     extras = {

@@ -148,11 +148,9 @@ def welch_test(a, b, name="Welch's t"):
     estimate = float(b.mean() - a.mean()) if len(a) and len(b) else math.nan
     if len(a) < 2 or len(b) < 2:
         return Evidence(name, estimate, math.nan, math.nan, math.nan)
-    va, vb = a.var(ddof=1) / len(a), b.var(ddof=1) / len(b)
-    se = math.sqrt(va + vb)
+    se, df = _welch_terms(a, b)
     if se == 0.0:  # no spread to test against: nothing is resolved
         return Evidence(name, estimate, math.nan, math.nan, math.nan)
-    df = (va + vb) ** 2 / (va**2 / (len(a) - 1) + vb**2 / (len(b) - 1))
     low, high = interval(estimate, se, df)
     return Evidence(
         name, estimate, low, high, float(t_two_sided_p(estimate / se, df))
@@ -318,8 +316,7 @@ def similar_scale(a, b, name, factor=SIMILAR_FACTOR):
     test = welch_test(la, lb, name)
     if math.isnan(test.p) or len(la) < 2 or len(lb) < 2:
         return Verdict(UNRESOLVED, (test,))
-    se = math.sqrt(la.var(ddof=1) / len(la) + lb.var(ddof=1) / len(lb))
-    df = _welch_df(la, lb)
+    se, df = _welch_terms(la, lb)
     bound = math.log(factor)
     # one-sided p-values of "the log-ratio is at or below -bound" and "at
     # or above +bound"
@@ -340,9 +337,16 @@ def similar_scale(a, b, name, factor=SIMILAR_FACTOR):
     return Verdict(UNRESOLVED, (ratio,))
 
 
-def _welch_df(a, b):
+def _welch_terms(a, b):
+    """Welch's standard error of `mean(b) - mean(a)` and its degrees of freedom.
+
+    The degrees of freedom are NaN when neither sample has spread.
+    """
     va, vb = a.var(ddof=1) / len(a), b.var(ddof=1) / len(b)
-    return (va + vb) ** 2 / (va**2 / (len(a) - 1) + vb**2 / (len(b) - 1))
+    if va + vb == 0.0:
+        return 0.0, math.nan
+    df = (va + vb) ** 2 / (va**2 / (len(a) - 1) + vb**2 / (len(b) - 1))
+    return math.sqrt(va + vb), df
 
 
 def _one_sided_above(t, df):
