@@ -10,8 +10,8 @@ import sys
 
 #: TensorFlow's switch for its oneDNN kernels. Unset, TensorFlow turns
 #: them on only where the CPU has AVX512-VNNI, AVX512-BF16 or AMX; on
-#: other x86 CPUs (AVX2 ones) it runs Eigen's kernels, which measured
-#: 3x slower per training step (docs/performance.md).
+#: other x86 CPUs (AVX2 ones) it runs Eigen's kernels, slower per
+#: training step (docs/performance.md has the measurement).
 ONEDNN_VARIABLE = "TF_ENABLE_ONEDNN_OPTS"
 #: Who chose the oneDNN mode: `"user"` (the variable was set),
 #: `"bnorder_tf"` (a program set it), or `"tensorflow"` (its default).
