@@ -1,7 +1,7 @@
 """Training on any data, end to end: a kill, a resume, an export, a prediction.
 
 Three ways in, each trained by the program or `run_training` and killed
-once epoch 0 is committed (tests/programs/train_with_fault.py), then
+once epoch 0 is committed (tests/scripts/train_with_fault.py), then
 resumed by the same settings in this process:
 
 - `--dataset=tfds:svhn_cropped`, a tensorflow-datasets builder that is
@@ -30,11 +30,11 @@ from bnorder_tf.version import __version__
 from tests.data import tfds_mock, user_data
 from tests.data.test_sources import write_folder
 from tests.helpers import ROOT, read_csv
-from tests.test_faults import kill, start_paused
+from tests.training.test_faults import kill, start_paused
 
 pytestmark = pytest.mark.slow
 
-PROGRAMS = os.path.join(ROOT, "tests", "data", "programs")
+SCRIPTS = os.path.join(ROOT, "tests", "scripts")
 TINY = [
     "--model=vgg16_8",
     "--width=0.0625",
@@ -81,13 +81,11 @@ def runs(tmp_path_factory, folder):
     }
     env = {
         "tfds": dict(
-            FAULT_PROGRAM=os.path.join(PROGRAMS, "train_mock_tfds.py"),
+            FAULT_PROGRAM=os.path.join(SCRIPTS, "train_mock_tfds.py"),
             TFDS_MOCK_DIR=metadata,
         ),
         "folder": {},
-        "user": dict(
-            FAULT_PROGRAM=os.path.join(PROGRAMS, "train_user_data.py")
-        ),
+        "user": dict(FAULT_PROGRAM=os.path.join(SCRIPTS, "train_user_data.py")),
     }
 
     def paused(key):

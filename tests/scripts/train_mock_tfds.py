@@ -1,6 +1,6 @@
 """trainers/train.py with tensorflow-datasets mocked offline.
 
-    TFDS_MOCK_DIR=DIR python tests/data/programs/train_mock_tfds.py FLAGS...
+    TFDS_MOCK_DIR=DIR python tests/scripts/train_mock_tfds.py FLAGS...
 
 DIR holds the builders' metadata (`tests.data.tfds_mock.write_all`).
 """
@@ -10,7 +10,7 @@ import runpy
 import sys
 
 ROOT = os.path.dirname(
-    os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 )
 sys.path.insert(0, ROOT)
 

@@ -1,6 +1,6 @@
 """`run_training(config, data=...)` on the Python tf.data pair of the tests.
 
-    python tests/data/programs/train_user_data.py FLAGS...
+    python tests/scripts/train_user_data.py FLAGS...
 
 FLAGS are `--name=value` settings of `TrainConfig`; the data is
 `tests.data.user_data.datasets()`.
@@ -10,7 +10,7 @@ import os
 import sys
 
 ROOT = os.path.dirname(
-    os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 )
 sys.path.insert(0, ROOT)
 

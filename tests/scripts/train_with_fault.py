@@ -3,7 +3,7 @@
 A test can then SIGKILL it there (or start a second process while it
 holds the run).
 
-    python tests/programs/train_with_fault.py POINT MARKER -- TRAIN_FLAGS...
+    python tests/scripts/train_with_fault.py POINT MARKER -- TRAIN_FLAGS...
 
 POINT is one of
 
@@ -23,7 +23,7 @@ At that moment the program creates MARKER and waits until MARKER.go
 exists (at most 10 minutes), then carries on. With the environment
 variable FAULT_SLEEP=S it first sleeps S seconds (time the run counts).
 With FAULT_PROGRAM=PATH it runs that program instead of the trainer
-(tests/data/programs/: the trainer on mocked tfds, or on a Python
+(tests/scripts/: the trainer on mocked tfds, or on a Python
 tf.data pair).
 """
 

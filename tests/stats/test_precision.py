@@ -141,7 +141,7 @@ def _assert_same_statistics(got, expected, taps=None):
                 layer.channel_skewness,
                 reference.per_channel(taps[name]["activation"]),
             )
-        else:  # float32 deviations summed in float64 (see test_stats_engine)
+        else:  # float32 deviations summed in float64 (see test_engine)
             np.testing.assert_allclose(
                 other.channel_skewness, layer.channel_skewness, rtol=1e-6,
                 atol=1.2e-7,

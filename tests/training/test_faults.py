@@ -3,7 +3,7 @@
 SIGKILL at chosen moments of the epoch commit and of the export, a
 second process on a run in use, a resumed run against an uninterrupted
 one, and a worker of a multi-worker run SIGKILLed. The moments are made
-deterministic by tests/programs/train_with_fault.py, which pauses the
+deterministic by tests/scripts/train_with_fault.py, which pauses the
 trainer there.
 """
 
@@ -26,7 +26,7 @@ from tests.helpers import (
     start_local_workers,
 )
 
-FAULT = os.path.join(ROOT, "tests", "programs", "train_with_fault.py")
+FAULT = os.path.join(ROOT, "tests", "scripts", "train_with_fault.py")
 TINY_FLAGS = [
     "--dataset=synthetic",
     "--model=vgg16_8",

@@ -504,7 +504,7 @@ def test_logical_cpus_let_mirrored_train_without_gpus(tmp_path):
 
 @pytest.mark.slow
 def test_multi_worker_trains_on_two_local_workers(tmp_path):
-    script = os.path.join(ROOT, "tests", "programs", "multi_worker_train.py")
+    script = os.path.join(ROOT, "tests", "scripts", "multi_worker_train.py")
     workers = start_local_workers(
         lambda index: [
             script,

@@ -2,7 +2,7 @@
 
 The table against the trials' own run directories, resuming and bad
 search flags. keras-tuner's chief/worker mode, with a lost chief and a
-lost worker, is in `tests/tuning/test_lost_peers.py`.
+lost worker, is in `tests/tuning/test_distributed.py`.
 """
 
 import json
