@@ -8,6 +8,8 @@ import socket
 import subprocess
 import sys
 
+from bnorder_tf.training.config import TrainConfig
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TRAIN = os.path.join(ROOT, "trainers", "train.py")
 
@@ -113,3 +115,52 @@ def read_csv(path):
     """A CSV file's rows as dicts (independent of the package's readers)."""
     with open(path, newline="") as f:
         return list(csv.DictReader(f))
+
+
+def fake_run(
+    root,
+    name,
+    accuracy,
+    sparsity,
+    dataset="cifar10",
+    order="swap",
+    status="finished",
+    seed=0,
+    activation="tanh",
+    skewness=1.0,
+    layer_saturations=(0.5,),
+    **settings,
+):
+    """A run directory as the trainer writes it, with known values."""
+    directory = root / name
+    directory.mkdir(parents=True)
+    config = TrainConfig(
+        dataset=dataset,
+        order=order,
+        seed=seed,
+        activation=activation,
+        run_name=name,
+        **settings,
+    )
+    (directory / "flags.txt").write_text(config.to_flags())
+    with open(directory / "history.csv", "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["epoch", "loss", "val_loss", "val_accuracy"])
+        writer.writerow([0, 1.0, 1.0, accuracy])
+    stats = {"saturation": 0.5, "skewness": skewness, "sparsity": sparsity}
+    diverged = status == "diverged"
+    summary = {
+        "run_name": name,
+        "status": status,
+        "epochs": 1,
+        "diverged_epoch": 0 if diverged else None,
+        "final_test_accuracy": None if diverged else accuracy,
+        "stats": None if diverged else stats,
+        "layer_stats": {
+            f"conv{i}": {"saturation": v}
+            for i, v in enumerate(layer_saturations)
+        },
+    }
+
+    (directory / "summary.json").write_text(json.dumps(summary))
+    return directory

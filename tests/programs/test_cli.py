@@ -1,9 +1,16 @@
 """Flagfiles found by bare name and expanded in place."""
 
+import os
+import subprocess
+import sys
+
 import pytest
 
-from bnorder_tf.errors import ConfigError
+from bnorder_tf.errors import (
+    ConfigError,
+)
 from bnorder_tf.programs.cli import resolve_flagfiles
+from tests.helpers import ROOT, error_lines
 
 
 def test_nested_flagfiles_expand_in_order_and_later_flags_win(tmp_path):
@@ -98,7 +105,6 @@ def _run_plain(args, **env):
 
     As a user's shell would (`run_program` sets it).
     """
-    import os
     import subprocess
     import sys
 
@@ -187,3 +193,27 @@ def test_tensorflows_start_up_lines_are_hidden_unless_asked_for(tmp_path):
     verbose_lines = verbose.stderr.splitlines()
     assert len(verbose_lines) > 1, verbose.stderr[-2000:]
     assert verbose_lines[-1] == lines[0]
+
+
+def test_user_errors_are_one_line_and_bugs_keep_their_traceback():
+    def program(raised):
+        code = (
+            "from bnorder_tf import errors\n"
+            "from bnorder_tf.programs import cli\n"
+            f"def main(argv): raise {raised}\n"
+            "cli.run_program(main, [])"
+        )
+        return subprocess.run(
+            [sys.executable, "-c", code],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+        )
+
+    user = program("errors.ConfigError('--x=1 is bad.')")
+    assert user.returncode == 2
+    assert error_lines(user.stderr) == ["-c: error: --x=1 is bad."]
+    assert "Traceback" not in user.stderr
+    bug = program("ValueError('a bug')")
+    assert bug.returncode == 1
+    assert "Traceback" in bug.stderr and "ValueError: a bug" in bug.stderr

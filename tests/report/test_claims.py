@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from scipy import stats as scipy_stats
 
-from bnorder_tf.report import verdicts
+from bnorder_tf.report import build_report, verdicts
 from bnorder_tf.report.claims import (
     CLAIMS,
     SKEWNESS_ACCURACY,
@@ -29,6 +29,7 @@ from bnorder_tf.report.verdicts import (
     UNRESOLVED,
 )
 from bnorder_tf.training.config import TrainConfig
+from tests.helpers import fake_run
 from tests.report import reference
 
 
@@ -354,3 +355,197 @@ def test_significant_alone_but_not_after_holm_is_not_resolved():
         max(2 * p_gain, p_skew), rel=1e-9
     )
     assert gain.state == UNRESOLVED and skewness.state == UNRESOLVED
+
+
+def test_claims_table_from_runs_with_known_values(tmp_path):
+    from bnorder_tf.report import verdicts
+    from bnorder_tf.report.claims import check_claims
+
+    runs = tmp_path / "runs"
+    # (variant settings, accuracies over 3 seeds, sparsity, skewness,
+    # per-layer saturations; each statistic moves by a step per seed):
+    # Swap beats Convention, NWDBN lies between, but NWDBN is the sparsest
+    # (the paper's sparsity order fails), and the shifted tanh is a point
+    # below Swap (a difference the seeds cannot tell)
+    variants = {
+        "conv": (
+            dict(order="convention"),
+            (0.80, 0.81, 0.82),
+            0.5,
+            0.4,
+            (0.3, 0.45),
+        ),
+        "nwdbn": (
+            dict(order="convention", bn_gamma_decay=0.0, bn_beta_decay=0.0),
+            (0.84, 0.86, 0.85),
+            0.9,
+            0.8,
+            (0.5,),
+        ),
+        "swap": (dict(order="swap"), (0.88, 0.89, 0.90), 0.7, 2.0, (0.6, 0.86)),
+        "shifted": (
+            dict(order="swap", activation="shifted_tanh"),
+            (0.87, 0.89, 0.88),
+            0.7,
+            2.0,
+            (0.7,),
+        ),
+    }
+
+    def step(seed, size):
+        return size * (seed - 1)
+
+    for name, (
+        settings,
+        accuracies,
+        sparsity,
+        skew,
+        layers,
+    ) in variants.items():
+        for seed, accuracy in enumerate(accuracies):
+            fake_run(
+                runs,
+                f"{name}_{seed}",
+                accuracy,
+                sparsity + step(seed, 0.01),
+                seed=seed,
+                skewness=skew + step(seed, 0.02),
+                layer_saturations=[v + step(seed, 0.01) for v in layers],
+                **settings,
+            )
+    fake_run(runs, "swap_blown", 0.0, 0.0, seed=7, status="diverged")
+    with open(
+        build_report(
+            [str(runs)],
+            str(tmp_path / "out"),
+            claims=True,
+            markdown_name="README.md",
+        )
+    ) as f:
+        text = f.read()
+    assert (tmp_path / "out" / "README.md").exists()
+    rows = {
+        line.split("|")[1].strip(): line
+        for line in text.splitlines()
+        if line.startswith("| ") and "|---" not in line
+    }
+    swap_row = rows["Swap beats Convention in accuracy"]
+    assert "Convention 81.00 ± 1.00 (n=3)" in swap_row
+    assert "Swap 89.00 ± 1.00 (n=3)" in swap_row  # the diverged run is out
+    saturation = rows["Swap's maximum layer saturation is higher"]
+    assert "Convention 0.450 ± 0.010" in saturation
+    assert "Swap 0.860 ± 0.010" in saturation
+    # every claim is a row of the table's seven cells (no stray "|")
+    from bnorder_tf.report.claims import CLAIMS
+
+    for claim in CLAIMS:
+        assert rows[claim.text].count("|") == 8, rows[claim.text]
+    assert "swap_blown (epoch 0)" in text  # left out, and named
+    # the verdicts, worked out here: SciPy's Welch p-value of each
+    # neighbouring pair of each claim, then Holm over the 8 pairs by hand
+    values = {
+        "accuracy": {
+            name: [100 * a for a in v[1]] for name, v in variants.items()
+        },
+        "saturation": {
+            name: [max(v[4]) + step(s, 0.01) for s in range(3)]
+            for name, v in variants.items()
+        },
+        "skewness": {
+            name: [v[3] + step(s, 0.02) for s in range(3)]
+            for name, v in variants.items()
+        },
+        "sparsity": {
+            name: [v[2] + step(s, 0.01) for s in range(3)]
+            for name, v in variants.items()
+        },
+    }
+    pairs = [  # (claim index, statistic, lower variant, higher variant)
+        (0, "accuracy", "conv", "swap"),
+        (1, "accuracy", "conv", "nwdbn"),
+        (1, "accuracy", "nwdbn", "swap"),
+        (2, "saturation", "conv", "swap"),
+        (3, "skewness", "conv", "swap"),
+        (4, "sparsity", "nwdbn", "conv"),
+        (4, "sparsity", "conv", "swap"),
+        (5, "accuracy", "swap", "shifted"),
+    ]
+    tests = [
+        scipy_stats.ttest_ind(
+            values[key][high], values[key][low], equal_var=False
+        )
+        for _, key, low, high in pairs
+    ]
+    raw = [t.pvalue for t in tests]
+    ranked = sorted(range(8), key=lambda i: raw[i])
+    adjusted, running = [0.0] * 8, 0.0
+    for rank, i in enumerate(ranked):
+        running = max(running, min(1.0, (8 - rank) * raw[i]))
+        adjusted[i] = running
+    expected = []
+    for claim in range(6):
+        parts = [
+            (t.statistic, p)
+            for (c, *_), t, p in zip(pairs, tests, adjusted, strict=True)
+            if c == claim
+        ]
+        if any(p < 0.05 and t < 0 for t, p in parts):
+            expected.append(verdicts.CONTRADICTED)
+        elif all(p < 0.05 and t > 0 for t, p in parts):
+            expected.append(verdicts.HOLDS)
+        else:
+            expected.append(verdicts.UNRESOLVED)
+    # the same verdicts from the function itself
+    from bnorder_tf.report.runs import find_runs
+
+    finished = [r for r in find_runs([str(runs)]) if r.finished]
+    results = check_claims(finished)
+    found = [t for r in results[:6] for t in r.verdict.tests]
+    assert [t.raw_p for t in found] == pytest.approx(raw, rel=1e-9)
+    assert [t.p for t in found] == pytest.approx(adjusted, rel=1e-9)
+    assert [r.state for r in results[:6]] == expected
+    # the known answers
+    assert expected == [
+        verdicts.HOLDS,
+        verdicts.HOLDS,
+        verdicts.HOLDS,
+        verdicts.HOLDS,
+        verdicts.CONTRADICTED,
+        verdicts.UNRESOLVED,
+    ]
+    for result in results[:6]:
+        row = rows[result.claim.text].rstrip(" |")
+        if result.state == verdicts.CONTRADICTED:
+            assert row.endswith("**contradicted**")
+        else:
+            assert row.endswith(result.state)
+    # Swap's gain in points with SciPy's Welch interval, corrected p
+    low, high = tests[0].confidence_interval(0.95)
+    assert f"+8.00 [{low:+.2f}, {high:+.2f}]" in swap_row
+    assert f"{adjusted[0]:.2g} ({raw[0]:.2g} uncorrected)" in swap_row
+    # the bounded-activations study's pairs have no run here
+    assert [r.state for r in results[6:-1]] == [verdicts.NOT_MEASURED] * 7
+    assert all("not measured" in rows[c.text] for c in CLAIMS[6:-1])
+    # skewness against accuracy over the 12 finished (bounded) runs
+    points = [
+        (skew + step(seed, 0.02), accuracy)
+        for _, accuracies, _, skew, _ in variants.values()
+        for seed, accuracy in enumerate(accuracies)
+    ]
+    r, p = scipy_stats.pearsonr(*np.array(points).T)
+    correlation = rows[CLAIMS[-1].text]
+    assert f"r = {r:.2f} (p = {p:.2g}, n = 12)" in correlation
+    # decided seed against seed within each variant: the slope's t of
+    # accuracy ~ skewness + one intercept per variant (7 df)
+    x, y = np.array(points).T
+    design = np.column_stack([x, np.kron(np.eye(4), np.ones((3, 1)))])
+    coef, residual, *_ = np.linalg.lstsq(design, y, rcond=None)
+    t = coef[0] / np.sqrt(
+        residual[0] / 7 * np.linalg.inv(design.T @ design)[0, 0]
+    )
+    (seeds,) = results[-1].verdict.tests
+    assert seeds.estimate == pytest.approx(t / np.sqrt(t * t + 7))
+    assert seeds.p == pytest.approx(2 * scipy_stats.t.sf(abs(t), 7), rel=1e-6)
+    # r = 0.75, p = 0.020: the seeds agree
+    assert seeds.estimate == pytest.approx(0.75) and seeds.p < 0.05
+    assert results[-1].state == verdicts.HOLDS

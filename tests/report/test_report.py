@@ -16,7 +16,7 @@ from scipy import stats as scipy_stats
 from bnorder_tf.report import build_report, tanh_skewness_grid
 from bnorder_tf.training import runner as training
 from bnorder_tf.training.config import TrainConfig
-from tests.helpers import error_lines, run_program
+from tests.helpers import error_lines, fake_run, run_program
 
 
 def test_tanh_skewness_grid_matches_monte_carlo():
@@ -352,3 +352,34 @@ def test_tables_say_not_defined_and_dash_instead_of_nan_and_none():
         "1.9743",
         "0.9103",
     ]
+
+
+def test_report_never_pools_datasets_and_leaves_out_diverged_runs(tmp_path):
+    runs = tmp_path / "runs"
+    points = {
+        "cifar10": [(0.6, 0.2), (0.7, 0.3), (0.65, 0.1)],
+        "cifar100": [(0.3, 0.5), (0.2, 0.6), (0.25, 0.4)],
+    }
+    for dataset, values in points.items():
+        for seed, (accuracy, sparsity) in enumerate(values):
+            fake_run(
+                runs,
+                f"{dataset}_{seed}",
+                accuracy,
+                sparsity,
+                dataset=dataset,
+                seed=seed,
+            )
+    fake_run(runs, "blown", 0.0, 0.0, status="diverged")
+    with open(build_report([str(runs)], str(tmp_path / "out"))) as f:
+        text = f.read()
+    for dataset, values in points.items():
+        accuracy, sparsity = np.array(values).T
+        r = np.corrcoef(sparsity, accuracy)[0, 1]
+        assert f"One point per run of {dataset}; Pearson r = {r:.3f}" in text
+    pooled = np.array(sum(points.values(), []))
+    pooled_r = np.corrcoef(pooled[:, 1], pooled[:, 0])[0, 1]
+    assert f"r = {pooled_r:.3f}" not in text
+    assert "## Diverged runs" in text and "blown (epoch 0)" in text
+    table = [line for line in text.splitlines() if line.startswith("| G")]
+    assert len(table) == 2 and all("| 3 |" in line for line in table)

@@ -7,6 +7,8 @@ import tensorflow as tf
 from bnorder_tf import build_model
 from bnorder_tf.layers import blocks
 from bnorder_tf.stats import ActivationStatsPass, activation_stats, tap_outputs
+from bnorder_tf.training import run_dir as run_dir_lib
+from bnorder_tf.training.config import TrainConfig
 from tests.stats import reference
 
 C = 6  # channels of the adversarial block
@@ -378,7 +380,6 @@ def test_model_level_values_over_the_conv_blocks_only(rng):
 
 
 def test_paper_averages_conv_blocks_for_tiny_imagenet_and_imagenet():
-    from bnorder_tf.training.config import TrainConfig
 
     assert TrainConfig(dataset="tiny_imagenet").averaged_blocks == "conv"
     assert TrainConfig(dataset="imagenet2012").averaged_blocks == "conv"
@@ -516,3 +517,36 @@ def test_evaluating_in_the_statistics_pass_equals_two_passes(
         -log_p[np.arange(21), y].mean() + decay, rel=1e-5
     )
     assert one.evaluation["accuracy"] == np.mean(logits.argmax(1) == y)
+
+
+def test_nan_activations_give_missing_statistics_not_numbers():
+    from bnorder_tf.models import build_model
+    from bnorder_tf.stats import activation_stats
+
+    keras.utils.set_random_seed(0)
+    model = build_model(
+        "vgg16_11",
+        order="swap",
+        activation="tanh",
+        num_classes=3,
+        input_shape=(16, 16, 3),
+        width=0.0625,
+    )
+    images = np.random.default_rng(0).normal(size=(8, 16, 16, 3))
+    images[0, 0, 0, 0] = np.nan
+    import tensorflow as tf
+
+    result = activation_stats(
+        model,
+        tf.data.Dataset.from_tensor_slices(
+            (images.astype("float32"), np.zeros(8, "int64"))
+        ).batch(4),
+    )
+    assert result.model == {
+        "saturation": None,
+        "skewness": None,
+        "sparsity": None,
+    }
+    conv1 = result.layers["conv1"]
+    assert conv1.sparsity is None and conv1.saturation is None
+    assert "NaN" not in run_dir_lib.dumps_strict(result.to_dict())

@@ -15,6 +15,12 @@ import time
 import numpy as np
 import pytest
 
+from bnorder_tf.errors import (
+    ConfigError,
+    RunInUseError,
+)
+from bnorder_tf.training.config import TrainConfig
+from bnorder_tf.tuning import search as tuning
 from tests.helpers import (
     ROOT,
     error_lines,
@@ -455,3 +461,46 @@ def test_final_flags_retrain_the_point_on_the_trainers_schedule(tmp_path):
 
     # best.flags is the whole trial still, protocol included
     assert _trainer_config(f"--flagfile={tmp_path / 'best.flags'}") == point
+
+
+def identity(**changes):
+    base = TrainConfig(dataset="synthetic", **changes)
+    return tuning.project_identity(
+        base, {"learning_rate": [0.1, 0.01]}, 2, "grid"
+    )
+
+
+@pytest.mark.parametrize("project", ["..", ".", "../../x", "/tmp/x", ""])
+def test_project_names_leaving_the_tuning_dir_are_refused(tmp_path, project):
+    with pytest.raises(ConfigError, match="--project"):
+        tuning.open_project(str(tmp_path / "t"), project, identity())
+    assert not (tmp_path / "t").exists()
+
+
+def test_tuning_dir_that_is_a_file_is_refused(tmp_path):
+    (tmp_path / "t").write_text("x")
+    with pytest.raises(ConfigError, match="--tuning_dir"):
+        tuning.open_project(str(tmp_path / "t"), "p", identity())
+
+
+def test_project_is_tied_to_its_base_settings(tmp_path):
+    tuning_dir = str(tmp_path / "t")
+    tuning.open_project(tuning_dir, "p", identity()).release()
+    (tmp_path / "t" / "p" / "trial_0").mkdir()
+    # the learning rate is searched: its base value does not matter
+    tuning.open_project(tuning_dir, "p", identity(learning_rate=0.5)).release()
+    with pytest.raises(ConfigError, match=r"other settings \(weight_decay\)"):
+        tuning.open_project(tuning_dir, "p", identity(weight_decay=1e-3))
+    tuning.open_project(
+        tuning_dir, "p", identity(weight_decay=1e-3), overwrite=True
+    ).release()
+    assert not (tmp_path / "t" / "p" / "trial_0").exists()
+    # a project started before a setting existed ran with its default
+    path = tmp_path / "t" / "p" / "project.json"
+    recorded = json.loads(path.read_text())
+    del recorded["settings"]["early_stopping"]
+    path.write_text(json.dumps(recorded))
+    lock = tuning.open_project(tuning_dir, "p", identity(weight_decay=1e-3))
+    with pytest.raises(RunInUseError):
+        tuning.open_project(tuning_dir, "p", identity(weight_decay=1e-3))
+    lock.release()
