@@ -2,6 +2,7 @@
 
 import concurrent.futures
 import csv
+import io
 import json
 import os
 import socket
@@ -164,3 +165,10 @@ def fake_run(
 
     (directory / "summary.json").write_text(json.dumps(summary))
     return directory
+
+
+class FakeTerminal(io.StringIO):
+    """A stream that says it is a terminal: the progress bar draws on it."""
+
+    def isatty(self):
+        return True

@@ -7,11 +7,7 @@ import pytest
 
 from bnorder_tf.training import progress
 from bnorder_tf.training.progress import EpochProgress
-
-
-class FakeTerminal(io.StringIO):
-    def isatty(self):
-        return True
+from tests.helpers import FakeTerminal
 
 
 class Clock:

@@ -4,9 +4,11 @@ In-process tests use the synthetic dataset at tiny widths; the program
 tests run trainers/train.py in subprocesses, as a user would.
 """
 
+import contextlib
 import gzip
 import json
 import os
+import re
 import subprocess
 import threading
 
@@ -18,13 +20,13 @@ import tensorflow as tf
 from bnorder_tf.data import get_source, replicas
 from bnorder_tf.errors import TrainingDivergedError
 from bnorder_tf.models import build_model
-from bnorder_tf.training import runner as training
-from bnorder_tf.training import steps
+from bnorder_tf.training import progress, runner, steps
 from bnorder_tf.training.config import TrainConfig
 from bnorder_tf.training.run_dir import RunDirectoryError
 from tests.helpers import (
     ROOT,
     TRAIN,
+    FakeTerminal,
     error_lines,
     read_csv,
     run_program,
@@ -88,7 +90,7 @@ def _first_step(strategy, images, labels):
     return model, initial, logs
 
 
-def test_a_slow_iterator_release_does_not_hold_up_the_loop(monkeypatch):
+def test_a_slow_iterator_release_does_not_hold_up_the_loop():
     # releasing a distributed iterator can wait for seconds, CPU idle
     # (replicas.release_in_background); here the slow release is a
     # finalizer that waits until the main thread has gone on
@@ -105,14 +107,9 @@ def test_a_slow_iterator_release_does_not_hold_up_the_loop(monkeypatch):
     thread.join(60)
     assert released_on == ["iterator_release"]
 
-    # every pass over a distributed dataset hands its iterator over
-    handed = []
-    monkeypatch.setattr(
-        replicas, "release_in_background", lambda its: handed.extend(its)
-    )
+    # a pass over a distributed dataset yields every batch once
     batches = list(replicas.iterate_once(tf.data.Dataset.range(3)))
     assert batches == [0, 1, 2]
-    assert len(handed) == 1 and isinstance(handed[0], tf.data.Iterator)
 
 
 def test_mirrored_first_step_equals_one_device_and_numpy(rng, mirrored):
@@ -227,7 +224,7 @@ def test_learning_rate_steps_down_at_the_milestones():
     assert got == pytest.approx([0.1, 0.1, 0.1, 0.01, 0.01, 0.01, 0.001, 0.001])
 
 
-def test_run_writes_a_complete_run_directory(tmp_path, monkeypatch):
+def test_run_writes_a_complete_run_directory(tmp_path):
     config = TrainConfig(
         **TINY,
         epochs=2,
@@ -235,29 +232,7 @@ def test_run_writes_a_complete_run_directory(tmp_path, monkeypatch):
         model_dir=str(tmp_path / "runs"),
         export_dir=str(tmp_path / "savedmodels"),
     )
-    # every epoch hands its iterators to a background thread to release
-    handed = {"training": 0, "passes": 0}
-
-    def counting(key, release):
-        def count(iterators):
-            handed[key] += 1
-            return release(iterators)
-
-        return count
-
-    monkeypatch.setattr(
-        training,
-        "release_in_background",
-        counting("training", replicas.release_in_background),
-    )
-    monkeypatch.setattr(
-        replicas,
-        "release_in_background",
-        counting("passes", replicas.release_in_background),
-    )
-    summary = training.run_training(config, verbose=0).summary
-    assert handed["training"] == 2  # one training iterator per epoch
-    assert handed["passes"] >= 2  # each epoch's measured evaluation
+    summary = runner.run_training(config, verbose=0).summary
     run_dir = tmp_path / "runs" / config.resolved_run_name
     assert history_epochs(run_dir) == [0, 1]
     with open(run_dir / "stats.jsonl") as f:
@@ -286,19 +261,13 @@ def test_run_writes_a_complete_run_directory(tmp_path, monkeypatch):
 
     # a finished run is never silently overwritten
     with pytest.raises(RunDirectoryError, match="finished run"):
-        training.run_training(config, verbose=0)
+        runner.run_training(config, verbose=0)
 
 
 def test_steps_per_execution_gives_the_same_history(tmp_path, monkeypatch):
-    # the loop passes the callbacks no logs after a step: Keras's
-    # CallbackList would read each one back from the device, every step
-    batch_ends = []
-    monkeypatch.setattr(
-        keras.callbacks.CallbackList,
-        "on_train_batch_end",
-        lambda self, batch, logs=None: batch_ends.append((batch, logs)),
-    )
-    histories = []
+    # stdout is a terminal that gets the bar redrawn after every call
+    monkeypatch.setattr(progress, "REDRAW_INTERVAL", 0.0)
+    histories, drawn = [], []
     for k in (1, 3):  # 4 steps per epoch: calls of 3 and 1 steps
         config = TrainConfig(
             **TINY,
@@ -308,14 +277,26 @@ def test_steps_per_execution_gives_the_same_history(tmp_path, monkeypatch):
             model_dir=str(tmp_path / f"runs{k}"),
             export_dir=str(tmp_path / f"savedmodels{k}"),
         )
-        training.run_training(config, verbose=1)  # with the progress bar
+        terminal = FakeTerminal()
+        with contextlib.redirect_stdout(terminal):
+            runner.run_training(config, verbose=1)  # with the progress bar
+        bar = terminal.getvalue()
+        drawn.append([int(s) for s in re.findall(r"(\d+)/4\b", bar)])
         histories.append(
             read_csv(
                 tmp_path / f"runs{k}" / config.resolved_run_name / "history.csv"
             )  # fmt: skip
         )
-    # after each compiled call: steps 0, 1, 2, 3; then 2 (3 steps), 3
-    assert batch_ends == [(b, None) for b in (0, 1, 2, 3, 2, 3)]
+        # the epoch's end shows what history.csv holds
+        row = histories[-1][0]
+        shown = " - ".join(
+            f"{key}: {float(row[key]):.4f}"
+            for key in ("val_accuracy", "val_loss")
+        )
+        assert bar.endswith(shown + "\n")
+    # the bar after each compiled call (steps 1, 2, 3, 4; then 3, 4),
+    # and at the epoch's end
+    assert drawn == [[1, 2, 3, 4, 4], [3, 4, 4]]
     one, three = histories
     assert len(one) == len(three) == 1
     for a, b in zip(one, three, strict=True):
@@ -334,7 +315,7 @@ def test_the_last_epoch_is_measured_and_a_log_gets_a_line_per_epoch(
         model_dir=str(tmp_path / "runs"),
         export_dir=str(tmp_path / "savedmodels"),
     )
-    summary = training.run_training(config, verbose=1).summary
+    summary = runner.run_training(config, verbose=1).summary
     run_dir = tmp_path / "runs" / config.resolved_run_name
     with open(run_dir / "stats.jsonl") as f:
         records = [json.loads(line) for line in f]
@@ -368,7 +349,7 @@ def test_bfloat16_trains_and_old_runs_flags_still_read(tmp_path):
         export_dir=str(tmp_path / "savedmodels"),
     )
     try:
-        result = training.run_training(config, verbose=0)
+        result = runner.run_training(config, verbose=0)
         model, summary = result.model, result.summary
     finally:  # the run set Keras's global policy
         keras.mixed_precision.set_global_policy("float32")
@@ -392,7 +373,7 @@ def test_diverging_run_stops_is_recorded_and_not_exported(tmp_path):
         export_dir=str(tmp_path / "savedmodels"),
     )
     with pytest.raises(TrainingDivergedError, match="diverged in epoch 0"):
-        training.run_training(config, verbose=0)
+        runner.run_training(config, verbose=0)
     run_dir = tmp_path / "runs" / config.resolved_run_name
     text = (run_dir / "summary.json").read_text()
     assert "NaN" not in text
@@ -405,7 +386,7 @@ def test_diverging_run_stops_is_recorded_and_not_exported(tmp_path):
     assert read_csv(run_dir / "history.csv") == []
     # the diverged run is a result: it is not trained again
     with pytest.raises(RunDirectoryError, match="finished run"):
-        training.run_training(config, verbose=0)
+        runner.run_training(config, verbose=0)
 
 
 def test_unfinished_run_with_other_flags_is_refused(tmp_path):
@@ -417,14 +398,14 @@ def test_unfinished_run_with_other_flags_is_refused(tmp_path):
     )
     (run_dir / "flags.txt").write_text(other.to_flags())
     with pytest.raises(RunDirectoryError, match="learning_rate"):
-        training.run_training(config, verbose=0)
+        runner.run_training(config, verbose=0)
     assert sorted(os.listdir(run_dir)) == ["flags.txt"]
 
 
 def test_global_batch_must_divide_over_replicas(tmp_path, mirrored):
     config = TrainConfig(**{**TINY, "batch_size": 33}, model_dir=str(tmp_path))
     with pytest.raises(ValueError, match="does not divide over 2 replicas"):
-        training.run_training(config, strategy_override=mirrored, verbose=0)
+        runner.run_training(config, strategy_override=mirrored, verbose=0)
     assert os.listdir(tmp_path) == []
 
 
@@ -594,7 +575,7 @@ def test_early_stopping_stops_when_accuracy_stalls(tmp_path):
         model_dir=str(tmp_path / "runs"),
         export_dir=str(tmp_path / "savedmodels"),
     )
-    summary = training.run_training(config, verbose=0).summary
+    summary = runner.run_training(config, verbose=0).summary
     rows = read_csv(
         tmp_path / "runs" / config.resolved_run_name / "history.csv"
     )
