@@ -1,7 +1,7 @@
-"""The training loop and the trainers/train.py program.
+"""The training loop: what a run writes, how it stops, where it trains.
 
-In-process tests use the synthetic dataset at tiny widths; the program
-tests run trainers/train.py in subprocesses, as a user would.
+In-process tests use the synthetic dataset at tiny widths; the slow ones
+run in subprocesses (several workers, the real Fashion-MNIST).
 """
 
 import contextlib
@@ -10,27 +10,24 @@ import json
 import os
 import re
 import subprocess
-import threading
 
 import keras
 import numpy as np
 import pytest
 import tensorflow as tf
 
-from bnorder_tf.data import get_source, replicas
+from bnorder_tf.data import get_source
 from bnorder_tf.errors import TrainingDivergedError
 from bnorder_tf.models import build_model
-from bnorder_tf.training import progress, runner, steps
+from bnorder_tf.training import progress, runner
 from bnorder_tf.training.config import TrainConfig
 from bnorder_tf.training.run_dir import RunDirectoryError
 from tests.helpers import (
     ROOT,
     TRAIN,
     FakeTerminal,
-    error_lines,
     read_csv,
     run_program,
-    run_programs_side_by_side,
     start_local_workers,
 )
 
@@ -62,166 +59,6 @@ def split_arrays(name, split, **kwargs):
     raw, _ = get_source(name, **kwargs).load_split(split)
     images, labels = zip(*raw.as_numpy_iterator(), strict=True)
     return np.stack(images), np.asarray(labels)
-
-
-# --- the loop -----------------------------------------------------------------
-
-
-def _first_step(strategy, images, labels):
-    keras.utils.set_random_seed(11)
-    with strategy.scope():
-        model = build_model(
-            "vgg16_11",
-            order="swap",
-            activation="tanh",
-            num_classes=10,
-            input_shape=(16, 16, 3),
-            width=0.0625,
-            weight_decay=1e-2,
-            bn_synchronized=True,
-        )
-        optimizer = keras.optimizers.SGD(0.1, momentum=0.9)
-        optimizer.build(model.trainable_variables)
-    initial = [v.numpy() for v in model.trainable_variables]
-    trainer = steps.Trainer(model, optimizer, strategy, len(images))
-    ds = tf.data.Dataset.from_tensor_slices((images, labels)).batch(len(images))
-    iterator = iter(strategy.experimental_distribute_dataset(ds))
-    logs = {k: float(v) for k, v in trainer.train_step(iterator).items()}
-    return model, initial, logs
-
-
-def test_a_slow_iterator_release_does_not_hold_up_the_loop():
-    # releasing a distributed iterator can wait for seconds, CPU idle
-    # (replicas.release_in_background); here the slow release is a
-    # finalizer that waits until the main thread has gone on
-    main_thread_went_on = threading.Event()
-    released_on = []
-
-    class SlowToRelease:
-        def __del__(self):
-            main_thread_went_on.wait(60)
-            released_on.append(threading.current_thread().name)
-
-    thread = replicas.release_in_background([SlowToRelease()])
-    main_thread_went_on.set()  # reached only if the caller did not wait
-    thread.join(60)
-    assert released_on == ["iterator_release"]
-
-    # a pass over a distributed dataset yields every batch once
-    batches = list(replicas.iterate_once(tf.data.Dataset.range(3)))
-    assert batches == [0, 1, 2]
-
-
-def test_mirrored_first_step_equals_one_device_and_numpy(rng, mirrored):
-    images = rng.normal(size=(16, 16, 16, 3)).astype("float32")
-    labels = rng.integers(0, 10, size=16)
-    single, initial, one = _first_step(
-        tf.distribute.get_strategy(), images, labels
-    )
-    twin, _, two = _first_step(mirrored, images, labels)
-
-    # the reference loss, from the initial weights, outside the loop: the
-    # mean cross-entropy plus 0.5 * wd * sum w^2 over every parameter
-    model = build_model(
-        "vgg16_11",
-        order="swap",
-        activation="tanh",
-        num_classes=10,
-        input_shape=(16, 16, 3),
-        width=0.0625,
-        weight_decay=1e-2,
-    )
-    for variable, value in zip(model.trainable_variables, initial, strict=True):
-        variable.assign(value)
-    logits = model(images, training=True).numpy().astype("float64")
-    log_softmax = logits - logits.max(1, keepdims=True)
-    log_softmax -= np.log(np.exp(log_softmax).sum(1, keepdims=True))
-    cross_entropy = -log_softmax[np.arange(16), labels].mean()
-    decay = (
-        0.5
-        * 1e-2
-        * sum(float(np.sum(w.astype("float64") ** 2)) for w in initial)
-    )
-
-    accuracy = np.mean(logits.argmax(1) == labels)
-    for logs in (one, two):
-        assert logs["loss"] == pytest.approx(cross_entropy + decay, rel=1e-5)
-        assert logs["accuracy"] == pytest.approx(accuracy, abs=1e-12)
-    # the first updates agree to float32 accuracy, with room for BN over 8
-    # or 16 values per channel, which amplifies rounding; with per-replica
-    # BN statistics they differ far beyond that
-    for a, b, w0 in zip(
-        single.trainable_variables,
-        twin.trainable_variables,
-        initial,
-        strict=True,
-    ):
-        update_one, update_two = a.numpy() - w0, b.numpy() - w0
-        scale = np.abs(update_one).max()
-        assert np.abs(update_two - update_one).max() <= 2e-3 * scale, a.path
-    moved = [
-        not np.allclose(a.numpy(), w0)
-        for a, w0 in zip(single.trainable_variables, initial, strict=True)
-    ]
-    assert all(moved)
-
-
-def test_xla_step_trains_like_the_plain_step(rng):
-    images = rng.normal(size=(16, 16, 16, 3)).astype("float32")
-    labels = rng.integers(0, 10, size=16)
-    strategy = tf.distribute.get_strategy()
-    results = []
-    for jit_compile in (False, True):
-        keras.utils.set_random_seed(4)
-        model = build_model(
-            "vgg16_11",
-            order="swap",
-            activation="tanh",
-            num_classes=10,
-            input_shape=(16, 16, 3),
-            width=0.0625,
-        )
-        optimizer = keras.optimizers.SGD(0.1)
-        optimizer.build(model.trainable_variables)
-        trainer = steps.Trainer(
-            model, optimizer, strategy, 16, jit_compile=jit_compile
-        )
-        ds = tf.data.Dataset.from_tensors((images, labels)).repeat()
-        iterator = iter(strategy.experimental_distribute_dataset(ds))
-        initial = [v.numpy() for v in model.trainable_variables]
-        losses = [float(trainer.train_step(iterator)["loss"])]
-        updates = [
-            v.numpy() - w
-            for v, w in zip(model.trainable_variables, initial, strict=True)
-        ]
-        for _ in range(2):
-            trainer.train_metrics.reset_state()
-            losses.append(float(trainer.train_step(iterator)["loss"]))
-        # the replica step itself is XLA-compiled only when asked
-        assert (
-            getattr(trainer._replica_step, "_jit_compile", False) is jit_compile
-        )
-        results.append((losses, updates))
-    (plain_losses, plain), (xla_losses, xla) = results
-    assert xla_losses == pytest.approx(plain_losses, rel=1e-4)
-    assert xla_losses[2] < xla_losses[0]  # it trains
-    # the first updates agree to float32 accuracy (other fusion, other
-    # rounding), as in the mirrored test
-    for a, b in zip(plain, xla, strict=True):
-        assert np.abs(b - a).max() <= 2e-3 * np.abs(a).max()
-
-
-def test_learning_rate_steps_down_at_the_milestones():
-    config = TrainConfig(learning_rate=0.1, lr_milestones=(2, 5), lr_decay=0.1)
-    optimizer = steps.make_optimizer(config, steps_per_epoch=10)
-    schedule = (
-        optimizer.learning_rate_schedule
-        if hasattr(optimizer, "learning_rate_schedule")
-        else optimizer._learning_rate
-    )
-    got = [float(schedule(step)) for step in (0, 19, 20, 21, 49, 50, 51, 99)]
-    # boundaries are "step <= 20 -> 0.1", as in PiecewiseConstantDecay
-    assert got == pytest.approx([0.1, 0.1, 0.1, 0.01, 0.01, 0.01, 0.001, 0.001])
 
 
 def test_run_writes_a_complete_run_directory(tmp_path):
@@ -409,80 +246,6 @@ def test_global_batch_must_divide_over_replicas(tmp_path, mirrored):
     assert os.listdir(tmp_path) == []
 
 
-# --- the program --------------------------------------------------------------
-
-TINY_FLAGS = [
-    "--dataset=synthetic",
-    "--model=vgg16_8",
-    "--width=0.0625",
-    "--batch_size=32",
-    "--learning_rate=0.05",
-    "--lr_milestones=2",
-    "--steps_per_epoch=8",
-]
-
-
-BAD_FLAGS = [
-    ("--dataset=cifar1000", "--dataset"),
-    ("--order=sideways", "--order"),
-    ("--lr_milestones=150,100", "--lr_milestones"),
-    ("--histogram_bins=-1", "--histogram_bins"),
-    ("--flagfile=no_such.flags", "vgg_swap.flags"),
-    ("--data_dir=/nonexistent", "--data_dir"),
-    ("--strategy=mirrored --devices=/cpu:0,/cpu:1", "/cpu:1 does not exist"),
-]
-
-
-@pytest.fixture(scope="module")
-def bad_flag_runs(tmp_path_factory):
-    """`flag -> (completed process, its model_dir parent)` of each bad run.
-
-    One run per flag of `BAD_FLAGS`.
-    """
-    return run_programs_side_by_side(
-        tmp_path_factory,
-        [flag for flag, _ in BAD_FLAGS],
-        lambda flag, directory: [
-            TRAIN,
-            "--flagfile=vgg_swap.flags",
-            f"--model_dir={directory}/runs",
-            *flag.split(),
-        ],
-    )
-
-
-@pytest.mark.parametrize("flag, named", BAD_FLAGS)
-def test_bad_flags_give_one_line_and_write_nothing(bad_flag_runs, flag, named):
-    out, tmp_path = bad_flag_runs[flag]
-    assert out.returncode == 2
-    lines = error_lines(out.stderr)
-    assert len(lines) == 1 and named in lines[0], out.stderr[-2000:]
-    assert "Traceback" not in out.stderr
-    assert not (tmp_path / "runs").exists()
-
-
-@pytest.mark.slow
-def test_logical_cpus_let_mirrored_train_without_gpus(tmp_path):
-    out = run_program(
-        [
-            TRAIN,
-            *TINY_FLAGS,
-            "--epochs=1",
-            "--steps_per_epoch=2",
-            "--stats_every=0",
-            "--logical_cpus=2",
-            "--strategy=mirrored",
-            f"--model_dir={tmp_path}/runs",
-            f"--export_dir={tmp_path}/savedmodels",
-            "--run_name=m",
-        ]
-    )
-    assert out.returncode == 0, out.stderr[-3000:]
-    assert "2 replica(s)" in out.stdout
-    summary = json.loads((tmp_path / "runs" / "m" / "summary.json").read_text())
-    assert summary["replicas"] == 2
-
-
 @pytest.mark.slow
 def test_multi_worker_trains_on_two_local_workers(tmp_path):
     script = os.path.join(ROOT, "tests", "scripts", "multi_worker_train.py")
@@ -585,27 +348,3 @@ def test_early_stopping_stops_when_accuracy_stalls(tmp_path):
     stop = len(accuracies) - 1
     assert accuracies[stop] <= max(accuracies[:stop])
     assert all(accuracies[e] > max(accuracies[:e]) for e in range(1, stop))
-
-
-def test_step_metrics_average_over_examples_not_steps():
-    metrics = steps.StepMetrics()
-    # a step of 3 examples, then one of 5 (a short last batch), by hand:
-    # cross-entropy (1.2 + 4.0) / 8, accuracy (2 + 1) / 8, and the
-    # regularization averaged over the examples, (3 * 0.5 + 5 * 0.25) / 8
-    logits_3 = np.array([[1.0, 0.0], [0.0, 1.0], [1.0, 0.0]])
-    metrics.update_state(
-        np.array([0, 1, 1]), logits_3, np.array([0.2, 0.4, 0.6]), None, 0.5
-    )
-    logits_5 = np.array([[1.0, 0.0]] * 5)
-    metrics.update_state(
-        np.array([0, 1, 1, 1, 1]), logits_5, np.full(5, 0.8), None, 0.25
-    )
-    result = {k: float(v) for k, v in metrics.result().items()}
-    assert result["loss"] == pytest.approx(5.2 / 8 + 2.75 / 8, rel=1e-12)
-    assert result["accuracy"] == pytest.approx(3 / 8, rel=1e-12)
-    # padding rows (weight 0) change nothing
-    metrics.update_state(
-        np.array([1, 1]), logits_3[:2], np.array([9.0, 9.0]),
-        np.array([0.0, 0.0]), 7.0,
-    )  # fmt: skip
-    assert {k: float(v) for k, v in metrics.result().items()} == result
