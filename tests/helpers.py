@@ -5,14 +5,20 @@ import csv
 import io
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
+import time
+
+import pytest
 
 from bnorder_tf.training.config import TrainConfig
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TRAIN = os.path.join(ROOT, "trainers", "train.py")
+#: The trainer with a pause injected (see the script's docstring).
+FAULT = os.path.join(ROOT, "tests", "scripts", "train_with_fault.py")
 
 
 def program_env(**extra):
@@ -172,3 +178,35 @@ class FakeTerminal(io.StringIO):
 
     def isatty(self):
         return True
+
+
+def _default_sigint():
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+def start_paused(args, point, marker, **env):
+    """Starts the trainer and returns it once it paused at `point`."""
+    process = subprocess.Popen(
+        [sys.executable, FAULT, point, str(marker), "--", *args],
+        cwd=ROOT,
+        env=program_env(**env),
+        # Ctrl-C's default action even when the suite runs as a background
+        # job (`make test &`), whose children inherit SIGINT ignored
+        preexec_fn=_default_sigint,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.time() + 300
+    while not marker.exists():
+        if process.poll() is not None or time.time() > deadline:
+            process.kill()
+            pytest.fail(f"never reached {point}: {process.stderr.read()}")
+        time.sleep(0.05)
+    return process
+
+
+def kill(process):
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    process.stderr.close()

@@ -28,9 +28,8 @@ from bnorder_tf.training import run_training
 from bnorder_tf.training.run_dir import read_config
 from bnorder_tf.version import __version__
 from tests.data import tfds_mock, user_data
-from tests.data.test_sources import write_folder
-from tests.helpers import ROOT, read_csv
-from tests.training.test_faults import kill, start_paused
+from tests.data.image_folder import write_folder
+from tests.helpers import ROOT, kill, read_csv, start_paused
 
 pytestmark = pytest.mark.slow
 

@@ -1,4 +1,4 @@
-"""`tfds:<name>`, `folder:<path>` and Python tf.data as sources, in process.
+"""The data sources, in process: built-in, `tfds:<name>`, folders, tf.data.
 
 tensorflow-datasets is mocked offline (tests/data/tfds_mock.py) for
 builders that are not built in; the folders are PNG files written here.
@@ -8,6 +8,7 @@ Each normalisation is checked against NumPy over the same pixels.
 import numpy as np
 import pytest
 import tensorflow as tf
+from PIL import Image
 
 from bnorder_tf import data
 from bnorder_tf.data import folder as folder_lib
@@ -16,21 +17,7 @@ from bnorder_tf.errors import ConfigError, UserError
 from bnorder_tf.training import TrainConfig
 from bnorder_tf.training.run_dir import check_run_paths
 from tests.data import tfds_mock, user_data
-
-FOLDER_CLASSES = ("cat", "dog", "fox")
-
-
-def write_folder(root, counts=(("train", 8), ("test", 3)), shape=(12, 12, 3)):
-    """PNGs in `root/<split>/<class>/`: class k's pixels near 40 + 80 k."""
-    rng = np.random.default_rng(0)
-    for split, count in counts:
-        for k, name in enumerate(FOLDER_CLASSES):
-            (root / split / name).mkdir(parents=True)
-            for i in range(count):
-                image = 40 + 80 * k + rng.integers(0, 40, shape)
-                png = tf.io.encode_png(image.astype(np.uint8))
-                tf.io.write_file(str(root / split / name / f"{i}.png"), png)
-    return root
+from tests.data.image_folder import FOLDER_CLASSES, write_folder
 
 
 def pixels(dataset):
@@ -230,3 +217,96 @@ def test_dataset_flag_takes_every_form_and_refuses_others():
         sources.get_source("cifar10", image_size=32)
     with pytest.raises(UserError, match="run_training"):
         sources.get_source("user:mine")
+
+
+def test_fashion_mnist_from_data_dir_is_padded_and_normalised(fashion_dir):
+    directory, arrays = fashion_dir
+    loaded = data.load(
+        "fashion_mnist", "test", batch_size=5, data_dir=str(directory)
+    )
+    assert loaded.input_shape == (32, 32, 1)
+    assert loaded.num_classes == 10 and loaded.num_examples == 12
+    assert loaded.class_names[0] == "T-shirt/top"
+    images, labels = (
+        np.concatenate(parts)
+        for parts in zip(*loaded.dataset.as_numpy_iterator(), strict=True)
+    )
+    raw, raw_labels = arrays["test"]
+    expected = np.pad(raw / 255.0, [(0, 0), (2, 2), (2, 2)])
+    expected = (expected - 0.2860) / 0.3530
+    np.testing.assert_allclose(images[..., 0], expected, rtol=1e-5, atol=1e-5)
+    np.testing.assert_array_equal(labels, raw_labels)
+    # the test split is neither shuffled nor cut: the last batch is short
+    assert [len(b[0]) for b in loaded.dataset.as_numpy_iterator()] == [5, 5, 2]
+
+
+def test_tfds_dataset_missing_offline_says_how_to_get_it(tmp_path, monkeypatch):
+    monkeypatch.setattr(sources, "_online", lambda *a, **k: False)
+    with pytest.raises(data.DatasetNotAvailableError, match="--data_dir"):
+        data.load("cifar10", "train", batch_size=8, data_dir=str(tmp_path))
+
+
+def test_unknown_dataset_lists_the_valid_names():
+    with pytest.raises(ValueError, match="cifar100.*fashion_mnist"):
+        data.load("mnist", "train", batch_size=8)
+
+
+def test_tiny_imagenet_folder_layout(tmp_path, rng):
+    root = tmp_path / "tiny-imagenet-200"
+    wnids = ["n01443537", "n01629819"]
+    (root / "val" / "images").mkdir(parents=True)
+    (root / "wnids.txt").write_text("\n".join(wnids) + "\n")
+    pixels = {}
+    for wnid in wnids:
+        folder = root / "train" / wnid / "images"
+        folder.mkdir(parents=True)
+        for i in range(3):
+            image = rng.integers(0, 256, (64, 64, 3), dtype=np.uint8)
+            Image.fromarray(image).save(folder / f"{wnid}_{i}.png")
+    lines = []
+    for i in range(4):
+        image = rng.integers(0, 256, (64, 64, 3), dtype=np.uint8)
+        name = f"val_{i}.png"
+        Image.fromarray(image).save(root / "val" / "images" / name)
+        pixels[name] = image
+        lines.append(f"{name}\t{wnids[i % 2]}\t0\t0\t63\t63")
+    (root / "val" / "val_annotations.txt").write_text("\n".join(lines))
+
+    train = data.load(
+        "tiny_imagenet", "train", batch_size=2, data_dir=str(tmp_path), seed=0
+    )
+    assert train.num_examples == 6 and train.num_classes == 2
+    assert train.input_shape == (64, 64, 3)
+    raw, count = sources.get_source("tiny_imagenet", str(tmp_path)).load_split(
+        "test"
+    )
+    got = list(raw.as_numpy_iterator())
+    assert count == 4
+    assert [int(label) for _, label in got] == [0, 1, 0, 1]
+    np.testing.assert_array_equal(got[2][0], pixels["val_2.png"])
+
+
+def test_synthetic_dataset_is_learnable_and_deterministic():
+    a = sources.get_source("synthetic").load_split("test")[0]
+    b = sources.get_source("synthetic").load_split("test")[0]
+    (xa, ya), (xb, yb) = (
+        zip(*d.as_numpy_iterator(), strict=True) for d in (a, b)
+    )
+    np.testing.assert_array_equal(np.stack(xa), np.stack(xb))
+    # class means differ far more than the noise of a class mean
+    x, y = np.stack(xa).astype("float64"), np.asarray(ya)
+    means = np.stack([x[y == k].mean(0) for k in np.unique(y)])
+    assert np.abs(means[0] - means[1]).mean() > 10
+
+
+def test_data_dir_that_does_not_exist_is_an_error(tmp_path):
+    with pytest.raises(data.DatasetNotAvailableError, match="not a directory"):
+        data.get_source("fashion_mnist", str(tmp_path / "nonexistent"))
+
+
+def test_data_dir_without_the_dataset_does_not_fall_back(tmp_path):
+    # Debian's copy exists on this machine: it must not be used silently
+    with pytest.raises(
+        data.DatasetNotAvailableError, match="holds no Fashion-MNIST"
+    ):
+        data.get_source("fashion_mnist", str(tmp_path))

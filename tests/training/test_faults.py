@@ -17,16 +17,18 @@ import time
 import pytest
 
 from tests.helpers import (
+    FAULT,
     ROOT,
     TRAIN,
     error_lines,
+    kill,
     program_env,
     read_csv,
     run_program,
     start_local_workers,
+    start_paused,
 )
 
-FAULT = os.path.join(ROOT, "tests", "scripts", "train_with_fault.py")
 TINY_FLAGS = [
     "--dataset=synthetic",
     "--model=vgg16_8",
@@ -50,38 +52,6 @@ def run_args(tmp_path, name, *extra):
         f"--run_name={name}",
         *extra,
     ]
-
-
-def _default_sigint():
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
-
-
-def start_paused(args, point, marker, **env):
-    """Starts the trainer and returns it once it paused at `point`."""
-    process = subprocess.Popen(
-        [sys.executable, FAULT, point, str(marker), "--", *args],
-        cwd=ROOT,
-        env=program_env(**env),
-        # Ctrl-C's default action even when the suite runs as a background
-        # job (`make test &`), whose children inherit SIGINT ignored
-        preexec_fn=_default_sigint,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    deadline = time.time() + 300
-    while not marker.exists():
-        if process.poll() is not None or time.time() > deadline:
-            process.kill()
-            pytest.fail(f"never reached {point}: {process.stderr.read()}")
-        time.sleep(0.05)
-    return process
-
-
-def kill(process):
-    process.send_signal(signal.SIGKILL)
-    process.wait()
-    process.stderr.close()
 
 
 def epochs_logged(run_dir):
