@@ -1,7 +1,4 @@
-"""Reports from real (short) runs, checked against their summary.json.
-
-Also the analytic tanh skewness against Monte Carlo.
-"""
+"""Reports from real (short) runs, checked against their summary.json."""
 
 import html
 import json
@@ -13,27 +10,10 @@ import numpy as np
 import pytest
 from scipy import stats as scipy_stats
 
-from bnorder_tf.report import build_report, tanh_skewness_grid
+from bnorder_tf.report import build_report
 from bnorder_tf.training import runner as training
 from bnorder_tf.training.config import TrainConfig
 from tests.helpers import error_lines, fake_run, run_program
-
-
-def test_tanh_skewness_grid_matches_monte_carlo():
-    rng = np.random.default_rng(0)
-    means, stds = np.array([-1.5, 0.0, 0.4, 2.0]), np.array([0.3, 1.0, 2.5])
-    grid = tanh_skewness_grid(means, stds)
-    assert grid.shape == (4, 3)
-    for i, mean in enumerate(means):
-        for j, std in enumerate(stds):
-            sample = np.tanh(rng.normal(mean, std, 2_000_000))
-            expected = scipy_stats.skew(sample)
-            # Monte Carlo's standard error of the skewness is about
-            # sqrt(6 / n) * (a few) for these bounded samples
-            assert grid[i, j] == pytest.approx(expected, abs=1e-2), (mean, std)
-    assert np.all(grid[1] == 0.0)  # mean 0: symmetric
-    assert np.all(grid[3] < 0) and np.all(grid[0] > 0)  # saturating side
-    assert np.isnan(tanh_skewness_grid([0.5], [0.0])[0, 0])
 
 
 @pytest.fixture(scope="module")
@@ -203,63 +183,6 @@ def test_report_of_a_directory_without_runs_is_one_line(tmp_path):
     assert not (tmp_path / "out").exists()
 
 
-def test_histogram_figure_draws_densities_and_skips_runs_without():
-    from bnorder_tf.report import figures
-    from bnorder_tf.report.runs import Group, Run
-
-    def group(label, histogram, edges):
-        stats = {
-            "layers": {
-                "conv1": {"histogram": histogram, "histogram_edges": edges}
-            }
-        }
-        run = Run(
-            path=label,
-            config=TrainConfig(),
-            summary={},
-            history={},
-            last_stats=stats,
-        )
-        return Group({}, [run], label)
-
-    bare = group("G1", None, None)  # a run made with --histogram_bins=0
-    assert figures.histograms([bare], "conv1", channels=2) is None
-    drawn = group("G2", [[1, 3], [2, 2]], [-1.0, 0.0, 1.0])
-    fig = figures.histograms([bare, drawn], "conv1", channels=2)
-    # one column (G2 only); each channel drawn as counts / channel total
-    steps = [ax.patches[0].get_data() for ax in fig.axes]
-    np.testing.assert_allclose(steps[0].values, [0.25, 0.75])
-    np.testing.assert_allclose(steps[1].values, [0.5, 0.5])
-    np.testing.assert_allclose(steps[0].edges, [-1.0, 0.0, 1.0])
-    figures.plt.close(fig)
-
-
-def test_runs_differing_in_seed_and_histogram_bins_are_one_setting():
-    from bnorder_tf.report.runs import Run, group_runs
-
-    def run(**settings):
-        base = dict(
-            dataset="cifar10", model="vgg16_11", order="swap", learning_rate=0.1
-        )
-        config = TrainConfig(**{**base, **settings})
-        return Run(
-            path=str(settings),
-            config=config,
-            summary={},
-            history={},
-            last_stats=None,
-        )
-
-    groups = group_runs(
-        [
-            run(seed=0, histogram_bins=50),
-            run(seed=1, histogram_bins=0),
-            run(seed=0, learning_rate=0.01),
-        ]
-    )
-    assert sorted(len(g.runs) for g in groups) == [1, 2]
-
-
 def _check_markdown_and_html_say_the_same(text, page):
     """Both files come from one document.
 
@@ -284,47 +207,6 @@ def _check_markdown_and_html_say_the_same(text, page):
     assert all(
         f"<td>{c}</td>" in page or f"<th>{c}</th>" in page for c in cells
     )
-
-
-def test_pair_figure_says_a_statistic_is_undefined_instead_of_an_empty_plot():
-    """ReLU has no saturation: its panel says so.
-
-    The skewness panel plots each order's per-block means over seeds.
-    """
-    from types import SimpleNamespace
-
-    from bnorder_tf.report import figures
-
-    def group(skewness_per_seed):
-        return SimpleNamespace(
-            runs=[
-                SimpleNamespace(
-                    last_stats={
-                        "layers": {
-                            f"conv{i + 1}": {"saturation": None, "skewness": s}
-                            for i, s in enumerate(seed)
-                        }
-                    }
-                )
-                for seed in skewness_per_seed
-            ]
-        )
-
-    pair = SimpleNamespace(
-        name="vgg16_11 relu",
-        convention=group([(2.0, 1.0), (4.0, 3.0)]),
-        swap=group([(1.5, 2.5)]),
-    )
-    fig = figures.pairs_per_layer(
-        [pair], (("saturation", "saturation"), ("skewness", "|skewness|"))
-    )
-    saturation, skewness = fig.axes
-    assert not saturation.lines
-    assert [t.get_text() for t in saturation.texts] == ["not defined"]
-    assert [list(line.get_ydata()) for line in skewness.lines] == [
-        [3.0, 2.0],
-        [1.5, 2.5],
-    ]
 
 
 def test_tables_say_not_defined_and_dash_instead_of_nan_and_none():

@@ -22,6 +22,7 @@ import tensorflow as tf
 from bnorder_tf import _compat as compat
 from bnorder_tf.errors import ConfigError
 from bnorder_tf.layers import blocks
+from bnorder_tf.models import build_model
 from bnorder_tf.stats import (
     ActivationStatsCallback,
     ActivationStatsPass,
@@ -355,3 +356,45 @@ def test_stats_precision_setting():
     )
     with pytest.raises(ConfigError, match="--stats_precision"):
         TrainConfig(stats_precision="bfloat16")
+
+
+@pytest.mark.parametrize(
+    "policy, dtype",
+    [
+        ("mixed_float16", np.float16),
+        ("mixed_bfloat16", tf.bfloat16.as_numpy_dtype),
+    ],
+)
+def test_mixed_precision_statistics_equal_a_float64_reference(policy, dtype):
+    keras.mixed_precision.set_global_policy(policy)
+    try:
+        keras.utils.set_random_seed(2)
+        model = build_model("vgg16_8", order="swap", activation="tanh",
+                            num_classes=4, input_shape=(16, 16, 3),
+                            width=0.0625)  # fmt: skip
+        images = np.random.default_rng(0).normal(size=(16, 16, 16, 3))
+        batches = tf.data.Dataset.from_tensor_slices(images.astype("float32"))
+        batches = batches.batch(8)
+        result = activation_stats(
+            model, batches, histogram_bins=0, precision="compute"
+        )
+        # The reference reads the taps the pass read: 16-bit floats round
+        # differently in another pass (eager ops, or all 16 images at once)
+        taps = reference.pass_taps(model, batches, precision="compute")
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+    for name, layer in result.layers.items():
+        act = taps[name]["activation"]
+        assert act.dtype == dtype  # the model computes in 16 bits
+        act = reference.per_channel(act.astype("float32"))
+        out = [taps[name]["output"].astype("float32")]
+        assert layer.saturation == pytest.approx(
+            reference.saturation([act], 1.0), abs=1e-4
+        )
+        assert layer.sparsity == pytest.approx(reference.sparsity(out),
+                                               abs=1e-4)  # fmt: skip
+        expected = reference.three_pass_skewness([act])
+        defined = np.isfinite(expected)
+        np.testing.assert_allclose(
+            layer.channel_skewness[defined], expected[defined], atol=1e-4
+        )
