@@ -6,11 +6,11 @@ Those of TensorFlow and keras-tuner, all in `bnorder_tf/_compat.py`.
 import numpy as np
 import tensorflow as tf
 
-from bnorder_tf import _compat as compat
+from bnorder_tf import _compat
 
 
 def test_private_apis_are_there():
-    assert compat.check_private_apis() == []
+    assert _compat.check_private_apis() == []
 
 
 def test_variadic_reduce_sums_and_maxima_in_one_pass():
@@ -21,7 +21,7 @@ def test_variadic_reduce_sums_and_maxima_in_one_pass():
     def reducer(a_sum, a_max, b_sum, b_max):
         return a_sum + b_sum, tf.maximum(a_max, b_max)
 
-    total, top = compat.variadic_reduce(
+    total, top = _compat.variadic_reduce(
         [x, x],
         init_values=[tf.constant(0.0)] * 2,
         dimensions_to_reduce=[0],
@@ -34,8 +34,8 @@ def test_variadic_reduce_sums_and_maxima_in_one_pass():
 def test_a_changed_api_is_named_with_the_installed_versions(monkeypatch):
     import keras_tuner
 
-    monkeypatch.setattr(compat, "variadic_reduce", None)
-    (message,) = compat.check_private_apis()
+    monkeypatch.setattr(_compat, "variadic_reduce", None)
+    (message,) = _compat.check_private_apis()
     assert "variadic_reduce" in message
     assert f"TensorFlow {tf.__version__}" in message
     assert f"keras-tuner {keras_tuner.__version__}" in message

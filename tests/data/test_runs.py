@@ -22,8 +22,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from bnorder_tf.programs import report as report_program
-from bnorder_tf.serving import predict as predict_lib
+import bnorder_tf.programs.predict
+import bnorder_tf.programs.report
+from bnorder_tf.serving import predict
 from bnorder_tf.training import run_training
 from bnorder_tf.training.run_dir import read_config
 from bnorder_tf.version import __version__
@@ -171,8 +172,8 @@ def _check_resumed_run(run, num_classes, class_names, split, examples):
 def _predictions_match_the_model(run, images):
     """The export's probabilities are the trained model's, on raw images."""
     _, model_path, recorded, result = run
-    version_dir = predict_lib.resolve_version(str(model_path))
-    served = predict_lib.predict(version_dir, images)
+    version_dir = predict.resolve_version(str(model_path))
+    served = predict.predict(version_dir, images)
     from bnorder_tf.data import Preprocessing
 
     preprocessing = Preprocessing.from_config(recorded["preprocessing"])
@@ -210,24 +211,22 @@ def test_an_image_folder_trains_resumes_exports_and_predicts_by_name(
     assert summary["dataset"] == f"folder:{folder}"
     assert summary["data_source"] == str(folder)
     files = sorted((folder / "test" / "fox").glob("*.png"))
-    images = predict_lib.read_images([str(f) for f in files], (12, 12, 3))
+    images = predict.read_images([str(f) for f in files], (12, 12, 3))
     _predictions_match_the_model(folder_run, images)
     # bnorder-predict names the classes by their folders
     from absl import flags
 
-    from bnorder_tf.programs import predict as predict_program
-
     fv = flags.FlagValues()
-    predict_program.define_flags(fv)
+    bnorder_tf.programs.predict.define_flags(fv)
     fv(["bnorder-predict", "--top_k=3"])
-    saved = predict_program.FLAGS
-    predict_program.FLAGS = fv
+    saved = bnorder_tf.programs.predict.FLAGS
+    bnorder_tf.programs.predict.FLAGS = fv
     try:
-        predict_program.main(
+        bnorder_tf.programs.predict.main(
             ["bnorder-predict", str(folder_run[1]), *map(str, files)]
         )
     finally:
-        predict_program.FLAGS = saved
+        bnorder_tf.programs.predict.FLAGS = saved
     lines = capsys.readouterr().out.strip().splitlines()
     assert len(lines) == len(files)
     for line, path in zip(lines, files, strict=True):
@@ -252,7 +251,7 @@ def test_the_report_reads_runs_of_every_kind(
     tfds_run, folder_run, user_run, tmp_path
 ):
     runs = [str(run[0]) for run in (tfds_run, folder_run, user_run)]
-    assert report_program.main([*runs, "--out", str(tmp_path)]) == 0
+    assert bnorder_tf.programs.report.main([*runs, "--out", str(tmp_path)]) == 0
     text = (tmp_path / "report.md").read_text()
     for dataset in ("tfds:svhn_cropped", "user:compass"):
         assert dataset in text

@@ -11,8 +11,7 @@ import tensorflow as tf
 from PIL import Image
 
 from bnorder_tf import data
-from bnorder_tf.data import folder as folder_lib
-from bnorder_tf.data import sources
+from bnorder_tf.data import folder, sources
 from bnorder_tf.errors import ConfigError, UserError
 from bnorder_tf.training import TrainConfig
 from bnorder_tf.training.run_dir import check_run_paths
@@ -137,27 +136,27 @@ def test_folder_layout_errors_are_one_line_without_tensorflow(tmp_path):
     write_folder(tmp_path)
     (tmp_path / "test" / "fox").rename(tmp_path / "test" / "wolf")
     with pytest.raises(
-        folder_lib.FolderDatasetError,
+        folder.FolderDatasetError,
         match=r"differ \(test/ lacks fox; train/ lacks wolf\)",
     ):
-        folder_lib.list_folder(str(tmp_path))
+        folder.list_folder(str(tmp_path))
     # the programs check it with the other paths, before TensorFlow
     config = TrainConfig(
         dataset=f"folder:{tmp_path}", model_dir=str(tmp_path / "runs")
     )
-    with pytest.raises(folder_lib.FolderDatasetError):
+    with pytest.raises(folder.FolderDatasetError):
         check_run_paths(config)
     with pytest.raises(
-        folder_lib.FolderDatasetError, match="has no train/ or test/ folder"
+        folder.FolderDatasetError, match="has no train/ or test/ folder"
     ):
-        folder_lib.list_folder(str(tmp_path / "train"))
+        folder.list_folder(str(tmp_path / "train"))
 
 
 def test_unreadable_image_is_named(tmp_path):
     write_folder(tmp_path)
     bad = tmp_path / "test" / "dog" / "broken.png"
     bad.write_bytes(b"not a png")
-    with pytest.raises(folder_lib.FolderDatasetError) as caught:
+    with pytest.raises(folder.FolderDatasetError) as caught:
         data.get_source(f"folder:{tmp_path}")
     message = str(caught.value)
     assert str(bad) in message and "\n" not in message
@@ -258,11 +257,11 @@ def test_tiny_imagenet_folder_layout(tmp_path, rng):
     (root / "wnids.txt").write_text("\n".join(wnids) + "\n")
     pixels = {}
     for wnid in wnids:
-        folder = root / "train" / wnid / "images"
-        folder.mkdir(parents=True)
+        class_dir = root / "train" / wnid / "images"
+        class_dir.mkdir(parents=True)
         for i in range(3):
             image = rng.integers(0, 256, (64, 64, 3), dtype=np.uint8)
-            Image.fromarray(image).save(folder / f"{wnid}_{i}.png")
+            Image.fromarray(image).save(class_dir / f"{wnid}_{i}.png")
     lines = []
     for i in range(4):
         image = rng.integers(0, 256, (64, 64, 3), dtype=np.uint8)

@@ -7,7 +7,7 @@ precision).
 
 import pytest
 
-from bnorder_tf import _compat as compat
+from bnorder_tf import _compat
 from bnorder_tf.layers import blocks
 
 KINDS = {"conv": ((2, 6, 6, 3), 4), "depthwise": ((2, 6, 6, 3), None),
@@ -19,7 +19,7 @@ KINDS = {"conv": ((2, 6, 6, 3), 4), "depthwise": ((2, 6, 6, 3), None),
 @pytest.mark.parametrize("activation", ["tanh", "relu"])
 def test_blocks_pass_keras_layer_test(kind, order, activation):
     shape, filters = KINDS[kind]
-    compat.keras_layer_test_case().run_layer_test(
+    _compat.keras_layer_test_case().run_layer_test(
         blocks.Block,
         init_kwargs=dict(
             filters=filters, order=order, kind=kind, activation=activation

@@ -11,7 +11,7 @@ import pytest
 from scipy import stats as scipy_stats
 
 from bnorder_tf.report import build_report
-from bnorder_tf.training import runner as training
+from bnorder_tf.training import runner
 from bnorder_tf.training.config import TrainConfig
 from tests.helpers import error_lines, fake_run, run_program
 
@@ -37,7 +37,7 @@ def run_dirs(tmp_path_factory):
                 model_dir=str(root / "runs"),
                 export_dir=str(root / "savedmodels"),
             )
-            training.run_training(config, verbose=0)
+            runner.run_training(config, verbose=0)
     return root / "runs"
 
 

@@ -43,7 +43,7 @@ from bnorder_tf._tf_start import use_onednn_unless_told  # noqa: E402
 use_onednn_unless_told()
 
 from bnorder_tf.serving import export  # noqa: E402
-from bnorder_tf.training import callbacks as run_callbacks  # noqa: E402
+from bnorder_tf.training import callbacks  # noqa: E402
 
 point, marker = sys.argv[1], sys.argv[2]
 assert sys.argv[3] == "--"
@@ -83,7 +83,7 @@ def limit_file_size():
 
 
 if name == "disk_full":
-    checkpoint = run_callbacks.EpochCheckpoint
+    checkpoint = callbacks.EpochCheckpoint
     commit = checkpoint.on_epoch_end
 
     def on_epoch_end(self, epoch, logs=None):
@@ -93,7 +93,7 @@ if name == "disk_full":
 
     checkpoint.on_epoch_end = on_epoch_end
 elif name == "mid_epoch":
-    checkpoint = run_callbacks.EpochCheckpoint
+    checkpoint = callbacks.EpochCheckpoint
 
     def on_epoch_begin(self, epoch, logs=None):
         self.fault_epoch = epoch
@@ -105,11 +105,11 @@ elif name == "mid_epoch":
     checkpoint.on_epoch_begin = on_epoch_begin
     checkpoint.on_train_batch_end = on_train_batch_end
 elif name == "before_history":
-    around(run_callbacks.HistoryLogger, "on_epoch_end", before=True)
+    around(callbacks.HistoryLogger, "on_epoch_end", before=True)
 elif name == "before_commit":
-    around(run_callbacks.EpochCheckpoint, "on_epoch_end", before=True)
+    around(callbacks.EpochCheckpoint, "on_epoch_end", before=True)
 elif name == "after_commit":
-    around(run_callbacks.EpochCheckpoint, "on_epoch_end", before=False)
+    around(callbacks.EpochCheckpoint, "on_epoch_end", before=False)
 elif name == "export":
     publish = export._publish
 

@@ -7,7 +7,7 @@ import tensorflow as tf
 from bnorder_tf import build_model
 from bnorder_tf.layers import blocks
 from bnorder_tf.stats import ActivationStatsPass, activation_stats, tap_outputs
-from bnorder_tf.training import run_dir as run_dir_lib
+from bnorder_tf.training import run_dir
 from bnorder_tf.training.config import TrainConfig
 from tests.stats import reference
 
@@ -549,4 +549,4 @@ def test_nan_activations_give_missing_statistics_not_numbers():
     }
     conv1 = result.layers["conv1"]
     assert conv1.sparsity is None and conv1.saturation is None
-    assert "NaN" not in run_dir_lib.dumps_strict(result.to_dict())
+    assert "NaN" not in run_dir.dumps_strict(result.to_dict())

@@ -19,7 +19,7 @@ import pytest
 import scipy.stats
 import tensorflow as tf
 
-from bnorder_tf import _compat as compat
+from bnorder_tf import _compat
 from bnorder_tf.errors import ConfigError
 from bnorder_tf.layers import blocks
 from bnorder_tf.models import build_model
@@ -92,7 +92,7 @@ BUILDERS = {"blocks": block_model, "functional": functional_model}
 
 
 def _move_norms_off_identity(model, rng):
-    for layer in compat.sublayers(model):
+    for layer in _compat.sublayers(model):
         if isinstance(layer, keras.layers.BatchNormalization):
             c = layer.gamma.shape[0]
             layer.gamma.assign(rng.uniform(0.5, 2.0, c))
@@ -241,11 +241,11 @@ def test_statistics_leave_the_model_computing_in_16_bits(rng):
     images = _images(rng, BATCH)
     forward = tf.function(lambda x: model(x, training=False))
     before = forward(images).numpy()
-    policies = [la.dtype_policy for la in compat.sublayers(model)]
+    policies = [la.dtype_policy for la in _compat.sublayers(model)]
     dataset = tf.data.Dataset.from_tensor_slices(images).batch(BATCH)
     for precision in ("float32", "compute"):
         activation_stats(model, dataset, histogram_bins=0, precision=precision)
-    assert [la.dtype_policy for la in compat.sublayers(model)] == policies
+    assert [la.dtype_policy for la in _compat.sublayers(model)] == policies
     assert model(images).dtype == tf.bfloat16
     # a function traced after the pass, and one traced before it
     np.testing.assert_array_equal(model.predict(images, verbose=0), before)
@@ -267,7 +267,7 @@ def test_float32_compute_restores_the_policies_on_errors_and_overlaps(rng):
     assert model.get_layer("conv").compute_dtype == "float32"
     assert model(_images(rng, 2)).dtype == tf.float32
     inner.__exit__(None, None, None)
-    assert {la.compute_dtype for la in compat.sublayers(model)} == {"float16"}
+    assert {la.compute_dtype for la in _compat.sublayers(model)} == {"float16"}
 
 
 def test_evaluation_stays_the_models_own_under_float32_statistics(rng):

@@ -3,7 +3,7 @@
 import keras
 import pytest
 
-from bnorder_tf.training import run_dir as run_dir_lib
+from bnorder_tf.training import run_dir
 
 
 def test_truncated_checkpoint_is_a_run_directory_error(tmp_path):
@@ -21,6 +21,6 @@ def test_truncated_checkpoint_is_a_run_directory_error(tmp_path):
     data = [p for p in (tmp_path / "ck").iterdir() if ".data-" in p.name][0]
     data.write_bytes(data.read_bytes()[:10])
     with pytest.raises(
-        run_dir_lib.RunDirectoryError, match="damaged.*start the run over"
+        run_dir.RunDirectoryError, match="damaged.*start the run over"
     ):
         make().restore()

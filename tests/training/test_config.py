@@ -10,7 +10,7 @@ import pytest
 from absl import flags
 
 from bnorder_tf.errors import ConfigError
-from bnorder_tf.training import config as config_lib
+from bnorder_tf.training import config
 from bnorder_tf.training.config import TrainConfig
 from tests.helpers import TRAIN, error_lines, run_program
 
@@ -19,10 +19,10 @@ FIELDS = dataclasses.fields(TrainConfig)
 
 def test_every_field_defines_its_flag_with_help_choices_and_bounds():
     fv = flags.FlagValues()
-    config_lib.define_flags(fv)
+    config.define_flags(fv)
     assert sorted(fv) == sorted(f.name for f in FIELDS)
     for field in FIELDS:
-        setting = config_lib.setting_of(field)
+        setting = config.setting_of(field)
         flag = fv[field.name]
         assert flag.help.endswith(setting.help)
         if setting.choices:
@@ -55,7 +55,7 @@ def test_flags_txt_reads_back_into_the_same_config():
 
 
 @pytest.mark.parametrize(
-    "field", [f.name for f in FIELDS if config_lib.setting_of(f).type is float]
+    "field", [f.name for f in FIELDS if config.setting_of(f).type is float]
 )
 @pytest.mark.parametrize("value", [math.nan, math.inf, -math.inf])
 def test_nan_and_inf_are_refused_for_every_float_setting(field, value):

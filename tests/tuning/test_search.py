@@ -20,7 +20,7 @@ from bnorder_tf.errors import (
     RunInUseError,
 )
 from bnorder_tf.training.config import TrainConfig
-from bnorder_tf.tuning import search as tuning
+from bnorder_tf.tuning import search
 from tests.helpers import (
     ROOT,
     error_lines,
@@ -260,11 +260,11 @@ def test_no_search_flag_is_an_error(tmp_path):
 
 def test_depth_search_sets_the_vgg16_n_model():
     from bnorder_tf.training.config import TrainConfig
-    from bnorder_tf.tuning import search as tuning
+    from bnorder_tf.tuning import search
 
     base = TrainConfig(dataset="synthetic")
-    assert tuning.trial_config(base, {"depth": 9}, 0).model == "vgg16_9"
-    identity = tuning.project_identity(base, {"depth": [8, 9]}, 1, "grid")
+    assert search.trial_config(base, {"depth": 9}, 0).model == "vgg16_9"
+    identity = search.project_identity(base, {"depth": [8, 9]}, 1, "grid")
     assert "model" not in identity["settings"]
 
 
@@ -406,7 +406,7 @@ def test_final_flags_retrain_the_point_on_the_trainers_schedule(tmp_path):
     or the one it is given, and the searched point.
     """
     from bnorder_tf.training.config import TrainConfig
-    from bnorder_tf.tuning import search as tuning
+    from bnorder_tf.tuning import search
 
     point = TrainConfig(
         dataset="synthetic",
@@ -427,7 +427,7 @@ def test_final_flags_retrain_the_point_on_the_trainers_schedule(tmp_path):
         gradient_batches=3,
     )
     row = {"trial": "0003", "status": "completed", "accuracy_mean": 0.5}
-    tuning.write_results(tmp_path, [row], point)
+    search.write_results(tmp_path, [row], point)
     final_flags = f"--flagfile={tmp_path / 'final.flags'}"
 
     final = _trainer_config(final_flags)
@@ -465,7 +465,7 @@ def test_final_flags_retrain_the_point_on_the_trainers_schedule(tmp_path):
 
 def identity(**changes):
     base = TrainConfig(dataset="synthetic", **changes)
-    return tuning.project_identity(
+    return search.project_identity(
         base, {"learning_rate": [0.1, 0.01]}, 2, "grid"
     )
 
@@ -473,25 +473,25 @@ def identity(**changes):
 @pytest.mark.parametrize("project", ["..", ".", "../../x", "/tmp/x", ""])
 def test_project_names_leaving_the_tuning_dir_are_refused(tmp_path, project):
     with pytest.raises(ConfigError, match="--project"):
-        tuning.open_project(str(tmp_path / "t"), project, identity())
+        search.open_project(str(tmp_path / "t"), project, identity())
     assert not (tmp_path / "t").exists()
 
 
 def test_tuning_dir_that_is_a_file_is_refused(tmp_path):
     (tmp_path / "t").write_text("x")
     with pytest.raises(ConfigError, match="--tuning_dir"):
-        tuning.open_project(str(tmp_path / "t"), "p", identity())
+        search.open_project(str(tmp_path / "t"), "p", identity())
 
 
 def test_project_is_tied_to_its_base_settings(tmp_path):
     tuning_dir = str(tmp_path / "t")
-    tuning.open_project(tuning_dir, "p", identity()).release()
+    search.open_project(tuning_dir, "p", identity()).release()
     (tmp_path / "t" / "p" / "trial_0").mkdir()
     # the learning rate is searched: its base value does not matter
-    tuning.open_project(tuning_dir, "p", identity(learning_rate=0.5)).release()
+    search.open_project(tuning_dir, "p", identity(learning_rate=0.5)).release()
     with pytest.raises(ConfigError, match=r"other settings \(weight_decay\)"):
-        tuning.open_project(tuning_dir, "p", identity(weight_decay=1e-3))
-    tuning.open_project(
+        search.open_project(tuning_dir, "p", identity(weight_decay=1e-3))
+    search.open_project(
         tuning_dir, "p", identity(weight_decay=1e-3), overwrite=True
     ).release()
     assert not (tmp_path / "t" / "p" / "trial_0").exists()
@@ -500,7 +500,7 @@ def test_project_is_tied_to_its_base_settings(tmp_path):
     recorded = json.loads(path.read_text())
     del recorded["settings"]["early_stopping"]
     path.write_text(json.dumps(recorded))
-    lock = tuning.open_project(tuning_dir, "p", identity(weight_decay=1e-3))
+    lock = search.open_project(tuning_dir, "p", identity(weight_decay=1e-3))
     with pytest.raises(RunInUseError):
-        tuning.open_project(tuning_dir, "p", identity(weight_decay=1e-3))
+        search.open_project(tuning_dir, "p", identity(weight_decay=1e-3))
     lock.release()

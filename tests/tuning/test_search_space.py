@@ -5,7 +5,7 @@ import pytest
 from bnorder_tf.errors import (
     ConfigError,
 )
-from bnorder_tf.tuning import search as tuning
+from bnorder_tf.tuning import search_space
 
 
 @pytest.mark.parametrize(
@@ -13,4 +13,4 @@ from bnorder_tf.tuning import search as tuning
 )
 def test_search_values_must_be_finite_and_distinct(values):
     with pytest.raises(ConfigError, match="--search_weight_decay"):
-        tuning.parse_search_values("search_weight_decay", values)
+        search_space.parse_search_values("search_weight_decay", values)
