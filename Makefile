@@ -35,9 +35,8 @@ test: install fashion-mnist
 # The numerics-sensitive tests (statistics, blocks, layers, models) and
 # the resume-equals-no-kill guarantee with
 # oneDNN off: the Eigen kernels TensorFlow runs on CPUs without AVX-512.
-NUMERICS_TESTS := tests/stats tests/test_blocks.py tests/test_activations.py \
-	tests/test_layer_contract.py tests/test_models.py tests/test_regularizers.py \
-	tests/test_faults.py::test_resumed_run_equals_an_uninterrupted_one
+NUMERICS_TESTS := tests/stats tests/layers tests/models \
+	tests/training/test_faults.py::test_resumed_run_equals_an_uninterrupted_one
 
 test-eigen: install
 	TF_ENABLE_ONEDNN_OPTS=0 $(PY) -m pytest -q -n auto --dist worksteal $(NUMERICS_TESTS)

@@ -1,4 +1,9 @@
-"""Running the package's programs in subprocesses, as a user would."""
+"""Helpers the tests share.
+
+Running the package's programs in subprocesses as a user would (the
+trainer paused at a fault, local multi-worker clusters), run directories
+with known values, and a stream that says it is a terminal.
+"""
 
 import concurrent.futures
 import csv
