@@ -1,4 +1,4 @@
-"""Flagfiles found by bare name and expanded in place."""
+"""What the programs share: flagfiles, light imports, one-line errors."""
 
 import os
 import subprocess

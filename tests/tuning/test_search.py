@@ -1,8 +1,9 @@
-"""tuning/tune.py: its table, resuming, bad flags.
+"""The search: tuning/tune.py's table, resuming, bad flags; projects.
 
 The table against the trials' own run directories, resuming and bad
-search flags. keras-tuner's chief/worker mode, with a lost chief and a
-lost worker, is in `tests/tuning/test_distributed.py`.
+search flags; a project's directory and its tie to the base settings.
+keras-tuner's chief/worker mode, with a lost chief and a lost worker, is
+in `tests/tuning/test_distributed.py`.
 """
 
 import json
