@@ -55,7 +55,8 @@ def test_flags_txt_reads_back_into_the_same_config():
 
 
 @pytest.mark.parametrize(
-    "field", [f.name for f in FIELDS if config_lib.setting_of(f).type is float]
+    "field",
+    [f.name for f in FIELDS if config_lib.setting_of(f).value_type is float],
 )
 @pytest.mark.parametrize("value", [math.nan, math.inf, -math.inf])
 def test_nan_and_inf_are_refused_for_every_float_setting(field, value):
