@@ -542,8 +542,8 @@ class TrainConfig:
             line = line.strip()
             if not line or line.startswith(("#", "//")):
                 continue
-            name, _, value = line.lstrip("-").partition("=")
-            if name.startswith("no") and name[2:] in fields and not _:
+            name, equals, value = line.lstrip("-").partition("=")
+            if not equals and name.startswith("no") and name[2:] in fields:
                 name, value = name[2:], "false"
             if name not in fields or not line.startswith("--"):
                 raise ConfigError(f"{source}: unknown setting {line!r}.")
@@ -569,15 +569,6 @@ class TrainConfig:
 def setting_of(field):
     """The `Setting` of a `TrainConfig` field."""
     return field.metadata["setting"]
-
-
-def fields_of_kind(*kinds):
-    """Names of the `TrainConfig` fields of the given kinds, in order."""
-    return tuple(
-        f.name
-        for f in dataclasses.fields(TrainConfig)
-        if setting_of(f).role in kinds
-    )
 
 
 def _flag_text(value):
@@ -749,6 +740,5 @@ __all__ = [
     "TrainConfig",
     "config_from_flags",
     "define_flags",
-    "fields_of_kind",
     "setting_of",
 ]
