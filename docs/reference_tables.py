@@ -217,15 +217,14 @@ def program_flags():
     """
     from absl import flags
 
-    from bnorder_tf.programs import predict, tune
-    from bnorder_tf.training import config
+    from bnorder_tf.programs import config_flags, predict, tune
 
     def defined(define):
         fv = flags.FlagValues()
         define(fv)
         return fv
 
-    train = defined(config.define_flags)
+    train = defined(config_flags.define_flags)
     tuned = defined(tune.define_flags)
     predicted = defined(predict.define_flags)
     report = _report_parser()

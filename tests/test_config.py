@@ -1,13 +1,13 @@
 """`TrainConfig`: one definition per setting, from which the rest derives.
 
-The flags, validation, flags.txt, the resume check and the settings.
+Validation, flags.txt, the resume check and the settings (the flags made
+from it: `tests/programs/test_config_flags.py`).
 """
 
 import dataclasses
 import math
 
 import pytest
-from absl import flags
 
 from bnorder_tf.errors import ConfigError
 from bnorder_tf.training import config as config_lib
@@ -15,24 +15,6 @@ from bnorder_tf.training.config import TrainConfig
 from tests.helpers import TRAIN, error_lines, run_program
 
 FIELDS = dataclasses.fields(TrainConfig)
-
-
-def test_every_field_defines_its_flag_with_help_choices_and_bounds():
-    fv = flags.FlagValues()
-    config_lib.define_flags(fv)
-    assert sorted(fv) == sorted(f.name for f in FIELDS)
-    for field in FIELDS:
-        setting = config_lib.setting_of(field)
-        flag = fv[field.name]
-        assert flag.help.endswith(setting.help)
-        if setting.choices:
-            # the older spellings a setting still reads come last
-            assert list(flag.parser.enum_values) == [
-                *setting.choices,
-                *(setting.aliases or {}),
-            ]
-    assert fv["seed"].parser.lower_bound == 0
-    assert fv["width"].parser.lower_bound == 0.0
 
 
 def test_flags_txt_reads_back_into_the_same_config():

@@ -6,14 +6,14 @@ Each field of `TrainConfig` carries a `Setting` in its metadata: its help,
 its value type, its choices or bounds, its role and whether it may change
 when a run is resumed. From that one definition come
 
-- the absl flags of `trainers/train.py` and `tuning/tune.py`
-  (`define_flags`, `config_from_flags`);
 - validation: a `TrainConfig` checks every value when it is made, so a bad
   value is refused before anything is written (`ConfigError`);
 - `flags.txt` in the run directory (`to_flags`) and reading it back
   (`from_flags_text`), used by resume, the tuner and the report;
 - the resume check (`resume_differences`), the tuner's and the report's
-  notion of a setting (`settings`).
+  notion of a setting (`settings`);
+- the absl flags of `bnorder-train` and `bnorder-tune`, which the programs
+  define from it (`bnorder_tf.programs.config_flags`).
 
 Roles:
 
@@ -547,7 +547,7 @@ class TrainConfig:
                 name, value = name[2:], "false"
             if name not in fields or not line.startswith("--"):
                 raise ConfigError(f"{source}: unknown setting {line!r}.")
-            values[name] = _parse(fields[name], value, source)
+            values[name] = parse_value(fields[name], value, source)
         try:
             return cls(**values)
         except ConfigError as e:
@@ -579,8 +579,21 @@ def _flag_text(value):
     return str(value)
 
 
-def _parse(field, text, source):
-    """A flag's text as the field's type."""
+def parse_value(field, text, source):
+    """A flag's text as the value of a `TrainConfig` field.
+
+    A list setting's text is comma-separated; a bool's is `true`, `false`,
+    `1` or `0`. The value is not checked against the setting yet: making
+    the `TrainConfig` does that.
+
+    Args:
+        field: the `dataclasses.Field` of `TrainConfig`.
+        text: the flag's value as written.
+        source: where the text comes from, for the message.
+
+    Raises:
+        ConfigError: text that is not of the setting's type.
+    """
     value_type = setting_of(field).value_type
     try:
         if isinstance(value_type, tuple):
@@ -668,77 +681,12 @@ def _check_range(name, setting, value):
         raise ConfigError(f"{name}={value} must be <= {setting.upper:g}.")
 
 
-# --- absl flags ---------------------------------------------------------------
-
-
-def define_flags(flag_values=None):
-    """Defines one absl flag per `TrainConfig` field, once per `FlagValues`.
-
-    Types, choices and bounds come from the fields' `Setting`; the whole
-    config is checked again by `config_from_flags`.
-
-    Args:
-        flag_values: an `absl.flags.FlagValues`, default `flags.FLAGS`.
-    """
-    from absl import flags
-
-    fv = flags.FLAGS if flag_values is None else flag_values
-    defaults = TrainConfig()
-    for field in dataclasses.fields(TrainConfig):
-        if field.name in fv:
-            continue
-        setting = setting_of(field)
-        default = getattr(defaults, field.name)
-        common = dict(name=field.name, help=setting.help, flag_values=fv)
-        bounds = dict(lower_bound=setting.lower, upper_bound=setting.upper)
-        if isinstance(setting.value_type, tuple):
-            flags.DEFINE_list(
-                default=[str(v) for v in default] if default else [],
-                **common,
-            )
-        elif setting.choices is not None:
-            flags.DEFINE_enum(
-                default=default,
-                enum_values=[*setting.choices, *(setting.aliases or {})],
-                **common,
-            )
-        elif setting.value_type is bool:
-            flags.DEFINE_bool(default=default, **common)
-        elif setting.value_type is int:
-            flags.DEFINE_integer(default=default, **bounds, **common)
-        elif setting.value_type is float:
-            flags.DEFINE_float(default=default, **bounds, **common)
-        else:
-            flags.DEFINE_string(default=default, **common)
-
-
-def config_from_flags(flag_values=None):
-    """Builds a `TrainConfig` from parsed flags (never mutating them).
-
-    Raises:
-        ConfigError: a bad value or combination, naming the flag.
-    """
-    from absl import flags
-
-    fv = flags.FLAGS if flag_values is None else flag_values
-    values = {}
-    for field in dataclasses.fields(TrainConfig):
-        value = fv[field.name].value
-        value_type = setting_of(field).value_type
-        if isinstance(value_type, tuple):
-            value = tuple(_parse(field, str(v), "flags") for v in (value or ()))
-            value = tuple(v for item in value for v in item)
-        values[field.name] = value
-    return TrainConfig(**values)
-
-
 __all__ = [
     "EXPERIMENT",
     "OPERATIONAL",
     "REPLICATE",
     "Setting",
     "TrainConfig",
-    "config_from_flags",
-    "define_flags",
+    "parse_value",
     "setting_of",
 ]
