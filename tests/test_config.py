@@ -105,3 +105,20 @@ def test_values_refused_late_before_now_write_nothing(tmp_path, flag):
     assert len(lines) == 1 and flag.split("=")[0] in lines[0], out.stderr
     assert "Traceback" not in out.stderr
     assert not (tmp_path / "runs").exists()
+
+
+@pytest.mark.parametrize(
+    "text, named",
+    [
+        ("--nosuch=1\n", r"flags.txt: .*'nosuch'.*dataset, image_size"),
+        ("--order=sideways\n", r"flags.txt: .*--order.*'sideways'"),
+    ],
+)
+def test_unknown_names_in_flags_txt_list_the_valid_ones(text, named):
+    with pytest.raises(LookupError, match=named):
+        TrainConfig.from_flags_text(text)
+
+
+def test_a_line_that_is_no_flag_is_refused():
+    with pytest.raises(ConfigError, match="'order=swap' is not a --name"):
+        TrainConfig.from_flags_text("order=swap\n")

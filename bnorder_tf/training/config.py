@@ -24,6 +24,7 @@ Roles:
   statistics are logged); it does not change the trained model.
 """
 
+import contextlib
 import dataclasses
 import math
 import os
@@ -41,7 +42,7 @@ from bnorder_tf.choices import (
     STATS_PRECISIONS,
     STRATEGIES,
 )
-from bnorder_tf.errors import ConfigError
+from bnorder_tf.errors import ConfigError, UserError, lookup
 
 EXPERIMENT, REPLICATE, OPERATIONAL = "experiment", "replicate", "operational"
 #: Largest seed: NumPy and TensorFlow take seeds below 2**31 everywhere.
@@ -531,10 +532,16 @@ class TrainConfig:
     def from_flags_text(cls, text, source="flags.txt"):
         """Reads `to_flags` output back into a `TrainConfig`.
 
-        Any flagfile of plain `--name=value` lines reads too.
+        Any flagfile of plain `--name=value` lines reads too, and
+        `--noname` for a false bool.
+
+        Args:
+            text: the flagfile's lines.
+            source: where they come from, for the messages.
 
         Raises:
-            ConfigError: an unknown flag or a bad value, naming `source`.
+            ConfigError: a line that is not `--name=value`, an unknown
+                setting or a bad value, naming `source`.
         """
         fields = {f.name: f for f in dataclasses.fields(cls)}
         values = {}
@@ -542,16 +549,18 @@ class TrainConfig:
             line = line.strip()
             if not line or line.startswith(("#", "//")):
                 continue
+            if not line.startswith("--"):
+                raise ConfigError(
+                    f"{source}: {line!r} is not a --name=value line."
+                )
             name, equals, value = line.lstrip("-").partition("=")
             if not equals and name.startswith("no") and name[2:] in fields:
                 name, value = name[2:], "false"
-            if name not in fields or not line.startswith("--"):
-                raise ConfigError(f"{source}: unknown setting {line!r}.")
-            values[name] = parse_value(fields[name], value, source)
-        try:
+            with _naming(source):
+                field = lookup(fields, name, "setting")
+            values[name] = parse_value(field, value, source)
+        with _naming(source):
             return cls(**values)
-        except ConfigError as e:
-            raise ConfigError(f"{source}: {e}") from None
 
     def resume_differences(self, other):
         """Names of the settings that differ from `other` and may not change.
@@ -611,6 +620,15 @@ def parse_value(field, text, source):
         ) from None
 
 
+@contextlib.contextmanager
+def _naming(source):
+    """Puts `<source>: ` before the message of a `UserError` raised inside."""
+    try:
+        yield
+    except UserError as e:
+        raise type(e)(f"{source}: {e}") from None
+
+
 def _checked(field, value):
     """`value` checked against the field's `Setting`.
 
@@ -637,11 +655,8 @@ def _checked(field, value):
     else:
         value = _checked_scalar(name, value_type, value)
         _check_range(name, setting, value)
-    if setting.choices is not None and value not in setting.choices:
-        raise ConfigError(
-            f"{name}={value}: valid values are "
-            f"{', '.join(map(str, setting.choices))}."
-        )
+    if setting.choices is not None:
+        lookup(dict.fromkeys(setting.choices), value, f"{name} value")
     problem = setting.check(value) if setting.check else None
     if problem:
         raise ConfigError(f"{name}={_flag_text(value)} {problem}.")
