@@ -1,6 +1,7 @@
 """The names every setting accepts, importable without TensorFlow.
 
-The flags (`bnorder_tf.training.config`) list and check these names before any
+The settings (`bnorder_tf.training.config`) and the flags made from them
+(`bnorder_tf.programs.config_flags`) list and check these names before any
 heavy module is imported, so that `--help` and a bad flag answer at once.
 Each registry keyed by them (the activations, block orders, datasets,
 strategies, initializers and models) is checked against its tuple here

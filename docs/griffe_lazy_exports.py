@@ -147,7 +147,8 @@ def _field_default(expression):
     """The default of a dataclass field made by a call, or the expression.
 
     `dataclasses.field(default=...)` and the package's `_setting(default,
-    help, type, ...)` (`bnorder_tf.training.config`) show as the default.
+    help, value_type, ...)` (`bnorder_tf.training.config`) show as the
+    default.
     """
     if not isinstance(expression, griffe.ExprCall):
         return expression

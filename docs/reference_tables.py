@@ -3,9 +3,9 @@
 Two tables are made from the code that defines them, so they cannot go
 stale:
 
-- `TrainConfig`'s fields (type, default, meaning, kind, whether a resume
-  may change it), from the fields' `Setting`s, where
-  `<!-- generated: train-config-fields -->` stands in a page;
+- `TrainConfig`'s fields (type, default, meaning, role in the column
+  *kind*, whether a resume may change it), from the fields' `Setting`s,
+  where `<!-- generated: train-config-fields -->` stands in a page;
 - every flag of `bnorder-train`, `bnorder-tune`, `bnorder-report` and
   `bnorder-predict` (type, default, help), from the programs' own flag
   definitions, where `<!-- generated: cli-reference -->` stands.
@@ -47,12 +47,12 @@ def _number(value):
 
 def _setting_type(setting, default_is_none, flag=False):
     """A field's type, choices and bounds, as Python or as a flag takes it."""
-    kind = setting.type
-    if isinstance(kind, tuple):
-        name = kind[0].__name__
+    value_type = setting.value_type
+    if isinstance(value_type, tuple):
+        name = value_type[0].__name__
         text = f"comma-separated {name}s" if flag else f"tuple of {name}"
     else:
-        text = kind.__name__
+        text = value_type.__name__
     if setting.choices is not None:
         text += ": " + ", ".join(f"`{c}`" for c in setting.choices)
     bounds = []
@@ -88,7 +88,7 @@ def train_config_table():
                 _cell(_setting_type(setting, field.default is None)),
                 _cell(_python_default(field.default)),
                 _cell(setting.help),
-                setting.kind,
+                setting.role,
                 "may change" if setting.resumable else "fixed",
             )
         )
@@ -145,10 +145,10 @@ def _absl_table(fv, names, resumable=None, types=None):
         spelled = f"`--{name}`"
         if flag.flag_type() == "bool":
             spelled += f", `--no{name}`"
-        kind = (types or {}).get(name) or _absl_type(flag)
+        type_text = (types or {}).get(name) or _absl_type(flag)
         cells = [
             spelled,
-            _cell(kind),
+            _cell(type_text),
             _cell(_absl_default(flag)),
             _cell(_absl_help(flag)),
         ]
@@ -198,13 +198,15 @@ def _argparse_table(parser):
             if action.nargs == "+":
                 spelled += " (one or more)"
         if isinstance(action, argparse._StoreTrueAction):
-            kind, default = "switch", "off"
+            type_text, default = "switch", "off"
         else:
-            kind = getattr(action.type, "__name__", "str")
+            type_text = getattr(action.type, "__name__", "str")
             default = _code(action.default) if action.default else "unset"
         if action.required:
             default = "required"
-        lines.append(_row(spelled, kind, default, _cell(action.help or "")))
+        lines.append(
+            _row(spelled, type_text, default, _cell(action.help or ""))
+        )
     return "\n".join(lines) + "\n"
 
 
@@ -215,15 +217,14 @@ def program_flags():
     """
     from absl import flags
 
-    from bnorder_tf.programs import predict, tune
-    from bnorder_tf.training import config
+    from bnorder_tf.programs import config_flags, predict, tune
 
     def defined(define):
         fv = flags.FlagValues()
         define(fv)
         return fv
 
-    train = defined(config.define_flags)
+    train = defined(config_flags.define_flags)
     tuned = defined(tune.define_flags)
     predicted = defined(predict.define_flags)
     report = _report_parser()

@@ -17,7 +17,7 @@ import re
 import pytest
 from absl import flags
 
-from bnorder_tf.programs import predict, report, tune
+from bnorder_tf.programs import config_flags, predict, report, tune
 from bnorder_tf.training import config
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -78,7 +78,7 @@ def test_every_trainconfig_field_has_a_row_with_its_default(tables):
 
 def test_every_train_flag_has_a_row_with_its_default(cli_page):
     rows = _rows(_section(cli_page, "bnorder-train"))
-    fv = _flags(config.define_flags)
+    fv = _flags(config_flags.define_flags)
     for name in fv:
         assert f"--{name}" in rows, f"bnorder-train --{name} is missing"
         default = fv[name].default
@@ -102,7 +102,9 @@ def test_the_flags_a_user_looks_for_are_there(cli_page):
 
 def test_every_tune_flag_has_a_row(cli_page):
     rows = _rows(_section(cli_page, "bnorder-tune"))
-    own = set(_flags(tune.define_flags)) - set(_flags(config.define_flags))
+    own = set(_flags(tune.define_flags)) - set(
+        _flags(config_flags.define_flags)
+    )
     assert own and all(f"--{name}" in rows for name in own), own - set(rows)
 
 

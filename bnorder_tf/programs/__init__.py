@@ -9,8 +9,8 @@
 
 Each has a `main(argv)` and the console entry point `console_main`; its
 flags come from `define_flags` (tune, predict), from the settings' schema
-(train: `training.config.define_flags`) or from argparse inside `main`
-(report). `cli` holds what they share: flagfiles found
-by bare name in the package's `configs/`, and a `UserError` reported as
-one line with a non-zero exit.
+(train: `config_flags.define_flags`, one flag per `TrainConfig` field) or
+from argparse inside `main` (report). `cli` holds what they share:
+flagfiles found by bare name in the package's `configs/`, and a
+`UserError` reported as one line with a non-zero exit.
 """

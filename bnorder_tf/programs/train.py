@@ -8,22 +8,23 @@ flagfile override it, e.g. the offline smoke run
     python -m bnorder_tf.programs.train --flagfile=vgg_swap.flags \
         --dataset=fashion_mnist --epochs=2 --width=0.25
 
-Every flag is a `TrainConfig` field (`bnorder_tf/training/config.py`); see
-`--helpfull`. Re-running the same command after an interruption resumes.
-Importing this module defines no flags: `console_main` does.
+Every flag is a `TrainConfig` field (`bnorder_tf/training/config.py`),
+defined by `config_flags`; see `--helpfull`. Re-running the same command
+after an interruption resumes. Importing this module defines no flags:
+`console_main` does.
 """
 
 from absl import logging
 
-from bnorder_tf.programs import cli
-from bnorder_tf.training import config, run_dir
+from bnorder_tf.programs import cli, config_flags
+from bnorder_tf.training import run_dir
 
 
 def main(argv):
     """Trains the model the parsed flags describe."""
     del argv
     logging.set_verbosity(logging.WARNING)
-    run_config = config.config_from_flags()
+    run_config = config_flags.config_from_flags()
     # the paths and the run directory (finished, or started with other
     # flags) are checked again by `run_training`; here they answer
     # before TensorFlow's start-up
@@ -43,7 +44,7 @@ def main(argv):
 
 def console_main():
     """The `bnorder-train` entry point."""
-    config.define_flags()
+    config_flags.define_flags()
     cli.run_program(main, cli.FLAGFILE_DIRS)
 
 

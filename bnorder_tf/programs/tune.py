@@ -23,8 +23,7 @@ from absl import flags, logging
 
 from bnorder_tf import choices
 from bnorder_tf.errors import ConfigError
-from bnorder_tf.programs import cli
-from bnorder_tf.training import config
+from bnorder_tf.programs import cli, config_flags
 from bnorder_tf.tuning.distributed import (
     DEFAULT_LOST_AFTER,
     check_chief_address,
@@ -59,7 +58,7 @@ def define_flags(fv=None):
             `flags.FLAGS`).
     """
     fv = flags.FLAGS if fv is None else fv
-    config.define_flags(fv)
+    config_flags.define_flags(fv)
     for field in choices.SEARCHABLE:
         flags.DEFINE_list(
             f"search_{field}", None, SEARCH_HELP[field], flag_values=fv
@@ -142,7 +141,7 @@ def main(argv):
     """Runs the search the parsed flags describe and writes its results."""
     del argv
     logging.set_verbosity(logging.WARNING)
-    base = config.config_from_flags()
+    base = config_flags.config_from_flags()
     space = search_space()
     for field, values in space.items():  # every trial's config is valid
         for value in values:

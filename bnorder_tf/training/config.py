@@ -3,19 +3,19 @@
 What is derived from the settings lives here too.
 
 Each field of `TrainConfig` carries a `Setting` in its metadata: its help,
-its type, its choices or bounds, its kind and whether it may change when a
-run is resumed. From that one definition come
+its value type, its choices or bounds, its role and whether it may change
+when a run is resumed. From that one definition come
 
-- the absl flags of `trainers/train.py` and `tuning/tune.py`
-  (`define_flags`, `config_from_flags`);
 - validation: a `TrainConfig` checks every value when it is made, so a bad
   value is refused before anything is written (`ConfigError`);
 - `flags.txt` in the run directory (`to_flags`) and reading it back
   (`from_flags_text`), used by resume, the tuner and the report;
 - the resume check (`resume_differences`), the tuner's and the report's
-  notion of a setting (`settings`).
+  notion of a setting (`settings`);
+- the absl flags of `bnorder-train` and `bnorder-tune`, which the programs
+  define from it (`bnorder_tf.programs.config_flags`).
 
-Kinds:
+Roles:
 
 - `EXPERIMENT`: defines what the run measures (dataset, model, learning
   rate, ...). Runs that agree on these are seeds of one setting.
@@ -24,6 +24,7 @@ Kinds:
   statistics are logged); it does not change the trained model.
 """
 
+import contextlib
 import dataclasses
 import math
 import os
@@ -36,12 +37,12 @@ from bnorder_tf.choices import (
     DEFAULT_HISTOGRAM_EVERY,
     DEFAULT_STATS_PRECISION,
     INITIALIZERS,
+    MODELS,
     ORDERS,
     STATS_PRECISIONS,
     STRATEGIES,
 )
-from bnorder_tf.choices import MODELS as MODEL_NAMES
-from bnorder_tf.errors import ConfigError
+from bnorder_tf.errors import ConfigError, UserError, lookup
 
 EXPERIMENT, REPLICATE, OPERATIONAL = "experiment", "replicate", "operational"
 #: Largest seed: NumPy and TensorFlow take seeds below 2**31 everywhere.
@@ -54,9 +55,9 @@ class Setting:
 
     Attributes:
         help: the flag's help text.
-        type: `str`, `int`, `float`, `bool`, or `(int,)` / `(str,)` for a
-            comma-separated list (a tuple in the config).
-        kind: `EXPERIMENT`, `REPLICATE` or `OPERATIONAL`.
+        value_type: `str`, `int`, `float`, `bool`, or `(int,)` / `(str,)`
+            for a comma-separated list (a tuple in the config).
+        role: `EXPERIMENT`, `REPLICATE` or `OPERATIONAL`.
         choices: the values a `str` setting accepts, or `None`.
         lower, upper: inclusive bounds of a number, or `None`.
         lower_open: whether `lower` itself is refused (`> lower`).
@@ -69,8 +70,8 @@ class Setting:
     """
 
     help: str
-    type: object
-    kind: str = EXPERIMENT
+    value_type: object
+    role: str = EXPERIMENT
     choices: tuple | None = None
     lower: float | None = None
     upper: float | None = None
@@ -80,10 +81,10 @@ class Setting:
     aliases: dict | None = None
 
 
-def _setting(default, help, type, **metadata):
+def _setting(default, help, value_type, **metadata):
     return dataclasses.field(
         default=default,
-        metadata={"setting": Setting(help, type, **metadata)},
+        metadata={"setting": Setting(help, value_type, **metadata)},
     )
 
 
@@ -104,7 +105,7 @@ def _run_name_error(value):
     return None
 
 
-#: The spelling of each kind of dataset besides the built-in names.
+#: The spelling of each form of dataset besides the built-in names.
 _DATASET_FORMS = {
     "tfds": re.compile(r"[a-z0-9_]+(/[\w.-]+)?(:[\w.*]+)?"),
     "folder": re.compile(r".+"),
@@ -113,18 +114,18 @@ _DATASET_FORMS = {
 
 
 def _dataset_error(value):
-    kind, colon, rest = value.partition(":")
+    form, colon, rest = value.partition(":")
     if not colon and value in DATASETS:
         return None
-    if colon and kind in _DATASET_FORMS:
-        if _DATASET_FORMS[kind].fullmatch(rest):
+    if colon and form in _DATASET_FORMS:
+        if _DATASET_FORMS[form].fullmatch(rest):
             return None
         return {
             "tfds": "is not a tensorflow-datasets name: pass "
             "tfds:<name> or tfds:<name>/<config>, e.g. tfds:svhn_cropped",
             "folder": "names no folder: pass folder:<path>",
             "user": "is not a name: pass user:<letters, digits, _.+->",
-        }[kind]
+        }[form]
     return (
         f"is not a dataset: pass one of {', '.join(DATASETS)}, "
         "tfds:<name>[/<config>] (any image-classification dataset of "
@@ -184,12 +185,10 @@ class TrainConfig:
         "(no fallback); when not, fashion_mnist is looked for in Debian's "
         "package, then tensorflow-datasets.",
         str,
-        kind=OPERATIONAL,
+        role=OPERATIONAL,
         resumable=True,
     )
-    model: str = _setting(
-        "vgg16_11", "Architecture name.", str, choices=MODEL_NAMES
-    )
+    model: str = _setting("vgg16_11", "Architecture name.", str, choices=MODELS)
     order: str = _setting(
         "swap",
         "Block order: convention (W-BN-f), swap (W-f-BN), nobn (W-f).",
@@ -275,7 +274,7 @@ class TrainConfig:
         0,
         "Random seed (initialisation, shuffling, augmentation).",
         int,
-        kind=REPLICATE,
+        role=REPLICATE,
         lower=0,
         upper=MAX_SEED,
     )
@@ -283,7 +282,7 @@ class TrainConfig:
         "one_device",
         "Distribution strategy.",
         str,
-        kind=OPERATIONAL,
+        role=OPERATIONAL,
         choices=STRATEGIES,
         resumable=True,
     )
@@ -292,7 +291,7 @@ class TrainConfig:
         "Devices for one_device/mirrored, e.g. /gpu:0,/gpu:1 (default: all "
         "GPUs, else every logical CPU).",
         (str,),
-        kind=OPERATIONAL,
+        role=OPERATIONAL,
         resumable=True,
         check=_devices_error,
     )
@@ -301,7 +300,7 @@ class TrainConfig:
         "Split the host CPU into N logical devices /cpu:0../cpu:N-1 (0: "
         "don't), e.g. to try --strategy=mirrored without GPUs.",
         int,
-        kind=OPERATIONAL,
+        role=OPERATIONAL,
         lower=0,
         upper=64,
         resumable=True,
@@ -312,13 +311,13 @@ class TrainConfig:
         "global batch, so results do not depend on the replica count "
         "(--nosync_bn: per-replica statistics, PyTorch DDP's default).",
         bool,
-        kind=OPERATIONAL,
+        role=OPERATIONAL,
     )
     model_dir: str = _setting(
         "runs",
         "Directory holding the run directories.",
         str,
-        kind=OPERATIONAL,
+        role=OPERATIONAL,
         resumable=True,
     )
     run_name: str | None = _setting(
@@ -326,7 +325,7 @@ class TrainConfig:
         "Run directory name under --model_dir (default: made from model, "
         "order, activation, dataset, lr, wd and seed).",
         str,
-        kind=OPERATIONAL,
+        role=OPERATIONAL,
         resumable=True,
         check=_run_name_error,
     )
@@ -334,14 +333,14 @@ class TrainConfig:
         "savedmodels",
         "Where the SavedModel is exported at the end.",
         str,
-        kind=OPERATIONAL,
+        role=OPERATIONAL,
         resumable=True,
     )
     stats_every: int = _setting(
         1,
         "Measure activation statistics every N epochs (0: never).",
         int,
-        kind=OPERATIONAL,
+        role=OPERATIONAL,
         lower=0,
     )
     gradient_batches: int = _setting(
@@ -349,7 +348,7 @@ class TrainConfig:
         "Also measure gradient scale per layer over N training batches "
         "(0: never).",
         int,
-        kind=OPERATIONAL,
+        role=OPERATIONAL,
         lower=0,
     )
     histogram_bins: int = _setting(
@@ -357,7 +356,7 @@ class TrainConfig:
         "Bins of the per-channel activation histograms in stats.jsonl and "
         "TensorBoard (0: none, and the report draws no histogram figure).",
         int,
-        kind=OPERATIONAL,
+        role=OPERATIONAL,
         lower=0,
         resumable=True,
     )
@@ -367,7 +366,7 @@ class TrainConfig:
         "paper's choice: conv blocks only for tiny_imagenet and imagenet*, "
         "whose VGG FC layers have no BN; all blocks otherwise).",
         str,
-        kind=OPERATIONAL,
+        role=OPERATIONAL,
         choices=("auto", "all", "conv"),
     )
     histogram_every: int = _setting(
@@ -378,7 +377,7 @@ class TrainConfig:
         "statistics pass). The other statistics are exact in every measured "
         "epoch.",
         int,
-        kind=OPERATIONAL,
+        role=OPERATIONAL,
         lower=1,
         resumable=True,
     )
@@ -389,7 +388,7 @@ class TrainConfig:
         "CPUs with AMX or AVX512-BF16); none: float32. The statistics are "
         "measured on a float32 pass unless --stats_precision=compute.",
         str,
-        kind=OPERATIONAL,
+        role=OPERATIONAL,
         choices=("none", "float16", "bfloat16"),
         # before bfloat16, a bool: true meant mixed_float16
         aliases={"false": "none", "true": "float16"},
@@ -404,7 +403,7 @@ class TrainConfig:
         "rounding. Training is the same either way; without mixed "
         "precision both are the same pass.",
         str,
-        kind=OPERATIONAL,
+        role=OPERATIONAL,
         choices=STATS_PRECISIONS,
         resumable=True,
     )
@@ -413,7 +412,7 @@ class TrainConfig:
         "Compile the training step with XLA (often faster on GPUs; slower "
         "on CPUs).",
         bool,
-        kind=OPERATIONAL,
+        role=OPERATIONAL,
         resumable=True,
     )
     steps_per_execution: int = _setting(
@@ -422,7 +421,7 @@ class TrainConfig:
         "fewer returns to Python (faster on GPUs and TPUs for small "
         "models); the progress bar and callbacks see every N-th step.",
         int,
-        kind=OPERATIONAL,
+        role=OPERATIONAL,
         lower=1,
         resumable=True,
     )
@@ -515,7 +514,7 @@ class TrainConfig:
         values = {
             f.name: _flag_text(getattr(self, f.name))
             for f in dataclasses.fields(self)
-            if setting_of(f).kind == EXPERIMENT
+            if setting_of(f).role == EXPERIMENT
         }
         values["order"] = self.variant
         return values
@@ -533,10 +532,16 @@ class TrainConfig:
     def from_flags_text(cls, text, source="flags.txt"):
         """Reads `to_flags` output back into a `TrainConfig`.
 
-        Any flagfile of plain `--name=value` lines reads too.
+        Any flagfile of plain `--name=value` lines reads too, and
+        `--noname` for a false bool.
+
+        Args:
+            text: the flagfile's lines.
+            source: where they come from, for the messages.
 
         Raises:
-            ConfigError: an unknown flag or a bad value, naming `source`.
+            ConfigError: a line that is not `--name=value`, an unknown
+                setting or a bad value, naming `source`.
         """
         fields = {f.name: f for f in dataclasses.fields(cls)}
         values = {}
@@ -544,16 +549,18 @@ class TrainConfig:
             line = line.strip()
             if not line or line.startswith(("#", "//")):
                 continue
-            name, _, value = line.lstrip("-").partition("=")
-            if name.startswith("no") and name[2:] in fields and not _:
+            if not line.startswith("--"):
+                raise ConfigError(
+                    f"{source}: {line!r} is not a --name=value line."
+                )
+            name, equals, value = line.lstrip("-").partition("=")
+            if not equals and name.startswith("no") and name[2:] in fields:
                 name, value = name[2:], "false"
-            if name not in fields or not line.startswith("--"):
-                raise ConfigError(f"{source}: unknown setting {line!r}.")
-            values[name] = _parse(fields[name], value, source)
-        try:
+            with _naming(source):
+                field = lookup(fields, name, "setting")
+            values[name] = parse_value(field, value, source)
+        with _naming(source):
             return cls(**values)
-        except ConfigError as e:
-            raise ConfigError(f"{source}: {e}") from None
 
     def resume_differences(self, other):
         """Names of the settings that differ from `other` and may not change.
@@ -573,15 +580,6 @@ def setting_of(field):
     return field.metadata["setting"]
 
 
-def fields_of_kind(*kinds):
-    """Names of the `TrainConfig` fields of the given kinds, in order."""
-    return tuple(
-        f.name
-        for f in dataclasses.fields(TrainConfig)
-        if setting_of(f).kind in kinds
-    )
-
-
 def _flag_text(value):
     if isinstance(value, (tuple, list)):
         return ",".join(str(v) for v in value)
@@ -590,23 +588,45 @@ def _flag_text(value):
     return str(value)
 
 
-def _parse(field, text, source):
-    """A flag's text as the field's type."""
-    kind = setting_of(field).type
+def parse_value(field, text, source):
+    """A flag's text as the value of a `TrainConfig` field.
+
+    A list setting's text is comma-separated; a bool's is `true`, `false`,
+    `1` or `0`. The value is not checked against the setting yet: making
+    the `TrainConfig` does that.
+
+    Args:
+        field: the `dataclasses.Field` of `TrainConfig`.
+        text: the flag's value as written.
+        source: where the text comes from, for the message.
+
+    Raises:
+        ConfigError: text that is not of the setting's type.
+    """
+    value_type = setting_of(field).value_type
     try:
-        if isinstance(kind, tuple):
+        if isinstance(value_type, tuple):
             items = [t for t in text.split(",") if t.strip()]
-            return tuple(kind[0](t.strip()) for t in items)
-        if kind is bool:
+            return tuple(value_type[0](t.strip()) for t in items)
+        if value_type is bool:
             if text.lower() not in ("true", "false", "1", "0"):
                 raise ValueError(text)
             return text.lower() in ("true", "1")
-        return kind(text)
+        return value_type(text)
     except ValueError:
         raise ConfigError(
             f"{source}: --{field.name}={text} is not a valid "
-            f"{getattr(kind, '__name__', 'list')}."
+            f"{getattr(value_type, '__name__', 'list')}."
         ) from None
+
+
+@contextlib.contextmanager
+def _naming(source):
+    """Puts `<source>: ` before the message of a `UserError` raised inside."""
+    try:
+        yield
+    except UserError as e:
+        raise type(e)(f"{source}: {e}") from None
 
 
 def _checked(field, value):
@@ -623,39 +643,40 @@ def _checked(field, value):
         if field.default is None:
             return None
         raise ConfigError(f"{name} needs a value.")
-    kind = setting.type
+    value_type = setting.value_type
     if setting.aliases and isinstance(value, (str, bool)):
         value = setting.aliases.get(str(value).lower(), value)
-    if isinstance(kind, tuple):
+    if isinstance(value_type, tuple):
         if isinstance(value, str) or not isinstance(value, (tuple, list)):
             raise ConfigError(f"{name}={value!r} must be a list.")
-        value = tuple(_checked_scalar(name, kind[0], v) for v in value)
+        value = tuple(_checked_scalar(name, value_type[0], v) for v in value)
         for item in value:
             _check_range(name, setting, item)
     else:
-        value = _checked_scalar(name, kind, value)
+        value = _checked_scalar(name, value_type, value)
         _check_range(name, setting, value)
-    if setting.choices is not None and value not in setting.choices:
-        raise ConfigError(
-            f"{name}={value}: valid values are "
-            f"{', '.join(map(str, setting.choices))}."
-        )
+    if setting.choices is not None:
+        lookup(dict.fromkeys(setting.choices), value, f"{name} value")
     problem = setting.check(value) if setting.check else None
     if problem:
         raise ConfigError(f"{name}={_flag_text(value)} {problem}.")
     return value
 
 
-def _checked_scalar(name, kind, value):
-    if kind is float and isinstance(value, int) and not isinstance(value, bool):
-        value = float(value)
-    if kind is int and isinstance(value, float) and value.is_integer():
-        value = int(value)
-    if type(value) is not kind and not (
-        kind is float and hasattr(value, "dtype")
+def _checked_scalar(name, value_type, value):
+    if (
+        value_type is float
+        and isinstance(value, int)
+        and not isinstance(value, bool)
     ):
-        raise ConfigError(f"{name}={value!r} must be a {kind.__name__}.")
-    if kind is float:
+        value = float(value)
+    if value_type is int and isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if type(value) is not value_type and not (
+        value_type is float and hasattr(value, "dtype")
+    ):
+        raise ConfigError(f"{name}={value!r} must be a {value_type.__name__}.")
+    if value_type is float:
         value = float(value)
         if not math.isfinite(value):
             raise ConfigError(f"{name}={value} must be a finite number.")
@@ -675,78 +696,12 @@ def _check_range(name, setting, value):
         raise ConfigError(f"{name}={value} must be <= {setting.upper:g}.")
 
 
-# --- absl flags ---------------------------------------------------------------
-
-
-def define_flags(flag_values=None):
-    """Defines one absl flag per `TrainConfig` field, once per `FlagValues`.
-
-    Types, choices and bounds come from the fields' `Setting`; the whole
-    config is checked again by `config_from_flags`.
-
-    Args:
-        flag_values: an `absl.flags.FlagValues`, default `flags.FLAGS`.
-    """
-    from absl import flags
-
-    fv = flags.FLAGS if flag_values is None else flag_values
-    defaults = TrainConfig()
-    for field in dataclasses.fields(TrainConfig):
-        if field.name in fv:
-            continue
-        setting = setting_of(field)
-        default = getattr(defaults, field.name)
-        common = dict(name=field.name, help=setting.help, flag_values=fv)
-        bounds = dict(lower_bound=setting.lower, upper_bound=setting.upper)
-        if isinstance(setting.type, tuple):
-            flags.DEFINE_list(
-                default=[str(v) for v in default] if default else [],
-                **common,
-            )
-        elif setting.choices is not None:
-            flags.DEFINE_enum(
-                default=default,
-                enum_values=[*setting.choices, *(setting.aliases or {})],
-                **common,
-            )
-        elif setting.type is bool:
-            flags.DEFINE_bool(default=default, **common)
-        elif setting.type is int:
-            flags.DEFINE_integer(default=default, **bounds, **common)
-        elif setting.type is float:
-            flags.DEFINE_float(default=default, **bounds, **common)
-        else:
-            flags.DEFINE_string(default=default, **common)
-
-
-def config_from_flags(flag_values=None):
-    """Builds a `TrainConfig` from parsed flags (never mutating them).
-
-    Raises:
-        ConfigError: a bad value or combination, naming the flag.
-    """
-    from absl import flags
-
-    fv = flags.FLAGS if flag_values is None else flag_values
-    values = {}
-    for field in dataclasses.fields(TrainConfig):
-        value = fv[field.name].value
-        kind = setting_of(field).type
-        if isinstance(kind, tuple):
-            value = tuple(_parse(field, str(v), "flags") for v in (value or ()))
-            value = tuple(v for item in value for v in item)
-        values[field.name] = value
-    return TrainConfig(**values)
-
-
 __all__ = [
     "EXPERIMENT",
     "OPERATIONAL",
     "REPLICATE",
     "Setting",
     "TrainConfig",
-    "config_from_flags",
-    "define_flags",
-    "fields_of_kind",
+    "parse_value",
     "setting_of",
 ]

@@ -17,7 +17,7 @@ Example:
 import dataclasses
 import math
 
-from bnorder_tf.errors import ConfigError
+from bnorder_tf.errors import ConfigError, lookup
 
 
 def parse_search_values(flag, values, names=None, positive=False):
@@ -42,12 +42,9 @@ def parse_search_values(flag, values, names=None, positive=False):
     if len(set(values)) != len(values):
         raise ConfigError(f"--{flag} repeats a value: {','.join(values)}.")
     if names is not None:
-        unknown = [v for v in values if v not in names]
-        if unknown:
-            raise ConfigError(
-                f"--{flag}: unknown {', '.join(unknown)}; valid values are "
-                f"{', '.join(names)}."
-            )
+        registry = dict.fromkeys(names)
+        for value in values:
+            lookup(registry, value, f"--{flag} value")
         return list(values)
     numbers = []
     for text in values:

@@ -1,13 +1,13 @@
 """`TrainConfig`: one definition per setting, from which the rest derives.
 
-The flags, validation, flags.txt, the resume check and the settings.
+Validation, flags.txt, the resume check and the settings (the flags made
+from it: `tests/programs/test_config_flags.py`).
 """
 
 import dataclasses
 import math
 
 import pytest
-from absl import flags
 
 from bnorder_tf.errors import ConfigError
 from bnorder_tf.training import config
@@ -15,24 +15,6 @@ from bnorder_tf.training.config import TrainConfig
 from tests.helpers import TRAIN, error_lines, run_program
 
 FIELDS = dataclasses.fields(TrainConfig)
-
-
-def test_every_field_defines_its_flag_with_help_choices_and_bounds():
-    fv = flags.FlagValues()
-    config.define_flags(fv)
-    assert sorted(fv) == sorted(f.name for f in FIELDS)
-    for field in FIELDS:
-        setting = config.setting_of(field)
-        flag = fv[field.name]
-        assert flag.help.endswith(setting.help)
-        if setting.choices:
-            # the older spellings a setting still reads come last
-            assert list(flag.parser.enum_values) == [
-                *setting.choices,
-                *(setting.aliases or {}),
-            ]
-    assert fv["seed"].parser.lower_bound == 0
-    assert fv["width"].parser.lower_bound == 0.0
 
 
 def test_flags_txt_reads_back_into_the_same_config():
@@ -55,7 +37,8 @@ def test_flags_txt_reads_back_into_the_same_config():
 
 
 @pytest.mark.parametrize(
-    "field", [f.name for f in FIELDS if config.setting_of(f).type is float]
+    "field",
+    [f.name for f in FIELDS if config.setting_of(f).value_type is float],
 )
 @pytest.mark.parametrize("value", [math.nan, math.inf, -math.inf])
 def test_nan_and_inf_are_refused_for_every_float_setting(field, value):
@@ -122,3 +105,20 @@ def test_values_refused_late_before_now_write_nothing(tmp_path, flag):
     assert len(lines) == 1 and flag.split("=")[0] in lines[0], out.stderr
     assert "Traceback" not in out.stderr
     assert not (tmp_path / "runs").exists()
+
+
+@pytest.mark.parametrize(
+    "text, named",
+    [
+        ("--nosuch=1\n", r"flags.txt: .*'nosuch'.*dataset, image_size"),
+        ("--order=sideways\n", r"flags.txt: .*--order.*'sideways'"),
+    ],
+)
+def test_unknown_names_in_flags_txt_list_the_valid_ones(text, named):
+    with pytest.raises(LookupError, match=named):
+        TrainConfig.from_flags_text(text)
+
+
+def test_a_line_that_is_no_flag_is_refused():
+    with pytest.raises(ConfigError, match="'order=swap' is not a --name"):
+        TrainConfig.from_flags_text("order=swap\n")

@@ -275,8 +275,7 @@ def test_depth_search_sets_the_vgg16_n_model():
 def test_protocol_flagfiles_parse(flagfile):
     from absl import flags
 
-    from bnorder_tf.programs import cli
-    from bnorder_tf.training import config
+    from bnorder_tf.programs import cli, config_flags
 
     argv = cli.resolve_flagfiles(
         ["prog", "--flagfile=vgg_swap.flags", f"--flagfile={flagfile}"],
@@ -288,9 +287,9 @@ def test_protocol_flagfiles_parse(flagfile):
         if not a.startswith(("--search_", "--tuner", "--seeds", "--project"))
     ]
     fv = flags.FlagValues()
-    config.define_flags(fv)
+    config_flags.define_flags(fv)
     fv(argv)
-    parsed = config.config_from_flags(fv)
+    parsed = config_flags.config_from_flags(fv)
     if flagfile == "imagenet.flags":
         assert (
             parsed.batch_size,
@@ -390,13 +389,12 @@ def _trainer_config(*argv):
     """The `TrainConfig` the trainer's flags make of `argv`."""
     from absl import flags
 
-    from bnorder_tf.programs import cli
-    from bnorder_tf.training import config
+    from bnorder_tf.programs import cli, config_flags
 
     fv = flags.FlagValues()
-    config.define_flags(fv)
+    config_flags.define_flags(fv)
     fv(cli.resolve_flagfiles(["prog", *argv], cli.FLAGFILE_DIRS))
-    return config.config_from_flags(fv)
+    return config_flags.config_from_flags(fv)
 
 
 def test_final_flags_retrain_the_point_on_the_trainers_schedule(tmp_path):
