@@ -26,9 +26,7 @@ import keras
 from bnorder_tf import choices
 from bnorder_tf.errors import lookup
 from bnorder_tf.layers import activations as activations_lib
-from bnorder_tf.layers.batch_normalization import (
-    ReplicaMeanBatchNormalization,
-)
+from bnorder_tf.layers.batch_normalization import FusedBatchNormalization
 from bnorder_tf.layers.initializers import SCHEMES, initializers_for
 from bnorder_tf.layers.regularizers import weight_decay_or_none
 
@@ -142,7 +140,7 @@ class Block(keras.layers.Layer):
         self.norm = self._make_norm() if "norm" in ORDERS[order] else None
 
     def _make_norm(self):
-        return ReplicaMeanBatchNormalization(
+        return FusedBatchNormalization(
             momentum=self.bn_momentum,
             epsilon=self.bn_epsilon,
             synchronized=self.bn_synchronized,
