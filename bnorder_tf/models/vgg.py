@@ -1,7 +1,9 @@
 """VGG (Simonyan & Zisserman, 2014) built from Convention/Swap blocks.
 
-Architectures are data: each configuration lists conv widths and `"M"` for
-a 2x2 max pool.
+Architectures are data: five stages of 3x3 conv blocks (64, 128, 256, 512
+and 512 channels), each closed by a 2x2 max pool. A configuration is its
+number of convs per stage (`STAGE_DEPTHS`); `VGG_CONFIGS` spells each out
+as conv widths and `"M"` pools.
 
 Choices the paper leaves open, and ours:
 
@@ -130,13 +132,26 @@ def build_vgg(
     >>> type(model.get_layer("fc1")).__name__
     'SwapBlock'
     """
-    side = max(input_shape[:2])
-    fc_bn = side <= 32 if fc_bn is None else fc_bn
-    fc_units = fc_units or (512 if side <= 64 else 4096)
     config = vgg_config(name)
     check_input_side(name, input_shape, 2 ** config.count("M"))
+    side = max(input_shape[:2])
+    fc_bn = side <= 32 if fc_bn is None else fc_bn
+    fc_order = None if fc_bn else "nobn"
+    units = scaled(fc_units or (512 if side <= 64 else 4096), width)
     layers = [image_input(input_shape)]
-    convs = pools = 0
+    layers += _features(config, block, width, conv_bias)
+    layers.append(keras.layers.Flatten(name="flatten"))
+    for i in (1, 2):
+        layers.append(block(units, kind="dense", order=fc_order, name=f"fc{i}"))
+        if dropout:
+            layers.append(keras.layers.Dropout(dropout, name=f"dropout{i}"))
+    layers.append(block.classifier(num_classes, units))
+    return keras.Sequential(layers, name=name)
+
+
+def _features(config, block, width, conv_bias):
+    """The conv blocks `conv1`... and pools `pool1`... of a configuration."""
+    layers, convs, pools = [], 0, 0
     for item in config:
         if item == "M":
             pools += 1
@@ -152,18 +167,4 @@ def build_vgg(
                     name=f"conv{convs}",
                 )
             )
-    layers.append(keras.layers.Flatten(name="flatten"))
-    fc_order = None if fc_bn else "nobn"
-    for i in (1, 2):
-        layers.append(
-            block(
-                scaled(fc_units, width),
-                kind="dense",
-                order=fc_order,
-                name=f"fc{i}",
-            )
-        )
-        if dropout:
-            layers.append(keras.layers.Dropout(dropout, name=f"dropout{i}"))
-    layers.append(block.classifier(num_classes, scaled(fc_units, width)))
-    return keras.Sequential(layers, name=name)
+    return layers
