@@ -76,7 +76,10 @@ class BlockConfig:
         Returns:
             A `ConventionBlock`, `SwapBlock` or `NoBNBlock`.
         """
-        settings = dict(vars(self))
+        settings = {
+            field.name: getattr(self, field.name)
+            for field in dataclasses.fields(self)
+        }
         default_order = settings.pop("order")
         cls = blocks.block_class(order or default_order)
         return cls(filters, name=name, **settings, **kwargs)
