@@ -31,6 +31,7 @@ __getattr__, __dir__, __all__ = attach(
         "ConventionBlock": "layers",
         "NoBNBlock": "layers",
         "SwapBlock": "layers",
+        "FusedBatchNormalization": "layers",
         "ReplicaMeanBatchNormalization": "layers",
         "WeightDecay": "layers",
         "LeCunTanh": "layers",
@@ -39,6 +40,7 @@ __getattr__, __dir__, __all__ = attach(
         "Softsign": "layers",
         "Tanh": "layers",
         # models
+        "BlockConfig": "models",
         "MODEL_NAMES": "models",
         "build_model": "models",
         # statistics

@@ -2,9 +2,9 @@
 
 A block is a weight layer, a batch normalization and a bounded
 activation, in the order its class names. The bounded activations, the
-replica-consistent batch normalization, the initialisation schemes and
-the PyTorch-style `WeightDecay` regularizer live here too. Nothing here
-knows about training.
+fused, replica-consistent batch normalization, the initialisation
+schemes and the PyTorch-style `WeightDecay` regularizer live here too.
+Nothing here knows about training.
 
 Example:
 >>> import keras
@@ -23,6 +23,7 @@ from bnorder_tf.layers.activations import (
     Tanh,
 )
 from bnorder_tf.layers.batch_normalization import (
+    FusedBatchNormalization,
     ReplicaMeanBatchNormalization,
 )
 from bnorder_tf.layers.blocks import (
@@ -38,6 +39,7 @@ __all__ = [
     "Block",
     "BoundedActivation",
     "ConventionBlock",
+    "FusedBatchNormalization",
     "LeCunTanh",
     "NoBNBlock",
     "ReLU",

@@ -1,4 +1,4 @@
-"""Batch normalization whose moving statistics agree across replicas."""
+"""Fused batch normalization whose moving statistics agree across replicas."""
 
 import keras
 
@@ -7,8 +7,10 @@ import keras
 FUSED_MIN_EPSILON = 1.001e-5
 
 
-@keras.saving.register_keras_serializable(package="bnorder_tf")
-class ReplicaMeanBatchNormalization(keras.layers.BatchNormalization):
+@keras.saving.register_keras_serializable(
+    package="bnorder_tf", name="ReplicaMeanBatchNormalization"
+)
+class FusedBatchNormalization(keras.layers.BatchNormalization):
     """Fused `BatchNormalization` whose moving statistics agree across replicas.
 
     Keras creates BN's moving mean and variance with no aggregation, so
@@ -33,6 +35,10 @@ class ReplicaMeanBatchNormalization(keras.layers.BatchNormalization):
     after a bias-free `Conv2D` (see `call`), where it is the affine map of
     the moving statistics, in float32. Synchronized BN, masks,
     renormalisation and other axes take Keras's own path.
+
+    It is registered under its former name,
+    `bnorder_tf>ReplicaMeanBatchNormalization`, so that `.keras` files
+    saved before the rename load, and that name still imports.
     """
 
     def add_weight(self, *args, **kwargs):
@@ -95,6 +101,10 @@ class ReplicaMeanBatchNormalization(keras.layers.BatchNormalization):
             )
         y = y if len(inputs.shape) == 4 else y[:, 0, 0, :]
         return tf.cast(y, self.compute_dtype)
+
+
+#: The former name of `FusedBatchNormalization`.
+ReplicaMeanBatchNormalization = FusedBatchNormalization
 
 
 def _is_conv2d_output(tensor):

@@ -24,10 +24,9 @@ decays. Kernels and biases decay at `weight_decay`; BN's gamma and beta at
 import keras
 
 from bnorder_tf import choices
+from bnorder_tf.errors import lookup
 from bnorder_tf.layers import activations as activations_lib
-from bnorder_tf.layers.batch_normalization import (
-    ReplicaMeanBatchNormalization,
-)
+from bnorder_tf.layers.batch_normalization import FusedBatchNormalization
 from bnorder_tf.layers.initializers import SCHEMES, initializers_for
 from bnorder_tf.layers.regularizers import weight_decay_or_none
 
@@ -41,13 +40,6 @@ choices.check_registry(ORDERS, choices.ORDERS, "block order")
 
 #: The weight layers a block can be built on.
 KINDS = ("conv", "depthwise", "dense")
-
-
-def _check_choice(what, value, choices):
-    if value not in choices:
-        raise ValueError(
-            f"Unknown {what} {value!r}; valid values are: {', '.join(choices)}."
-        )
 
 
 @keras.saving.register_keras_serializable(package="bnorder_tf")
@@ -148,7 +140,7 @@ class Block(keras.layers.Layer):
         self.norm = self._make_norm() if "norm" in ORDERS[order] else None
 
     def _make_norm(self):
-        return ReplicaMeanBatchNormalization(
+        return FusedBatchNormalization(
             momentum=self.bn_momentum,
             epsilon=self.bn_epsilon,
             synchronized=self.bn_synchronized,
@@ -347,8 +339,8 @@ class NoBNBlock(_FixedOrderBlock):
 
 
 def _check_arguments(order, kind, filters):
-    _check_choice("order", order, tuple(ORDERS))
-    _check_choice("kind", kind, KINDS)
+    lookup(ORDERS, order, "order")
+    lookup(dict.fromkeys(KINDS), kind, "kind")
     if kind == "depthwise":
         if filters is not None:
             raise ValueError(
@@ -366,5 +358,4 @@ _CLASS_BY_ORDER = {
 
 def block_class(order):
     """Returns `ConventionBlock`, `SwapBlock` or `NoBNBlock` for an order."""
-    _check_choice("order", order, tuple(ORDERS))
-    return _CLASS_BY_ORDER[order]
+    return lookup(_CLASS_BY_ORDER, order, "order")

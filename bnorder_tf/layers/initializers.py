@@ -15,6 +15,7 @@ import math
 import keras
 
 from bnorder_tf import choices
+from bnorder_tf.errors import lookup
 
 #: The schemes `initializers_for` accepts.
 SCHEMES = choices.INITIALIZERS
@@ -33,13 +34,10 @@ def initializers_for(scheme, fan_in):
         Two `keras.initializers.Initializer`.
 
     Raises:
-        ValueError: an unknown scheme, listing the valid ones.
+        UnknownNameError: an unknown scheme, listing the valid ones (a
+            `ValueError`).
     """
-    if scheme not in SCHEMES:
-        raise ValueError(
-            f"Unknown kernel initializer {scheme!r}; valid values are: "
-            f"{', '.join(SCHEMES)}."
-        )
+    lookup(dict.fromkeys(SCHEMES), scheme, "kernel initializer")
     if scheme == "torch":
         # kaiming_uniform(a=sqrt(5)): gain sqrt(2 / (1 + 5)), bound
         # gain * sqrt(3 / fan_in) = 1 / sqrt(fan_in); VarianceScaling's

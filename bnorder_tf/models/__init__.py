@@ -8,6 +8,9 @@ Example:
 (None, 10)
 """
 
+import dataclasses
+import functools
+import inspect
 from collections.abc import Sequence
 
 import keras
@@ -15,119 +18,65 @@ import keras
 from bnorder_tf import choices
 from bnorder_tf.errors import lookup
 from bnorder_tf.layers.activations import BoundedActivation
-from bnorder_tf.layers.blocks import ORDERS
-from bnorder_tf.models.common import BlockFactory
+from bnorder_tf.models.common import BlockConfig
 from bnorder_tf.models.mobilenet import build_mobilenet
 from bnorder_tf.models.vgg import VGG16_DEPTHS, VGG_CONFIGS, build_vgg
 
-
-def _vgg(
-    name,
-    make_block,
-    *,
-    num_classes,
-    input_shape,
-    width,
-    fc_bn,
-    fc_units,
-    dropout,
-    conv_bias,
-):
-    side = max(input_shape[:2])
-    return build_vgg(
-        name,
-        make_block=make_block,
-        num_classes=num_classes,
-        input_shape=input_shape,
-        width=width,
-        fc_bn=side <= 32 if fc_bn is None else fc_bn,
-        fc_units=fc_units or (512 if side <= 64 else 4096),
-        dropout=dropout,
-        conv_bias=True if conv_bias is None else conv_bias,
-    )
-
-
-def _mobilenet(
-    name,
-    make_block,
-    *,
-    num_classes,
-    input_shape,
-    width,
-    fc_bn,
-    fc_units,
-    dropout,
-    conv_bias,
-):
-    del name, fc_bn, fc_units  # VGG's head only
-    return build_mobilenet(
-        make_block=make_block,
-        num_classes=num_classes,
-        input_shape=input_shape,
-        alpha=width,
-        dropout=dropout,
-        conv_bias=bool(conv_bias),
-    )
-
-
-#: Every model by name: its builder.
+#: Every model by name: its builder, called with `block`, `num_classes`,
+#: `input_shape`, `width` and the family's own keywords.
 BUILDERS = {
-    **{name: _vgg for name in VGG_CONFIGS},
-    **{f"vgg16_{n}": _vgg for n in VGG16_DEPTHS},
-    "mobilenet": _mobilenet,
+    **{name: functools.partial(build_vgg, name) for name in VGG_CONFIGS},
+    **{
+        f"vgg16_{n}": functools.partial(build_vgg, f"vgg16_{n}")
+        for n in VGG16_DEPTHS
+    },
+    "mobilenet": build_mobilenet,
 }
 #: Every name `build_model` accepts.
 MODEL_NAMES = choices.MODELS
 choices.check_registry(BUILDERS, MODEL_NAMES, "model")
 
+#: The keywords `build_model` gives every builder.
+_SHARED = ("block", "num_classes", "input_shape", "width")
+#: `BlockConfig`'s fields: `build_model` takes each as a keyword.
+_BLOCK_FIELDS = tuple(field.name for field in dataclasses.fields(BlockConfig))
+
 
 def build_model(
     name: str,
     *,
-    order: str,
-    activation: str | BoundedActivation,
+    order: str | None = None,
+    activation: str | BoundedActivation | None = None,
     num_classes: int,
     input_shape: Sequence[int],
     width: float = 1.0,
-    weight_decay: float = 5e-4,
-    bn_gamma_decay: float | None = None,
-    bn_beta_decay: float | None = None,
-    fc_bn: bool | None = None,
-    fc_units: int | None = None,
-    dropout: float = 0.0,
-    conv_bias: bool | None = None,
-    bn_synchronized: bool = False,
-    kernel_initializer: str = "torch",
+    block: BlockConfig | None = None,
+    **options,
 ) -> keras.Sequential:
-    """Builds a VGG or MobileNet whose blocks use the given order.
+    """Builds a VGG or MobileNet whose blocks share one `BlockConfig`.
+
+    The blocks' settings come either as keywords (`order`, `activation`
+    and the other fields of `BlockConfig`, such as `weight_decay`) or at
+    once as `block=BlockConfig(...)`. The other keywords are the family's
+    own (`vgg.build_vgg`: `fc_bn`, `fc_units`, `dropout`, `conv_bias`;
+    `mobilenet.build_mobilenet`: `dropout`, `conv_bias`). A keyword set
+    to `None` takes its default, so that one call serves every family.
 
     Args:
         name: one of `MODEL_NAMES` (`vgg11`, `vgg13`, `vgg16`, `vgg19`,
             `vgg16_8` ... `vgg16_16`, `mobilenet`).
-        order: `"convention"`, `"swap"` or `"nobn"`. NWDBN is
-            `"convention"` with `bn_gamma_decay=0, bn_beta_decay=0`.
+        order: `"convention"`, `"swap"` or `"nobn"` (see `BlockConfig`);
+            needed, with `activation`, unless `block` is given.
         activation: `"relu"`, `"tanh"`, `"lecun_tanh"`, `"softsign"`,
             `"shifted_tanh"` or an activation object.
         num_classes: int, number of logits.
         input_shape: `(H, W, C)` of the (preprocessed) images.
         width: float, multiplies every channel count (MobileNet's alpha).
-        weight_decay: float, PyTorch-style decay of kernels and biases.
-        bn_gamma_decay: decay of BN gamma (`None` = `weight_decay`).
-        bn_beta_decay: decay of BN beta (`None` = `weight_decay`).
-        fc_bn: VGG only: BN in the hidden FC blocks. `None` means true
-            for inputs up to 32x32 (the paper's CIFAR models) and false
-            above (its Tiny ImageNet and ImageNet models).
-        fc_units: VGG only: hidden FC width; `None` means 512 for inputs
-            up to 64x64 and 4096 above.
-        dropout: float, dropout rate (none by default).
-        conv_bias: whether conv layers have a bias; `None` means true for
-            VGG and false for MobileNet.
-        bn_synchronized: bool, under `tf.distribute` BN normalises with
-            the statistics of the global batch (see `blocks.Block`).
-        kernel_initializer: `"torch"` (default: PyTorch's default for
-            Conv2d and Linear, kernel and bias, as the paper's models had),
-            `"glorot_uniform"` (Keras's default) or `"he_normal"`; see
-            `bnorder_tf.layers.initializers`.
+        block: a `BlockConfig`, in place of `order`, `activation` and the
+            other block keywords.
+        **options: `BlockConfig`'s other fields (`weight_decay`,
+            `bn_gamma_decay`, `bn_beta_decay`, `bn_synchronized`,
+            `kernel_initializer`), and the family's own keywords.
 
     Returns:
         A `keras.Sequential` chain whose last layer outputs logits.
@@ -135,31 +84,80 @@ def build_model(
     Raises:
         UnknownNameError: for an unknown name, order or activation,
             listing the valid values (a `LookupError` and a `ValueError`).
+        TypeError: for a keyword the model does not take (the message
+            lists those it takes), or block settings given both ways.
+
+    Example:
+    >>> from bnorder_tf.models import BlockConfig, build_model
+    >>> nwdbn = BlockConfig("convention", "tanh", bn_gamma_decay=0.0,
+    ...                     bn_beta_decay=0.0)
+    >>> model = build_model("vgg11", block=nwdbn, num_classes=10,
+    ...                     input_shape=(32, 32, 3), width=0.125,
+    ...                     fc_bn=False)
+    >>> type(model.get_layer("conv1")).__name__
+    'ConventionBlock'
+    >>> type(model.get_layer("fc1")).__name__
+    'NoBNBlock'
     """
     builder = lookup(BUILDERS, name, "model")
-    lookup(ORDERS, order, "order")
+    options.update(order=order, activation=activation)
+    options = {
+        key: value for key, value in options.items() if value is not None
+    }
+    settings = {
+        key: options.pop(key) for key in _BLOCK_FIELDS if key in options
+    }
+    _check_keywords(name, builder, options)
+    block = _block_config(block, settings)
     if width <= 0:
         raise ValueError(f"width must be > 0, got {width}.")
-    make_block = BlockFactory(
-        order=order,
-        activation=activation,
-        weight_decay=weight_decay,
-        bn_gamma_decay=bn_gamma_decay,
-        bn_beta_decay=bn_beta_decay,
-        bn_synchronized=bn_synchronized,
-        kernel_initializer=kernel_initializer,
-    )
     return builder(
-        name,
-        make_block,
+        block=block,
         num_classes=num_classes,
         input_shape=input_shape,
         width=width,
-        fc_bn=fc_bn,
-        fc_units=fc_units,
-        dropout=dropout,
-        conv_bias=conv_bias,
+        **options,
     )
 
 
-__all__ = ["MODEL_NAMES", "build_model"]
+def _own_keywords(builder):
+    """The keywords a family's builder takes beyond the shared ones."""
+    parameters = inspect.signature(builder).parameters.values()
+    return tuple(
+        p.name
+        for p in parameters
+        if p.kind == p.KEYWORD_ONLY and p.name not in _SHARED
+    )
+
+
+def _check_keywords(name, builder, options):
+    own = _own_keywords(builder)
+    unexpected = [key for key in options if key not in own]
+    if unexpected:
+        takes = (*_BLOCK_FIELDS, *_SHARED, *own)
+        raise TypeError(
+            f"build_model({name!r}) got unexpected keyword arguments: "
+            f"{', '.join(unexpected)}. It takes: {', '.join(takes)}."
+        )
+
+
+def _block_config(block, settings):
+    """`block`, or a `BlockConfig` of the settings given as keywords."""
+    if block is None:
+        if "order" not in settings or "activation" not in settings:
+            raise TypeError(
+                "build_model() needs order= and activation=, or "
+                "block=BlockConfig(...)."
+            )
+        return BlockConfig(**settings)
+    if not isinstance(block, BlockConfig):
+        raise TypeError(f"block must be a BlockConfig, got {block!r}.")
+    if settings:
+        raise TypeError(
+            "build_model() takes the blocks' settings in block= or as "
+            f"keywords, not both: got block= and {', '.join(settings)}."
+        )
+    return block
+
+
+__all__ = ["BlockConfig", "MODEL_NAMES", "build_model"]

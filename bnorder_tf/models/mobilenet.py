@@ -8,14 +8,14 @@ linear `logits` layer.
 Choices the paper leaves open, and ours: `conv1` has stride 1 for inputs up
 to 64x64 (CIFAR, Tiny ImageNet) and 2 above (ImageNet), so a 32x32 input
 reaches 2x2 after the four stride-2 pairs; no conv bias, as in the original
-MobileNet; no dropout by default. `alpha` (the width multiplier) scales
-every channel count.
+MobileNet; no dropout by default. `width` (the paper's width multiplier
+alpha) scales every channel count.
 """
 
 import keras
 
 from bnorder_tf.models.common import (
-    BlockFactory,
+    BlockConfig,
     check_input_side,
     image_input,
     scaled,
@@ -41,26 +41,35 @@ MOBILENET_V1_PAIRS = (
 
 def build_mobilenet(
     *,
-    make_block: BlockFactory,
+    block: BlockConfig,
     num_classes,
     input_shape,
-    alpha=1.0,
+    width=1.0,
     dropout=0.0,
     conv_bias=False,
 ):
     """Builds MobileNet v1 as a `keras.Sequential` chain of blocks.
 
     Args:
-        make_block: a `BlockFactory` with the order, activation and decay.
+        block: a `BlockConfig`: the order, activation, decay and
+            initializer of every block and of the classifier.
         num_classes: int, size of the logits.
         input_shape: `(H, W, C)`.
-        alpha: float, the width multiplier.
+        width: float, the width multiplier (the paper's alpha).
         dropout: float, dropout rate before the logits.
         conv_bias: bool, whether conv and depthwise layers have a bias.
 
     Returns:
         A `keras.Sequential`: `conv1`, `dw1`, `pw1`, ..., `dw13`, `pw13`,
         `pool`, `logits`.
+
+    Example:
+    >>> from bnorder_tf.models import BlockConfig
+    >>> model = build_mobilenet(block=BlockConfig("convention", "relu"),
+    ...                         num_classes=10, input_shape=(32, 32, 3),
+    ...                         width=0.25)
+    >>> model.get_layer("pw13").filters
+    256
     """
     first_stride = 1 if max(input_shape[:2]) <= 64 else 2
     downsampling = first_stride * 2 ** sum(
@@ -69,8 +78,8 @@ def build_mobilenet(
     check_input_side("mobilenet", input_shape, downsampling)
     layers = [
         image_input(input_shape),
-        make_block(
-            scaled(32, alpha),
+        block(
+            scaled(32, width),
             kind="conv",
             kernel_size=3,
             strides=first_stride,
@@ -80,7 +89,7 @@ def build_mobilenet(
     ]
     for i, (filters, stride) in enumerate(MOBILENET_V1_PAIRS, start=1):
         layers.append(
-            make_block(
+            block(
                 None,
                 kind="depthwise",
                 kernel_size=3,
@@ -90,8 +99,8 @@ def build_mobilenet(
             )
         )
         layers.append(
-            make_block(
-                scaled(filters, alpha),
+            block(
+                scaled(filters, width),
                 kind="conv",
                 kernel_size=1,
                 use_bias=conv_bias,
@@ -101,5 +110,5 @@ def build_mobilenet(
     layers.append(keras.layers.GlobalAveragePooling2D(name="pool"))
     if dropout:
         layers.append(keras.layers.Dropout(dropout, name="dropout"))
-    layers.append(make_block.classifier(num_classes, scaled(filters, alpha)))
+    layers.append(block.classifier(num_classes, scaled(filters, width)))
     return keras.Sequential(layers, name="mobilenet")

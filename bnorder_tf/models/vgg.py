@@ -1,7 +1,9 @@
 """VGG (Simonyan & Zisserman, 2014) built from Convention/Swap blocks.
 
-Architectures are data: each configuration lists conv widths and `"M"` for
-a 2x2 max pool.
+Architectures are data: five stages of 3x3 conv blocks (64, 128, 256, 512
+and 512 channels), each closed by a 2x2 max pool. A configuration is its
+number of convs per stage (`STAGE_DEPTHS`); `VGG_CONFIGS` spells each out
+as conv widths and `"M"` pools.
 
 Choices the paper leaves open, and ours:
 
@@ -21,75 +23,32 @@ import keras
 
 from bnorder_tf import choices
 from bnorder_tf.models.common import (
-    BlockFactory,
+    BlockConfig,
     check_input_side,
     image_input,
     scaled,
 )
 
-VGG_CONFIGS = {
-    "vgg11": [64, "M", 128, "M", 256, 256, "M", 512, 512, "M", 512, 512, "M"],
-    "vgg13": [
-        64,
-        64,
-        "M",
-        128,
-        128,
-        "M",
-        256,
-        256,
-        "M",
-        512,
-        512,
-        "M",
-        512,
-        512,
-        "M",
-    ],
-    "vgg16": [
-        64,
-        64,
-        "M",
-        128,
-        128,
-        "M",
-        256,
-        256,
-        256,
-        "M",
-        512,
-        512,
-        512,
-        "M",
-        512,
-        512,
-        512,
-        "M",
-    ],
-    "vgg19": [
-        64,
-        64,
-        "M",
-        128,
-        128,
-        "M",
-        256,
-        256,
-        256,
-        256,
-        "M",
-        512,
-        512,
-        512,
-        512,
-        "M",
-        512,
-        512,
-        512,
-        512,
-        "M",
-    ],
+#: Output channels of VGG's five stages; each stage ends with a 2x2 pool.
+STAGE_WIDTHS = (64, 128, 256, 512, 512)
+#: Convs per stage of the paper's configurations A, B, D and E.
+STAGE_DEPTHS = {
+    "vgg11": (1, 1, 2, 2, 2),
+    "vgg13": (2, 2, 2, 2, 2),
+    "vgg16": (2, 2, 3, 3, 3),
+    "vgg19": (2, 2, 4, 4, 4),
 }
+
+
+def _layer_list(depths):
+    config = []
+    for width, depth in zip(STAGE_WIDTHS, depths, strict=True):
+        config += [width] * depth + ["M"]
+    return config
+
+
+#: Each configuration as conv widths and `"M"` pools.
+VGG_CONFIGS = {name: _layer_list(d) for name, d in STAGE_DEPTHS.items()}
 
 #: Depths accepted by `vgg16_n`.
 VGG16_DEPTHS = choices.VGG16_DEPTHS
@@ -135,12 +94,12 @@ def vgg_config(name):
 def build_vgg(
     name,
     *,
-    make_block: BlockFactory,
+    block: BlockConfig,
     num_classes,
     input_shape,
     width=1.0,
-    fc_bn=True,
-    fc_units=512,
+    fc_bn=None,
+    fc_units=None,
     dropout=0.0,
     conv_bias=True,
 ):
@@ -148,23 +107,51 @@ def build_vgg(
 
     Args:
         name: a key of `VGG_CONFIGS` or `vgg16_<n>`.
-        make_block: a `BlockFactory` with the order, activation and decay.
+        block: a `BlockConfig`: the order, activation, decay and
+            initializer of every block and of the classifier.
         num_classes: int, size of the logits.
         input_shape: `(H, W, C)`.
         width: float, multiplies every channel and FC width.
-        fc_bn: bool, whether the hidden FC blocks have BN.
-        fc_units: int, hidden FC width before `width` scaling.
+        fc_bn: bool, whether the hidden FC blocks have BN. `None` means
+            true for inputs up to 32x32 (the paper's CIFAR models) and
+            false above (its Tiny ImageNet and ImageNet models).
+        fc_units: int, hidden FC width before `width` scaling; `None`
+            means 512 for inputs up to 64x64 and 4096 above.
         dropout: float, dropout rate after each hidden FC block.
         conv_bias: bool, whether the conv layers have a bias.
 
     Returns:
         A `keras.Sequential` whose conv blocks are named `conv1`...,
         FC blocks `fc1`, `fc2`, pools `pool1`..., the last layer `logits`.
+
+    Example:
+    >>> from bnorder_tf.models import BlockConfig
+    >>> model = build_vgg("vgg11", block=BlockConfig("swap", "tanh"),
+    ...                   num_classes=10, input_shape=(32, 32, 3),
+    ...                   width=0.125)
+    >>> type(model.get_layer("fc1")).__name__
+    'SwapBlock'
     """
     config = vgg_config(name)
     check_input_side(name, input_shape, 2 ** config.count("M"))
+    side = max(input_shape[:2])
+    fc_bn = side <= 32 if fc_bn is None else fc_bn
+    fc_order = None if fc_bn else "nobn"
+    units = scaled(fc_units or (512 if side <= 64 else 4096), width)
     layers = [image_input(input_shape)]
-    convs = pools = 0
+    layers += _features(config, block, width, conv_bias)
+    layers.append(keras.layers.Flatten(name="flatten"))
+    for i in (1, 2):
+        layers.append(block(units, kind="dense", order=fc_order, name=f"fc{i}"))
+        if dropout:
+            layers.append(keras.layers.Dropout(dropout, name=f"dropout{i}"))
+    layers.append(block.classifier(num_classes, units))
+    return keras.Sequential(layers, name=name)
+
+
+def _features(config, block, width, conv_bias):
+    """The conv blocks `conv1`... and pools `pool1`... of a configuration."""
+    layers, convs, pools = [], 0, 0
     for item in config:
         if item == "M":
             pools += 1
@@ -172,7 +159,7 @@ def build_vgg(
         else:
             convs += 1
             layers.append(
-                make_block(
+                block(
                     scaled(item, width),
                     kind="conv",
                     kernel_size=3,
@@ -180,18 +167,4 @@ def build_vgg(
                     name=f"conv{convs}",
                 )
             )
-    layers.append(keras.layers.Flatten(name="flatten"))
-    fc_order = None if fc_bn else "nobn"
-    for i in (1, 2):
-        layers.append(
-            make_block(
-                scaled(fc_units, width),
-                kind="dense",
-                order=fc_order,
-                name=f"fc{i}",
-            )
-        )
-        if dropout:
-            layers.append(keras.layers.Dropout(dropout, name=f"dropout{i}"))
-    layers.append(make_block.classifier(num_classes, scaled(fc_units, width)))
-    return keras.Sequential(layers, name=name)
+    return layers

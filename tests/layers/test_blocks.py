@@ -189,7 +189,7 @@ def test_fused_batch_norm_equals_a_numpy_reference(rng, shape):
     import tensorflow as tf
 
     x = rng.normal(2.0, 3.0, size=shape).astype("float32")
-    bn = blocks.ReplicaMeanBatchNormalization(momentum=0.9, epsilon=1e-3)
+    bn = blocks.FusedBatchNormalization(momentum=0.9, epsilon=1e-3)
     bn.build(shape)
     channels = shape[-1]
     gamma = rng.uniform(0.5, 2.0, channels).astype("float32")
@@ -230,7 +230,7 @@ def test_fused_batch_norm_gradients_equal_keras_own(rng):
     import tensorflow as tf
 
     x = tf.constant(rng.normal(size=(8, 4, 4, 3)).astype("float32"))
-    fused = blocks.ReplicaMeanBatchNormalization(epsilon=1e-3)
+    fused = blocks.FusedBatchNormalization(epsilon=1e-3)
     plain = keras.layers.BatchNormalization(epsilon=1e-3)
     weights = tf.constant(rng.normal(size=(8, 4, 4, 3)).astype("float32"))
     gradients = []
