@@ -452,6 +452,11 @@ class TrainConfig:
         for field in dataclasses.fields(self):
             value = _checked(field, getattr(self, field.name))
             object.__setattr__(self, field.name, value)
+        if self.fc_bn != "auto" and not self.model.startswith("vgg"):
+            raise ConfigError(
+                f"--fc_bn={self.fc_bn} applies to VGG's hidden FC blocks, "
+                f"and --model={self.model} has none: leave --fc_bn=auto."
+            )
 
     @property
     def resolved_run_name(self):

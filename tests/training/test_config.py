@@ -122,3 +122,9 @@ def test_unknown_names_in_flags_txt_list_the_valid_ones(text, named):
 def test_a_line_that_is_no_flag_is_refused():
     with pytest.raises(ConfigError, match="'order=swap' is not a --name"):
         TrainConfig.from_flags_text("order=swap\n")
+
+
+def test_fc_bn_for_a_model_without_hidden_fc_blocks_is_refused():
+    with pytest.raises(ConfigError, match=r"--fc_bn=true .*--model=mobilenet"):
+        TrainConfig(model="mobilenet", fc_bn="true")
+    assert TrainConfig(model="mobilenet").fc_bn == "auto"
