@@ -51,7 +51,7 @@ from bnorder_tf.report.runs import (
     group_runs,
     varying_settings,
 )
-from bnorder_tf.stats.metrics import MODEL_KEYS
+from bnorder_tf.stats.results import MODEL_KEYS
 from bnorder_tf.training.run_dir import final_accuracy
 
 REPORT_MD = "report.md"

@@ -18,13 +18,18 @@ from bnorder_tf.data.replicas import (
     iterate_once,
     pad_for_replicas,
 )
+from bnorder_tf.errors import lookup
 from bnorder_tf.losses import (
     correct_predictions,
     example_cross_entropy,
     regularization_loss,
 )
 from bnorder_tf.stats import moments
-from bnorder_tf.stats.metrics import ActivationStats, LayerStats
+from bnorder_tf.stats.results import (
+    AVERAGED_BLOCKS,
+    ActivationStats,
+    LayerStats,
+)
 from bnorder_tf.stats.taps import ModelTaps
 
 #: Histogram range of an unbounded activation (ReLU): (-4, 4).
@@ -70,19 +75,19 @@ def _images_only(dataset):
 
 
 def _averaged_names(taps, averaged_blocks):
+    """The names of the taps that `averaged_blocks` names.
+
+    Raises:
+        UnknownNameError: a name not in `AVERAGED_BLOCKS`, or a list with
+            a name that is not a tap's.
+    """
     names = [tap.name for tap in taps]
-    if averaged_blocks == "all":
-        return names
-    if averaged_blocks == "conv":
-        return [t.name for t in taps if t.kind in ("conv", "depthwise")]
-    if isinstance(averaged_blocks, str) or not set(averaged_blocks) <= set(
-        names
-    ):
-        raise ValueError(
-            f"averaged_blocks must be 'all', 'conv' or a list of tap names "
-            f"({', '.join(names)}), got {averaged_blocks!r}."
-        )
-    return list(averaged_blocks)
+    if not isinstance(averaged_blocks, str):
+        return [
+            lookup(names, n, "averaged_blocks tap") for n in averaged_blocks
+        ]
+    kinds = lookup(AVERAGED_BLOCKS, averaged_blocks, "averaged_blocks")
+    return [t.name for t in taps if kinds is None or t.kind in kinds]
 
 
 def _edges(histogram):

@@ -35,7 +35,7 @@ from bnorder_tf.errors import (
     UserError,
     lookup,
 )
-from bnorder_tf.stats.metrics import MODEL_KEYS
+from bnorder_tf.stats.results import MODEL_KEYS
 from bnorder_tf.training.config import TrainConfig
 from bnorder_tf.training.run_dir import (
     DIVERGED,
