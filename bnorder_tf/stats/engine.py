@@ -125,24 +125,9 @@ def _gather_replicas(strategy, per_replica):
     )
 
 
-def _concat_states(states, widths, keys=None):
-    """Concatenates per-block states along the channel axis.
-
-    Each block's scalar `count` becomes a per-channel vector.
-    """
-    keys = keys or [k for k in states[0] if k != "count"]
-    merged = {
-        "count": tf.concat(
-            [
-                tf.fill([w], st["count"])
-                for st, w in zip(states, widths, strict=True)
-            ],
-            0,
-        )
-    }
-    for key in keys:
-        merged[key] = tf.concat([st[key] for st in states], 0)
-    return merged
+def _concat_states(states):
+    """Concatenates per-block states along the channel axis."""
+    return {key: tf.concat([st[key] for st in states], 0) for key in states[0]}
 
 
 class ActivationStatsPass:
@@ -318,8 +303,8 @@ class ActivationStatsPass:
             activations.append(activation)
             block_outputs.append(output)
         state = {
-            "activation": _concat_states(activations, self._widths),
-            "output": _concat_states(block_outputs, self._widths),
+            "activation": _concat_states(activations),
+            "output": _concat_states(block_outputs),
         }
         if labels is not None:
             if self.model_taps.recomputed:
