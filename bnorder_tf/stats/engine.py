@@ -519,8 +519,8 @@ def activation_stats(
         histogram_range: `(low, high)` of the histograms; `None` means
             `(-bound, bound)` of each block's activation, or `(-4, 4)`
             when it is unbounded.
-        averaged_blocks: `"all"` or `"conv"`: the blocks the model-level
-            values average.
+        averaged_blocks: `"all"`, `"conv"` or a list of tap names: the
+            blocks the model-level values average.
         evaluate: bool, also compute the loss and accuracy of
             `(images, labels)` batches in the same pass.
         precision: `"float32"` (the default: the statistics of the
@@ -553,21 +553,7 @@ def activation_stats(
     >>> result.layers["conv"].saturation is None   # ReLU has no bound
     True
 
-    A tiny VGG11 built under `mixed_bfloat16`, its activations measured as
-    it computes them, in 16 bits:
-
-    >>> from bnorder_tf import build_model
-    >>> keras.mixed_precision.set_global_policy("mixed_bfloat16")
-    >>> try:
-    ...     bf16_model = build_model(
-    ...         "vgg11", order="swap", activation="tanh", num_classes=10,
-    ...         input_shape=(32, 32, 3), width=0.125)
-    ... finally:
-    ...     keras.mixed_precision.set_global_policy("float32")
-    >>> result = activation_stats(bf16_model, images_ds, taps=["conv3"],
-    ...                           precision="compute")   # one block, fast
-    >>> result.layers["conv3"].channel_skewness.shape   # one per channel
-    (32,)
+    A mixed-precision model is measured as `ActivationStatsPass` shows.
     """
     measure = ActivationStatsPass(
         model,
