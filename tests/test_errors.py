@@ -136,6 +136,15 @@ def _tap():
     return ModelTaps(_model(), taps=["conv99"])
 
 
+def _report_layer():
+    from types import SimpleNamespace
+
+    from bnorder_tf.report.build import _choose_layer
+
+    run = SimpleNamespace(last_stats={"layers": {"conv1": {}, "conv2": {}}})
+    return _choose_layer([SimpleNamespace(runs=[run])], "conv9")
+
+
 def _setting_choice():
     from bnorder_tf.training.config import TrainConfig
 
@@ -194,6 +203,7 @@ CASES = [
     ),
     ("precision", _precision, "float64", "float32", None),
     ("tap", _tap, "conv99", "conv1", None),
+    ("report layer", _report_layer, "conv9", "conv2", None),
     (
         "setting choice",
         _setting_choice,

@@ -2,7 +2,7 @@
 
 import os
 
-from bnorder_tf.errors import ConfigError
+from bnorder_tf.errors import lookup
 from bnorder_tf.report import figures
 from bnorder_tf.report.depth import DepthStudy
 from bnorder_tf.report.document import (
@@ -30,11 +30,7 @@ def _choose_layer(groups, layer):
             layers = list(stats["layers"])
             if layer is None:
                 return layers[len(layers) // 2]
-            if layer in layers:
-                return layer
-            raise ConfigError(
-                f"--layer={layer}: the runs have blocks {', '.join(layers)}."
-            )
+            return lookup(layers, layer, "--layer block")
     return layer
 
 
