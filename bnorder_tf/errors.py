@@ -3,8 +3,11 @@
 The programs print a `UserError` as one line and exit with its
 `exit_code`; every other exception is a bug and keeps its traceback.
 Raise a `UserError` where the input is checked, with a message that
-names the problem and the fix.
+names the problem and the fix; check a name with `lookup`, which raises
+the one `UnknownNameError` of the package.
 """
+
+from collections.abc import Mapping
 
 
 class UserError(Exception):
@@ -24,24 +27,49 @@ class ConfigError(UserError, ValueError):
 class UnknownNameError(ConfigError, LookupError):
     """A name that a registry (datasets, models, activations, ...) lacks.
 
-    The message lists the valid names.
+    Raised by `lookup` alone, whose message lists the valid names. A
+    `ConfigError` (the programs exit in one line, status 2), a
+    `LookupError` and a `ValueError`.
     """
 
 
 def lookup(registry, name, what):
     """`registry[name]`, or `UnknownNameError` listing the valid names.
 
+    The package's one check of a name against the names it knows: every
+    "unknown name" error is raised here, with one message,
+    `Unknown <what> <name>; valid values are: <names>.`
+
     Args:
-        registry: a dict from name to entry.
+        registry: a mapping from name to entry, or a sequence of the
+            valid names (its order is the message's).
         name: the name asked for.
         what: what the names are, for the message ("dataset").
+
+    Returns:
+        `registry[name]` for a mapping; else `name` itself.
+
+    Raises:
+        UnknownNameError: `name` is not in `registry`.
+
+    Example:
+    >>> lookup({"relu": 0, "tanh": 1}, "tanh", "activation")
+    1
+    >>> try:
+    ...     lookup(("train", "test"), "valid", "split")
+    ... except UnknownNameError as error:
+    ...     print(error)
+    Unknown split 'valid'; valid values are: train, test.
     """
     try:
-        return registry[name]
-    except (KeyError, TypeError):
+        known = name in registry
+    except TypeError:  # an unhashable name against a mapping's keys
+        known = False
+    if not known:
         raise UnknownNameError(
             f"Unknown {what} {name!r}; valid values are: {', '.join(registry)}."
-        ) from None
+        )
+    return registry[name] if isinstance(registry, Mapping) else name
 
 
 class MalformedFileError(UserError, ValueError):

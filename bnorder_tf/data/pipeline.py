@@ -16,11 +16,14 @@ from bnorder_tf.data.preprocessing import (
     augment_large,
     augment_small,
 )
-from bnorder_tf.data.sources import Source, get_source
-from bnorder_tf.errors import ConfigError
+from bnorder_tf.data.sources import SPLITS, Source, get_source
+from bnorder_tf.errors import ConfigError, lookup
 
 #: Inputs up to this side get CIFAR-style augmentation (crop + flip).
 SMALL_INPUT_SIDE = 64
+#: The splits `load` serves: a source's, and the validation split cut
+#: from the end of its training split.
+LOAD_SPLITS = (*SPLITS, "validation")
 
 
 @dataclasses.dataclass
@@ -99,7 +102,7 @@ def load(
         A `LoadedData`.
 
     Raises:
-        ValueError: unknown dataset or split.
+        UnknownNameError: unknown dataset or split (a `ValueError`).
         DatasetNotAvailableError: the data is not on this machine; the
             message says how to get it.
 
@@ -208,11 +211,7 @@ def _split(source, split, validation_examples):
 
     The validation split is cut from the end of the training split.
     """
-    if split not in ("train", "test", "validation"):
-        raise ValueError(
-            f"Unknown split {split!r}; valid values are: train, test, "
-            "validation."
-        )
+    lookup(LOAD_SPLITS, split, "split")
     if split == "validation" and not validation_examples:
         raise ValueError("The validation split needs validation_examples > 0.")
     if split == "test" or not validation_examples:

@@ -85,13 +85,6 @@ class Source:
     location: str | None = None
 
 
-def _check_split(split):
-    if split not in SPLITS:
-        raise ValueError(
-            f"Unknown split {split!r}; valid values are: {', '.join(SPLITS)}."
-        )
-
-
 def _in_memory(images, labels):
     return tf.data.Dataset.from_tensor_slices((images, labels.astype("int64")))
 
@@ -118,7 +111,7 @@ def synthetic(
     )
 
     def load_split(split):
-        _check_split(split)
+        lookup(SPLITS, split, "split")
         n = train_examples if split == "train" else test_examples
         split_rng = np.random.default_rng([seed, SPLITS.index(split)])
         labels = split_rng.integers(0, num_classes, n)
@@ -200,7 +193,7 @@ def fashion_mnist(data_dir=None):
         )
 
     def load_split(split):
-        _check_split(split)
+        lookup(SPLITS, split, "split")
         images, labels = _read_fashion_mnist(directory, split)
         return _in_memory(images[..., None], labels), len(images)
 
@@ -321,7 +314,7 @@ def _tfds_source(
         class_names = tuple(names) if names else None
 
     def load_split(split):
-        _check_split(split)
+        lookup(SPLITS, split, "split")
         tfds_split = split_names[split]
         ds = builder.as_dataset(split=tfds_split, as_supervised=True)
         return ds, builder.info.splits[tfds_split].num_examples
@@ -413,7 +406,7 @@ def tiny_imagenet(data_dir):
     class_of = {wnid: i for i, wnid in enumerate(wnids)}
 
     def load_split(split):
-        _check_split(split)
+        lookup(SPLITS, split, "split")
         if split == "train":
             files, labels = _tiny_imagenet_train(root, wnids, class_of)
         else:
@@ -716,7 +709,7 @@ def tfds_dataset(spec, data_dir=None, image_size=None, preprocessing=None):
         )
 
     def load_split(split):
-        _check_split(split)
+        lookup(SPLITS, split, "split")
         tfds_split = split_names[split]
         ds = builder.as_dataset(split=tfds_split, shuffle_files=False)
         ds = ds.map(example, num_parallel_calls=tf.data.AUTOTUNE)
@@ -821,7 +814,7 @@ def folder_dataset(spec, image_size=None, preprocessing=None):
         return tf.ensure_shape(image, raw_shape), label
 
     def load_split(split):
-        _check_split(split)
+        lookup(SPLITS, split, "split")
         files, labels = layout.files[split], layout.labels[split]
         ds = tf.data.Dataset.from_tensor_slices(
             (list(files), np.asarray(labels, "int64"))

@@ -13,12 +13,12 @@ import tensorflow as tf
 
 from bnorder_tf.data.preprocessing import Preprocessing
 from bnorder_tf.data.sources import (
+    SPLITS,
     USER_PREFIX,
     Source,
-    _check_split,
     measure_preprocessing,
 )
-from bnorder_tf.errors import ConfigError
+from bnorder_tf.errors import ConfigError, lookup
 
 
 @dataclasses.dataclass
@@ -201,7 +201,7 @@ def user_source(data, preprocessing=None):
         preprocessing = Preprocessing.from_config(preprocessing)
 
     def load_split(split):
-        _check_split(split)
+        lookup(SPLITS, split, "split")
         return splits[split], counts[split]
 
     return Source(

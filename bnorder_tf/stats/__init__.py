@@ -4,7 +4,7 @@
 compiled pass over a dataset; `ActivationStatsCallback` does it at the end
 of training epochs and writes `stats.jsonl` and TensorBoard summaries;
 `ModelTaps` exposes the tensors measured. The names below load TensorFlow
-when first used (`metrics`, the NumPy side, does not), so that the report
+when first used (`results`, the NumPy side, does not), so that the report
 reads run directories without it.
 
 Example:
@@ -34,8 +34,8 @@ __getattr__, __dir__, __all__ = attach(
         "activation_stats": "engine",
         "GradientStatsPass": "gradients",
         "gradient_stats": "gradients",
-        "ActivationStats": "metrics",
-        "LayerStats": "metrics",
+        "ActivationStats": "results",
+        "LayerStats": "results",
         "ModelTaps": "taps",
         "Tap": "taps",
         "model_blocks": "taps",

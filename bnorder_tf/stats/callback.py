@@ -22,7 +22,7 @@ from bnorder_tf.choices import (
 from bnorder_tf.stats import STATS_FILE
 from bnorder_tf.stats.engine import ActivationStatsPass
 from bnorder_tf.stats.gradients import GradientStatsPass
-from bnorder_tf.stats.metrics import LAYER_VALUE_KEYS
+from bnorder_tf.stats.results import LAYER_VALUE_KEYS
 from bnorder_tf.stats.taps import check_precision
 
 
@@ -134,27 +134,22 @@ class ActivationStatsCallback(keras.callbacks.Callback):
         self._plain_pass = None
         self._measured = None  # (epoch, result) of `measure`
 
-    def on_train_begin(self, logs=None):
-        self._stats_pass = ActivationStatsPass(
+    def _new_pass(self, histogram_bins):
+        return ActivationStatsPass(
             self.model,
             strategy=self.model.distribute_strategy,
-            histogram_bins=self.histogram_bins,
+            histogram_bins=histogram_bins,
             averaged_blocks=self.averaged_blocks,
             taps=self.taps,
             evaluate=self.evaluate,
             precision=self.precision,
         )
+
+    def on_train_begin(self, logs=None):
+        self._stats_pass = self._new_pass(self.histogram_bins)
         self._plain_pass = self._stats_pass
         if self.histogram_bins and self.histogram_every > 1:
-            self._plain_pass = ActivationStatsPass(
-                self.model,
-                strategy=self.model.distribute_strategy,
-                histogram_bins=0,
-                averaged_blocks=self.averaged_blocks,
-                taps=self.taps,
-                evaluate=self.evaluate,
-                precision=self.precision,
-            )
+            self._plain_pass = self._new_pass(histogram_bins=0)
         if self.gradient_dataset is not None and self.gradient_batches:
             self._gradient_pass = GradientStatsPass(
                 self.model, precision=self.precision

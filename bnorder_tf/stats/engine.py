@@ -18,13 +18,18 @@ from bnorder_tf.data.replicas import (
     iterate_once,
     pad_for_replicas,
 )
+from bnorder_tf.errors import lookup
 from bnorder_tf.losses import (
     correct_predictions,
     example_cross_entropy,
     regularization_loss,
 )
 from bnorder_tf.stats import moments
-from bnorder_tf.stats.metrics import ActivationStats, LayerStats
+from bnorder_tf.stats.results import (
+    AVERAGED_BLOCKS,
+    ActivationStats,
+    LayerStats,
+)
 from bnorder_tf.stats.taps import ModelTaps
 
 #: Histogram range of an unbounded activation (ReLU): (-4, 4).
@@ -70,19 +75,19 @@ def _images_only(dataset):
 
 
 def _averaged_names(taps, averaged_blocks):
+    """The names of the taps that `averaged_blocks` names.
+
+    Raises:
+        UnknownNameError: a name not in `AVERAGED_BLOCKS`, or a list with
+            a name that is not a tap's.
+    """
     names = [tap.name for tap in taps]
-    if averaged_blocks == "all":
-        return names
-    if averaged_blocks == "conv":
-        return [t.name for t in taps if t.kind in ("conv", "depthwise")]
-    if isinstance(averaged_blocks, str) or not set(averaged_blocks) <= set(
-        names
-    ):
-        raise ValueError(
-            f"averaged_blocks must be 'all', 'conv' or a list of tap names "
-            f"({', '.join(names)}), got {averaged_blocks!r}."
-        )
-    return list(averaged_blocks)
+    if not isinstance(averaged_blocks, str):
+        return [
+            lookup(names, n, "averaged_blocks tap") for n in averaged_blocks
+        ]
+    kinds = lookup(AVERAGED_BLOCKS, averaged_blocks, "averaged_blocks")
+    return [t.name for t in taps if kinds is None or t.kind in kinds]
 
 
 def _edges(histogram):
@@ -120,24 +125,9 @@ def _gather_replicas(strategy, per_replica):
     )
 
 
-def _concat_states(states, widths, keys=None):
-    """Concatenates per-block states along the channel axis.
-
-    Each block's scalar `count` becomes a per-channel vector.
-    """
-    keys = keys or [k for k in states[0] if k != "count"]
-    merged = {
-        "count": tf.concat(
-            [
-                tf.fill([w], st["count"])
-                for st, w in zip(states, widths, strict=True)
-            ],
-            0,
-        )
-    }
-    for key in keys:
-        merged[key] = tf.concat([st[key] for st in states], 0)
-    return merged
+def _concat_states(states):
+    """Concatenates per-block states along the channel axis."""
+    return {key: tf.concat([st[key] for st in states], 0) for key in states[0]}
 
 
 class ActivationStatsPass:
@@ -313,8 +303,8 @@ class ActivationStatsPass:
             activations.append(activation)
             block_outputs.append(output)
         state = {
-            "activation": _concat_states(activations, self._widths),
-            "output": _concat_states(block_outputs, self._widths),
+            "activation": _concat_states(activations),
+            "output": _concat_states(block_outputs),
         }
         if labels is not None:
             if self.model_taps.recomputed:
@@ -529,8 +519,8 @@ def activation_stats(
         histogram_range: `(low, high)` of the histograms; `None` means
             `(-bound, bound)` of each block's activation, or `(-4, 4)`
             when it is unbounded.
-        averaged_blocks: `"all"` or `"conv"`: the blocks the model-level
-            values average.
+        averaged_blocks: `"all"`, `"conv"` or a list of tap names: the
+            blocks the model-level values average.
         evaluate: bool, also compute the loss and accuracy of
             `(images, labels)` batches in the same pass.
         precision: `"float32"` (the default: the statistics of the
@@ -563,21 +553,7 @@ def activation_stats(
     >>> result.layers["conv"].saturation is None   # ReLU has no bound
     True
 
-    A tiny VGG11 built under `mixed_bfloat16`, its activations measured as
-    it computes them, in 16 bits:
-
-    >>> from bnorder_tf import build_model
-    >>> keras.mixed_precision.set_global_policy("mixed_bfloat16")
-    >>> try:
-    ...     bf16_model = build_model(
-    ...         "vgg11", order="swap", activation="tanh", num_classes=10,
-    ...         input_shape=(32, 32, 3), width=0.125)
-    ... finally:
-    ...     keras.mixed_precision.set_global_policy("float32")
-    >>> result = activation_stats(bf16_model, images_ds, taps=["conv3"],
-    ...                           precision="compute")   # one block, fast
-    >>> result.layers["conv3"].channel_skewness.shape   # one per channel
-    (32,)
+    A mixed-precision model is measured as `ActivationStatsPass` shows.
     """
     measure = ActivationStatsPass(
         model,

@@ -242,23 +242,7 @@ def block_state(
 
     The moments of the activation tap are computed about a per-channel
     center `c` near the mean (the statistics pass uses the mean of the
-    dataset's first batch): power sums S_k = sum (x - c)^k are accumulated
-    in float64 (see `_reduce_channels`) and turned into central moments
-    exactly,
-
-        delta = S1 / n,  mean = c + delta,
-        m2 = S2 - n delta^2,  m3 = S3 - 3 delta S2 + 2 n delta^3,
-
-    which stays accurate for saturated channels (mean 0.999, std 1e-3)
-    where raw power sums in float32 lose every digit. The deviations are
-    raised to powers as they are when that is exact to float32's
-    precision: each channel's largest |deviation| in the batch is 0 or
-    within `EXACT_DEVIATIONS`. Otherwise (the tiny activations, 1e-21, deep
-    in an untrained network) each channel's deviations are first divided
-    by the power of two at or below their largest magnitude: exactly (only
-    the exponent changes), so that their cubes do not underflow float32.
-    Short of underflow and overflow, the two ways give the same sums, a
-    power of two apart.
+    dataset's first batch), exactly, as `_central_moments` says.
 
     Args:
         activation: the activation tap, `[batch, ..., channels]`.
@@ -275,10 +259,11 @@ def block_state(
             sample, 0 for a padding row, whose values are not counted.
 
     Returns:
-        `(activation_state, output_state)`: dicts of float64 tensors
-        (`count` is a scalar, the others `[channels]`, `hist`
-        `[channels, bins]` when asked); the output state has only `count`,
-        `sum_abs`, `max_abs` and its `hist` when asked.
+        `(activation_state, output_state)`: dicts of float64 tensors,
+        `[channels]` each (`count` too, as in `empty_state`: every
+        channel counts the same values), `hist` `[channels, bins]` when
+        asked; the output state has only `count`, `sum_abs`, `max_abs`
+        and its `hist` when asked.
     """
     activation = tf.cast(activation, tf.float32)
     if output is not None:
@@ -286,15 +271,53 @@ def block_state(
     if weights is None:
         weights = tf.ones(tf.shape(activation)[:1])
     real = weights > 0
+    count = tf.fill([activation.shape[-1]], _count(activation, weights))
+    center = tf.cast(center, tf.float32)
+    summary = _summarise(activation, output, center, real)
+    state = _central_moments(
+        activation, center, real, count, summary["activation"]
+    )
+    if histogram is not None:
+        state["hist"] = _histogram(activation, histogram, real)
+    if output is None:
+        keys = ("count", "sum_abs", "max_abs", "hist")
+        return state, {k: state[k] for k in keys if k in state}
+    output_state = dict(count=count, **summary["output"])
+    if output_histogram is not None:
+        output_state["hist"] = _histogram(output, output_histogram, real)
+    return state, output_state
+
+
+def _count(activation, weights):
+    """The values of each channel in a batch: real rows x values per row."""
     values_per_row = tf.reduce_prod(
         tf.shape(activation, out_type=tf.int64)[1:-1]
     )
-    count = tf.reduce_sum(tf.cast(weights, tf.float64)) * tf.cast(
+    return tf.reduce_sum(tf.cast(weights, tf.float64)) * tf.cast(
         values_per_row, tf.float64
     )
-    center = tf.cast(center, tf.float32)
-    out = _summarise(activation, output, center, real)
-    summary = out["activation"]
+
+
+def _central_moments(activation, center, real, count, summary):
+    """The activation's state from `_summarise`'s sums about `center`.
+
+    The power sums S_k = sum (x - c)^k, accumulated in float64 (see
+    `_reduce_channels`), are turned into central moments exactly,
+
+        delta = S1 / n,  mean = c + delta,
+        m2 = S2 - n delta^2,  m3 = S3 - 3 delta S2 + 2 n delta^3,
+
+    which stays accurate for saturated channels (mean 0.999, std 1e-3)
+    where raw power sums in float32 lose every digit. The deviations are
+    raised to powers as they are when that is exact to float32's
+    precision: each channel's largest |deviation| in the batch is 0 or
+    within `EXACT_DEVIATIONS`. Otherwise (the tiny activations, 1e-21, deep
+    in an untrained network) each channel's deviations are first divided
+    by the power of two at or below their largest magnitude: exactly (only
+    the exponent changes), so that their cubes do not underflow float32.
+    Short of underflow and overflow, the two ways give the same sums, a
+    power of two apart.
+    """
     top, negated_bottom = summary["top"], summary["negated_bottom"]
     max_deviation = tf.maximum(
         tf.maximum(top - center, center + negated_bottom), 0.0
@@ -305,7 +328,7 @@ def block_state(
         lambda: (summary["s1"], summary["s2"], summary["s3"]),
     )
     delta = _div(s1, count)
-    state = {
+    return {
         "count": count,
         "sum_abs": summary["sum_abs"],
         "max_abs": _max_or_zero(tf.maximum(top, negated_bottom)),
@@ -313,23 +336,11 @@ def block_state(
         "m2": tf.maximum(s2 - s1 * delta, 0.0),
         "m3": s3 - 3.0 * delta * s2 + 2.0 * count * delta**3,
     }
-    channels = activation.shape[-1]
-    if histogram is not None:
-        state["hist"] = _bincount(
-            _bin_index(activation, histogram, real), channels, histogram[2]
-        )
-    if output is None:
-        keys = ("count", "sum_abs", "max_abs", "hist")
-        output_state = {k: state[k] for k in keys if k in state}
-    else:
-        output_state = dict(count=count, **out["output"])
-        if output_histogram is not None:
-            output_state["hist"] = _bincount(
-                _bin_index(output, output_histogram, real),
-                channels,
-                output_histogram[2],
-            )
-    return state, output_state
+
+
+def _histogram(x, histogram, real):
+    """Per-channel counts of `x`'s real rows in `histogram`'s bins."""
+    return _bincount(_bin_index(x, histogram, real), x.shape[-1], histogram[2])
 
 
 def merge(a, b):
@@ -374,7 +385,7 @@ def merge(a, b):
 def empty_state(channels, moments=True, histogram_bins=None):
     """The state of no values at all (the identity of `merge`).
 
-    It has one count per channel.
+    Its tensors are `[channels]`, as `block_state`'s are.
     """
     zeros = tf.zeros([channels], tf.float64)
     state = {"count": zeros}

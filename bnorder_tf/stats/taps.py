@@ -54,6 +54,7 @@ import keras
 
 from bnorder_tf import _compat
 from bnorder_tf.choices import DEFAULT_STATS_PRECISION, STATS_PRECISIONS
+from bnorder_tf.errors import lookup
 from bnorder_tf.layers.activations import bound_of
 from bnorder_tf.layers.blocks import Block
 
@@ -73,16 +74,12 @@ SIXTEEN_BIT_FLOATS = ("float16", "bfloat16")
 
 
 def check_precision(precision):
-    """Returns `precision`, or raises `ValueError` for an unknown one.
+    """Returns `precision`, one of `bnorder_tf.choices.STATS_PRECISIONS`.
 
-    The known ones are `bnorder_tf.choices.STATS_PRECISIONS`.
+    Raises:
+        UnknownNameError: another one (a `ValueError`).
     """
-    if precision not in STATS_PRECISIONS:
-        raise ValueError(
-            f"precision must be one of {', '.join(STATS_PRECISIONS)}, got "
-            f"{precision!r}."
-        )
-    return precision
+    return lookup(STATS_PRECISIONS, precision, "precision")
 
 
 # Layers switched to float32 by `float32_compute`: id -> [depth, layer,
@@ -409,23 +406,26 @@ def _block_tap(block):
     )
 
 
-def _names(taps):
-    return [taps] if isinstance(taps, str) else list(taps)
-
-
 def _select(taps, names, model):
     if names is None:
         return taps
-    by_name = {tap.name: tap for tap in taps}
-    names = _names(names)
-    unknown = [name for name in names if name not in by_name]
-    if unknown or not names:
-        raise ValueError(
-            f"taps must name layers of model {model.name!r} that can be "
-            f"tapped, got {unknown or names!r}; valid names: "
-            f"{', '.join(by_name)}."
-        )
+    names = _checked_names(names, [tap.name for tap in taps], model)
     return [tap for tap in taps if tap.name in names]  # in model order
+
+
+def _checked_names(names, valid, model):
+    """`names` as a list, each one of `valid`, the layers that can be tapped.
+
+    Raises:
+        UnknownNameError: a name not in `valid`.
+        ValueError: no name at all.
+    """
+    names = [names] if isinstance(names, str) else list(names)
+    if not names:
+        raise ValueError(f"taps must name layers of model {model.name!r}.")
+    for name in names:
+        lookup(valid, name, "layer to tap")
+    return names
 
 
 class ModelTaps:
@@ -454,8 +454,9 @@ class ModelTaps:
 
     Raises:
         ValueError: for a model with several inputs, a model of blocks
-            that is not a chain, unknown tap names, a model with nothing
-            to tap, or an unknown precision.
+            that is not a chain, or a model with nothing to tap.
+        UnknownNameError: an unknown tap name or precision (a
+            `ValueError` too).
 
     Example:
     Two activations of an untrained MobileNet, on two random images:
@@ -501,14 +502,7 @@ class ModelTaps:
         if taps is None:
             chosen = activations
         else:
-            names = _names(taps)
-            unknown = sorted(set(names) - {layer.name for layer in layers})
-            if unknown or not names:
-                raise ValueError(
-                    f"taps must name layers of model {model.name!r}, got "
-                    f"{unknown or names!r}; its activations are: "
-                    f"{', '.join(layer.name for layer in activations)}."
-                )
+            names = _checked_names(taps, [x.name for x in layers], model)
             chosen = [layer for layer in layers if layer.name in names]
         found = {layer.name: graph.tap(layer) for layer in chosen}
         selected = [tap for tap, _, _ in found.values()]

@@ -29,8 +29,13 @@ import keras_tuner as kt
 from bnorder_tf import choices
 from bnorder_tf._compat import ResumableGridSearchOracle, serve_oracle
 from bnorder_tf._strict_json import dumps_strict
-from bnorder_tf.errors import ConfigError, TrainingDivergedError, UserError
-from bnorder_tf.stats.metrics import MODEL_KEYS
+from bnorder_tf.errors import (
+    ConfigError,
+    TrainingDivergedError,
+    UserError,
+    lookup,
+)
+from bnorder_tf.stats.results import MODEL_KEYS
 from bnorder_tf.training.config import TrainConfig
 from bnorder_tf.training.run_dir import (
     DIVERGED,
@@ -46,8 +51,6 @@ from bnorder_tf.tuning import distributed
 from bnorder_tf.tuning.search_space import parse_search_values, trial_config
 
 SEARCHABLE = choices.SEARCHABLE
-#: The VGG16_n depths `depth` searches (appendix A.6).
-DEPTHS = choices.VGG16_DEPTHS
 TUNERS = choices.TUNERS
 OBJECTIVE = "val_accuracy"
 STATS = MODEL_KEYS
@@ -412,7 +415,12 @@ class SeedAveragingTuner(kt.Tuner):
 
 
 def make_oracle(tuner, space, max_trials=None, seed=None, max_epochs=None):
-    """The keras-tuner oracle for a tuner name (`TUNERS`)."""
+    """The keras-tuner oracle for a tuner name (`TUNERS`).
+
+    Raises:
+        UnknownNameError: a name not in `TUNERS`.
+    """
+    lookup(TUNERS, tuner, "tuner")
     objective = kt.Objective(OBJECTIVE, direction="max")
     hp = hyperparameters(space)
     # a diverged trial is a result of the grid, not a reason to stop it
@@ -433,10 +441,8 @@ def make_oracle(tuner, space, max_trials=None, seed=None, max_epochs=None):
         return kt.oracles.BayesianOptimizationOracle(
             max_trials=max_trials or 10, **common
         )
-    if tuner == "hyperband":
-        return kt.oracles.HyperbandOracle(max_epochs=max_epochs, **common)
-    raise ConfigError(
-        f"Unknown tuner {tuner!r}; valid values are: {', '.join(TUNERS)}."
+    return kt.oracles.HyperbandOracle(  # "hyperband", the last of TUNERS
+        max_epochs=max_epochs, **common
     )
 
 
