@@ -23,6 +23,7 @@ any instant every epoch appears exactly once.
 
 import csv
 import fcntl
+import io
 import json
 import os
 import socket
@@ -330,10 +331,9 @@ def truncate_logs(run_dir, first_epoch):
         ]
         if not first_epoch:
             kept = []
-        text_rows = kept
-        with open(history + ".tmp", "w", newline="") as f:
-            csv.writer(f).writerows(text_rows)
-        os.replace(history + ".tmp", history)
+        text = io.StringIO(newline="")
+        csv.writer(text).writerows(kept)
+        write_atomically(history, text.getvalue())
     stats = os.path.join(run_dir, STATS_FILE)
     if os.path.exists(stats):
         kept = []
