@@ -399,7 +399,7 @@ def test_a_lost_worker_is_one_line_and_exit_75(tmp_path):
 def test_both_ways_a_peer_is_lost_name_the_peer(monkeypatch, message):
     import tensorflow as tf
 
-    from bnorder_tf.training.runner import _lost_peers
+    from bnorder_tf.training.faults import _lost_peers
 
     cluster = {"worker": ["localhost:1", "localhost:2"]}
     monkeypatch.setenv(

@@ -12,6 +12,7 @@ epochs' logs kept in memory. It drives the usual Keras callbacks
 (`CSVLogger`, `TensorBoard`, `ActivationStatsCallback`) and the progress
 (`EpochProgress`) and commits each epoch with a
 `tf.train.CheckpointManager` after its log rows (`EpochCheckpoint`).
+A fault becomes one line in `bnorder_tf.training.faults`.
 
 Faults it survives: a kill at any instant (rerun the command: it resumes
 after the last committed epoch, with the data order an uninterrupted run
@@ -21,10 +22,8 @@ becomes NaN or infinite (the run ends as `"status": "diverged"`).
 
 import contextlib
 import dataclasses
-import errno
 import math
 import os
-import re
 import shutil
 import tempfile
 import time
@@ -38,14 +37,7 @@ from bnorder_tf.choices import DATASETS
 from bnorder_tf.data.replicas import distribute_dataset, release_in_background
 from bnorder_tf.data.sources import USER_PREFIX
 from bnorder_tf.data.user import UserData, as_user_data, user_source
-from bnorder_tf.errors import (
-    INTERRUPT_EXIT,
-    ConfigError,
-    Interrupted,
-    PeerLostError,
-    TrainingDivergedError,
-    WriteError,
-)
+from bnorder_tf.errors import ConfigError
 from bnorder_tf.models import build_model
 from bnorder_tf.stats import ActivationStatsCallback
 from bnorder_tf.stats.metrics import (
@@ -64,6 +56,7 @@ from bnorder_tf.training.distribute import (
     get_strategy,
     is_chief,
 )
+from bnorder_tf.training.faults import FAULTS, diverged_error, fault_error
 from bnorder_tf.training.progress import EpochProgress
 from bnorder_tf.training.run_dir import (
     BEST_ACCURACY,
@@ -282,17 +275,20 @@ class _Run:
             summary = self._summary(history, epochs, diverged)
             self._finish(model, summary)
             epochs.callbacks.on_train_end()
-        except (KeyboardInterrupt, Interrupted) as e:
-            raise _interrupted(
-                e, checkpoint.committed_epochs(), self.config.epochs
+        except FAULTS as e:
+            raise fault_error(
+                e,
+                committed=checkpoint.committed_epochs(),
+                epochs=self.config.epochs,
+                write_dir=self.write_dir,
+                strategy=self.strategy,
             ) from None
-        except (OSError, tf.errors.OpError) as e:
-            raise self._fault(e, checkpoint) from None
         shutil.rmtree(
             os.path.join(self.write_dir, CHECKPOINT_DIR), ignore_errors=True
         )
         if diverged is not None:
-            raise _diverged(diverged, self.config.run_dir)
+            summary_path = os.path.join(self.config.run_dir, SUMMARY_FILE)
+            raise diverged_error(diverged, summary_path)
         return RunResult(model, summary, self.config.run_dir)
 
     def _resume(self, model, optimizer):
@@ -316,35 +312,6 @@ class _Run:
             truncate_logs(self.write_dir, initial_epoch)
         history = read_history(os.path.join(run_dir, HISTORY_FILE))
         return checkpoint, initial_epoch, history
-
-    def _fault(self, error, checkpoint):
-        """The one-line error for a fault of the machine, not of the code.
-
-        A lost peer of a multi-worker run becomes a `PeerLostError`, a
-        write the disk refused a `WriteError`; both say that the same
-        command resumes after the last committed epoch.
-
-        Raises:
-            The error itself for any other fault: a bug, which keeps its
-            traceback.
-        """
-        committed = checkpoint.committed_epochs()
-        lost = _lost_peers(error, self.strategy)
-        if lost is not None:
-            return PeerLostError(
-                f"{lost} of the multi-worker run stopped; restart every "
-                "worker with the same command: the run resumes after epoch "
-                f"{committed}."
-            )
-        cause = _disk_error_cause(error)
-        if cause is None:
-            raise error
-        where = getattr(error, "filename", None) or type(error).__name__
-        return WriteError(
-            f"writing the run in {self.write_dir} failed: {cause} ({where}); "
-            "free space or fix permissions, then the same command resumes "
-            f"after epoch {committed}."
-        )
 
     def _summary(self, history, epochs, diverged_epoch):
         last_stats = epochs.stats.last_result if epochs.stats else None
@@ -492,98 +459,6 @@ class _Epochs:
 
 def _finite(logs):
     return all(math.isfinite(v) for v in logs.values())
-
-
-#: The errors with which a disk refuses a write.
-_DISK_ERRNOS = (
-    errno.ENOSPC,
-    errno.EDQUOT,
-    errno.EROFS,
-    errno.EACCES,
-    errno.EPERM,
-    errno.EFBIG,
-)
-
-
-def _disk_error_cause(error):
-    """The OS's words for a write the disk refused, or `None`.
-
-    The words are e.g. `"No space left on device"`; any other error gives
-    `None`. TensorFlow's file errors (a checkpoint's `SaveV2`) carry the
-    same words in their message.
-    """
-    if isinstance(error, OSError):
-        return os.strerror(error.errno) if error.errno in _DISK_ERRNOS else None
-    message = str(error)
-    for number in _DISK_ERRNOS:
-        if os.strerror(number) in message:
-            return os.strerror(number)
-    return None
-
-
-#: A task as TensorFlow names it in an error, not followed by a device
-#: (the failing op's own device names this process's task).
-_TASK = re.compile(r"/job:(\w+)(?:/replica:\d+)?/task:(\d+)(?!\d)(?!/device)")
-
-
-def _lost_peers(error, strategy):
-    """Names the peer tasks a multi-worker run lost, or `None`.
-
-    A peer that dies aborts the others' collective ops with an
-    `UnavailableError`: its connection reset, or, once it stops sending
-    heartbeats, the coordination service's list of unhealthy tasks. In a
-    run of one worker an `UnavailableError` is something else.
-
-    Args:
-        error: the exception training raised.
-        strategy: the run's `tf.distribute.Strategy`.
-
-    Returns:
-        `"worker task 1"` (or several, joined by "and"; `"a peer task"`
-        when the error names none), or `None` for any other error.
-    """
-    if not isinstance(error, tf.errors.UnavailableError):
-        return None
-    resolver = getattr(strategy, "cluster_resolver", None)
-    if resolver is None or not resolver.cluster_spec().as_dict():
-        return None
-    own = (resolver.task_type, str(resolver.task_id))
-    tasks = [task for task in _TASK.findall(str(error)) if task != own]
-    names = [f"{job} task {index}" for job, index in dict.fromkeys(tasks)]
-    return " and ".join(names) or "a peer task"
-
-
-def _interrupted(error, committed, epochs):
-    """The one-line `Interrupted` for Ctrl-C or SIGTERM.
-
-    It says where the same command resumes (epochs counted from 1, as the
-    progress bar does).
-    """
-    exit_code = getattr(error, "exit_code", INTERRUPT_EXIT)
-    if committed >= epochs:
-        where = (
-            "interrupted after the last epoch, while finishing the run; "
-            "the same command finishes it (every epoch is committed)."
-        )
-    elif committed == 0:
-        where = (
-            f"interrupted in epoch 1/{epochs}; no epoch was committed, so "
-            "the same command starts the run again."
-        )
-    else:
-        where = (
-            f"interrupted in epoch {committed + 1}/{epochs}; the same "
-            f"command resumes after epoch {committed}."
-        )
-    return Interrupted(where, exit_code)
-
-
-def _diverged(epoch, run_dir):
-    return TrainingDivergedError(
-        f"training diverged in epoch {epoch} (the loss became NaN or "
-        f"infinite); {os.path.join(run_dir, SUMMARY_FILE)} records it and "
-        "nothing was exported: try a lower --learning_rate."
-    )
 
 
 def _announce(run, initial_epoch):
