@@ -7,12 +7,13 @@ directory (see `bnorder_tf.training.run_dir`). Its steps come from the
 step engine (`bnorder_tf.training.steps`), whose compiled steps call
 `strategy.run` on a distributed dataset, so one-device, mirrored and
 multi-worker training share them (Keras's `fit` fails under
-MultiWorkerMirroredStrategy in Keras 3). The summary is built from the
-epochs' logs kept in memory. It drives the usual Keras callbacks
-(`CSVLogger`, `TensorBoard`, `ActivationStatsCallback`) and the progress
-(`EpochProgress`) and commits each epoch with a
-`tf.train.CheckpointManager` after its log rows (`EpochCheckpoint`).
-A fault becomes one line in `bnorder_tf.training.faults`.
+MultiWorkerMirroredStrategy in Keras 3). The summary
+(`run_dir.run_summary`) is built from the epochs' logs kept in memory.
+It drives the usual Keras callbacks (`CSVLogger`, `TensorBoard`,
+`ActivationStatsCallback`) and the progress (`EpochProgress`) and
+commits each epoch with a `tf.train.CheckpointManager` after its log
+rows (`EpochCheckpoint`). A fault becomes one line in
+`bnorder_tf.training.faults`.
 
 Faults it survives: a kill at any instant (rerun the command: it resumes
 after the last committed epoch, with the data order an uninterrupted run
@@ -31,7 +32,6 @@ import time
 import keras
 import tensorflow as tf
 
-from bnorder_tf import _tf_start
 from bnorder_tf import data as data_lib
 from bnorder_tf.choices import DATASETS
 from bnorder_tf.data.replicas import distribute_dataset, release_in_background
@@ -40,15 +40,12 @@ from bnorder_tf.data.user import UserData, as_user_data, user_source
 from bnorder_tf.errors import ConfigError
 from bnorder_tf.models import build_model
 from bnorder_tf.stats import ActivationStatsCallback
-from bnorder_tf.stats.metrics import (
-    LAYER_COUNT_KEYS,
-    LAYER_VALUE_KEYS,
-    MODEL_KEYS,
-)
+from bnorder_tf.stats.metrics import MODEL_KEYS
 from bnorder_tf.training.callbacks import (
     EpochCheckpoint,
     HistoryLogger,
     ResumableEarlyStopping,
+    RunSession,
 )
 from bnorder_tf.training.config import TrainConfig
 from bnorder_tf.training.distribute import (
@@ -59,31 +56,28 @@ from bnorder_tf.training.distribute import (
 from bnorder_tf.training.faults import FAULTS, diverged_error, fault_error
 from bnorder_tf.training.progress import EpochProgress
 from bnorder_tf.training.run_dir import (
-    BEST_ACCURACY,
     CHECKPOINT_DIR,
     DATA_FILE,
-    DIVERGED,
-    FINAL_ACCURACY,
-    FINAL_LOSS,
-    FINISHED,
     HISTORY_FILE,
     MODEL_FILE,
     SUMMARY_FILE,
     DirectoryLock,
     check_resumable,
     check_run_paths,
+    data_record,
     dumps_strict,
-    final_accuracy,
+    evaluation_split,
     history_columns,
     last_stats_record,
+    last_value,
     read_data_record,
     read_history,
+    run_summary,
     truncate_logs,
     write_atomically,
     write_config,
 )
 from bnorder_tf.training.steps import Trainer, make_optimizer
-from bnorder_tf.version import __version__
 
 
 @dataclasses.dataclass(frozen=True)
@@ -266,14 +260,21 @@ class _Run:
             self.config.batch_size,
             jit_compile=self.config.jit_compile,
         )
-        checkpoint, initial_epoch, history = self._resume(model, optimizer)
-        epochs = _Epochs(self, trainer, checkpoint, history)
+        session = RunSession()
+        checkpoint, initial_epoch, history, last_stats = self._resume(
+            model, optimizer, session
+        )
+        epochs = _Epochs(self, trainer, checkpoint, history, session)
         if self.verbose:
             _announce(self, initial_epoch)
         try:
             diverged = epochs.run(range(initial_epoch, self.config.epochs))
-            summary = self._summary(history, epochs, diverged)
-            self._finish(model, summary)
+            session.stop()
+            measured = epochs.stats.last_result if epochs.stats else None
+            last_stats = last_stats if measured is None else measured
+            summary = self._finish(
+                model, history, last_stats, session, diverged
+            )
             epochs.callbacks.on_train_end()
         except FAULTS as e:
             raise fault_error(
@@ -291,55 +292,63 @@ class _Run:
             raise diverged_error(diverged, summary_path)
         return RunResult(model, summary, self.config.run_dir)
 
-    def _resume(self, model, optimizer):
+    def _resume(self, model, optimizer, session):
         """Restores the last committed epoch, if any.
 
         Returns:
-            `(checkpoint, initial_epoch, history)`: the `EpochCheckpoint`,
-            the number of committed epochs, and their `history.csv` rows
-            by column, read once: this session's rows are added in memory
-            as they are committed, and the summary is built from them.
+            `(checkpoint, initial_epoch, history, last_stats)`: the
+            `EpochCheckpoint`, the number of committed epochs, their
+            `history.csv` rows by column and their last `stats.jsonl`
+            record, read once: this session's are kept in memory as they
+            are committed, and the summary is built from them.
         """
         checkpoint = EpochCheckpoint(
-            model, optimizer, os.path.join(self.write_dir, CHECKPOINT_DIR)
+            model,
+            optimizer,
+            os.path.join(self.write_dir, CHECKPOINT_DIR),
+            session=session,
         )
         run_dir = self.config.run_dir
         # every worker resumes from the chief's checkpoint
         initial_epoch = checkpoint.restore(
             os.path.join(run_dir, CHECKPOINT_DIR)
         )
+        session.start()  # on top of the totals restored
         if self.chief:
             truncate_logs(self.write_dir, initial_epoch)
         history = read_history(os.path.join(run_dir, HISTORY_FILE))
-        return checkpoint, initial_epoch, history
+        last_stats = last_stats_record(self.write_dir)
+        return checkpoint, initial_epoch, history, last_stats
 
-    def _summary(self, history, epochs, diverged_epoch):
-        last_stats = epochs.stats.last_result if epochs.stats else None
-        if last_stats is None:
-            last_stats = last_stats_record(self.write_dir)
-        return run_summary(
+    def _finish(self, model, history, last_stats, session, diverged_epoch):
+        """Saves and exports a model that did not diverge, then the summary.
+
+        The summary is written last: a summary marks a finished run. Its
+        wall time ends with the training, before the model is saved.
+        """
+        export_path = None
+        if diverged_epoch is None:
+            model.save(os.path.join(self.write_dir, MODEL_FILE))
+            accuracy = last_value(history, "val_accuracy")
+            export_path = _export(
+                self.config, model, self.test_data, accuracy, self.chief
+            )
+        summary = run_summary(
             self.config,
             history,
             last_stats,
-            epochs.checkpoint.session,
+            session,
             replicas=self.strategy.num_replicas_in_sync,
             data_location=self.train_data.location,
             diverged_epoch=diverged_epoch,
             data=self.train_data,
+            export_path=export_path,
         )
-
-    def _finish(self, model, summary):
-        """Saves and exports a model that did not diverge, then the summary.
-
-        The summary is written last: a summary marks a finished run.
-        """
-        if summary["status"] == FINISHED:
-            model.save(os.path.join(self.write_dir, MODEL_FILE))
-            _export(self.config, model, self.test_data, summary, self.chief)
         write_atomically(
             os.path.join(self.write_dir, SUMMARY_FILE),
             dumps_strict(summary, indent=2),
         )
+        return summary
 
 
 class _Epochs:
@@ -358,13 +367,16 @@ class _Epochs:
         checkpoint: its `EpochCheckpoint`, restored.
         history: dict from column to values of the committed epochs;
             each epoch's logs are appended once its callbacks ran.
+        session: the `RunSession`, to which each epoch's training is
+            added.
     """
 
-    def __init__(self, run, trainer, checkpoint, history):
+    def __init__(self, run, trainer, checkpoint, history, session):
         self.run_state = run
         self.trainer = trainer
         self.checkpoint = checkpoint
         self.history = history
+        self.session = session
         callbacks = _callbacks(run, checkpoint, history)
         self.stats = next(
             (c for c in callbacks if isinstance(c, ActivationStatsCallback)),
@@ -441,9 +453,10 @@ class _Epochs:
             self.callbacks.on_train_batch_end(first + count - 1)
         release_in_background(iterators)
         logs = {k: float(v) for k, v in trainer.train_metrics.result().items()}
-        session = self.checkpoint.session
-        session.train_seconds += time.perf_counter() - start
-        session.trained_images += steps * trainer.global_batch_size
+        self.session.add_training(
+            seconds=time.perf_counter() - start,
+            images=steps * trainer.global_batch_size,
+        )
         return logs
 
     def _evaluate(self, epoch):
@@ -516,33 +529,6 @@ def _load_data(config, user=None):
         data_lib.load(source, "train", **load),
         data_lib.load(source, evaluation_split(config), **load),
     )
-
-
-def data_record(config, train_data, test_data):
-    """The contents of the run's `data.json`.
-
-    What the run trained and evaluated on: the dataset, where it was read
-    from, its classes, the input shape, the example counts and the
-    normalisation (`Preprocessing.to_config()`), which a resumed run
-    reuses rather than measuring it again.
-    """
-    return {
-        "bnorder_tf_version": __version__,
-        "dataset": config.dataset,
-        "location": train_data.location,
-        "num_classes": train_data.num_classes,
-        "class_names": list(train_data.class_names or []) or None,
-        "input_shape": list(train_data.input_shape),
-        "preprocessing": train_data.preprocessing.to_config(),
-        "train_examples": train_data.num_examples,
-        "evaluation_split": evaluation_split(config),
-        "evaluation_examples": test_data.num_examples,
-    }
-
-
-def evaluation_split(config):
-    """The split a run evaluates on: `"validation"` or `"test"`."""
-    return "validation" if config.validation_examples else "test"
 
 
 def _steps_per_epoch(config, train_data):
@@ -657,105 +643,34 @@ def _executions(steps, steps_per_execution):
         yield first, min(steps_per_execution, steps - first)
 
 
-def _layer_scalars(stats_record):
-    if not stats_record:
-        return {}
-    keys = LAYER_VALUE_KEYS + LAYER_COUNT_KEYS
-    return {
-        name: {k: layer[k] for k in keys}
-        for name, layer in stats_record["layers"].items()
-    }
+def _export(config, model, test_data, accuracy, chief):
+    """Exports the model as the next version of `savedmodels/<run name>/`.
 
-
-def run_summary(
-    config,
-    history,
-    last_stats,
-    session,
-    *,
-    replicas,
-    data_location,
-    diverged_epoch,
-    data=None,
-):
-    """The dict written to `summary.json`.
-
-    The accuracy and loss keys name the split they were measured on:
-    `final_test_accuracy` or, with `--validation_examples`,
-    `final_validation_accuracy`.
-
-    Args:
-        config: the run's `TrainConfig`.
-        history: dict from `history.csv` column to the committed values.
-        last_stats: the last `stats.jsonl` record, or `None`.
-        session: the `RunSession` with the run's time and image totals.
-        replicas: replicas in sync.
-        data_location: where the training data came from.
-        diverged_epoch: the epoch whose loss became NaN or infinite, or
-            `None`.
-        data: optional `LoadedData` of training: its classes and its
-            normalisation are recorded.
+    Its metadata records the run's flags and final `accuracy`. A worker
+    that is not the chief exports to a temporary directory, which it
+    removes.
 
     Returns:
-        The summary dict.
+        The version's directory, or `None` on a worker not the chief.
     """
-    accuracies = history.get("val_accuracy", [])
-    diverged = diverged_epoch is not None
-    split = evaluation_split(config)
-    last_accuracy = accuracies[-1] if accuracies else None
-    last_loss = (history.get("val_loss") or [None])[-1]
-    measured = not diverged and last_stats
-    return {
-        "bnorder_tf_version": __version__,
-        "backend": _tf_start.backend(),
-        "run_name": config.resolved_run_name,
-        "status": DIVERGED if diverged else FINISHED,
-        "diverged_epoch": diverged_epoch,
-        "dataset": config.dataset,
-        "data_source": data_location,
-        "num_classes": data.num_classes if data else None,
-        "preprocessing": data.preprocessing.to_config() if data else None,
-        "model": config.model,
-        "order": config.order,
-        "activation": config.activation,
-        "seed": config.seed,
-        # the split of the val_* columns and of the accuracy keys
-        "evaluation_split": split,
-        "epochs": len(accuracies),
-        FINAL_ACCURACY.format(split): None if diverged else last_accuracy,
-        BEST_ACCURACY.format(split): max(accuracies) if accuracies else None,
-        FINAL_LOSS.format(split): None if diverged else last_loss,
-        "stats": last_stats["model"] if measured else None,
-        # the epoch `stats`, `layer_stats` and `gradients` were measured in:
-        # the last one, unless early stopping ended the run in between
-        "stats_epoch": last_stats["epoch"] if measured else None,
-        "layer_stats": {} if diverged else _layer_scalars(last_stats),
-        "gradients": None if diverged else (last_stats or {}).get("gradients"),
-        "wall_seconds": session.wall_seconds(),
-        "train_images_per_second": session.images_per_second(),
-        "replicas": replicas,
-    }
-
-
-def _export(config, model, test, summary, chief):
     from bnorder_tf.serving.export import export_savedmodel
 
     export_dir = config.export_dir if chief else tempfile.mkdtemp()
-    split = evaluation_split(config)
     path = export_savedmodel(
         model,
         export_dir,
         config.resolved_run_name,
-        preprocessing=test.preprocessing,
-        class_names=test.class_names,
+        preprocessing=test_data.preprocessing,
+        class_names=test_data.class_names,
         metadata={
             "flags": config.to_flags().splitlines(),
-            f"{split}_accuracy": final_accuracy(summary),
+            f"{evaluation_split(config)}_accuracy": accuracy,
         },
     )
-    summary["export_path"] = path if chief else None
-    if not chief:
-        shutil.rmtree(export_dir, ignore_errors=True)
+    if chief:
+        return path
+    shutil.rmtree(export_dir, ignore_errors=True)
+    return None
 
 
-__all__ = ["RunResult", "evaluation_split", "run_summary", "run_training"]
+__all__ = ["RunResult", "run_training"]
