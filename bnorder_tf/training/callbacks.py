@@ -4,8 +4,8 @@
 `tf.train.CheckpointManager`, with the run's time and image totals
 (`RunSession`); `HistoryLogger` is Keras's `CSVLogger` with fixed
 columns; `ResumableEarlyStopping` is Keras's `EarlyStopping` that
-carries on where a resumed run stopped. The runner
-(`bnorder_tf.training.runner`) orders them so that an epoch's rows are
+carries on where a resumed run stopped. `epoch_callbacks` orders them,
+with the statistics and TensorBoard, so that an epoch's rows are
 written before its checkpoint.
 """
 
@@ -15,7 +15,75 @@ import time
 import keras
 import tensorflow as tf
 
-from bnorder_tf.training.run_dir import RunDirectoryError
+from bnorder_tf.stats import ActivationStatsCallback
+from bnorder_tf.stats.metrics import MODEL_KEYS
+from bnorder_tf.training.run_dir import (
+    HISTORY_FILE,
+    RunDirectoryError,
+    history_columns,
+)
+
+
+def epoch_callbacks(
+    config,
+    write_dir,
+    checkpoint,
+    *,
+    committed_accuracies,
+    stats_dataset,
+    gradient_dataset,
+    averaged_blocks,
+    write_files,
+):
+    """A run's callbacks, in the order they commit an epoch.
+
+    The statistics (appended to `stats.jsonl`), the history row,
+    TensorBoard, early stopping, and the checkpoint last: a checkpoint
+    always comes after its epoch's rows.
+
+    Args:
+        config: the run's `TrainConfig`.
+        write_dir: where this process writes the run.
+        checkpoint: the run's `EpochCheckpoint`.
+        committed_accuracies: `val_accuracy` of the committed epochs, for
+            early stopping.
+        stats_dataset: the evaluation batches the statistics measure.
+        gradient_dataset: the training batches of the gradient scale.
+        averaged_blocks: the blocks of the model-level statistics.
+        write_files: whether the statistics write their files (the chief).
+
+    Returns:
+        A list of callbacks.
+    """
+    callbacks = []
+    if config.stats_every:
+        callbacks.append(
+            ActivationStatsCallback(
+                stats_dataset,
+                every=config.stats_every,
+                log_dir=write_dir,
+                gradient_dataset=gradient_dataset,
+                gradient_batches=config.gradient_batches,
+                histogram_bins=config.histogram_bins,
+                histogram_every=config.histogram_every,
+                averaged_blocks=averaged_blocks,
+                write_files=write_files,
+                evaluate=True,  # a measured epoch's evaluation, in one pass
+                precision=config.stats_precision,
+            )
+        )
+    columns = history_columns(config.stats_every, MODEL_KEYS)
+    callbacks += [
+        HistoryLogger(os.path.join(write_dir, HISTORY_FILE), columns),
+        keras.callbacks.TensorBoard(
+            os.path.join(write_dir, "tensorboard"), write_graph=False
+        ),
+    ]
+    if config.early_stopping:
+        callbacks.append(
+            ResumableEarlyStopping(config.early_stopping, committed_accuracies)
+        )
+    return callbacks + [checkpoint]
 
 
 class RunSession:

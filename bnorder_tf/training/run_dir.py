@@ -25,16 +25,19 @@ any instant every epoch appears exactly once.
 and their order) and `read_summary`.
 """
 
+import contextlib
 import csv
 import fcntl
 import io
 import json
 import os
+import shutil
 import socket
 import sys
+import tempfile
 
 from bnorder_tf import _tf_start
-from bnorder_tf._strict_json import dumps_strict  # noqa: F401 (re-exported)
+from bnorder_tf._strict_json import dumps_strict
 from bnorder_tf.data.folder import FOLDER_PREFIX, list_folder
 from bnorder_tf.errors import (
     ConfigError,
@@ -234,6 +237,40 @@ def check_resumable(config):
             f"{os.path.join(run_dir, FLAGS_FILE)}, or pass another "
             "--run_name."
         )
+
+
+@contextlib.contextmanager
+def claim_run_directory(config, chief, data):
+    """Takes the run directory for this process, for as long as it trains.
+
+    The chief locks the run directory (`DirectoryLock`), checks again
+    that it can be resumed, now that the run is its own, and writes
+    `flags.txt` and `data.json`; a worker that is not the chief writes in
+    a temporary directory, removed at the end.
+
+    Args:
+        config: the run's `TrainConfig`.
+        chief: whether this process writes the run directory.
+        data: the contents of `data.json` (`data_record`).
+
+    Yields:
+        The directory this process writes the run in.
+    """
+    if not chief:
+        write_dir = tempfile.mkdtemp(prefix="bnorder_worker_")
+        try:
+            yield write_dir
+        finally:
+            shutil.rmtree(write_dir, ignore_errors=True)
+        return
+    run_dir = config.run_dir
+    with DirectoryLock(run_dir, "run"):
+        check_resumable(config)
+        write_config(run_dir, config)
+        write_atomically(
+            os.path.join(run_dir, DATA_FILE), dumps_strict(data, indent=2)
+        )
+        yield run_dir
 
 
 def read_config(run_dir):
