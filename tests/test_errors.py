@@ -30,31 +30,10 @@ SHAPE = re.compile(
 #: What an "unknown name" message says, in a string of the source.
 MESSAGE = re.compile(r"\bunknown\s|\bvalid (?:values|names)\b", re.IGNORECASE)
 
-#: Sites that other changes of issue 39 convert, by file; until they
-#: land, their cases are expected to fail (not strictly: both pass).
-PENDING = {
-    "bnorder_tf/layers/blocks.py": "layers/blocks.py checks its own names",
-    "bnorder_tf/layers/initializers.py": (
-        "layers/initializers.py checks its own schemes"
-    ),
-    "bnorder_tf/training/distribute.py": (
-        "training/distribute.py checks its own strategies"
-    ),
-    "bnorder_tf/training/config.py": (
-        "training/config.py checks its own choices and setting names"
-    ),
-    "bnorder_tf/tuning/search_space.py": (
-        "tuning/search_space.py checks its own search values"
-    ),
-}
 #: Messages that say "unknown" of something that is not a name.
 NOT_NAMES = {
     "bnorder_tf/data/idx.py": "a damaged file's header (MalformedFileError)",
 }
-
-
-def _pending(path):
-    return pytest.mark.xfail(reason=f"{path}: {PENDING[path]}", strict=False)
 
 
 def _model(name="vgg11", order="swap"):
@@ -159,7 +138,7 @@ def _setting_name():
 
 #: (case, call, the unknown name, one valid name, pending file or None)
 CASES = [
-    ("model", lambda: _model(name="vgg99"), "vgg99", "vgg11", None),
+#: (case, call, the unknown name, one valid name, the file that checks it)
     ("order", lambda: _model(order="after"), "after", "swap", None),
     ("activation", _activation, "sigmoidal", "tanh", None),
     (
@@ -224,14 +203,8 @@ CASES = [
 @pytest.mark.parametrize(
     "call, name, valid",
     [
-        pytest.param(
-            call,
-            name,
-            valid,
-            id=case,
-            marks=[_pending(pending)] if pending else [],
-        )
-        for case, call, name, valid, pending in CASES
+        pytest.param(call, name, valid, id=case)
+        for case, call, name, valid, _site in CASES
     ],
 )
 def test_an_unknown_name_raises_the_one_error(call, name, valid):
@@ -305,17 +278,9 @@ def test_no_unknown_name_message_outside_errors():
     found = {
         path: lines
         for path, lines in _unknown_messages().items()
-        if path not in PENDING and path not in NOT_NAMES
+        if path not in NOT_NAMES
     }
     assert not found, f"write them with errors.lookup: {found}"
-
-
-@pytest.mark.parametrize(
-    "path",
-    [pytest.param(path, marks=_pending(path)) for path in sorted(PENDING)],
-)
-def test_a_pending_site_writes_no_message_of_its_own(path):
-    assert path not in _unknown_messages()
 
 
 def test_the_scan_sees_a_message():

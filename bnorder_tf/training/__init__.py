@@ -2,10 +2,11 @@
 
 `TrainConfig` holds every setting of a run (each one is also a flag of
 `bnorder-train`); `run_training(config)` trains, measures and exports one
-model under any `tf.distribute` strategy and returns a `RunResult`. The
-step engine (`steps`), the epoch's callbacks (`callbacks`), the run
-directory (`run_dir`), the strategies (`distribute`) and the progress
-line (`progress`) are its parts.
+model under any `tf.distribute` strategy and returns a `RunResult`. Its
+data and model (`prepare`), the step engine (`steps`), the epoch's
+callbacks (`callbacks`), the run directory and its summary (`run_dir`),
+the one-line errors of faults (`faults`), the strategies (`distribute`)
+and the progress line (`progress`) are its parts.
 
 Only `config` and `run_dir` load without TensorFlow: the programs check
 flags and paths with them before TensorFlow starts.

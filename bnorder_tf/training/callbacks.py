@@ -1,11 +1,11 @@
-"""The callbacks that commit a run's epochs.
+"""The callbacks that commit a run's epochs, and the run's time totals.
 
 `EpochCheckpoint` saves each finished epoch with a
 `tf.train.CheckpointManager`, with the run's time and image totals
 (`RunSession`); `HistoryLogger` is Keras's `CSVLogger` with fixed
 columns; `ResumableEarlyStopping` is Keras's `EarlyStopping` that
-carries on where a resumed run stopped. The runner
-(`bnorder_tf.training.runner`) orders them so that an epoch's rows are
+carries on where a resumed run stopped. `epoch_callbacks` orders them,
+with the statistics and TensorBoard, so that an epoch's rows are
 written before its checkpoint.
 """
 
@@ -15,7 +15,151 @@ import time
 import keras
 import tensorflow as tf
 
-from bnorder_tf.training.run_dir import RunDirectoryError
+from bnorder_tf.stats import ActivationStatsCallback
+from bnorder_tf.stats.results import MODEL_KEYS
+from bnorder_tf.training.run_dir import (
+    HISTORY_FILE,
+    RunDirectoryError,
+    history_columns,
+)
+
+
+def epoch_callbacks(
+    config,
+    write_dir,
+    checkpoint,
+    *,
+    committed_accuracies,
+    stats_dataset,
+    gradient_dataset,
+    averaged_blocks,
+    write_files,
+):
+    """A run's callbacks, in the order they commit an epoch.
+
+    The statistics (appended to `stats.jsonl`), the history row,
+    TensorBoard, early stopping, and the checkpoint last: a checkpoint
+    always comes after its epoch's rows.
+
+    Args:
+        config: the run's `TrainConfig`.
+        write_dir: where this process writes the run.
+        checkpoint: the run's `EpochCheckpoint`.
+        committed_accuracies: `val_accuracy` of the committed epochs, for
+            early stopping.
+        stats_dataset: the evaluation batches the statistics measure.
+        gradient_dataset: the training batches of the gradient scale.
+        averaged_blocks: the blocks of the model-level statistics.
+        write_files: whether the statistics write their files (the chief).
+
+    Returns:
+        A list of callbacks.
+    """
+    callbacks = []
+    if config.stats_every:
+        callbacks.append(
+            ActivationStatsCallback(
+                stats_dataset,
+                every=config.stats_every,
+                log_dir=write_dir,
+                gradient_dataset=gradient_dataset,
+                gradient_batches=config.gradient_batches,
+                histogram_bins=config.histogram_bins,
+                histogram_every=config.histogram_every,
+                averaged_blocks=averaged_blocks,
+                write_files=write_files,
+                evaluate=True,  # a measured epoch's evaluation, in one pass
+                precision=config.stats_precision,
+            )
+        )
+    columns = history_columns(config.stats_every, MODEL_KEYS)
+    callbacks += [
+        HistoryLogger(os.path.join(write_dir, HISTORY_FILE), columns),
+        keras.callbacks.TensorBoard(
+            os.path.join(write_dir, "tensorboard"), write_graph=False
+        ),
+    ]
+    if config.early_stopping:
+        callbacks.append(
+            ResumableEarlyStopping(config.early_stopping, committed_accuracies)
+        )
+    return callbacks + [checkpoint]
+
+
+class RunSession:
+    """The run's time and images over all its sessions.
+
+    The totals up to the last committed epoch are `tf.Variable`s, which
+    `EpochCheckpoint` saves with each epoch and restores on resume; this
+    session's time and images count on top of them, from `start()`. The
+    runner owns it: it starts it once the checkpoint is restored, adds
+    each epoch's training (`add_training`) and reads the totals for the
+    summary.
+
+    Attributes:
+        variables: dict from the checkpoint's key (`wall_seconds`,
+            `train_seconds`, `trained_images`) to the `tf.Variable` of
+            that total up to the last commit.
+
+    Example:
+    >>> session = RunSession()
+    >>> session.start()
+    >>> session.add_training(seconds=2.0, images=64)
+    >>> session.images_per_second()
+    32.0
+    """
+
+    def __init__(self):
+        self.variables = {
+            "wall_seconds": tf.Variable(0.0, dtype=tf.float64, trainable=False),
+            "train_seconds": tf.Variable(
+                0.0, dtype=tf.float64, trainable=False
+            ),
+            "trained_images": tf.Variable(0, dtype=tf.int64, trainable=False),
+        }
+        self.start()
+
+    def start(self):
+        """Counts this session from now, on top of the totals restored."""
+        self.started = time.time()
+        self.stopped = None
+        self.wall_before = float(self.variables["wall_seconds"].numpy())
+        self.train_before = float(self.variables["train_seconds"].numpy())
+        self.images_before = int(self.variables["trained_images"].numpy())
+        self.train_seconds = 0.0
+        self.trained_images = 0
+
+    def add_training(self, seconds, images):
+        """Adds an epoch's training steps: their seconds and images."""
+        self.train_seconds += seconds
+        self.trained_images += images
+
+    def stop(self):
+        """Stops this session's clock: the run's time ends here."""
+        self.stopped = time.time()
+
+    def wall_seconds(self):
+        """The run's wall-clock seconds over all its sessions, until now.
+
+        Until `stop()`, once it is called.
+        """
+        end = self.stopped if self.stopped is not None else time.time()
+        return self.wall_before + end - self.started
+
+    def images_per_second(self):
+        """The images trained per second of training steps, or `None`."""
+        seconds = self.train_before + self.train_seconds
+        images = self.images_before + self.trained_images
+        return images / seconds if seconds else None
+
+    def commit(self):
+        """Sets the variables to the totals until now, for a checkpoint."""
+        totals = self.variables
+        totals["wall_seconds"].assign(self.wall_seconds())
+        totals["train_seconds"].assign(self.train_before + self.train_seconds)
+        totals["trained_images"].assign(
+            self.images_before + self.trained_images
+        )
 
 
 class EpochCheckpoint(keras.callbacks.Callback):
@@ -30,45 +174,36 @@ class EpochCheckpoint(keras.callbacks.Callback):
         optimizer: the optimizer to save and restore.
         directory: where this process saves its checkpoints.
         max_to_keep: checkpoints kept.
+        session: the `RunSession` whose totals are saved with each epoch
+            and restored (default: a new one).
 
     Attributes:
         epoch: `tf.Variable`, the number of committed epochs.
-        wall_seconds: `tf.Variable`, the run's wall-clock seconds over all
-            its sessions up to the last commit.
-        train_seconds: `tf.Variable`, the run's training seconds over all
-            its sessions up to the last commit.
-        trained_images: `tf.Variable`, the images the run trained on over
-            all its sessions up to the last commit.
+        session: the `RunSession`.
     """
 
-    def __init__(self, model, optimizer, directory, max_to_keep=1):
+    def __init__(
+        self, model, optimizer, directory, max_to_keep=1, *, session=None
+    ):
         super().__init__()
         self.epoch = tf.Variable(0, dtype=tf.int64, trainable=False)
-        self.wall_seconds = tf.Variable(0.0, dtype=tf.float64, trainable=False)
-        self.train_seconds = tf.Variable(0.0, dtype=tf.float64, trainable=False)
-        self.trained_images = tf.Variable(0, dtype=tf.int64, trainable=False)
+        self.session = session or RunSession()
         self.checkpoint = tf.train.Checkpoint(
             model=model,
             optimizer=optimizer,
             epoch=self.epoch,
-            wall_seconds=self.wall_seconds,
-            train_seconds=self.train_seconds,
-            trained_images=self.trained_images,
+            **self.session.variables,
         )
         self.directory = directory
         self.manager = tf.train.CheckpointManager(
             self.checkpoint, directory, max_to_keep=max_to_keep
         )
-        #: This session's timer and counters (`RunSession`), started by
-        #: `restore` from the totals it restored.
-        self.session = None
 
     def restore(self, directory=None):
-        """Restores the newest checkpoint and starts this session's timer.
+        """Restores the newest checkpoint, if any.
 
-        Restores from `directory` (default: this one's) and starts
-        `session` from the totals restored, so that they cover every
-        session of the run.
+        Restores from `directory` (default: this one's): the model, the
+        optimizer, the epoch counter and the session's totals.
 
         Returns:
             The number of committed epochs (0 if none).
@@ -81,7 +216,6 @@ class EpochCheckpoint(keras.callbacks.Callback):
         path = tf.train.latest_checkpoint(directory)
         if path is not None:
             self._restore_from(path)
-        self.session = RunSession(self)
         return int(self.epoch.numpy())
 
     def _restore_from(self, path):
@@ -103,8 +237,7 @@ class EpochCheckpoint(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         self.epoch.assign(epoch + 1)
-        if self.session is not None:
-            self.session.update_totals(self)
+        self.session.commit()
         self.manager.save(checkpoint_number=epoch + 1)
 
     def committed_epochs(self):
@@ -139,37 +272,6 @@ class ResumableEarlyStopping(keras.callbacks.EarlyStopping):
             self.wait = len(self.committed) - 1 - self.committed.index(best)
             if self.wait >= self.patience:  # it had stopped before a kill
                 self.model.stop_training = True
-
-
-class RunSession:
-    """Time and images of this session, added to the checkpoint's totals.
-
-    The totals are restored from the checkpoint, so the summary covers
-    every session of a run.
-    """
-
-    def __init__(self, checkpoint):
-        self.started = time.time()
-        self.wall_before = float(checkpoint.wall_seconds.numpy())
-        self.train_before = float(checkpoint.train_seconds.numpy())
-        self.images_before = int(checkpoint.trained_images.numpy())
-        self.train_seconds = 0.0
-        self.trained_images = 0
-
-    def wall_seconds(self):
-        return self.wall_before + time.time() - self.started
-
-    def update_totals(self, checkpoint):
-        checkpoint.wall_seconds.assign(self.wall_seconds())
-        checkpoint.train_seconds.assign(self.train_before + self.train_seconds)
-        checkpoint.trained_images.assign(
-            self.images_before + self.trained_images
-        )
-
-    def images_per_second(self):
-        seconds = self.train_before + self.train_seconds
-        images = self.images_before + self.trained_images
-        return images / seconds if seconds else None
 
 
 class HistoryLogger(keras.callbacks.CSVLogger):

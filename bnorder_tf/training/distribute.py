@@ -20,7 +20,7 @@ import os
 import tensorflow as tf
 
 from bnorder_tf import choices
-from bnorder_tf.errors import ConfigError
+from bnorder_tf.errors import ConfigError, lookup
 
 #: The names `get_strategy` accepts.
 STRATEGIES = choices.STRATEGIES
@@ -44,38 +44,54 @@ def get_strategy(name="one_device", devices=None, tpu_address=""):
         trials, tests) can be trained one after another.
 
     Raises:
-        ConfigError: an unknown name, listing the valid ones; devices that
-            do not exist or repeat; `multi_worker` without a `TF_CONFIG`.
+        ConfigError: an unknown name (an `UnknownNameError`, listing the
+            valid ones); devices that do not exist or repeat;
+            `multi_worker` without a `TF_CONFIG`.
     """
-    if name not in STRATEGIES:
-        raise ConfigError(
-            f"Unknown strategy {name!r}; valid values are: "
-            f"{', '.join(STRATEGIES)}."
-        )
+    make = lookup(_MAKERS, name, "strategy")
     if devices:
         devices = check_devices(devices)
-    if name == "one_device":
-        if devices:
-            device = devices[0]
-        else:
-            gpus = tf.config.list_logical_devices("GPU")
-            device = gpus[0].name if gpus else "/cpu:0"
-        return tf.distribute.OneDeviceStrategy(device)
-    if name == "mirrored":
-        if not devices and not tf.config.list_logical_devices("GPU"):
-            devices = [d.name for d in tf.config.list_logical_devices("CPU")]
-        return _mirrored(tuple(devices or ()))
-    if name == "multi_worker":
-        if "TF_CONFIG" not in os.environ:
-            raise ConfigError(
-                "strategy=multi_worker needs the TF_CONFIG environment "
-                "variable describing the cluster and this worker's task."
-            )
-        return tf.distribute.MultiWorkerMirroredStrategy()
+    return make(devices, tpu_address)
+
+
+def _one_device(devices, tpu_address):
+    if devices:
+        device = devices[0]
+    else:
+        gpus = tf.config.list_logical_devices("GPU")
+        device = gpus[0].name if gpus else "/cpu:0"
+    return tf.distribute.OneDeviceStrategy(device)
+
+
+def _mirrored_on(devices, tpu_address):
+    if not devices and not tf.config.list_logical_devices("GPU"):
+        devices = [d.name for d in tf.config.list_logical_devices("CPU")]
+    return _mirrored(tuple(devices or ()))
+
+
+def _multi_worker(devices, tpu_address):
+    if "TF_CONFIG" not in os.environ:
+        raise ConfigError(
+            "strategy=multi_worker needs the TF_CONFIG environment "
+            "variable describing the cluster and this worker's task."
+        )
+    return tf.distribute.MultiWorkerMirroredStrategy()
+
+
+def _tpu(devices, tpu_address):
     resolver = tf.distribute.cluster_resolver.TPUClusterResolver(tpu_address)
     tf.config.experimental_connect_to_cluster(resolver)
     tf.tpu.experimental.initialize_tpu_system(resolver)
     return tf.distribute.TPUStrategy(resolver)
+
+
+#: What makes each strategy, by the names of `STRATEGIES`, in their order.
+_MAKERS = {
+    "one_device": _one_device,
+    "mirrored": _mirrored_on,
+    "multi_worker": _multi_worker,
+    "tpu": _tpu,
+}
 
 
 def _device_key(name):

@@ -1,5 +1,7 @@
 """`EpochProgress`: the training progress a person reads, cheaply.
 
+`announce` prints the run's first line: what trains, on what, where.
+
 Keras's own progress bar redraws many times a second, reading the
 metrics back from the device each time, and when stdout is not a
 terminal it writes every redraw as a new line, which floods a log file.
@@ -36,6 +38,28 @@ def epoch_line(epoch, epochs, steps, seconds, logs):
         f"Epoch {epoch + 1}/{epochs} - {steps} steps - {seconds:.0f}s "
         f"({per_step:.0f} ms/step){values}"
     )
+
+
+def announce(config, data_location, replicas, initial_epoch):
+    """Prints what the run trains, on which data, where; and its resume.
+
+    Args:
+        config: the run's `TrainConfig`.
+        data_location: where the training data comes from.
+        replicas: the strategy's replicas in sync.
+        initial_epoch: the epochs committed before; a second line says
+            the run resumes after them.
+    """
+    print(
+        f"bnorder_tf: {config.model} ({config.order}, "
+        f"{config.activation}, width {config.width:g}) on "
+        f"{config.dataset} from {data_location}, strategy "
+        f"{config.strategy} with {replicas} replica(s); run directory "
+        f"{config.run_dir}",
+        flush=True,
+    )
+    if initial_epoch:
+        print(f"Resuming after epoch {initial_epoch}.", flush=True)
 
 
 class EpochProgress(keras.callbacks.Callback):

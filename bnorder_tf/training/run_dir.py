@@ -19,16 +19,25 @@ An epoch is committed in this order: its `history.csv` row and its
 counter is saved. On resume the checkpoint says how many epochs are
 committed and the logs are cut back to those epochs, so after a kill at
 any instant every epoch appears exactly once.
+
+`data.json` and `summary.json` are built here, beside their readers:
+`data_record` and `read_data_record`, `run_summary` (the summary's keys
+and their order) and `read_summary`.
 """
 
+import contextlib
 import csv
 import fcntl
+import io
 import json
 import os
+import shutil
 import socket
 import sys
+import tempfile
 
-from bnorder_tf._strict_json import dumps_strict  # noqa: F401 (re-exported)
+from bnorder_tf import _tf_start
+from bnorder_tf._strict_json import dumps_strict
 from bnorder_tf.data.folder import FOLDER_PREFIX, list_folder
 from bnorder_tf.errors import (
     ConfigError,
@@ -37,6 +46,7 @@ from bnorder_tf.errors import (
     UserError,
 )
 from bnorder_tf.stats import STATS_FILE  # noqa: F401 (re-exported)
+from bnorder_tf.stats.results import LAYER_COUNT_KEYS, LAYER_VALUE_KEYS
 from bnorder_tf.training.config import TrainConfig
 from bnorder_tf.version import __version__
 
@@ -47,19 +57,6 @@ DATA_FILE = "data.json"
 MODEL_FILE = "model.keras"
 CHECKPOINT_DIR = "checkpoints"
 LOCK_FILE = ".lock"
-#: `summary.json` fields every finished run has (`status` came later:
-#: a summary without it is read as `finished`), besides its accuracy
-#: (`final_accuracy`).
-SUMMARY_FIELDS = ("run_name", "epochs")
-#: The summary's keys that carry the evaluation split in their name, as
-#: templates of the split (`FINAL_ACCURACY.format("test")`).
-SPLIT_KEYS = FINAL_ACCURACY, BEST_ACCURACY, FINAL_LOSS = (
-    "final_{}_accuracy",
-    "best_{}_accuracy",
-    "final_{}_loss",
-)
-#: `summary.json` `status` values.
-FINISHED, DIVERGED = "finished", "diverged"
 
 
 class RunDirectoryError(UserError):
@@ -242,6 +239,40 @@ def check_resumable(config):
         )
 
 
+@contextlib.contextmanager
+def claim_run_directory(config, chief, data):
+    """Takes the run directory for this process, for as long as it trains.
+
+    The chief locks the run directory (`DirectoryLock`), checks again
+    that it can be resumed, now that the run is its own, and writes
+    `flags.txt` and `data.json`; a worker that is not the chief writes in
+    a temporary directory, removed at the end.
+
+    Args:
+        config: the run's `TrainConfig`.
+        chief: whether this process writes the run directory.
+        data: the contents of `data.json` (`data_record`).
+
+    Yields:
+        The directory this process writes the run in.
+    """
+    if not chief:
+        write_dir = tempfile.mkdtemp(prefix="bnorder_worker_")
+        try:
+            yield write_dir
+        finally:
+            shutil.rmtree(write_dir, ignore_errors=True)
+        return
+    run_dir = config.run_dir
+    with DirectoryLock(run_dir, "run"):
+        check_resumable(config)
+        write_config(run_dir, config)
+        write_atomically(
+            os.path.join(run_dir, DATA_FILE), dumps_strict(data, indent=2)
+        )
+        yield run_dir
+
+
 def read_config(run_dir):
     """The run's `TrainConfig`, read back from its `flags.txt`.
 
@@ -272,6 +303,28 @@ def flags_text(config):
 def write_config(run_dir, config):
     """Writes `config` to the run's `flags.txt`, atomically."""
     write_atomically(os.path.join(run_dir, FLAGS_FILE), flags_text(config))
+
+
+def data_record(config, train_data, test_data):
+    """The contents of the run's `data.json`.
+
+    What the run trained and evaluated on: the dataset, where it was read
+    from, its classes, the input shape, the example counts and the
+    normalisation (`Preprocessing.to_config()`), which a resumed run
+    reuses rather than measuring it again.
+    """
+    return {
+        "bnorder_tf_version": __version__,
+        "dataset": config.dataset,
+        "location": train_data.location,
+        "num_classes": train_data.num_classes,
+        "class_names": list(train_data.class_names or []) or None,
+        "input_shape": list(train_data.input_shape),
+        "preprocessing": train_data.preprocessing.to_config(),
+        "train_examples": train_data.num_examples,
+        "evaluation_split": evaluation_split(config),
+        "evaluation_examples": test_data.num_examples,
+    }
 
 
 def read_data_record(run_dir):
@@ -330,10 +383,9 @@ def truncate_logs(run_dir, first_epoch):
         ]
         if not first_epoch:
             kept = []
-        text_rows = kept
-        with open(history + ".tmp", "w", newline="") as f:
-            csv.writer(f).writerows(text_rows)
-        os.replace(history + ".tmp", history)
+        text = io.StringIO(newline="")
+        csv.writer(text).writerows(kept)
+        write_atomically(history, text.getvalue())
     stats = os.path.join(run_dir, STATS_FILE)
     if os.path.exists(stats):
         kept = []
@@ -378,6 +430,153 @@ def read_history(path):
             except ValueError:
                 columns[key].append(None)
     return columns
+
+
+def read_stats_records(run_dir):
+    """Every record of the run's `stats.jsonl`, in order (`[]` if none).
+
+    Raises:
+        MalformedFileError: a line that is not a JSON object.
+    """
+    path = os.path.join(run_dir, STATS_FILE)
+    if not os.path.exists(path):
+        return []
+    records = []
+    with open(path) as f:
+        for number, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+            except ValueError:
+                record = None
+            if not isinstance(record, dict):
+                raise MalformedFileError(
+                    f"{path}: line {number} is not a JSON object."
+                )
+            records.append(record)
+    return records
+
+
+def last_stats_record(run_dir):
+    """The last record of the run's `stats.jsonl`, or `None`."""
+    records = read_stats_records(run_dir)
+    return records[-1] if records else None
+
+
+# --- summary.json: its keys, how it is built and read ------------------------
+
+#: `summary.json` fields every finished run has (`status` came later:
+#: a summary without it is read as `finished`), besides its accuracy
+#: (`final_accuracy`).
+SUMMARY_FIELDS = ("run_name", "epochs")
+#: The summary's keys that carry the evaluation split in their name, as
+#: templates of the split (`FINAL_ACCURACY.format("test")`).
+SPLIT_KEYS = FINAL_ACCURACY, BEST_ACCURACY, FINAL_LOSS = (
+    "final_{}_accuracy",
+    "best_{}_accuracy",
+    "final_{}_loss",
+)
+#: `summary.json` `status` values.
+FINISHED, DIVERGED = "finished", "diverged"
+
+
+def evaluation_split(config):
+    """The split a run evaluates on: `"validation"` or `"test"`."""
+    return "validation" if config.validation_examples else "test"
+
+
+def last_value(history, column):
+    """The last committed value of a `history.csv` column, or `None`."""
+    return (history.get(column) or [None])[-1]
+
+
+def run_summary(
+    config,
+    history,
+    last_stats,
+    session,
+    *,
+    replicas,
+    data_location,
+    diverged_epoch,
+    data=None,
+    export_path=None,
+):
+    """The dict written to `summary.json`.
+
+    The accuracy and loss keys name the split they were measured on:
+    `final_test_accuracy` or, with `--validation_examples`,
+    `final_validation_accuracy`.
+
+    Args:
+        config: the run's `TrainConfig`.
+        history: dict from `history.csv` column to the committed values.
+        last_stats: the last `stats.jsonl` record, or `None`.
+        session: the `RunSession` with the run's time and image totals.
+        replicas: replicas in sync.
+        data_location: where the training data came from.
+        diverged_epoch: the epoch whose loss became NaN or infinite, or
+            `None`.
+        data: optional `LoadedData` of training: its classes and its
+            normalisation are recorded.
+        export_path: the exported model's directory (`None` on a worker
+            that is not the chief); a finished run records it last.
+
+    Returns:
+        The summary dict.
+    """
+    accuracies = history.get("val_accuracy", [])
+    diverged = diverged_epoch is not None
+    split = evaluation_split(config)
+    measured = not diverged and last_stats
+    summary = {
+        "bnorder_tf_version": __version__,
+        "backend": _tf_start.backend(),
+        "run_name": config.resolved_run_name,
+        "status": DIVERGED if diverged else FINISHED,
+        "diverged_epoch": diverged_epoch,
+        "dataset": config.dataset,
+        "data_source": data_location,
+        "num_classes": data.num_classes if data else None,
+        "preprocessing": data.preprocessing.to_config() if data else None,
+        "model": config.model,
+        "order": config.order,
+        "activation": config.activation,
+        "seed": config.seed,
+        # the split of the val_* columns and of the accuracy keys
+        "evaluation_split": split,
+        "epochs": len(accuracies),
+        FINAL_ACCURACY.format(split): (
+            None if diverged else last_value(history, "val_accuracy")
+        ),
+        BEST_ACCURACY.format(split): max(accuracies) if accuracies else None,
+        FINAL_LOSS.format(split): (
+            None if diverged else last_value(history, "val_loss")
+        ),
+        "stats": last_stats["model"] if measured else None,
+        # the epoch `stats`, `layer_stats` and `gradients` were measured in:
+        # the last one, unless early stopping ended the run in between
+        "stats_epoch": last_stats["epoch"] if measured else None,
+        "layer_stats": {} if diverged else _layer_scalars(last_stats),
+        "gradients": None if diverged else (last_stats or {}).get("gradients"),
+        "wall_seconds": session.wall_seconds(),
+        "train_images_per_second": session.images_per_second(),
+        "replicas": replicas,
+    }
+    if not diverged:  # a diverged run exports nothing
+        summary["export_path"] = export_path
+    return summary
+
+
+def _layer_scalars(stats_record):
+    if not stats_record:
+        return {}
+    keys = LAYER_VALUE_KEYS + LAYER_COUNT_KEYS
+    return {
+        name: {k: layer[k] for k in keys}
+        for name, layer in stats_record["layers"].items()
+    }
 
 
 def read_summary(run_dir):
@@ -444,35 +643,3 @@ def final_accuracy(summary):
         run that diverged.
     """
     return summary.get(_accuracy_key(summary))
-
-
-def read_stats_records(run_dir):
-    """Every record of the run's `stats.jsonl`, in order (`[]` if none).
-
-    Raises:
-        MalformedFileError: a line that is not a JSON object.
-    """
-    path = os.path.join(run_dir, STATS_FILE)
-    if not os.path.exists(path):
-        return []
-    records = []
-    with open(path) as f:
-        for number, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-            except ValueError:
-                record = None
-            if not isinstance(record, dict):
-                raise MalformedFileError(
-                    f"{path}: line {number} is not a JSON object."
-                )
-            records.append(record)
-    return records
-
-
-def last_stats_record(run_dir):
-    """The last record of the run's `stats.jsonl`, or `None`."""
-    records = read_stats_records(run_dir)
-    return records[-1] if records else None

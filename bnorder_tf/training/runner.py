@@ -1,17 +1,15 @@
-"""The runner: one training loop for every strategy, resumable runs.
+"""The runner: the epoch loop of every strategy, resumable runs.
 
 `run_training(config)` trains one model as the paper did (SGD with
 momentum, the learning rate multiplied by `lr_decay` at each milestone,
 weight decay in the regularizers) and leaves a self-describing run
-directory (see `bnorder_tf.training.run_dir`). Its steps come from the
-step engine (`bnorder_tf.training.steps`), whose compiled steps call
-`strategy.run` on a distributed dataset, so one-device, mirrored and
-multi-worker training share them (Keras's `fit` fails under
-MultiWorkerMirroredStrategy in Keras 3). The summary is built from the
-epochs' logs kept in memory. It drives the usual Keras callbacks
-(`CSVLogger`, `TensorBoard`, `ActivationStatsCallback`) and the progress
-(`EpochProgress`) and commits each epoch with a
-`tf.train.CheckpointManager` after its log rows (`EpochCheckpoint`).
+directory (`bnorder_tf.training.run_dir`). Its compiled steps
+(`bnorder_tf.training.steps`) call `strategy.run` on a distributed
+dataset, so one-device, mirrored and multi-worker training share them
+(Keras's `fit` fails under MultiWorkerMirroredStrategy in Keras 3). The
+data and the model come from `prepare`, the callbacks that commit each
+epoch from `callbacks`, the one-line errors from `faults`; the summary
+is built from the epochs' logs kept in memory.
 
 Faults it survives: a kill at any instant (rerun the command: it resumes
 after the last committed epoch, with the data order an uninterrupted run
@@ -21,10 +19,8 @@ becomes NaN or infinite (the run ends as `"status": "diverged"`).
 
 import contextlib
 import dataclasses
-import errno
 import math
 import os
-import re
 import shutil
 import tempfile
 import time
@@ -32,31 +28,15 @@ import time
 import keras
 import tensorflow as tf
 
-from bnorder_tf import _tf_start
 from bnorder_tf import data as data_lib
-from bnorder_tf.choices import DATASETS
 from bnorder_tf.data.replicas import distribute_dataset, release_in_background
-from bnorder_tf.data.sources import USER_PREFIX
-from bnorder_tf.data.user import UserData, as_user_data, user_source
-from bnorder_tf.errors import (
-    INTERRUPT_EXIT,
-    ConfigError,
-    Interrupted,
-    PeerLostError,
-    TrainingDivergedError,
-    WriteError,
-)
-from bnorder_tf.models import build_model
+from bnorder_tf.data.user import UserData
 from bnorder_tf.stats import ActivationStatsCallback
-from bnorder_tf.stats.metrics import (
-    LAYER_COUNT_KEYS,
-    LAYER_VALUE_KEYS,
-    MODEL_KEYS,
-)
+from bnorder_tf.training import prepare
 from bnorder_tf.training.callbacks import (
     EpochCheckpoint,
-    HistoryLogger,
-    ResumableEarlyStopping,
+    RunSession,
+    epoch_callbacks,
 )
 from bnorder_tf.training.config import TrainConfig
 from bnorder_tf.training.distribute import (
@@ -64,33 +44,26 @@ from bnorder_tf.training.distribute import (
     get_strategy,
     is_chief,
 )
-from bnorder_tf.training.progress import EpochProgress
+from bnorder_tf.training.faults import FAULTS, diverged_error, fault_error
+from bnorder_tf.training.progress import EpochProgress, announce
 from bnorder_tf.training.run_dir import (
-    BEST_ACCURACY,
     CHECKPOINT_DIR,
-    DATA_FILE,
-    DIVERGED,
-    FINAL_ACCURACY,
-    FINAL_LOSS,
-    FINISHED,
     HISTORY_FILE,
     MODEL_FILE,
     SUMMARY_FILE,
-    DirectoryLock,
     check_resumable,
     check_run_paths,
+    claim_run_directory,
+    data_record,
     dumps_strict,
-    final_accuracy,
-    history_columns,
+    evaluation_split,
     last_stats_record,
-    read_data_record,
+    last_value,
     read_history,
+    run_summary,
     truncate_logs,
     write_atomically,
-    write_config,
 )
-from bnorder_tf.training.steps import Trainer, make_optimizer
-from bnorder_tf.version import __version__
 
 
 @dataclasses.dataclass(frozen=True)
@@ -128,21 +101,9 @@ def run_training(
     The data is `config.dataset` (a built-in name, `tfds:<name>` or
     `folder:<path>`), or your own `tf.data` datasets given as `data`:
     `(train, test)` datasets of `(uint8 image [H, W, C], integer label)`,
-    one example at a time or batched, or a `bnorder_tf.data.UserData` that
-    also gives the number of classes, the input shape or the class names
-    (otherwise inferred: the largest label plus one, the images'
-    `element_spec`). The trainer measures their normalisation on `train`
-    once (recorded in the run's `data.json` and reused on resume),
-    shuffles and augments them as the built-in datasets, and the run
-    records its dataset as `user:<name>` (`UserData.name`, default
-    `user`) in place of `config.dataset`.
-
-    Resume with your own data: rerun the same call. The model, optimizer,
-    epoch and logs always resume; the remaining epochs see the batches an
-    uninterrupted run would have seen if your datasets yield the same
-    examples in the same order each time they are iterated (no unseeded
-    shuffle or random map of their own: the trainer shuffles with
-    `config.seed` and the epoch).
+    or a `bnorder_tf.data.UserData`, whose docstring says what the
+    trainer does with them and what resuming guarantees. The run records
+    its dataset as `user:<name>` (`UserData.name`, default `user`).
 
     Args:
         config: a `TrainConfig`.
@@ -189,20 +150,14 @@ def run_training(
     """
     if data is not None and datasets_override is not None:
         raise TypeError("Give data or datasets_override, not both.")
-    user = None
-    if data is not None:
-        user = as_user_data(data)
-        if not config.dataset.startswith(USER_PREFIX):
-            config = dataclasses.replace(
-                config, dataset=f"{USER_PREFIX}{user.name}"
-            )
+    config, user = prepare.user_data(config, data)
     check_run_paths(config)
     check_resumable(config)
     strategy = strategy_override or get_strategy(
         config.strategy, devices=list(config.devices) or None
     )
     check_global_batch(config.batch_size, strategy)
-    train_data, test_data = datasets_override or _load_data(config, user)
+    train_data, test_data = datasets_override or prepare.load_data(config, user)
     run = _Run(config, strategy, train_data, test_data, verbose)
     with run.claim_directory():
         return run.train()
@@ -230,7 +185,7 @@ class _Run:
         self.train_data = train_data
         self.test_data = test_data
         self.verbose = verbose
-        self.steps_per_epoch = _steps_per_epoch(config, train_data)
+        self.steps_per_epoch = prepare.steps_per_epoch(config, train_data)
         self.chief = is_chief(strategy)
         self.write_dir = None
         self.test_batches = test_data.dataset
@@ -239,166 +194,120 @@ class _Run:
 
     @contextlib.contextmanager
     def claim_directory(self):
-        """Locks the run directory (the chief) or makes a temporary one."""
-        run_dir = self.config.run_dir
-        if not self.chief:
-            self.write_dir = tempfile.mkdtemp(prefix="bnorder_worker_")
-            try:
-                yield
-            finally:
-                shutil.rmtree(self.write_dir, ignore_errors=True)
-            return
-        self.write_dir = run_dir
-        with DirectoryLock(run_dir, "run"):
-            check_resumable(self.config)  # again, now that the run is ours
-            write_config(run_dir, self.config)
-            write_atomically(
-                os.path.join(run_dir, DATA_FILE),
-                dumps_strict(
-                    data_record(self.config, self.train_data, self.test_data),
-                    indent=2,
-                ),
-            )
+        """Takes the run directory (`run_dir.claim_run_directory`)."""
+        record = data_record(self.config, self.train_data, self.test_data)
+        with claim_run_directory(self.config, self.chief, record) as where:
+            self.write_dir = where
             yield
 
     def train(self):
         """Builds or resumes the model, trains it and finishes the run."""
-        model, optimizer = _build(
+        trainer = prepare.build_trainer(
             self.config, self.strategy, self.train_data, self.steps_per_epoch
         )
-        trainer = Trainer(
-            model,
-            optimizer,
-            self.strategy,
-            self.config.batch_size,
-            jit_compile=self.config.jit_compile,
-        )
-        checkpoint, initial_epoch, history = self._resume(model, optimizer)
-        epochs = _Epochs(self, trainer, checkpoint, history)
+        epochs = _Epochs(self, trainer)
         if self.verbose:
-            _announce(self, initial_epoch)
+            announce(
+                self.config,
+                self.train_data.location,
+                self.strategy.num_replicas_in_sync,
+                epochs.initial_epoch,
+            )
         try:
-            diverged = epochs.run(range(initial_epoch, self.config.epochs))
-            summary = self._summary(history, epochs, diverged)
-            self._finish(model, summary)
+            diverged = epochs.train_remaining()
+            summary = self._finish(epochs, diverged)
             epochs.callbacks.on_train_end()
-        except (KeyboardInterrupt, Interrupted) as e:
-            raise _interrupted(
-                e, checkpoint.committed_epochs(), self.config.epochs
+        except FAULTS as e:
+            raise fault_error(
+                e,
+                committed=epochs.checkpoint.committed_epochs(),
+                epochs=self.config.epochs,
+                write_dir=self.write_dir,
+                strategy=self.strategy,
             ) from None
-        except (OSError, tf.errors.OpError) as e:
-            raise self._fault(e, checkpoint) from None
         shutil.rmtree(
             os.path.join(self.write_dir, CHECKPOINT_DIR), ignore_errors=True
         )
         if diverged is not None:
-            raise _diverged(diverged, self.config.run_dir)
-        return RunResult(model, summary, self.config.run_dir)
+            summary_path = os.path.join(self.config.run_dir, SUMMARY_FILE)
+            raise diverged_error(diverged, summary_path)
+        return RunResult(trainer.model, summary, self.config.run_dir)
 
-    def _resume(self, model, optimizer):
-        """Restores the last committed epoch, if any.
+    def _finish(self, epochs, diverged_epoch):
+        """Saves and exports a model that did not diverge, then the summary.
 
-        Returns:
-            `(checkpoint, initial_epoch, history)`: the `EpochCheckpoint`,
-            the number of committed epochs, and their `history.csv` rows
-            by column, read once: this session's rows are added in memory
-            as they are committed, and the summary is built from them.
+        The summary is written last: a summary marks a finished run. Its
+        wall time ends with the training, before the model is saved.
         """
-        checkpoint = EpochCheckpoint(
-            model, optimizer, os.path.join(self.write_dir, CHECKPOINT_DIR)
-        )
-        run_dir = self.config.run_dir
-        # every worker resumes from the chief's checkpoint
-        initial_epoch = checkpoint.restore(
-            os.path.join(run_dir, CHECKPOINT_DIR)
-        )
-        if self.chief:
-            truncate_logs(self.write_dir, initial_epoch)
-        history = read_history(os.path.join(run_dir, HISTORY_FILE))
-        return checkpoint, initial_epoch, history
-
-    def _fault(self, error, checkpoint):
-        """The one-line error for a fault of the machine, not of the code.
-
-        A lost peer of a multi-worker run becomes a `PeerLostError`, a
-        write the disk refused a `WriteError`; both say that the same
-        command resumes after the last committed epoch.
-
-        Raises:
-            The error itself for any other fault: a bug, which keeps its
-            traceback.
-        """
-        committed = checkpoint.committed_epochs()
-        lost = _lost_peers(error, self.strategy)
-        if lost is not None:
-            return PeerLostError(
-                f"{lost} of the multi-worker run stopped; restart every "
-                "worker with the same command: the run resumes after epoch "
-                f"{committed}."
+        epochs.session.stop()
+        model = epochs.trainer.model
+        export_path = None
+        if diverged_epoch is None:
+            model.save(os.path.join(self.write_dir, MODEL_FILE))
+            accuracy = last_value(epochs.history, "val_accuracy")
+            export_path = _export(
+                self.config, model, self.test_data, accuracy, self.chief
             )
-        cause = _disk_error_cause(error)
-        if cause is None:
-            raise error
-        where = getattr(error, "filename", None) or type(error).__name__
-        return WriteError(
-            f"writing the run in {self.write_dir} failed: {cause} ({where}); "
-            "free space or fix permissions, then the same command resumes "
-            f"after epoch {committed}."
-        )
-
-    def _summary(self, history, epochs, diverged_epoch):
-        last_stats = epochs.stats.last_result if epochs.stats else None
-        if last_stats is None:
-            last_stats = last_stats_record(self.write_dir)
-        return run_summary(
+        summary = run_summary(
             self.config,
-            history,
-            last_stats,
-            epochs.checkpoint.session,
+            epochs.history,
+            epochs.last_stats(),
+            epochs.session,
             replicas=self.strategy.num_replicas_in_sync,
             data_location=self.train_data.location,
             diverged_epoch=diverged_epoch,
             data=self.train_data,
+            export_path=export_path,
         )
-
-    def _finish(self, model, summary):
-        """Saves and exports a model that did not diverge, then the summary.
-
-        The summary is written last: a summary marks a finished run.
-        """
-        if summary["status"] == FINISHED:
-            model.save(os.path.join(self.write_dir, MODEL_FILE))
-            _export(self.config, model, self.test_data, summary, self.chief)
         write_atomically(
             os.path.join(self.write_dir, SUMMARY_FILE),
             dumps_strict(summary, indent=2),
         )
+        return summary
 
 
 class _Epochs:
-    """The epoch loop: trains, evaluates and commits each epoch.
+    """The epoch loop: resumes, then trains, evaluates and commits epochs.
 
-    An epoch is committed by its callbacks, in this order: the statistics
-    (appended to `stats.jsonl`), the history row, TensorBoard, early
-    stopping, and the checkpoint last, so that a checkpoint always comes
-    after its epoch's rows. An epoch whose statistics are measured takes
-    its evaluation from the statistics pass (one read of the evaluation
-    set for both); the other epochs evaluate alone.
+    An epoch is committed by its callbacks (`epoch_callbacks`). An epoch
+    whose statistics are measured takes its evaluation from the
+    statistics pass (one read of the evaluation set for both); the other
+    epochs evaluate alone. The committed epochs' logs are read once, on
+    resume; this session's are kept in memory as they are committed.
 
-    Args:
+    Attributes:
         run: the `_Run`.
         trainer: its `Trainer`.
-        checkpoint: its `EpochCheckpoint`, restored.
-        history: dict from column to values of the committed epochs;
-            each epoch's logs are appended once its callbacks ran.
+        session: the `RunSession`: the run's time and images.
+        checkpoint: the `EpochCheckpoint`, restored.
+        initial_epoch: the epochs committed before this session.
+        history: dict from `history.csv` column to the committed epochs'
+            values.
+        stats: the `ActivationStatsCallback`, or `None`.
+        callbacks: the `keras.callbacks.CallbackList`.
     """
 
-    def __init__(self, run, trainer, checkpoint, history):
-        self.run_state = run
+    def __init__(self, run, trainer):
+        self.run = run
         self.trainer = trainer
-        self.checkpoint = checkpoint
-        self.history = history
-        callbacks = _callbacks(run, checkpoint, history)
+        self.session = RunSession()
+        self.checkpoint = EpochCheckpoint(
+            trainer.model,
+            trainer.optimizer,
+            os.path.join(run.write_dir, CHECKPOINT_DIR),
+            session=self.session,
+        )
+        self._resume()
+        callbacks = epoch_callbacks(
+            run.config,
+            run.write_dir,
+            self.checkpoint,
+            committed_accuracies=self.history.get("val_accuracy", []),
+            stats_dataset=run.test_batches,
+            gradient_dataset=run.train_data.dataset.take(run.steps_per_epoch),
+            averaged_blocks=prepare.averaged_blocks(run.config, run.train_data),
+            write_files=run.chief,
+        )
         self.stats = next(
             (c for c in callbacks if isinstance(c, ActivationStatsCallback)),
             None,
@@ -422,8 +331,29 @@ class _Epochs:
         )
         self.distributed_test = trainer.distribute_eval(run.test_batches)
 
-    def run(self, epochs):
-        """Trains and commits `epochs` (a range).
+    def _resume(self):
+        """Restores the last committed epoch, if any, and reads its logs.
+
+        Every worker restores the chief's checkpoint; the chief cuts its
+        logs back to the committed epochs.
+        """
+        run_dir, write_dir = self.run.config.run_dir, self.run.write_dir
+        self.initial_epoch = self.checkpoint.restore(
+            os.path.join(run_dir, CHECKPOINT_DIR)
+        )
+        self.session.start()  # on top of the totals restored
+        if self.run.chief:
+            truncate_logs(write_dir, self.initial_epoch)
+        self.history = read_history(os.path.join(run_dir, HISTORY_FILE))
+        self._resumed_stats = last_stats_record(write_dir)
+
+    def last_stats(self):
+        """The last statistics record: this session's, else the resumed one."""
+        measured = self.stats.last_result if self.stats else None
+        return self._resumed_stats if measured is None else measured
+
+    def train_remaining(self):
+        """Trains and commits the epochs after `initial_epoch`.
 
         Returns:
             The epoch in which the loss became NaN or infinite (training
@@ -432,7 +362,7 @@ class _Epochs:
         model = self.trainer.model
         model.stop_training = False
         self.callbacks.on_train_begin()
-        for epoch in epochs:
+        for epoch in range(self.initial_epoch, self.run.config.epochs):
             if model.stop_training:  # early stopping, before or after resume
                 break
             self.callbacks.on_epoch_begin(epoch)
@@ -455,7 +385,7 @@ class _Epochs:
 
     def _train(self, epoch):
         """One epoch's training steps; returns its loss and accuracy."""
-        run, trainer = self.run_state, self.trainer
+        run, trainer = self.run, self.trainer
         dataset = _epoch_batches(run.train_data, epoch, run.steps_per_epoch)
         # the only reference, so that its release can wait off this thread
         iterators = [iter(distribute_dataset(run.strategy, dataset))]
@@ -474,9 +404,10 @@ class _Epochs:
             self.callbacks.on_train_batch_end(first + count - 1)
         release_in_background(iterators)
         logs = {k: float(v) for k, v in trainer.train_metrics.result().items()}
-        session = self.checkpoint.session
-        session.train_seconds += time.perf_counter() - start
-        session.trained_images += steps * trainer.global_batch_size
+        self.session.add_training(
+            seconds=time.perf_counter() - start,
+            images=steps * trainer.global_batch_size,
+        )
         return logs
 
     def _evaluate(self, epoch):
@@ -494,283 +425,10 @@ def _finite(logs):
     return all(math.isfinite(v) for v in logs.values())
 
 
-#: The errors with which a disk refuses a write.
-_DISK_ERRNOS = (
-    errno.ENOSPC,
-    errno.EDQUOT,
-    errno.EROFS,
-    errno.EACCES,
-    errno.EPERM,
-    errno.EFBIG,
-)
-
-
-def _disk_error_cause(error):
-    """The OS's words for a write the disk refused, or `None`.
-
-    The words are e.g. `"No space left on device"`; any other error gives
-    `None`. TensorFlow's file errors (a checkpoint's `SaveV2`) carry the
-    same words in their message.
-    """
-    if isinstance(error, OSError):
-        return os.strerror(error.errno) if error.errno in _DISK_ERRNOS else None
-    message = str(error)
-    for number in _DISK_ERRNOS:
-        if os.strerror(number) in message:
-            return os.strerror(number)
-    return None
-
-
-#: A task as TensorFlow names it in an error, not followed by a device
-#: (the failing op's own device names this process's task).
-_TASK = re.compile(r"/job:(\w+)(?:/replica:\d+)?/task:(\d+)(?!\d)(?!/device)")
-
-
-def _lost_peers(error, strategy):
-    """Names the peer tasks a multi-worker run lost, or `None`.
-
-    A peer that dies aborts the others' collective ops with an
-    `UnavailableError`: its connection reset, or, once it stops sending
-    heartbeats, the coordination service's list of unhealthy tasks. In a
-    run of one worker an `UnavailableError` is something else.
-
-    Args:
-        error: the exception training raised.
-        strategy: the run's `tf.distribute.Strategy`.
-
-    Returns:
-        `"worker task 1"` (or several, joined by "and"; `"a peer task"`
-        when the error names none), or `None` for any other error.
-    """
-    if not isinstance(error, tf.errors.UnavailableError):
-        return None
-    resolver = getattr(strategy, "cluster_resolver", None)
-    if resolver is None or not resolver.cluster_spec().as_dict():
-        return None
-    own = (resolver.task_type, str(resolver.task_id))
-    tasks = [task for task in _TASK.findall(str(error)) if task != own]
-    names = [f"{job} task {index}" for job, index in dict.fromkeys(tasks)]
-    return " and ".join(names) or "a peer task"
-
-
-def _interrupted(error, committed, epochs):
-    """The one-line `Interrupted` for Ctrl-C or SIGTERM.
-
-    It says where the same command resumes (epochs counted from 1, as the
-    progress bar does).
-    """
-    exit_code = getattr(error, "exit_code", INTERRUPT_EXIT)
-    if committed >= epochs:
-        where = (
-            "interrupted after the last epoch, while finishing the run; "
-            "the same command finishes it (every epoch is committed)."
-        )
-    elif committed == 0:
-        where = (
-            f"interrupted in epoch 1/{epochs}; no epoch was committed, so "
-            "the same command starts the run again."
-        )
-    else:
-        where = (
-            f"interrupted in epoch {committed + 1}/{epochs}; the same "
-            f"command resumes after epoch {committed}."
-        )
-    return Interrupted(where, exit_code)
-
-
-def _diverged(epoch, run_dir):
-    return TrainingDivergedError(
-        f"training diverged in epoch {epoch} (the loss became NaN or "
-        f"infinite); {os.path.join(run_dir, SUMMARY_FILE)} records it and "
-        "nothing was exported: try a lower --learning_rate."
-    )
-
-
-def _announce(run, initial_epoch):
-    config = run.config
-    print(
-        f"bnorder_tf: {config.model} ({config.order}, "
-        f"{config.activation}, width {config.width:g}) on "
-        f"{config.dataset} from {run.train_data.location}, strategy "
-        f"{config.strategy} with {run.strategy.num_replicas_in_sync} "
-        f"replica(s); run directory {config.run_dir}",
-        flush=True,
-    )
-    if initial_epoch:
-        print(f"Resuming after epoch {initial_epoch}.", flush=True)
-
-
 def _epoch_batches(train_data, epoch, steps_per_epoch):
     make = train_data.for_epoch
     dataset = make(epoch) if make else train_data.dataset
     return dataset.take(steps_per_epoch)
-
-
-def _load_data(config, user=None):
-    """The training split and the evaluation split (`_evaluation_split`).
-
-    Both come from one source, so that the normalisation of a `tfds:`,
-    `folder:` or user dataset is measured once; a resumed run reuses the
-    one its `data.json` recorded.
-    """
-    preprocessing = None
-    record = read_data_record(config.run_dir)
-    if (
-        record is not None
-        and record.get("dataset") == config.dataset
-        and config.dataset not in DATASETS
-    ):
-        preprocessing = data_lib.Preprocessing.from_config(
-            record["preprocessing"]
-        )
-    if user is not None:
-        source = user_source(user, preprocessing)
-    else:
-        source = data_lib.get_source(
-            config.dataset,
-            config.data_dir,
-            image_size=config.image_size,
-            preprocessing=preprocessing,
-        )
-    load = dict(
-        batch_size=config.batch_size,
-        seed=config.seed,
-        validation_examples=config.validation_examples,
-    )
-    return (
-        data_lib.load(source, "train", **load),
-        data_lib.load(source, evaluation_split(config), **load),
-    )
-
-
-def data_record(config, train_data, test_data):
-    """The contents of the run's `data.json`.
-
-    What the run trained and evaluated on: the dataset, where it was read
-    from, its classes, the input shape, the example counts and the
-    normalisation (`Preprocessing.to_config()`), which a resumed run
-    reuses rather than measuring it again.
-    """
-    return {
-        "bnorder_tf_version": __version__,
-        "dataset": config.dataset,
-        "location": train_data.location,
-        "num_classes": train_data.num_classes,
-        "class_names": list(train_data.class_names or []) or None,
-        "input_shape": list(train_data.input_shape),
-        "preprocessing": train_data.preprocessing.to_config(),
-        "train_examples": train_data.num_examples,
-        "evaluation_split": evaluation_split(config),
-        "evaluation_examples": test_data.num_examples,
-    }
-
-
-def evaluation_split(config):
-    """The split a run evaluates on: `"validation"` or `"test"`."""
-    return "validation" if config.validation_examples else "test"
-
-
-def _steps_per_epoch(config, train_data):
-    steps = train_data.num_examples // config.batch_size
-    if config.steps_per_epoch:
-        steps = min(steps, config.steps_per_epoch)
-    if steps < 1:
-        raise ConfigError(
-            f"{config.dataset} has {train_data.num_examples} training "
-            f"examples, fewer than one batch of {config.batch_size}: lower "
-            "--batch_size."
-        )
-    return steps
-
-
-#: Keras's dtype policy for each `--mixed_precision`.
-_POLICIES = {
-    "none": "float32",
-    "float16": "mixed_float16",
-    "bfloat16": "mixed_bfloat16",
-}
-
-
-def _build(config, strategy, train_data, steps_per_epoch):
-    """The model and its built optimizer, under the strategy's scope."""
-    keras.utils.set_random_seed(config.seed)
-    keras.mixed_precision.set_global_policy(_POLICIES[config.mixed_precision])
-    with strategy.scope():
-        model = build_model(
-            config.model,
-            order=config.order,
-            activation=config.activation,
-            num_classes=train_data.num_classes,
-            input_shape=train_data.input_shape,
-            width=config.width,
-            weight_decay=config.weight_decay,
-            bn_gamma_decay=config.bn_gamma_decay,
-            bn_beta_decay=config.bn_beta_decay,
-            fc_bn=config.fc_bn_value,
-            kernel_initializer=config.kernel_initializer,
-            bn_synchronized=(
-                config.sync_bn and strategy.num_replicas_in_sync > 1
-            ),
-        )
-        optimizer = make_optimizer(config, steps_per_epoch)
-        optimizer.build(model.trainable_variables)
-        model.optimizer = optimizer
-    return model, optimizer
-
-
-def _callbacks(run, checkpoint, history):
-    """The run's callbacks, in the order an epoch is committed.
-
-    The statistics (appended to stats.jsonl), the history row,
-    TensorBoard, early stopping (given the committed epochs' accuracies),
-    and the checkpoint last.
-    """
-    config, write_dir = run.config, run.write_dir
-    callbacks = []
-    if config.stats_every:
-        callbacks.append(
-            ActivationStatsCallback(
-                run.test_batches,
-                every=config.stats_every,
-                log_dir=write_dir,
-                gradient_dataset=run.train_data.dataset.take(
-                    run.steps_per_epoch
-                ),
-                gradient_batches=config.gradient_batches,
-                histogram_bins=config.histogram_bins,
-                histogram_every=config.histogram_every,
-                averaged_blocks=_averaged_blocks(config, run.train_data),
-                write_files=run.chief,
-                evaluate=True,  # a measured epoch's evaluation, in one pass
-                precision=config.stats_precision,
-            )
-        )
-    columns = history_columns(config.stats_every, MODEL_KEYS)
-    callbacks += [
-        HistoryLogger(os.path.join(write_dir, HISTORY_FILE), columns),
-        keras.callbacks.TensorBoard(
-            os.path.join(write_dir, "tensorboard"), write_graph=False
-        ),
-    ]
-    if config.early_stopping:
-        callbacks.append(
-            ResumableEarlyStopping(
-                config.early_stopping, history.get("val_accuracy", [])
-            )
-        )
-    return callbacks + [checkpoint]  # last: the epoch's rows are written
-
-
-def _averaged_blocks(config, train_data):
-    """`config.averaged_blocks`, with `auto` decided by the input size.
-
-    For a dataset that is not built in, as the paper's choice for the
-    built-in ones: conv blocks only above 32x32 inputs (where VGG's FC
-    blocks have no BN), all blocks otherwise.
-    """
-    if config.model_stats_blocks != "auto" or config.dataset in DATASETS:
-        return config.averaged_blocks
-    return "conv" if max(train_data.input_shape[:2]) > 32 else "all"
 
 
 def _executions(steps, steps_per_execution):
@@ -782,105 +440,34 @@ def _executions(steps, steps_per_execution):
         yield first, min(steps_per_execution, steps - first)
 
 
-def _layer_scalars(stats_record):
-    if not stats_record:
-        return {}
-    keys = LAYER_VALUE_KEYS + LAYER_COUNT_KEYS
-    return {
-        name: {k: layer[k] for k in keys}
-        for name, layer in stats_record["layers"].items()
-    }
+def _export(config, model, test_data, accuracy, chief):
+    """Exports the model as the next version of `savedmodels/<run name>/`.
 
-
-def run_summary(
-    config,
-    history,
-    last_stats,
-    session,
-    *,
-    replicas,
-    data_location,
-    diverged_epoch,
-    data=None,
-):
-    """The dict written to `summary.json`.
-
-    The accuracy and loss keys name the split they were measured on:
-    `final_test_accuracy` or, with `--validation_examples`,
-    `final_validation_accuracy`.
-
-    Args:
-        config: the run's `TrainConfig`.
-        history: dict from `history.csv` column to the committed values.
-        last_stats: the last `stats.jsonl` record, or `None`.
-        session: the `RunSession` with the run's time and image totals.
-        replicas: replicas in sync.
-        data_location: where the training data came from.
-        diverged_epoch: the epoch whose loss became NaN or infinite, or
-            `None`.
-        data: optional `LoadedData` of training: its classes and its
-            normalisation are recorded.
+    Its metadata records the run's flags and final `accuracy`. A worker
+    that is not the chief exports to a temporary directory, which it
+    removes.
 
     Returns:
-        The summary dict.
+        The version's directory, or `None` on a worker not the chief.
     """
-    accuracies = history.get("val_accuracy", [])
-    diverged = diverged_epoch is not None
-    split = evaluation_split(config)
-    last_accuracy = accuracies[-1] if accuracies else None
-    last_loss = (history.get("val_loss") or [None])[-1]
-    measured = not diverged and last_stats
-    return {
-        "bnorder_tf_version": __version__,
-        "backend": _tf_start.backend(),
-        "run_name": config.resolved_run_name,
-        "status": DIVERGED if diverged else FINISHED,
-        "diverged_epoch": diverged_epoch,
-        "dataset": config.dataset,
-        "data_source": data_location,
-        "num_classes": data.num_classes if data else None,
-        "preprocessing": data.preprocessing.to_config() if data else None,
-        "model": config.model,
-        "order": config.order,
-        "activation": config.activation,
-        "seed": config.seed,
-        # the split of the val_* columns and of the accuracy keys
-        "evaluation_split": split,
-        "epochs": len(accuracies),
-        FINAL_ACCURACY.format(split): None if diverged else last_accuracy,
-        BEST_ACCURACY.format(split): max(accuracies) if accuracies else None,
-        FINAL_LOSS.format(split): None if diverged else last_loss,
-        "stats": last_stats["model"] if measured else None,
-        # the epoch `stats`, `layer_stats` and `gradients` were measured in:
-        # the last one, unless early stopping ended the run in between
-        "stats_epoch": last_stats["epoch"] if measured else None,
-        "layer_stats": {} if diverged else _layer_scalars(last_stats),
-        "gradients": None if diverged else (last_stats or {}).get("gradients"),
-        "wall_seconds": session.wall_seconds(),
-        "train_images_per_second": session.images_per_second(),
-        "replicas": replicas,
-    }
-
-
-def _export(config, model, test, summary, chief):
     from bnorder_tf.serving.export import export_savedmodel
 
     export_dir = config.export_dir if chief else tempfile.mkdtemp()
-    split = evaluation_split(config)
     path = export_savedmodel(
         model,
         export_dir,
         config.resolved_run_name,
-        preprocessing=test.preprocessing,
-        class_names=test.class_names,
+        preprocessing=test_data.preprocessing,
+        class_names=test_data.class_names,
         metadata={
             "flags": config.to_flags().splitlines(),
-            f"{split}_accuracy": final_accuracy(summary),
+            f"{evaluation_split(config)}_accuracy": accuracy,
         },
     )
-    summary["export_path"] = path if chief else None
-    if not chief:
-        shutil.rmtree(export_dir, ignore_errors=True)
+    if chief:
+        return path
+    shutil.rmtree(export_dir, ignore_errors=True)
+    return None
 
 
-__all__ = ["RunResult", "evaluation_split", "run_summary", "run_training"]
+__all__ = ["RunResult", "run_training"]
