@@ -136,9 +136,9 @@ def _setting_name():
     return TrainConfig.from_flags_text("--learning_rat=0.1", "f.flags")
 
 
-#: (case, call, the unknown name, one valid name, pending file or None)
-CASES = [
 #: (case, call, the unknown name, one valid name, the file that checks it)
+CASES = [
+    ("model", lambda: _model(name="vgg99"), "vgg99", "vgg11", None),
     ("order", lambda: _model(order="after"), "after", "swap", None),
     ("activation", _activation, "sigmoidal", "tanh", None),
     (

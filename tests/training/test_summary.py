@@ -1,7 +1,8 @@
 """summary.json: its keys in their order, and the run's time over sessions.
 
 `run_dir.run_summary` builds the summary once, with everything in it;
-the reader (`run_dir.read_summary`) is tested in `tests/training/test_run_dir.py`.
+the reader (`run_dir.read_summary`) is tested in
+`tests/training/test_run_dir.py`.
 """
 
 import keras
