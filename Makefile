@@ -32,10 +32,14 @@ test: install fashion-mnist
 	$(PY) -m compileall -q bnorder_tf trainers tuning tests
 	$(PY) -m pytest -ra -n auto --dist worksteal
 
-# The numerics-sensitive tests (statistics, blocks, layers, models) and
-# the resume-equals-no-kill guarantee with
-# oneDNN off: the Eigen kernels TensorFlow runs on CPUs without AVX-512.
-NUMERICS_TESTS := tests/stats tests/layers tests/models \
+# The numerics-sensitive tests with oneDNN off (the Eigen kernels
+# TensorFlow runs on CPUs without AVX-512): the statistics against their
+# NumPy/SciPy references (engine, moments, taps), the layers and models,
+# and the resume-equals-no-kill guarantee. The callback and precision
+# tests feed the same engine through fit and mixed precision; they run
+# in the first mode only.
+NUMERICS_TESTS := tests/stats/test_engine.py tests/stats/test_moments.py \
+	tests/stats/test_taps.py tests/layers tests/models \
 	tests/training/test_faults.py::test_resumed_run_equals_an_uninterrupted_one
 
 test-eigen: install
