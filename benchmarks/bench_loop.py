@@ -37,8 +37,7 @@ import tensorflow as tf  # noqa: E402
 
 from bnorder_tf import data  # noqa: E402
 from bnorder_tf.models import build_model  # noqa: E402
-from bnorder_tf.training import distribute  # noqa: E402
-from bnorder_tf.training import runner as training  # noqa: E402
+from bnorder_tf.training import distribute, runner  # noqa: E402
 from bnorder_tf.training.config import TrainConfig  # noqa: E402
 from bnorder_tf.training.steps import Trainer, make_optimizer  # noqa: E402
 
@@ -74,7 +73,7 @@ def run_seconds(network, steps, epochs):
     """Training seconds of a `run_training` of `epochs` epochs."""
     with tempfile.TemporaryDirectory() as directory:
         config = config_for(network, steps, epochs, directory)
-        summary = training.run_training(config, verbose=0).summary
+        summary = runner.run_training(config, verbose=0).summary
     images = steps * BATCH * epochs
     return images / summary["train_images_per_second"]
 
