@@ -40,6 +40,8 @@ these fails there with that message instead of deep inside a run.
 """
 
 import functools
+import threading
+import time
 
 import keras
 import tensorflow as tf
@@ -222,6 +224,111 @@ def _search_is_over(oracle):
     return _kt_synchronized(over)(oracle)
 
 
+class _Contacts:
+    """When each running trial and each worker was last heard of.
+
+    The servicer's threads record the contacts (`seen`), the chief's loop
+    looks for the silent ones (`lost`).
+    """
+
+    def __init__(self):
+        self._last = {}  # trial id or ("tuner", tuner id) -> monotonic time
+        self._lock = threading.Lock()
+
+    def seen(self, key):
+        with self._lock:
+            self._last[key] = time.monotonic()
+
+    def lost(self, oracle, lost_after):
+        """The workers silent for more than `lost_after` seconds.
+
+        A worker running a trial is lost when its trial has been silent
+        that long, a worker between trials when it has. Their contacts
+        are forgotten.
+
+        Args:
+            oracle: the chief's keras-tuner oracle.
+            lost_after: seconds of silence after which a worker is lost.
+
+        Returns:
+            A list of tuner ids.
+        """
+        now = time.monotonic()
+        running = dict(oracle.ongoing_trials)
+        idle = set(oracle.tuner_ids) - set(running)
+        lost = []
+        with self._lock:
+            for tuner_id, trial in running.items():
+                # a worker between two trials is idle from now on
+                self._last[("tuner", tuner_id)] = now
+                last = self._last.setdefault(trial.trial_id, now)
+                if now - last > lost_after:
+                    self._last.pop(trial.trial_id)
+                    lost.append(tuner_id)
+            for tuner_id in idle:
+                last = self._last.setdefault(("tuner", tuner_id), now)
+                if now - last > lost_after:
+                    self._last.pop(("tuner", tuner_id))
+                    lost.append(tuner_id)
+        return lost
+
+
+def _contact_recording_servicer(oracle, contacts):
+    """keras-tuner's `OracleServicer` of `oracle`, recording in `contacts`.
+
+    A worker's `CreateTrial` is a contact of the worker and of the trial
+    it gets; `UpdateTrial` and `GetTrial` are contacts of the trial.
+    """
+    from keras_tuner.src.distribute import oracle_chief
+
+    class Servicer(oracle_chief.OracleServicer):
+        def CreateTrial(self, request, context):
+            contacts.seen(("tuner", request.tuner_id))
+            response = super().CreateTrial(request, context)
+            contacts.seen(response.trial.trial_id)
+            return response
+
+        def UpdateTrial(self, request, context):
+            contacts.seen(request.trial_id)
+            return super().UpdateTrial(request, context)
+
+        def GetTrial(self, request, context):
+            contacts.seen(request.trial_id)
+            return super().GetTrial(request, context)
+
+    return Servicer(oracle)
+
+
+def _started_oracle_server(servicer, address):
+    """A started gRPC server of `servicer`, listening on `address`.
+
+    Raises:
+        OSError: `address` cannot be listened on.
+    """
+    from concurrent import futures
+
+    import grpc
+    from keras_tuner.src import protos
+
+    # several threads, so that a heartbeat is not queued behind a slow
+    # `CreateTrial` (the oracle's own lock orders the calls that change it)
+    # and without SO_REUSEPORT, which would let a second chief listen on
+    # the same port and take half the workers' calls
+    server = grpc.server(
+        futures.ThreadPoolExecutor(max_workers=4),
+        options=[("grpc.so_reuseport", 0)],
+    )
+    protos.get_service_grpc().add_OracleServicer_to_server(servicer, server)
+    try:
+        bound = server.add_insecure_port(address)
+    except RuntimeError as e:
+        raise OSError(str(e)) from None
+    if not bound:
+        raise OSError(f"cannot listen on {address}")
+    server.start()
+    return server
+
+
 def serve_oracle(oracle, address, lost_after, on_lost, poll=0.25):
     """Serves `oracle` to keras-tuner's workers until the search is over.
 
@@ -246,74 +353,13 @@ def serve_oracle(oracle, address, lost_after, on_lost, poll=0.25):
         OSError: `address` cannot be listened on (in use, not this
             machine's).
     """
-    import threading
-    import time
-    from concurrent import futures
-
-    import grpc
-    from keras_tuner.src import protos
-    from keras_tuner.src.distribute import oracle_chief
-
-    contacts = {}  # trial id or ("tuner", tuner id) -> monotonic time
-    lock = threading.Lock()
-
-    def seen(key):
-        with lock:
-            contacts[key] = time.monotonic()
-
-    class Servicer(oracle_chief.OracleServicer):
-        def CreateTrial(self, request, context):
-            seen(("tuner", request.tuner_id))
-            response = super().CreateTrial(request, context)
-            seen(response.trial.trial_id)
-            return response
-
-        def UpdateTrial(self, request, context):
-            seen(request.trial_id)
-            return super().UpdateTrial(request, context)
-
-        def GetTrial(self, request, context):
-            seen(request.trial_id)
-            return super().GetTrial(request, context)
-
-    servicer = Servicer(oracle)
-    # several threads, so that a heartbeat is not queued behind a slow
-    # `CreateTrial` (the oracle's own lock orders the calls that change it)
-    # and without SO_REUSEPORT, which would let a second chief listen on
-    # the same port and take half the workers' calls
-    server = grpc.server(
-        futures.ThreadPoolExecutor(max_workers=4),
-        options=[("grpc.so_reuseport", 0)],
-    )
-    protos.get_service_grpc().add_OracleServicer_to_server(servicer, server)
-    try:
-        bound = server.add_insecure_port(address)
-    except RuntimeError as e:
-        raise OSError(str(e)) from None
-    if not bound:
-        raise OSError(f"cannot listen on {address}")
-    server.start()
+    contacts = _Contacts()
+    servicer = _contact_recording_servicer(oracle, contacts)
+    server = _started_oracle_server(servicer, address)
     try:
         while True:
             time.sleep(poll)
-            now = time.monotonic()
-            running = dict(oracle.ongoing_trials)
-            idle = set(oracle.tuner_ids) - set(running)
-            lost = []
-            with lock:
-                for tuner_id, trial in running.items():
-                    # a worker between two trials is idle from now on
-                    contacts[("tuner", tuner_id)] = now
-                    last = contacts.setdefault(trial.trial_id, now)
-                    if now - last > lost_after:
-                        contacts.pop(trial.trial_id)
-                        lost.append(tuner_id)
-                for tuner_id in idle:
-                    last = contacts.setdefault(("tuner", tuner_id), now)
-                    if now - last > lost_after:
-                        contacts.pop(("tuner", tuner_id))
-                        lost.append(tuner_id)
-            for tuner_id in lost:
+            for tuner_id in contacts.lost(oracle, lost_after):
                 on_lost(tuner_id, requeue_trial(oracle, tuner_id))
             if servicer.stop_triggered and _search_is_over(oracle):
                 break

@@ -122,7 +122,35 @@ def load(
         source = get_source(name, data_dir, image_size=image_size)
     raw, num_examples = _split(source, split, validation_examples)
     training = split == "train" if training is None else training
-    drop_remainder = training if drop_remainder is None else drop_remainder
+    return _pipeline(
+        source,
+        raw,
+        num_examples,
+        training=training,
+        seed=seed,
+        shuffle_buffer=shuffle_buffer,
+        batch_size=batch_size,
+        drop_remainder=training if drop_remainder is None else drop_remainder,
+    )
+
+
+def _pipeline(
+    source,
+    raw,
+    num_examples,
+    *,
+    training,
+    seed,
+    shuffle_buffer,
+    batch_size,
+    drop_remainder,
+):
+    """The `LoadedData` of a split's `num_examples` raw examples.
+
+    A split of at most 100,000 examples is cached after its first pass,
+    unless its source holds it in memory already. A training split is
+    shuffled and augmented anew each epoch (`_augmented_epoch`).
+    """
     preprocessing = source.preprocessing
     examples = raw
     if num_examples <= 100_000 and not source.in_memory:
@@ -140,15 +168,7 @@ def load(
         dataset = for_epoch(0)
     else:
         for_epoch = None
-        dataset = _batched(
-            examples.map(
-                tf.autograph.experimental.do_not_convert(
-                    lambda image, label: (preprocessing.apply(image), label)
-                ),
-                num_parallel_calls=tf.data.AUTOTUNE,
-            ),
-            **batching,
-        )
+        dataset = _preprocessed_epoch(examples, preprocessing, **batching)
     return LoadedData(
         dataset=dataset,
         num_classes=source.num_classes,
@@ -165,6 +185,20 @@ def load(
 def _batched(dataset, batch_size, drop_remainder):
     dataset = dataset.batch(batch_size, drop_remainder=drop_remainder)
     return dataset.prefetch(tf.data.AUTOTUNE)
+
+
+def _preprocessed_epoch(examples, preprocessing, batch_size, drop_remainder):
+    """An epoch of a split not trained on: in order, preprocessed, batched."""
+    return _batched(
+        examples.map(
+            tf.autograph.experimental.do_not_convert(
+                lambda image, label: (preprocessing.apply(image), label)
+            ),
+            num_parallel_calls=tf.data.AUTOTUNE,
+        ),
+        batch_size,
+        drop_remainder,
+    )
 
 
 def _augmented_epoch(

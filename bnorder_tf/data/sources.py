@@ -632,6 +632,35 @@ def _tfds_splits(builder, spec):
     return {"train": f"train[:{kept}%]", "test": f"train[{kept}%:]"}
 
 
+def _tfds_raw_shape(spec, image_feature, image_size):
+    """`(raw_shape, resize)` of a tfds image feature.
+
+    `raw_shape` is the `(H, W, C)` of the images the source yields (each
+    `image_size x image_size` when it is given); `resize` says whether the
+    stored images need resizing to it.
+
+    Raises:
+        ConfigError: the images are not uint8, have no fixed number of
+            channels, or have different sizes and `image_size` is `None`.
+    """
+    if np.dtype(image_feature.np_dtype) != np.uint8:
+        raise ConfigError(
+            f"--dataset={spec}: its images are {image_feature.np_dtype} "
+            "values; the trainer takes uint8 images."
+        )
+    height, width, channels = image_feature.shape
+    if channels is None:
+        raise ConfigError(
+            f"--dataset={spec}: its images have no fixed number of "
+            "channels; the trainer needs one."
+        )
+    if image_size is None and (height is None or width is None):
+        raise _mixed_sizes_error(spec, f"shape {image_feature.shape}")
+    raw_shape = (image_size or height, image_size or width, channels)
+    resize = bool(image_size) and (height, width) != (image_size, image_size)
+    return raw_shape, resize
+
+
 def tfds_dataset(spec, data_dir=None, image_size=None, preprocessing=None):
     """Any image-classification dataset of tensorflow-datasets.
 
@@ -682,27 +711,14 @@ def tfds_dataset(spec, data_dir=None, image_size=None, preprocessing=None):
     image_key, label_key = _image_and_label_keys(builder, spec)
     features = builder.info.features
     image_feature, label_feature = features[image_key], features[label_key]
-    if np.dtype(image_feature.np_dtype) != np.uint8:
-        raise ConfigError(
-            f"--dataset={spec}: its images are {image_feature.np_dtype} "
-            "values; the trainer takes uint8 images."
-        )
-    height, width, channels = image_feature.shape
-    if channels is None:
-        raise ConfigError(
-            f"--dataset={spec}: its images have no fixed number of "
-            "channels; the trainer needs one."
-        )
-    if image_size is None and (height is None or width is None):
-        raise _mixed_sizes_error(spec, f"shape {image_feature.shape}")
+    raw_shape, resize = _tfds_raw_shape(spec, image_feature, image_size)
     _prepare(builder, spec[len(TFDS_PREFIX) :], data_dir)
     split_names = _tfds_splits(builder, spec)
-    raw_shape = (image_size or height, image_size or width, channels)
 
     @tf.autograph.experimental.do_not_convert
     def example(features):
         image = features[image_key]
-        if image_size and (height, width) != (image_size, image_size):
+        if resize:
             image = _resized(image, image_size)
         return tf.ensure_shape(image, raw_shape), tf.cast(
             features[label_key], tf.int64

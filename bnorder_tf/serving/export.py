@@ -17,6 +17,7 @@ The SavedModel is traced functions and variables only: it loads with
 `tf.saved_model.load` in a process that never imports bnorder_tf.
 """
 
+import contextlib
 import os
 import shutil
 import socket
@@ -149,13 +150,7 @@ def export_savedmodel(
     _check_version(model_path, version)
     model_taps = ModelTaps(model)
     archive = _archive(model, model_taps, preprocessing)
-    os.makedirs(model_path, exist_ok=True)
-    remove_stale_staging(model_path)
-    staging = tempfile.mkdtemp(
-        prefix=_staging_prefix(os.getpid()), dir=model_path
-    )
-    try:
-        os.chmod(staging, 0o755)  # mkdtemp's 0700 would hide it from servers
+    with _staging(model_path) as staging:
         archive.write_out(staging, verbose=False)
         info = _metadata(
             model, model_taps, name, preprocessing, class_names, metadata
@@ -163,9 +158,6 @@ def export_savedmodel(
         with open(os.path.join(staging, METADATA_FILE), "w") as f:
             f.write(dumps_strict(info, indent=2))
         return _publish(staging, model_path, version)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
 
 
 def _check_version(model_path, version):
@@ -211,6 +203,28 @@ STAGING_PREFIX = ".tmp-export-"
 
 def _staging_prefix(pid):
     return f"{STAGING_PREFIX}{socket.gethostname()}-{pid}-"
+
+
+@contextlib.contextmanager
+def _staging(model_path):
+    """A new hidden staging directory in `model_path`, for one version.
+
+    Creates `model_path` if needed and first removes the staging
+    directories killed exports left there (`remove_stale_staging`). The
+    directory is removed if the export fails (any exception, interrupts
+    too).
+    """
+    os.makedirs(model_path, exist_ok=True)
+    remove_stale_staging(model_path)
+    staging = tempfile.mkdtemp(
+        prefix=_staging_prefix(os.getpid()), dir=model_path
+    )
+    try:
+        os.chmod(staging, 0o755)  # mkdtemp's 0700 would hide it from servers
+        yield staging
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
 
 
 def _alive(pid):
