@@ -3,8 +3,8 @@
 Two tables are made from the code that defines them, so they cannot go
 stale:
 
-- `TrainConfig`'s fields (type, default, meaning, role in the column
-  *kind*, whether a resume may change it), from the fields' `Setting`s,
+- `TrainConfig`'s fields (type, default, meaning, role, whether a
+  resume may change it), from the fields' `Setting`s,
   where `<!-- generated: train-config-fields -->` stands in a page;
 - every flag of `bnorder-train`, `bnorder-tune`, `bnorder-report` and
   `bnorder-predict` (type, default, help), from the programs' own flag
@@ -77,7 +77,7 @@ def train_config_table():
     from bnorder_tf.training.config import TrainConfig, setting_of
 
     lines = [
-        _row("field", "type", "default", "meaning", "kind", "resume"),
+        _row("field", "type", "default", "meaning", "role", "resume"),
         _row(*["---"] * 6),
     ]
     for field in dataclasses.fields(TrainConfig):
