@@ -137,7 +137,7 @@ def tf_step(steps, mixed):
 
 
 def tf_epoch(epoch_steps, mixed):
-    from bnorder_tf.training import runner as training
+    from bnorder_tf.training import runner
     from bnorder_tf.training.config import TrainConfig
 
     seconds = {}
@@ -161,7 +161,7 @@ def tf_epoch(epoch_steps, mixed):
                 model_dir=os.path.join(directory, "runs"),
                 export_dir=os.path.join(directory, "savedmodels"),
             )
-            summary = training.run_training(config, verbose=0).summary
+            summary = runner.run_training(config, verbose=0).summary
         steps = epoch_steps or 60000 // BATCH
         images = steps * BATCH * epochs
         seconds[epochs] = images / summary["train_images_per_second"]

@@ -38,7 +38,7 @@ def lookup(registry, name, what):
 
     The package's one check of a name against the names it knows: every
     "unknown name" error is raised here, with one message,
-    `Unknown <what> <name>; valid values are: <names>.`
+    `Unknown <what> '<name>'; valid values are: <names>.`
 
     Args:
         registry: a mapping from name to entry, or a sequence of the

@@ -457,8 +457,6 @@ class ActivationStatsPass:
         for i, tap in enumerate(self.taps):
             part = slice(offsets[i], offsets[i + 1])
             activation = {k: v[part] for k, v in state["activation"].items()}
-            # every channel of a block counts the same values
-            activation["count"] = activation["count"][0]
             layers[tap.name] = LayerStats.from_states(
                 activation,
                 {k: v[part] for k, v in state["output"].items()},

@@ -37,6 +37,26 @@ def _ratio_mean(sum_abs, max_abs, count):
     )
 
 
+def values_per_channel(state):
+    """How many values each channel of a state counted.
+
+    `moments.block_state`, `moments.merge` and `moments.empty_state` keep
+    one count per channel; every channel of a tap counts the same values.
+
+    Args:
+        state: a moments state, whose `count` is a number or one per
+            channel (NumPy or TensorFlow values).
+
+    Returns:
+        float, the count of values of one channel.
+
+    Example:
+    >>> values_per_channel({"count": np.array([12.0, 12.0, 12.0])})
+    12.0
+    """
+    return float(np.asarray(state["count"]).reshape(-1)[0])
+
+
 def channel_skewness(state):
     """Signed per-channel skewness and the mask of channels it is defined for.
 
@@ -50,7 +70,7 @@ def channel_skewness(state):
     Raises:
         ValueError: with 2 or fewer values per channel.
     """
-    m = float(state["count"])
+    m = values_per_channel(state)
     if m <= 2:
         raise ValueError(
             f"Skewness needs more than 2 values per channel, got {m:g}: "
@@ -130,7 +150,7 @@ class LayerStats:
         non-finite sums: its statistics are then missing (`None`), not
         plausible-looking numbers.
         """
-        count = float(activation["count"])
+        count = values_per_channel(activation)
         if not _all_finite(activation, output):
             return cls.missing(activation, edges)
         sum_abs = activation["sum_abs"]
@@ -204,7 +224,7 @@ class LayerStats:
             excluded_channels=channels,
             skewed_fraction=None,
             sparsity=None,
-            count=int(activation["count"]),
+            count=int(values_per_channel(activation)),
             histogram=None,
             histogram_edges=None if edges is None else edges,
         )

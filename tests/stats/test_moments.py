@@ -69,3 +69,27 @@ def test_which_batches_are_rescaled(max_deviation, rescale):
 
     deviations = tf.constant(max_deviation, tf.float32)
     assert bool(needs_rescaling(deviations)) is rescale
+
+
+def test_merged_block_states_give_scipys_skewness(rng):
+    """`channel_skewness` of `moments` states, merged over two batches.
+
+    The states keep one count per channel; the skewness is SciPy's
+    unbiased one of each channel's 2 x 8 x 9 values.
+    """
+    from bnorder_tf.stats import moments
+    from bnorder_tf.stats.results import channel_skewness
+
+    batches = [rng.gamma(2.0, size=(8, 3, 3, 4)) for _ in range(2)]
+    center = batches[0].mean(axis=(0, 1, 2))
+    states = [
+        moments.block_state(b, None, center, histogram=None)[0] for b in batches
+    ]
+    merged = {k: v.numpy() for k, v in moments.merge(*states).items()}
+    assert merged["count"].tolist() == [144.0] * 4
+    skew, defined = channel_skewness(merged)
+    expected = scipy.stats.skew(
+        reference.per_channel(np.concatenate(batches)), axis=0, bias=False
+    )
+    assert defined.all()
+    np.testing.assert_allclose(skew, expected, rtol=1e-5)

@@ -106,7 +106,7 @@ def test_a_lost_chief_ends_its_worker_in_one_line(tmp_path, search):
     """The chief is SIGKILLed while its worker trains a trial.
 
     Restarting both resumes the search as after any kill (the oracle is
-    reloaded from its files): `test_tuning.py` tests that resume.
+    reloaded from its files): `tests/tuning/test_search.py` tests that resume.
     """
     # still training when killed
     s = search("--search_learning_rate=0.1", "--seeds=1", "--epochs=1000")
