@@ -340,7 +340,7 @@ class NoBNBlock(_FixedOrderBlock):
 
 def _check_arguments(order, kind, filters):
     lookup(ORDERS, order, "order")
-    lookup(dict.fromkeys(KINDS), kind, "kind")
+    lookup(KINDS, kind, "kind")
     if kind == "depthwise":
         if filters is not None:
             raise ValueError(

@@ -37,7 +37,7 @@ def initializers_for(scheme, fan_in):
         UnknownNameError: an unknown scheme, listing the valid ones (a
             `ValueError`).
     """
-    lookup(dict.fromkeys(SCHEMES), scheme, "kernel initializer")
+    lookup(SCHEMES, scheme, "kernel initializer")
     if scheme == "torch":
         # kaiming_uniform(a=sqrt(5)): gain sqrt(2 / (1 + 5)), bound
         # gain * sqrt(3 / fan_in) = 1 / sqrt(fan_in); VarianceScaling's

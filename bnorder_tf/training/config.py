@@ -661,7 +661,7 @@ def _checked(field, value):
         value = _checked_scalar(name, value_type, value)
         _check_range(name, setting, value)
     if setting.choices is not None:
-        lookup(dict.fromkeys(setting.choices), value, f"{name} value")
+        lookup(setting.choices, value, f"{name} value")
     problem = setting.check(value) if setting.check else None
     if problem:
         raise ConfigError(f"{name}={_flag_text(value)} {problem}.")

@@ -42,9 +42,8 @@ def parse_search_values(flag, values, names=None, positive=False):
     if len(set(values)) != len(values):
         raise ConfigError(f"--{flag} repeats a value: {','.join(values)}.")
     if names is not None:
-        registry = dict.fromkeys(names)
         for value in values:
-            lookup(registry, value, f"--{flag} value")
+            lookup(names, value, f"--{flag} value")
         return list(values)
     numbers = []
     for text in values:
