@@ -33,15 +33,17 @@ STRATEGIES = ("one_device", "mirrored", "multi_worker", "tpu")
 INITIALIZERS = ("torch", "glorot_uniform", "he_normal")
 #: VGG16_n: the first n weight layers of VGG16 (the paper's appendix A.6).
 VGG16_DEPTHS = tuple(range(8, 17))
-#: `bnorder_tf.models.BUILDERS`.
-MODELS = (
+#: The VGG models of `bnorder_tf.models.BUILDERS` (`models.vgg.build_vgg`):
+#: the models with hidden FC blocks (`--fc_bn`, `--fc_units`).
+VGG_MODELS = (
     "vgg11",
     "vgg13",
     "vgg16",
     "vgg19",
     *(f"vgg16_{n}" for n in VGG16_DEPTHS),
-    "mobilenet",
 )
+#: `bnorder_tf.models.BUILDERS`.
+MODELS = (*VGG_MODELS, "mobilenet")
 
 #: Searchable `TrainConfig` fields, and the search-flag suffix of each
 #: (`bnorder_tf.programs.tune`).

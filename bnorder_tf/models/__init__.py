@@ -20,16 +20,12 @@ from bnorder_tf.errors import lookup
 from bnorder_tf.layers.activations import BoundedActivation
 from bnorder_tf.models.common import BlockConfig
 from bnorder_tf.models.mobilenet import build_mobilenet
-from bnorder_tf.models.vgg import VGG16_DEPTHS, VGG_CONFIGS, build_vgg
+from bnorder_tf.models.vgg import build_vgg
 
 #: Every model by name: its builder, called with `block`, `num_classes`,
 #: `input_shape`, `width` and the family's own keywords.
 BUILDERS = {
-    **{name: functools.partial(build_vgg, name) for name in VGG_CONFIGS},
-    **{
-        f"vgg16_{n}": functools.partial(build_vgg, f"vgg16_{n}")
-        for n in VGG16_DEPTHS
-    },
+    **{name: functools.partial(build_vgg, name) for name in choices.VGG_MODELS},
     "mobilenet": build_mobilenet,
 }
 #: Every name `build_model` accepts.

@@ -41,6 +41,7 @@ from bnorder_tf.choices import (
     ORDERS,
     STATS_PRECISIONS,
     STRATEGIES,
+    VGG_MODELS,
 )
 from bnorder_tf.errors import ConfigError, UserError, lookup
 
@@ -452,7 +453,7 @@ class TrainConfig:
         for field in dataclasses.fields(self):
             value = _checked(field, getattr(self, field.name))
             object.__setattr__(self, field.name, value)
-        if self.fc_bn != "auto" and not self.model.startswith("vgg"):
+        if self.fc_bn != "auto" and self.model not in VGG_MODELS:
             raise ConfigError(
                 f"--fc_bn={self.fc_bn} applies to VGG's hidden FC blocks, "
                 f"and --model={self.model} has none: leave --fc_bn=auto."
