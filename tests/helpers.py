@@ -1,8 +1,8 @@
 """Helpers the tests share.
 
-Running the package's programs in subprocesses as a user would (the
-trainer paused at a fault, local multi-worker clusters), run directories
-with known values, and a stream that says it is a terminal.
+Running the package's programs in processes of their own as a user would
+(the trainer paused at a fault, local multi-worker clusters), run
+directories with known values, and a stream that says it is a terminal.
 """
 
 import concurrent.futures
@@ -19,6 +19,7 @@ import time
 import pytest
 
 from bnorder_tf.training.config import TrainConfig
+from tests.warm import WarmProcess
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TRAIN = os.path.join(ROOT, "trainers", "train.py")
@@ -32,20 +33,43 @@ def program_env(**extra):
     return env
 
 
+def _forks_the_same(args, env):
+    """Whether a fork of the warm interpreter runs `args` as Python would.
+
+    A script does, unless TensorFlow would read an environment variable
+    at import other than the one the warm interpreter imported it with
+    (`tests/warm.py`); `python -c` and `python -m` run fresh.
+    """
+    read_at_import = {
+        name for name in env if name.startswith("TF_") and name != "TF_CONFIG"
+    }
+    return args[0].endswith(".py") and not read_at_import
+
+
 def run_program(args, timeout=600, **env):
     """Runs `python args...` from the repository root.
+
+    A script runs in a fork of an interpreter that has imported
+    TensorFlow (`tests/warm.py`), anything else in a fresh one.
 
     Returns:
         The completed process (text output).
     """
-    return subprocess.run(
-        [sys.executable, *args],
-        cwd=ROOT,
-        env=program_env(**env),
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
+    if not _forks_the_same(args, env):
+        return subprocess.run(
+            [sys.executable, *args],
+            cwd=ROOT,
+            env=program_env(**env),
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
+    process = WarmProcess(args, ROOT, program_env(**env))
+    try:
+        stdout, stderr = process.communicate(timeout)
+    finally:
+        process.kill()
+    return subprocess.CompletedProcess(args, process.returncode, stdout, stderr)
 
 
 def run_programs_side_by_side(tmp_path_factory, keys, args_for, timeout=600):
@@ -185,22 +209,14 @@ class FakeTerminal(io.StringIO):
         return True
 
 
-def _default_sigint():
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
-
-
 def start_paused(args, point, marker, **env):
-    """Starts the trainer and returns it once it paused at `point`."""
-    process = subprocess.Popen(
-        [sys.executable, FAULT, point, str(marker), "--", *args],
-        cwd=ROOT,
-        env=program_env(**env),
-        # Ctrl-C's default action even when the suite runs as a background
-        # job (`make test &`), whose children inherit SIGINT ignored
-        preexec_fn=_default_sigint,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
+    """Starts the trainer and returns it once it paused at `point`.
+
+    Returns:
+        The running `tests.warm.WarmProcess`.
+    """
+    process = WarmProcess(
+        [FAULT, point, str(marker), "--", *args], ROOT, program_env(**env)
     )
     deadline = time.time() + 300
     while not marker.exists():

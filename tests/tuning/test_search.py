@@ -9,8 +9,6 @@ in `tests/tuning/test_distributed.py`.
 import json
 import os
 import signal
-import subprocess
-import sys
 import time
 
 import numpy as np
@@ -30,6 +28,7 @@ from tests.helpers import (
     run_program,
     run_programs_side_by_side,
 )
+from tests.warm import WarmProcess
 
 TUNE = os.path.join(ROOT, "tuning", "tune.py")
 TINY = [
@@ -176,13 +175,7 @@ def test_interrupted_search_resumes_without_repeating_trials(tmp_path):
         f"--tuning_dir={tmp_path}",
     ]
     runs = tmp_path / "search" / "runs"
-    process = subprocess.Popen(
-        [sys.executable, *args],
-        cwd=ROOT,
-        env=program_env(),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    process = WarmProcess(args, ROOT, program_env())
     first_done = runs / "trial_0000_seed0" / "summary.json"
     # killed while the second trial trains (keras-tuner's own grid search
     # could not continue from there)
