@@ -106,6 +106,13 @@ def _run_name_error(value):
     return None
 
 
+def _directory_error(value):
+    # an empty path would put the runs or exports in the working directory
+    if not value.strip():
+        return "is empty: pass a directory"
+    return None
+
+
 #: The spelling of each form of dataset besides the built-in names.
 _DATASET_FORMS = {
     "tfds": re.compile(r"[a-z0-9_]+(/[\w.-]+)?(:[\w.*]+)?"),
@@ -320,6 +327,7 @@ class TrainConfig:
         str,
         role=OPERATIONAL,
         resumable=True,
+        check=_directory_error,
     )
     run_name: str | None = _setting(
         None,
@@ -336,6 +344,7 @@ class TrainConfig:
         str,
         role=OPERATIONAL,
         resumable=True,
+        check=_directory_error,
     )
     stats_every: int = _setting(
         1,

@@ -57,6 +57,8 @@ def test_nan_and_inf_are_refused_for_every_float_setting(field, value):
         (dict(run_name=".."), "--run_name"),
         (dict(run_name="."), "--run_name"),
         (dict(run_name="a/b"), "--run_name"),
+        (dict(model_dir=""), "--model_dir"),
+        (dict(export_dir=" "), "--export_dir"),
         (dict(devices=("/cpu:0", "/cpu:0")), "--devices"),
         (dict(order="sideways"), "--order"),
         (dict(epochs=2.5), "--epochs"),
