@@ -23,8 +23,25 @@ def read_idx(path):
     Args:
         path: a `.gz` or plain IDX file.
 
+    Returns:
+        A NumPy array of the file's shape and type.
+
     Raises:
         MalformedFileError: if the file is not a well-formed IDX file.
+
+    Example:
+    A gzipped IDX file of four uint8 labels, written here by hand:
+
+    >>> import gzip, os, struct, tempfile
+    >>> folder = tempfile.TemporaryDirectory()
+    >>> path = os.path.join(folder.name, "t10k-labels-idx1-ubyte.gz")
+    >>> with gzip.open(path, "wb") as f:
+    ...     _ = f.write(bytes([0, 0, 0x08, 1]))  # uint8, one dimension
+    ...     _ = f.write(struct.pack(">I", 4))  # of size 4
+    ...     _ = f.write(bytes([9, 2, 1, 1]))
+    >>> read_idx(path)
+    array([9, 2, 1, 1], dtype=uint8)
+    >>> folder.cleanup()
     """
     opener = gzip.open if str(path).endswith(".gz") else open
     try:

@@ -896,6 +896,33 @@ def get_source(name, data_dir=None, *, image_size=None, preprocessing=None):
             cannot be fetched, saying how to get it.
         ConfigError, FolderDatasetError: a dataset the trainer cannot use
             as it is, saying what to do.
+
+    Example:
+    >>> source = get_source("synthetic")
+    >>> source.num_classes, source.preprocessing.input_shape
+    (10, (32, 32, 3))
+    >>> images, count = source.load_split("test")
+    >>> count, images.element_spec[0]
+    (256, TensorSpec(shape=(32, 32, 3), dtype=tf.uint8, name=None))
+
+    A folder of images, one subfolder per class, here two black and two
+    white 4x4 grayscale PNG files; the normalisation is measured on the
+    training images:
+
+    >>> import tempfile
+    >>> root = tempfile.TemporaryDirectory()
+    >>> for split in ("train", "test"):
+    ...     for name, value in (("black", 0), ("white", 255)):
+    ...         os.makedirs(os.path.join(root.name, split, name))
+    ...         png = tf.io.encode_png(np.full((4, 4, 1), value, np.uint8))
+    ...         path = os.path.join(root.name, split, name, "1.png")
+    ...         tf.io.write_file(path, png)
+    >>> source = get_source("folder:" + root.name)
+    >>> source.class_names
+    ('black', 'white')
+    >>> source.preprocessing
+    Preprocessing(mean=(0.5,), std=(0.5,), raw_shape=(4, 4, 1), pad_to=None)
+    >>> root.cleanup()
     """
     if name.startswith(TFDS_PREFIX):
         return tfds_dataset(name, data_dir, image_size, preprocessing)

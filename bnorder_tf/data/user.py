@@ -168,6 +168,21 @@ def user_source(data, preprocessing=None):
 
     Raises:
         ConfigError: data the trainer cannot use, saying what to give.
+
+    Example:
+    Four 2x2 grayscale images, two black and two white; the number of
+    classes and the normalisation are inferred:
+
+    >>> import numpy as np
+    >>> images = np.repeat([0, 255, 0, 255], 4).astype("uint8")
+    >>> images = images.reshape((4, 2, 2, 1))
+    >>> labels = np.array([0, 1, 0, 1])
+    >>> ds = tf.data.Dataset.from_tensor_slices((images, labels))
+    >>> source = user_source(UserData(ds, ds.batch(2)))
+    >>> source.name, source.num_classes, source.load_split("test")[1]
+    ('user:user', 2, 4)
+    >>> source.preprocessing
+    Preprocessing(mean=(0.5,), std=(0.5,), raw_shape=(2, 2, 1), pad_to=None)
     """
     _check_elements(data.train, "training")
     _check_elements(data.test, "test")

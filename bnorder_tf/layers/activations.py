@@ -32,6 +32,20 @@ class BoundedActivation:
 
     Subclasses set `name`, implement `__call__` with `keras.ops` and, when
     the function is bounded, `bound`.
+
+    Example:
+    A hard tanh, clipped at -1 and 1:
+
+    >>> class HardTanh(BoundedActivation):
+    ...     name = "hard_tanh"
+    ...     bound = 1.0
+    ...     def __call__(self, x):
+    ...         return keras.ops.clip(x, -1.0, 1.0)
+    >>> f = HardTanh()
+    >>> [float(v) for v in f(keras.ops.convert_to_tensor([-3.0, 0.5, 2.0]))]
+    [-1.0, 0.5, 1.0]
+    >>> f, bound_of(f)
+    (HardTanh(), 1.0)
     """
 
     name = None
@@ -62,7 +76,15 @@ class BoundedActivation:
 
 
 class ReLU(BoundedActivation):
-    """`max(x, 0)`: unbounded above, so `bound` is `None`."""
+    """`max(x, 0)`: unbounded above, so `bound` is `None`.
+
+    Example:
+    >>> f = ReLU()
+    >>> [float(v) for v in f(keras.ops.convert_to_tensor([-2.0, 0.0, 3.0]))]
+    [0.0, 0.0, 3.0]
+    >>> print(f.bound)  # no asymptote: its saturation is not defined
+    None
+    """
 
     name = "relu"
 
@@ -71,7 +93,20 @@ class ReLU(BoundedActivation):
 
 
 class Tanh(BoundedActivation):
-    """`tanh(x)`, asymptotes at -1 and 1."""
+    """`tanh(x)`, asymptotes at -1 and 1.
+
+    Example:
+    >>> f = Tanh()
+    >>> y = f(keras.ops.convert_to_tensor([-10.0, 0.0, 1.0]))
+    >>> [round(float(v), 4) for v in y]
+    [-1.0, 0.0, 0.7616]
+    >>> f.bound
+    1.0
+    >>> dense = keras.layers.Dense(2, activation="bnorder_tf>tanh",
+    ...                            kernel_initializer="ones")
+    >>> [round(float(v), 4) for v in dense(keras.ops.ones((1, 1)))[0]]
+    [0.7616, 0.7616]
+    """
 
     name = "tanh"
     bound = 1.0
@@ -81,7 +116,19 @@ class Tanh(BoundedActivation):
 
 
 class LeCunTanh(BoundedActivation):
-    """LeCun's scaled tanh, `1.7159 * tanh(2 x / 3)`, asymptotes at +-1.7159."""
+    """LeCun's scaled tanh, `1.7159 * tanh(2 x / 3)`, asymptotes at +-1.7159.
+
+    Example:
+    It maps 1 and -1 to nearly themselves, and approaches its bound far
+    out:
+
+    >>> f = LeCunTanh()
+    >>> y = f(keras.ops.convert_to_tensor([-1.0, 1.0, 20.0]))
+    >>> [round(float(v), 4) for v in y]
+    [-1.0, 1.0, 1.7159]
+    >>> f.bound
+    1.7159
+    """
 
     name = "lecun_tanh"
     bound = 1.7159
@@ -91,7 +138,16 @@ class LeCunTanh(BoundedActivation):
 
 
 class Softsign(BoundedActivation):
-    """`x / (1 + |x|)`, asymptotes at -1 and 1, approached polynomially."""
+    """`x / (1 + |x|)`, asymptotes at -1 and 1, approached polynomially.
+
+    Example:
+    >>> f = Softsign()
+    >>> y = f(keras.ops.convert_to_tensor([-3.0, 1.0, 9.0]))
+    >>> [round(float(v), 4) for v in y]
+    [-0.75, 0.5, 0.9]
+    >>> f.bound
+    1.0
+    """
 
     name = "softsign"
     bound = 1.0

@@ -39,6 +39,24 @@ class FusedBatchNormalization(keras.layers.BatchNormalization):
     It is registered under its former name,
     `bnorder_tf>ReplicaMeanBatchNormalization`, so that `.keras` files
     saved before the rename load, and that name still imports.
+
+    Example:
+    A drop-in `keras.layers.BatchNormalization`. One training step on a
+    batch of two examples normalises each feature with the batch's mean
+    and (biased) variance, and moves the moving variance towards the
+    unbiased one (here 2 and 200):
+
+    >>> bn = FusedBatchNormalization(momentum=0.9, epsilon=1e-5)
+    >>> x = keras.ops.convert_to_tensor([[0.0, 10.0], [2.0, 30.0]])
+    >>> y = bn(x, training=True)
+    >>> [[round(float(v), 4) for v in row] for row in y]
+    [[-1.0, -1.0], [1.0, 1.0]]
+    >>> [round(float(v), 4) for v in bn.moving_mean.numpy()]
+    [0.1, 2.0]
+    >>> [round(float(v), 4) for v in bn.moving_variance.numpy()]
+    [1.1, 20.9]
+    >>> keras.saving.get_registered_name(FusedBatchNormalization)
+    'bnorder_tf>ReplicaMeanBatchNormalization'
     """
 
     def add_weight(self, *args, **kwargs):

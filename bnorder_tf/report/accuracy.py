@@ -39,6 +39,28 @@ def accuracy_rows(groups):
 
     Returns:
         A list of dicts, one per group, in the groups' order.
+
+    Example:
+    Two seeds of Swap and one of Convention, made by hand here (a report
+    reads them from their run directories with `runs.find_runs`):
+
+    >>> from bnorder_tf.report.runs import Run, group_runs
+    >>> from bnorder_tf.training.config import TrainConfig
+    >>> def run(order, accuracy, skewness):
+    ...     config = TrainConfig(dataset="cifar10", model="vgg11", order=order)
+    ...     summary = {"final_test_accuracy": accuracy,
+    ...                "stats": {"skewness": skewness}}
+    ...     return Run(f"runs/{order}_{accuracy}", config, summary, {}, None)
+    >>> rows = accuracy_rows(group_runs([
+    ...     run("swap", 0.91, 0.2), run("swap", 0.93, 0.4),
+    ...     run("convention", 0.90, 0.8)]))
+    >>> [(row["group"], row["order"], row["seeds"]) for row in rows]
+    [('G1', 'convention', 1), ('G2', 'swap', 2)]
+    >>> swap = rows[1]
+    >>> round(swap["accuracy_mean"], 4), round(swap["accuracy_std"], 4)
+    (0.92, 0.0141)
+    >>> round(swap["skewness"], 4), swap["saturation"]
+    (0.3, nan)
     """
     extra = varying_settings(groups)
     rows = []
@@ -78,6 +100,23 @@ def accuracy_table(rows):
     Returns:
         A `document.Table`: the group and its settings, the accuracy as
         mean ± std in %, the seeds and the model-level statistics.
+
+    Example:
+    Two seeds of one setting, made by hand here, without statistics:
+
+    >>> from bnorder_tf.report.runs import Run, group_runs
+    >>> from bnorder_tf.training.config import TrainConfig
+    >>> config = TrainConfig(dataset="cifar10", model="vgg11", order="swap")
+    >>> runs = [Run(f"runs/swap_{seed}", config,
+    ...             {"final_test_accuracy": accuracy}, {}, None)
+    ...         for seed, accuracy in ((1, 0.91), (2, 0.93))]
+    >>> table = accuracy_table(accuracy_rows(group_runs(runs)))
+    >>> table.header
+    ['group', 'dataset', 'model', 'activation', 'order', 'accuracy (%)',
+     'seeds', 'saturation', 'skewness', 'sparsity']
+    >>> table.rows
+    [['G1', 'cifar10', 'vgg11', 'tanh', 'swap', '92.00 ± 1.41', '2',
+      'not defined', 'not defined', 'not defined']]
     """
     columns = [c for c in rows[0] if c not in ("accuracy_mean", "accuracy_std")]
     header = columns[:-4] + ["accuracy (%)", "seeds", *MODEL_KEYS]

@@ -73,6 +73,34 @@ def build_report(
         NotARunError: a path holds no finished run.
         MalformedFileError: a run's files are damaged (named).
         ConfigError: the notes file is missing or has no heading first.
+
+    Example:
+    Two finished runs, one per order, written by hand here (a training
+    run writes its `flags.txt` and `summary.json` itself):
+
+    >>> import json, tempfile
+    >>> from bnorder_tf.training.config import TrainConfig
+    >>> runs = tempfile.TemporaryDirectory()
+    >>> for order, accuracy in (("convention", 0.90), ("swap", 0.92)):
+    ...     run_dir = os.path.join(runs.name, order)
+    ...     os.makedirs(run_dir)
+    ...     config = TrainConfig(dataset="cifar10", model="vgg11", order=order)
+    ...     with open(os.path.join(run_dir, "flags.txt"), "w") as f:
+    ...         _ = f.write(config.to_flags())
+    ...     with open(os.path.join(run_dir, "summary.json"), "w") as f:
+    ...         json.dump({"run_name": order, "epochs": 1,
+    ...                    "final_test_accuracy": accuracy}, f)
+    >>> out = os.path.join(runs.name, "report")
+    >>> path = build_report([runs.name], out)
+    >>> os.path.basename(path), sorted(os.listdir(out))
+    ('report.md', ['report.html', 'report.md', 'tanh_skewness.png'])
+    >>> with open(path) as f:
+    ...     rows = [line.strip() for line in f if line.startswith("| G")]
+    >>> for row in rows:
+    ...     print(row)
+    | G1 | cifar10 | vgg11 | tanh | convention | 90.00 ± 0.00 | 1 | ...
+    | G2 | cifar10 | vgg11 | tanh | swap | 92.00 ± 0.00 | 1 | ...
+    >>> runs.cleanup()
     """
     notes = read_notes(notes) if notes else []
     runs = find_runs(paths)

@@ -77,8 +77,39 @@ def read_metadata(version_dir):
 def load_serving(version_dir):
     """The SavedModel's serving signature.
 
+    Args:
+        version_dir: an export's version directory (`resolve_version`).
+
+    Returns:
+        The `serving_default` concrete function: it takes uint8 `images`
+        `[batch, H, W, C]` and returns `probabilities` and `classes`.
+
     Raises:
         PredictError: a missing, truncated or foreign SavedModel.
+
+    Example:
+    A tiny model exported to a temporary directory; its logits are zero,
+    so each of its three classes has probability 1/3:
+
+    >>> import tempfile
+    >>> import keras
+    >>> from bnorder_tf.data import Preprocessing
+    >>> from bnorder_tf.serving import export_savedmodel
+    >>> model = keras.Sequential([
+    ...     keras.Input((2, 2, 1)), keras.layers.Flatten(),
+    ...     keras.layers.Dense(4, activation="tanh"),
+    ...     keras.layers.Dense(3, kernel_initializer="zeros")])
+    >>> export_dir = tempfile.TemporaryDirectory()
+    >>> version_dir = export_savedmodel(
+    ...     model, export_dir.name, "tiny",
+    ...     preprocessing=Preprocessing((0.5,), (0.25,), (2, 2, 1)))
+    >>> serve = load_serving(version_dir)
+    >>> outputs = serve(images=np.zeros((2, 2, 2, 1), np.uint8))
+    >>> [[round(float(p), 4) for p in row] for row in outputs["probabilities"]]
+    [[0.3333, 0.3333, 0.3333], [0.3333, 0.3333, 0.3333]]
+    >>> outputs["classes"].numpy().tolist()
+    [0, 0]
+    >>> export_dir.cleanup()
     """
     _tf_start.import_tensorflow()
     import tensorflow as tf
@@ -102,7 +133,36 @@ def load_serving(version_dir):
 
 
 def resolve_version(model_path, version=None):
-    """The version directory to load: `version`, or the newest one."""
+    """The version directory to load: `version`, or the newest one.
+
+    Args:
+        model_path: `<export_dir>/<name>`.
+        version: optional int, the version to load.
+
+    Returns:
+        The path `<model_path>/<version>`.
+
+    Raises:
+        PredictError: `model_path` is not a directory, holds no version,
+            or lacks `version`.
+
+    Example:
+    >>> import tempfile
+    >>> export_dir = tempfile.TemporaryDirectory()
+    >>> model_path = os.path.join(export_dir.name, "vgg_swap")
+    >>> for version in ("1", "2", "10"):
+    ...     os.makedirs(os.path.join(model_path, version))
+    >>> os.path.relpath(resolve_version(model_path), export_dir.name)
+    'vgg_swap/10'
+    >>> os.path.relpath(resolve_version(model_path, 2), export_dir.name)
+    'vgg_swap/2'
+    >>> try:
+    ...     resolve_version(model_path, 3)
+    ... except PredictError as error:
+    ...     print(error)
+    Version 3 not found under ...vgg_swap; available: 1, 2, 10.
+    >>> export_dir.cleanup()
+    """
     if not os.path.isdir(model_path):
         raise PredictError(
             f"No exported model at {model_path}: pass "

@@ -59,6 +59,27 @@ class GradientStatsPass:
             in float32 from the model's float32 weights, whatever its
             dtype policy; `"compute"`: as the model computes them under
             its policy.
+
+    Example:
+    Made once, the pass measures as often as needed (as after each
+    epoch), and leaves the model as it was, BN's moving statistics too:
+
+    >>> import keras
+    >>> from bnorder_tf.layers import SwapBlock
+    >>> model = keras.Sequential([
+    ...     keras.Input((4, 4, 1)), SwapBlock(2, name="conv1"),
+    ...     keras.layers.Flatten(), keras.layers.Dense(3)])
+    >>> images = tf.ones((4, 4, 4, 1))
+    >>> dataset = tf.data.Dataset.from_tensor_slices(
+    ...     (images, tf.constant([0, 1, 2, 0]))).batch(2)
+    >>> measure = GradientStatsPass(model)
+    >>> [block.name for block in measure.blocks]
+    ['conv1']
+    >>> first = measure(dataset, num_batches=2)
+    >>> measure(dataset, num_batches=2) == first
+    True
+    >>> float(keras.ops.sum(model.layers[0].norm.moving_mean))
+    0.0
     """
 
     def __init__(self, model, precision=DEFAULT_STATS_PRECISION):
@@ -170,5 +191,28 @@ def gradient_stats(
         "preactivation_grad_abs_mean", "kernel_loss_grad_abs_mean"}}`:
         `kernel_grad_abs_mean` includes the weight-decay term,
         `kernel_loss_grad_abs_mean` is of the cross-entropy alone.
+
+    Example:
+    A block on two batches, of images of ones and of twos (so the mean
+    |input| is 1.5), without weight decay (so both kernel gradients are
+    the same):
+
+    >>> import keras
+    >>> from bnorder_tf.layers import ConventionBlock
+    >>> model = keras.Sequential([
+    ...     keras.Input((4, 4, 1)), ConventionBlock(2, name="conv1"),
+    ...     keras.layers.Flatten(), keras.layers.Dense(3)])
+    >>> ones = tf.ones((2, 4, 4, 1))
+    >>> images = tf.concat([ones, 2 * ones], axis=0)
+    >>> dataset = tf.data.Dataset.from_tensor_slices(
+    ...     (images, tf.constant([0, 1, 2, 0]))).batch(2)
+    >>> scales = gradient_stats(model, dataset, num_batches=2)["conv1"]
+    >>> sorted(scales)
+    ['input_abs_mean', 'kernel_grad_abs_mean', 'kernel_loss_grad_abs_mean',
+     'preactivation_grad_abs_mean']
+    >>> round(scales["input_abs_mean"], 4)
+    1.5
+    >>> scales["kernel_grad_abs_mean"] == scales["kernel_loss_grad_abs_mean"]
+    True
     """
     return GradientStatsPass(model, precision=precision)(dataset, num_batches)

@@ -192,6 +192,18 @@ class Tap:
             (ReLU, ReLU6 and unknown functions): its saturation is then
             missing.
         channels: the size of the activation's last axis.
+
+    Example:
+    The tap of a plain Keras model, whose tanh output a
+    BatchNormalization consumes (Swap order):
+
+    >>> model = keras.Sequential([
+    ...     keras.Input((4,)),
+    ...     keras.layers.Dense(8, activation="tanh", name="hidden"),
+    ...     keras.layers.BatchNormalization(),
+    ...     keras.layers.Dense(3, name="logits")])
+    >>> ModelTaps(model).taps
+    (Tap(name='hidden', order='swap', kind='dense', bound=1.0, channels=8),)
     """
 
     name: str
@@ -359,7 +371,27 @@ def model_chain(model):
 
 
 def model_blocks(model):
-    """The `Block` layers of a chain model, in order."""
+    """The `Block` layers of a chain model, in order.
+
+    Args:
+        model: a chain model with at least one `Block` (see
+            `model_chain`).
+
+    Returns:
+        The list of its `Block` layers.
+
+    Raises:
+        ValueError: if the model is not a chain or contains no block.
+
+    Example:
+    >>> from bnorder_tf.layers import ConventionBlock, SwapBlock
+    >>> model = keras.Sequential([
+    ...     keras.Input((8, 8, 3)), ConventionBlock(4, name="conv1"),
+    ...     keras.layers.MaxPooling2D(), SwapBlock(4, name="conv2"),
+    ...     keras.layers.Flatten(), keras.layers.Dense(10)])
+    >>> [(block.name, block.order) for block in model_blocks(model)]
+    [('conv1', 'convention'), ('conv2', 'swap')]
+    """
     return [layer for layer in model_chain(model) if isinstance(layer, Block)]
 
 

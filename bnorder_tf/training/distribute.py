@@ -47,6 +47,25 @@ def get_strategy(name="one_device", devices=None, tpu_address=""):
         ConfigError: an unknown name (an `UnknownNameError`, listing the
             valid ones); devices that do not exist or repeat;
             `multi_worker` without a `TF_CONFIG`.
+
+    Example:
+    A model built in the strategy's scope has its variables on the
+    strategy's device:
+
+    >>> import keras
+    >>> strategy = get_strategy("one_device", devices=["/cpu:0"])
+    >>> strategy.extended.worker_devices
+    ('/job:localhost/replica:0/task:0/device:CPU:0',)
+    >>> with strategy.scope():
+    ...     model = keras.Sequential([keras.Input((4,)),
+    ...                               keras.layers.Dense(3)])
+    >>> model.weights[0].value.device
+    '/job:localhost/replica:0/task:0/device:CPU:0'
+    >>> try:
+    ...     get_strategy("one_device", devices=["/gpu:99"])
+    ... except ConfigError as error:
+    ...     print(error)
+    --devices: /gpu:99 does not exist here; available: ...
     """
     make = lookup(_MAKERS, name, "strategy")
     if devices:

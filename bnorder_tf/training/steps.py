@@ -126,6 +126,32 @@ def make_optimizer(config, steps_per_epoch):
 
     The learning rate is `learning_rate * lr_decay ** k` after the k-th
     milestone epoch.
+
+    Args:
+        config: the run's `TrainConfig` (`learning_rate`, `lr_milestones`,
+            `lr_decay`, `momentum`, `mixed_precision`).
+        steps_per_epoch: int, the optimizer steps of one epoch.
+
+    Returns:
+        A `keras.optimizers.SGD`, wrapped in a `LossScaleOptimizer` under
+        `mixed_precision="float16"`.
+
+    Example:
+    With 100 steps an epoch, the rate drops tenfold after epochs 2 and 3
+    (read here in the middle of the first four epochs):
+
+    >>> from bnorder_tf.training import TrainConfig
+    >>> config = TrainConfig(dataset="synthetic", learning_rate=0.1,
+    ...                      lr_milestones=(2, 3), lr_decay=0.1)
+    >>> optimizer = make_optimizer(config, steps_per_epoch=100)
+    >>> type(optimizer).__name__, optimizer.momentum
+    ('SGD', 0.9)
+    >>> rates = []
+    >>> for step in (50, 150, 250, 350):
+    ...     _ = optimizer.iterations.assign(step)
+    ...     rates.append(round(float(optimizer.learning_rate), 4))
+    >>> rates
+    [0.1, 0.1, 0.01, 0.001]
     """
     boundaries = [m * steps_per_epoch for m in config.lr_milestones]
     if boundaries:

@@ -38,6 +38,20 @@ def parse_search_values(flag, values, names=None, positive=False):
 
     Raises:
         ConfigError: naming the flag and the bad value.
+
+    Example:
+    >>> parse_search_values("search_weight_decay", ["5e-4", "0"])
+    [0.0005, 0.0]
+    >>> parse_search_values("search_order", ["convention", "swap"],
+    ...                     names=("convention", "swap", "nobn"))
+    ['convention', 'swap']
+    >>> try:
+    ...     parse_search_values("search_learning_rate", ["0.1", "0"],
+    ...                         positive=True)
+    ... except ConfigError as error:
+    ...     print(error)
+    --search_learning_rate: '0' is not a finite number > 0; give a
+    comma-separated list such as 0.1,0.01.
     """
     if len(set(values)) != len(values):
         raise ConfigError(f"--{flag} repeats a value: {','.join(values)}.")
@@ -79,6 +93,19 @@ def trial_config(base, values, seed):
         values: dict from a searched name to the trial's value; names that
             are not `TrainConfig` fields (keras-tuner's own) are ignored.
         seed: int, the run's seed.
+
+    Returns:
+        A `TrainConfig`: `base` with the trial's values and `seed`.
+
+    Example:
+    >>> from bnorder_tf.training import TrainConfig
+    >>> base = TrainConfig(dataset="cifar100", order="convention")
+    >>> values = {"bn_affine_decay": 0.0, "depth": 9, "tuner/epochs": 3}
+    >>> config = trial_config(base, values, seed=2)
+    >>> config.model, config.bn_gamma_decay, config.bn_beta_decay
+    ('vgg16_9', 0.0, 0.0)
+    >>> config.seed, config.order
+    (2, 'convention')
     """
     values = dict(values)
     depth = values.pop("depth", None)
