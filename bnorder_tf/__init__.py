@@ -63,7 +63,12 @@ __getattr__, __dir__, __all__ = attach(
         "tuning": None,
     },
 )
-__all__ = [*__all__, "__version__"]
+# The former name of FusedBatchNormalization still imports, but is not
+# listed as a public name of its own.
+__all__ = [
+    *(name for name in __all__ if name != "ReplicaMeanBatchNormalization"),
+    "__version__",
+]
 
 if "keras" in sys.modules:  # registers the layers for load_model; cheap now
     importlib.import_module("bnorder_tf.layers")

@@ -24,7 +24,11 @@ from bnorder_tf.layers.activations import (
 )
 from bnorder_tf.layers.batch_normalization import (
     FusedBatchNormalization,
-    ReplicaMeanBatchNormalization,
+)
+
+# The former name, kept importable and left out of `__all__`.
+from bnorder_tf.layers.batch_normalization import (
+    ReplicaMeanBatchNormalization as ReplicaMeanBatchNormalization,
 )
 from bnorder_tf.layers.blocks import (
     Block,
@@ -43,7 +47,6 @@ __all__ = [
     "LeCunTanh",
     "NoBNBlock",
     "ReLU",
-    "ReplicaMeanBatchNormalization",
     "ShiftedTanh",
     "Softsign",
     "SwapBlock",

@@ -41,6 +41,9 @@ OLD_CONFIG = {
 def test_the_former_name_is_the_same_class():
     assert ReplicaMeanBatchNormalization is FusedBatchNormalization
     assert bnorder_tf.ReplicaMeanBatchNormalization is FusedBatchNormalization
+    # importable, but not listed as a public name of its own
+    assert "ReplicaMeanBatchNormalization" not in bnorder_tf.__all__
+    assert "ReplicaMeanBatchNormalization" not in bnorder_tf.layers.__all__
     assert (
         keras.saving.get_registered_name(FusedBatchNormalization)
         == OLD_CONFIG["registered_name"]
