@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 FASHION_MNIST := /usr/share/datasets/fashion-mnist
 
-.PHONY: install test test-eigen demo bench bench-torch torch-env lint docs docs-serve fashion-mnist reproduce clean
+.PHONY: install test test-all test-eigen demo bench bench-torch torch-env lint docs docs-serve fashion-mnist reproduce clean
 
 install: $(STAMP)
 
@@ -27,10 +27,19 @@ fashion-mnist:
 # The suite on every core (pytest-xdist): each test's files are in its own
 # temporary directory. The package's bytecode is written first: where
 # PYTHONDONTWRITEBYTECODE is set (as on CI machines), each of the suite's
-# 80 Python processes would compile it again (0.7 s of CPU each).
+# Python processes would compile it again (0.7 s of CPU each).
+# `make test` (what CI runs) skips the tests marked `large`: kills, lost
+# peers, the search and the wheel end to end, each training in processes
+# of its own. `make test-all` runs them too: before you change training,
+# tuning, serving or the programs.
 test: install fashion-mnist
 	$(PY) -m compileall -q bnorder_tf trainers tuning tests
-	$(PY) -m pytest -ra -n auto --dist worksteal
+	$(PY) -m pytest -n auto --dist worksteal
+
+test-all: install fashion-mnist
+	$(PY) -m compileall -q bnorder_tf trainers tuning tests
+	$(PY) -m pytest -ra -n auto --dist worksteal --large
+	$(MAKE) test-eigen
 
 # The numerics-sensitive tests with oneDNN off (the Eigen kernels
 # TensorFlow runs on CPUs without AVX-512): the statistics against their

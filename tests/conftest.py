@@ -25,6 +25,29 @@ tf.config.set_logical_device_configuration(
 CPU_DEVICES = ["/cpu:0", "/cpu:1"]
 
 
+def pytest_addoption(parser):
+    parser.addoption(
+        "--large",
+        action="store_true",
+        help="also run the tests marked large (make test-all)",
+    )
+
+
+def pytest_collection_modifyitems(config, items):
+    """Skips the `large` tests unless asked for, as keras-hub does.
+
+    They train or tune in processes of their own (kills, lost peers, the
+    search end to end) or install the wheel: most of the suite's time.
+    `--large`, or a `-m` expression naming them, runs them.
+    """
+    if config.getoption("--large") or "large" in config.getoption("-m"):
+        return
+    skip = pytest.mark.skip(reason="large: run with --large (make test-all)")
+    for item in items:
+        if item.get_closest_marker("large"):
+            item.add_marker(skip)
+
+
 @pytest.fixture
 def rng():
     return np.random.default_rng(1234)

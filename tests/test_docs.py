@@ -139,7 +139,6 @@ def fresh_keras_state():
     keras.backend.clear_session()
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("page", PAGES_WITH_CODE, ids=_name)
 def test_every_python_example_runs(
     page, tmp_path, monkeypatch, fresh_keras_state

@@ -106,7 +106,7 @@ def installed(tmp_path_factory):
     return venv / "bin", env
 
 
-@pytest.mark.slow
+@pytest.mark.large
 def test_the_installed_wheel_runs_every_program(installed, tmp_path):
     bin_dir, env = installed
     empty = tmp_path / "user"

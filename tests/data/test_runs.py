@@ -32,7 +32,7 @@ from tests.data import tfds_mock, user_data
 from tests.data.image_folder import write_folder
 from tests.helpers import ROOT, kill, read_csv, start_paused
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.large
 
 SCRIPTS = os.path.join(ROOT, "tests", "scripts")
 TINY = [

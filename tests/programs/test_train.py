@@ -61,7 +61,7 @@ TINY_FLAGS = [
 ]
 
 
-@pytest.mark.slow
+@pytest.mark.large
 def test_logical_cpus_let_mirrored_train_without_gpus(tmp_path):
     out = run_program(
         [

@@ -232,7 +232,7 @@ def check_finished(run_dir, epochs, stats_every):
     return summary
 
 
-@pytest.mark.slow
+@pytest.mark.large
 @pytest.mark.parametrize(
     "point, stats_every",
     [
@@ -260,7 +260,7 @@ def test_kill_inside_the_epoch_commit_logs_every_epoch_once(
     check_finished(run_dir, 3, stats_every)
 
 
-@pytest.mark.slow
+@pytest.mark.large
 @pytest.mark.parametrize(
     "sent, status", [(signal.SIGINT, 130), (signal.SIGTERM, 143)]
 )
@@ -288,7 +288,7 @@ def test_ctrl_c_and_sigterm_end_the_run_in_one_line_and_it_resumes(
     check_finished(tmp_path / "runs" / "run", 3, 1)
 
 
-@pytest.mark.slow
+@pytest.mark.large
 def test_a_disk_that_refuses_the_checkpoint_is_one_line_and_resumes(
     tmp_path,
 ):
@@ -311,7 +311,7 @@ def test_a_disk_that_refuses_the_checkpoint_is_one_line_and_resumes(
     check_finished(tmp_path / "runs" / "run", 3, 1)
 
 
-@pytest.mark.slow
+@pytest.mark.large
 @pytest.mark.parametrize("flag", ["model_dir", "export_dir"])
 def test_a_read_only_directory_is_refused_before_anything_is_written(
     tmp_path, flag
@@ -352,7 +352,7 @@ def test_a_read_only_directory_is_refused_before_anything_is_written(
     assert os.listdir(read_only) == []
 
 
-@pytest.mark.slow
+@pytest.mark.large
 def test_kill_during_export_leaves_no_staging_and_finishes(tmp_path):
     args = run_args(tmp_path, "run", "--epochs=2", "--stats_every=2")
     kill(start_paused(args, "export", tmp_path / "paused"))
@@ -367,7 +367,6 @@ def test_kill_during_export_leaves_no_staging_and_finishes(tmp_path):
     assert summary["export_path"] == str(exports / "1")
 
 
-@pytest.mark.slow
 def test_resumed_run_equals_an_uninterrupted_one(tmp_path):
     straight = run_program(
         [TRAIN, *run_args(tmp_path, "straight", "--epochs=3")]
@@ -418,7 +417,7 @@ def test_resumed_run_equals_an_uninterrupted_one(tmp_path):
     assert 4.0 <= summaries["resumed"]["wall_seconds"] <= both_sessions
 
 
-@pytest.mark.slow
+@pytest.mark.large
 def test_second_trainer_on_a_run_in_use_is_refused_and_the_first_finishes(
     tmp_path,
 ):
@@ -440,7 +439,7 @@ def test_second_trainer_on_a_run_in_use_is_refused_and_the_first_finishes(
     check_finished(tmp_path / "runs" / "run", 2, 1)
 
 
-@pytest.mark.slow
+@pytest.mark.large
 def test_a_lost_worker_is_one_line_and_exit_75(tmp_path):
     """Two real workers; worker 1 is SIGKILLed once an epoch is committed.
 

@@ -1,6 +1,6 @@
 """The training loop: what a run writes, how it stops, where it trains.
 
-In-process tests use the synthetic dataset at tiny widths; the slow ones
+In-process tests use the synthetic dataset at tiny widths; the large ones
 run in subprocesses (several workers, the real Fashion-MNIST).
 """
 
@@ -246,7 +246,7 @@ def test_global_batch_must_divide_over_replicas(tmp_path, mirrored):
     assert os.listdir(tmp_path) == []
 
 
-@pytest.mark.slow
+@pytest.mark.large
 def test_multi_worker_trains_on_two_local_workers(tmp_path):
     script = os.path.join(ROOT, "tests", "scripts", "multi_worker_train.py")
     workers = start_local_workers(
@@ -289,7 +289,7 @@ def _fashion_mnist_test_arrays(directory, count):
     return images.reshape(-1, 28, 28, 1)[:count], labels[:count]
 
 
-@pytest.mark.slow
+@pytest.mark.large
 def test_one_short_epoch_on_real_fashion_mnist(tmp_path):
     from bnorder_tf.data.sources import DEBIAN_FASHION_MNIST
 

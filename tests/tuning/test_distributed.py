@@ -101,7 +101,7 @@ def search(tmp_path):
         s.stop_all()
 
 
-@pytest.mark.slow
+@pytest.mark.large
 def test_a_lost_chief_ends_its_worker_in_one_line(tmp_path, search):
     """The chief is SIGKILLed while its worker trains a trial.
 
@@ -130,7 +130,7 @@ def test_a_lost_chief_ends_its_worker_in_one_line(tmp_path, search):
     assert not (run / "summary.json").exists()  # not read as finished
 
 
-@pytest.mark.slow
+@pytest.mark.large
 def test_a_lost_worker_s_trial_goes_to_the_restarted_worker(tmp_path, search):
     """The worker is SIGKILLed in its trial, then restarted.
 

@@ -53,7 +53,7 @@ def last_epoch(run_dir):
     return accuracy, stats
 
 
-@pytest.mark.slow
+@pytest.mark.large
 def test_grid_search_table_matches_the_trials_histories(tmp_path):
     out = run_program(
         [
@@ -117,7 +117,7 @@ def test_grid_search_table_matches_the_trials_histories(tmp_path):
     assert {r["status"] for r in rows} == {"completed"}
 
 
-@pytest.mark.slow
+@pytest.mark.large
 def test_diverged_trial_is_failed_and_base_flags_tie_the_project(tmp_path):
     args = [
         TUNE,
@@ -165,7 +165,7 @@ def _wait_for(predicate, process, timeout=300):
     return False
 
 
-@pytest.mark.slow
+@pytest.mark.large
 def test_interrupted_search_resumes_without_repeating_trials(tmp_path):
     args = [
         TUNE,
