@@ -1,8 +1,9 @@
-"""The package's shape: folders import only downward, and never in a cycle.
+"""The package's shape: layers, import direction and function lengths.
 
-Each module's imports of `bnorder_tf` (at module level and inside
-functions) are read from its source with `ast`, so the check sees the
-lazy imports too.
+Folders import only downward, never in a cycle, and no function runs
+longer than `MAX_FUNCTION_LINES`. Each module's imports of `bnorder_tf`
+(at module level and inside functions) are read from its source with
+`ast`, so the check sees the lazy imports too.
 """
 
 import ast
@@ -178,3 +179,34 @@ def test_the_public_api_lists_the_headline_names():
         assert name in bnorder_tf.__all__, name
     parameters = inspect.signature(bnorder_tf.activation_stats).parameters
     assert all(p.kind != p.VAR_KEYWORD for p in parameters.values())
+
+
+#: The longest a function may be, its docstring included: a longer one
+#: holds more than one job (a docstring's long example can go in the
+#: module's docstring instead).
+MAX_FUNCTION_LINES = 80
+
+
+def _functions():
+    for directory, _, files in os.walk(PACKAGE):
+        for file in sorted(files):
+            if not file.endswith(".py"):
+                continue
+            path = os.path.join(directory, file)
+            with open(path, encoding="utf-8") as f:
+                tree = ast.parse(f.read())
+            for node in ast.walk(tree):
+                if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                    name = f"{os.path.relpath(path, ROOT)}:{node.name}"
+                    yield name, node.end_lineno - node.lineno + 1
+
+
+def test_no_function_is_longer_than_the_limit():
+    long = {n: lines for n, lines in _functions() if lines > MAX_FUNCTION_LINES}
+    assert not long, long
+
+
+def test_the_length_check_sees_the_longest_functions():
+    lengths = dict(_functions())
+    assert len(lengths) > 300
+    assert lengths["bnorder_tf/report/build.py:build_report"] > 40

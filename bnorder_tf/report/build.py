@@ -1,4 +1,33 @@
-"""`build_report`: run directories in, `report.md`, `report.html` out."""
+"""`build_report`: run directories in, `report.md`, `report.html` out.
+
+Example:
+Two finished runs, one per order, written by hand here (a training
+run writes its `flags.txt` and `summary.json` itself):
+
+>>> import json, tempfile
+>>> from bnorder_tf.training.config import TrainConfig
+>>> runs = tempfile.TemporaryDirectory()
+>>> for order, accuracy in (("convention", 0.90), ("swap", 0.92)):
+...     run_dir = os.path.join(runs.name, order)
+...     os.makedirs(run_dir)
+...     config = TrainConfig(dataset="cifar10", model="vgg11", order=order)
+...     with open(os.path.join(run_dir, "flags.txt"), "w") as f:
+...         _ = f.write(config.to_flags())
+...     with open(os.path.join(run_dir, "summary.json"), "w") as f:
+...         json.dump({"run_name": order, "epochs": 1,
+...                    "final_test_accuracy": accuracy}, f)
+>>> out = os.path.join(runs.name, "report")
+>>> path = build_report([runs.name], out)
+>>> os.path.basename(path), sorted(os.listdir(out))
+('report.md', ['report.html', 'report.md', 'tanh_skewness.png'])
+>>> with open(path) as f:
+...     rows = [line.strip() for line in f if line.startswith("| G")]
+>>> for row in rows:
+...     print(row)
+| G1 | cifar10 | vgg11 | tanh | convention | 90.00 ± 0.00 | 1 | ...
+| G2 | cifar10 | vgg11 | tanh | swap | 92.00 ± 0.00 | 1 | ...
+>>> runs.cleanup()
+"""
 
 import os
 
@@ -51,8 +80,7 @@ def build_report(
     Args:
         paths: run, model or tuning directories.
         out: output directory (created).
-        layer: block whose per-channel histograms to draw (default: the
-            middle one).
+        layer: the block whose channel histograms are drawn (or the middle).
         channels: histogram channels per run.
         claims: bool, add the table of the paper's claims checked on the
             runs (`bnorder_tf.report.claims`).
@@ -75,32 +103,7 @@ def build_report(
         ConfigError: the notes file is missing or has no heading first.
 
     Example:
-    Two finished runs, one per order, written by hand here (a training
-    run writes its `flags.txt` and `summary.json` itself):
-
-    >>> import json, tempfile
-    >>> from bnorder_tf.training.config import TrainConfig
-    >>> runs = tempfile.TemporaryDirectory()
-    >>> for order, accuracy in (("convention", 0.90), ("swap", 0.92)):
-    ...     run_dir = os.path.join(runs.name, order)
-    ...     os.makedirs(run_dir)
-    ...     config = TrainConfig(dataset="cifar10", model="vgg11", order=order)
-    ...     with open(os.path.join(run_dir, "flags.txt"), "w") as f:
-    ...         _ = f.write(config.to_flags())
-    ...     with open(os.path.join(run_dir, "summary.json"), "w") as f:
-    ...         json.dump({"run_name": order, "epochs": 1,
-    ...                    "final_test_accuracy": accuracy}, f)
-    >>> out = os.path.join(runs.name, "report")
-    >>> path = build_report([runs.name], out)
-    >>> os.path.basename(path), sorted(os.listdir(out))
-    ('report.md', ['report.html', 'report.md', 'tanh_skewness.png'])
-    >>> with open(path) as f:
-    ...     rows = [line.strip() for line in f if line.startswith("| G")]
-    >>> for row in rows:
-    ...     print(row)
-    | G1 | cifar10 | vgg11 | tanh | convention | 90.00 ± 0.00 | 1 | ...
-    | G2 | cifar10 | vgg11 | tanh | swap | 92.00 ± 0.00 | 1 | ...
-    >>> runs.cleanup()
+    The module's docstring reports two runs written by hand.
     """
     notes = read_notes(notes) if notes else []
     runs = find_runs(paths)
