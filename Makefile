@@ -32,13 +32,14 @@ fashion-mnist:
 # peers, the search and the wheel end to end, each training in processes
 # of its own. `make test-all` runs them too: before you change training,
 # tuning, serving or the programs.
+PYTEST_ARGS ?=
+
 test: install fashion-mnist
 	$(PY) -m compileall -q bnorder_tf trainers tuning tests
-	$(PY) -m pytest -n auto --dist worksteal
+	$(PY) -m pytest -n auto --dist worksteal $(PYTEST_ARGS)
 
-test-all: install fashion-mnist
-	$(PY) -m compileall -q bnorder_tf trainers tuning tests
-	$(PY) -m pytest -ra -n auto --dist worksteal --large
+test-all:
+	$(MAKE) test PYTEST_ARGS="-ra --large"
 	$(MAKE) test-eigen
 
 # The numerics-sensitive tests with oneDNN off (the Eigen kernels
