@@ -23,6 +23,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import time
 
 #: What the server imports once: everything the programs import that
 #: takes time.
@@ -36,6 +37,11 @@ PRELOAD = [
     "bnorder_tf.programs.predict",
     "bnorder_tf.programs.report",
 ]
+
+#: The exit code multiprocessing gives a process whose status its fork
+#: server did not report; this happens under load (cpython#140867), so
+#: the program also writes its own status (`_run_script`).
+_STATUS_LOST = 255
 
 _context = None
 _outputs = None
@@ -58,8 +64,11 @@ def _server():
     return _context
 
 
-def _run_script(argv, cwd, env, stdout_path, stderr_path):
-    """The child: becomes `python argv...` started in `cwd` with `env`."""
+def _run_script(argv, cwd, env, stdout_path, stderr_path, status_path):
+    """The child: becomes `python argv...` started in `cwd` with `env`.
+
+    Writes its exit code to `status_path` as it ends (not if killed).
+    """
     os.chdir(cwd)
     os.environ.clear()
     os.environ.update(env)
@@ -73,7 +82,17 @@ def _run_script(argv, cwd, env, stdout_path, stderr_path):
     signal.signal(signal.SIGINT, signal.default_int_handler)
     sys.argv = list(argv)
     sys.path[0] = os.path.dirname(os.path.abspath(argv[0]))
-    runpy.run_path(argv[0], run_name="__main__")
+    code = 1
+    try:
+        runpy.run_path(argv[0], run_name="__main__")
+        code = 0
+    except SystemExit as e:
+        code = e.code if isinstance(e.code, int) else int(e.code is not None)
+        raise
+    finally:
+        sys.stdout.flush()
+        with open(status_path, "w") as f:
+            f.write(str(code))
 
 
 class WarmProcess:
@@ -90,28 +109,52 @@ class WarmProcess:
         files = tempfile.mkdtemp(prefix="program-", dir=_output_dir())
         self._stdout = os.path.join(files, "stdout")
         self._stderr = os.path.join(files, "stderr")
+        self._status = os.path.join(files, "status")
         for path in (self._stdout, self._stderr):
             open(path, "w").close()
         #: What the program wrote to stderr so far (all of it once ended).
         self.stderr = open(self._stderr)
         self._process = _server().Process(
             target=_run_script,
-            args=(self.args, cwd, env, self._stdout, self._stderr),
+            args=(
+                self.args,
+                cwd,
+                env,
+                self._stdout,
+                self._stderr,
+                self._status,
+            ),
         )
         self._process.start()
         self.pid = self._process.pid
 
     @property
     def returncode(self):
-        return self._process.exitcode
+        code = self._process.exitcode
+        if code != _STATUS_LOST:
+            return code
+        # The fork server's report is lost: the program's own, once ended.
+        if os.path.exists(self._status):
+            with open(self._status) as f:
+                written = f.read()
+            if written:
+                return int(written)
+        try:
+            os.kill(self.pid, 0)
+            return None
+        except ProcessLookupError:
+            return _STATUS_LOST
 
     def poll(self):
         return self.returncode
 
     def wait(self, timeout=None):
+        deadline = None if timeout is None else time.monotonic() + timeout
         self._process.join(timeout)
-        if self.returncode is None:
-            raise subprocess.TimeoutExpired(self.args, timeout)
+        while self.returncode is None:
+            if deadline is not None and time.monotonic() > deadline:
+                raise subprocess.TimeoutExpired(self.args, timeout)
+            time.sleep(0.05)
         return self.returncode
 
     def send_signal(self, sent):
