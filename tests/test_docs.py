@@ -16,6 +16,7 @@ The site itself is built by CI (`mkdocs build --strict`), not here.
 
 import os
 import re
+import tempfile
 
 import pytest
 
@@ -144,6 +145,8 @@ def test_every_python_example_runs(
     page, tmp_path, monkeypatch, fresh_keras_state
 ):
     monkeypatch.chdir(tmp_path)
+    # the examples' own `tempfile.mkdtemp()` directories go there too
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
     namespace = {"__name__": "__docs__"}
     ran = 0
     for line, _, code, skip in _python_blocks(page):

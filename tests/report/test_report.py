@@ -5,6 +5,7 @@ import json
 import math
 import os
 import re
+import shutil
 
 import numpy as np
 import pytest
@@ -18,27 +19,58 @@ from tests.helpers import error_lines, fake_run, run_program
 
 @pytest.fixture(scope="module")
 def run_dirs(tmp_path_factory):
-    """Convention and Swap, two seeds each, from real short runs."""
+    """Convention and Swap, two seeds each.
+
+    Seed 0 of each order is a real short run; seed 1 is a copy of it
+    whose accuracy and statistics are moved by known amounts (a real
+    run costs seconds of tracing, and the report reads only files).
+    """
     root = tmp_path_factory.mktemp("runs")
-    for order in ("convention", "swap"):
-        for seed in (0, 1):
-            config = TrainConfig(
-                dataset="synthetic",
-                model="vgg16_8",
-                order=order,
-                width=0.0625,
-                epochs=2,
-                batch_size=32,
-                learning_rate=0.05,
-                lr_milestones=(5,),
-                steps_per_epoch=3,
-                seed=seed,
-                gradient_batches=1,
-                model_dir=str(root / "runs"),
-                export_dir=str(root / "savedmodels"),
-            )
-            runner.run_training(config, verbose=0)
+    for order, moved in (("convention", -0.03), ("swap", 0.05)):
+        config = TrainConfig(
+            dataset="synthetic",
+            model="vgg16_8",
+            order=order,
+            width=0.0625,
+            epochs=2,
+            batch_size=32,
+            learning_rate=0.05,
+            lr_milestones=(5,),
+            steps_per_epoch=3,
+            seed=0,
+            gradient_batches=1,
+            model_dir=str(root / "runs"),
+            export_dir=str(root / "savedmodels"),
+        )
+        run = runner.run_training(config, verbose=0)
+        _copy_as_seed_1(run.run_dir, moved)
     return root / "runs"
+
+
+def _copy_as_seed_1(run_dir, moved):
+    """Copies a seed-0 run directory as seed 1, its results `moved`."""
+    name = os.path.basename(run_dir)
+    copy = os.path.join(os.path.dirname(run_dir), name.replace("_s0", "_s1"))
+    assert copy != run_dir
+    shutil.copytree(run_dir, copy)
+    flags_path = os.path.join(copy, "flags.txt")
+    with open(flags_path) as f:
+        flags = f.read()
+    with open(flags_path, "w") as f:
+        f.write(
+            flags.replace("--seed=0", "--seed=1").replace(
+                f"--run_name={name}", f"--run_name={os.path.basename(copy)}"
+            )
+        )
+    summary_path = os.path.join(copy, "summary.json")
+    with open(summary_path) as f:
+        summary = json.load(f)
+    summary.update(seed=1, run_name=os.path.basename(copy))
+    summary["final_test_accuracy"] += moved
+    for key in ("saturation", "skewness", "sparsity"):
+        summary["stats"][key] += moved
+    with open(summary_path, "w") as f:
+        json.dump(summary, f)
 
 
 def _summaries(run_dirs, order):

@@ -46,6 +46,7 @@ def _small_model(order):
     return model
 
 
+@pytest.mark.large
 def test_callback_under_mirrored_fit_logs_exact_values(tmp_path, rng, mirrored):
     x, y = _data(rng)
     eval_ds = tf.data.Dataset.from_tensor_slices((x[:21], y[:21])).batch(8)

@@ -477,7 +477,9 @@ def test_bad_input_names_the_problem(rng):
         activation_stats(branched, empty)
 
 
-@pytest.mark.parametrize("distributed", [False, True])
+@pytest.mark.parametrize(
+    "distributed", [False, pytest.param(True, marks=pytest.mark.large)]
+)
 def test_evaluating_in_the_statistics_pass_equals_two_passes(
     rng, mirrored, distributed
 ):

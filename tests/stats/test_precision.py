@@ -166,6 +166,7 @@ def test_mixed_precision_statistics_equal_float32_ones(rng, policy, kind):
     assert not ModelTaps(mixed_model, precision="compute").recomputed
 
 
+@pytest.mark.large
 def test_mixed_precision_statistics_under_mirrored_strategy(rng, mirrored):
     float32_model, _ = same_weights("mixed_bfloat16", rng)
     with mirrored.scope(), global_policy("mixed_bfloat16"):

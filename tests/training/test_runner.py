@@ -101,6 +101,7 @@ def test_run_writes_a_complete_run_directory(tmp_path):
         runner.run_training(config, verbose=0)
 
 
+@pytest.mark.large
 def test_steps_per_execution_gives_the_same_history(tmp_path, monkeypatch):
     # stdout is a terminal that gets the bar redrawn after every call
     monkeypatch.setattr(progress, "REDRAW_INTERVAL", 0.0)

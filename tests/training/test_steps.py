@@ -87,6 +87,7 @@ def test_mirrored_first_step_equals_one_device_and_numpy(rng, mirrored):
     assert all(moved)
 
 
+@pytest.mark.large
 def test_xla_step_trains_like_the_plain_step(rng):
     images = rng.normal(size=(16, 16, 16, 3)).astype("float32")
     labels = rng.integers(0, 10, size=16)
