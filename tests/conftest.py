@@ -1,28 +1,48 @@
-"""Test set-up: two logical CPU devices for the tf.distribute tests.
+"""Test set-up: TensorFlow quiet, and two logical CPUs for tf.distribute.
 
-The split must happen before TensorFlow initialises its devices, so it runs
-at import time, once per test session.
+The split must happen before TensorFlow initialises its devices, so it
+runs as pytest starts (`pytest_configure`), before any test module is
+imported, once per process that runs tests.
 """
 
 import os
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-# The kernels the programs choose (oneDNN on, `_tf_start`) on every CPU;
-# .ci/run runs the numerics-sensitive tests again with it off (Eigen).
-os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
+import numpy as np
+import pytest
 
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
-import tensorflow as tf  # noqa: E402
-
-_cpus = tf.config.list_physical_devices("CPU")
-tf.config.set_logical_device_configuration(
-    _cpus[0],
-    [tf.config.LogicalDeviceConfiguration()] * 2,
-)
+from bnorder_tf import _tf_start  # light: does not import TensorFlow
 
 #: The two logical CPU devices the distribution tests mirror over.
 CPU_DEVICES = ["/cpu:0", "/cpu:1"]
+
+
+def pytest_configure(config):
+    """Starts TensorFlow, unless this process is pytest-xdist's controller.
+
+    The controller runs no test, and TensorFlow's import is seconds of
+    CPU before any worker can start.
+    """
+    if config.getoption("numprocesses", None) and not hasattr(
+        config, "workerinput"
+    ):
+        return
+    # TensorFlow's start-up lines hidden as the programs hide them (pytest
+    # would print them after its summary), and its warnings too
+    level_unset = "TF_CPP_MIN_LOG_LEVEL" not in os.environ
+    _tf_start.hide_tensorflow_start_up_unless_asked()
+    if level_unset:
+        os.environ["TF_CPP_MIN_LOG_LEVEL"] = "2"
+    # The kernels the programs choose (oneDNN on, `_tf_start`) on every
+    # CPU; .ci/run runs the numerics-sensitive tests again with it off
+    # (Eigen).
+    os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
+    _tf_start.import_tensorflow()
+    import tensorflow as tf
+
+    cpus = tf.config.list_physical_devices("CPU")
+    tf.config.set_logical_device_configuration(
+        cpus[0], [tf.config.LogicalDeviceConfiguration()] * 2
+    )
 
 
 def pytest_addoption(parser):

@@ -14,7 +14,7 @@ def _first_step(strategy, images, labels):
     keras.utils.set_random_seed(11)
     with strategy.scope():
         model = build_model(
-            "vgg16_11",
+            "vgg16_8",
             order="swap",
             activation="tanh",
             num_classes=10,
@@ -44,7 +44,7 @@ def test_mirrored_first_step_equals_one_device_and_numpy(rng, mirrored):
     # the reference loss, from the initial weights, outside the loop: the
     # mean cross-entropy plus 0.5 * wd * sum w^2 over every parameter
     model = build_model(
-        "vgg16_11",
+        "vgg16_8",
         order="swap",
         activation="tanh",
         num_classes=10,
