@@ -19,53 +19,64 @@ from tests.helpers import error_lines, fake_run, run_program
 
 @pytest.fixture(scope="module")
 def run_dirs(tmp_path_factory):
-    """Convention and Swap, two seeds each.
+    """Convention and Swap, two seeds each, from one real short run.
 
-    Seed 0 of each order is a real short run; seed 1 is a copy of it
-    whose accuracy and statistics are moved by known amounts (a real
-    run costs seconds of tracing, and the report reads only files).
+    The real run (Convention, seed 0) shows that the report reads what
+    the trainer writes; the other three are copies of it with another
+    order or seed and results moved by known amounts (a real run costs
+    seconds of tracing, and the report reads only files).
     """
     root = tmp_path_factory.mktemp("runs")
-    for order, moved in (("convention", -0.03), ("swap", 0.05)):
-        config = TrainConfig(
-            dataset="synthetic",
-            model="vgg16_8",
-            order=order,
-            width=0.0625,
-            epochs=2,
-            batch_size=32,
-            learning_rate=0.05,
-            lr_milestones=(5,),
-            steps_per_epoch=3,
-            seed=0,
-            gradient_batches=1,
-            model_dir=str(root / "runs"),
-            export_dir=str(root / "savedmodels"),
-        )
-        run = runner.run_training(config, verbose=0)
-        _copy_as_seed_1(run.run_dir, moved)
+    config = TrainConfig(
+        dataset="synthetic",
+        model="vgg16_8",
+        order="convention",
+        width=0.0625,
+        epochs=2,
+        batch_size=32,
+        learning_rate=0.05,
+        lr_milestones=(5,),
+        steps_per_epoch=3,
+        seed=0,
+        gradient_batches=1,
+        model_dir=str(root / "runs"),
+        export_dir=str(root / "savedmodels"),
+    )
+    run_dir = runner.run_training(config, verbose=0).run_dir
+    for order, seed, moved in (
+        ("convention", 1, -0.03),
+        ("swap", 0, 0.02),
+        ("swap", 1, 0.05),
+    ):
+        _copy(run_dir, order, seed, moved)
     return root / "runs"
 
 
-def _copy_as_seed_1(run_dir, moved):
-    """Copies a seed-0 run directory as seed 1, its results `moved`."""
+def _copy(run_dir, order, seed, moved):
+    """Copies the Convention seed-0 run as `order` and `seed`, results moved."""
     name = os.path.basename(run_dir)
-    copy = os.path.join(os.path.dirname(run_dir), name.replace("_s0", "_s1"))
+    copy_name = name.replace("_convention_", f"_{order}_").replace(
+        "_s0", f"_s{seed}"
+    )
+    copy = os.path.join(os.path.dirname(run_dir), copy_name)
     assert copy != run_dir
     shutil.copytree(run_dir, copy)
     flags_path = os.path.join(copy, "flags.txt")
     with open(flags_path) as f:
         flags = f.read()
+    # the run's name is made from these flags (no --run_name line)
+    for old, new in (
+        ("--seed=0", f"--seed={seed}"),
+        ("--order=convention", f"--order={order}"),
+    ):
+        assert old in flags
+        flags = flags.replace(old, new)
     with open(flags_path, "w") as f:
-        f.write(
-            flags.replace("--seed=0", "--seed=1").replace(
-                f"--run_name={name}", f"--run_name={os.path.basename(copy)}"
-            )
-        )
+        f.write(flags)
     summary_path = os.path.join(copy, "summary.json")
     with open(summary_path) as f:
         summary = json.load(f)
-    summary.update(seed=1, run_name=os.path.basename(copy))
+    summary.update(seed=seed, order=order, run_name=copy_name)
     summary["final_test_accuracy"] += moved
     for key in ("saturation", "skewness", "sparsity"):
         summary["stats"][key] += moved
