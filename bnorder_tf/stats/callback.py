@@ -73,17 +73,17 @@ class ActivationStatsCallback(keras.callbacks.Callback):
             either way (see `bnorder_tf.stats.ActivationStatsPass`).
 
     Example:
-    One epoch of a tiny VGG11 on a few random labelled images, its files
-    written to a temporary directory:
+    One epoch of a tiny VGG16_8 on a few random labelled images, its
+    files written to a temporary directory:
 
     >>> import tempfile
     >>> from bnorder_tf import build_model
-    >>> model = build_model("vgg11", order="swap", activation="tanh",
-    ...                     num_classes=10, input_shape=(32, 32, 3),
+    >>> model = build_model("vgg16_8", order="swap", activation="tanh",
+    ...                     num_classes=10, input_shape=(16, 16, 3),
     ...                     width=0.125)
     >>> model.compile("sgd", keras.losses.SparseCategoricalCrossentropy(
     ...     from_logits=True))
-    >>> images = np.random.default_rng(0).normal(size=(8, 32, 32, 3))
+    >>> images = np.random.default_rng(0).normal(size=(8, 16, 16, 3))
     >>> train_ds = test_ds = tf.data.Dataset.from_tensor_slices(
     ...     (images.astype("float32"), np.arange(8) % 10)).batch(4)
     >>> with tempfile.TemporaryDirectory() as log_dir:
