@@ -169,6 +169,7 @@ def test_a_model_with_nothing_to_tap_is_refused():
         ModelTaps(model)
 
 
+@pytest.mark.large
 def test_keras_applications_mobilenet(rng):
     model = keras.applications.MobileNet(weights=None, input_shape=(32, 32, 3))
     model_taps = ModelTaps(model)

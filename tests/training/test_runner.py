@@ -177,7 +177,8 @@ def test_the_last_epoch_is_measured_and_a_log_gets_a_line_per_epoch(
     assert len(lines) == 5  # and the start line
 
 
-def test_bfloat16_trains_and_old_runs_flags_still_read(tmp_path):
+@pytest.mark.large
+def test_bfloat16_trains(tmp_path):
     config = TrainConfig(
         **TINY,
         epochs=1,
@@ -194,6 +195,9 @@ def test_bfloat16_trains_and_old_runs_flags_still_read(tmp_path):
     assert summary["status"] == "finished"
     assert model.get_layer("conv1").compute_dtype == "bfloat16"
     assert 0 < summary["stats"]["saturation"] < 1
+
+
+def test_old_runs_mixed_precision_flags_still_read():
     # before bfloat16 the flag was a bool: a run's flags.txt said so
     old = TrainConfig.from_flags_text("--mixed_precision=true\n")
     assert old.mixed_precision == "float16"
