@@ -47,7 +47,7 @@ test: install fashion-mnist
 
 test-all:
 	$(MAKE) test PYTEST_ARGS="-ra --large"
-	$(MAKE) test-eigen
+	$(MAKE) test-eigen PYTEST_ARGS="--large"
 
 # The numerics-sensitive tests with oneDNN off (the Eigen kernels
 # TensorFlow runs on CPUs without AVX-512): the statistics against their
@@ -62,7 +62,7 @@ NUMERICS_TESTS := tests/stats/test_engine.py tests/stats/test_moments.py \
 	tests/training/test_faults.py::test_resumed_run_equals_an_uninterrupted_one
 
 test-eigen: install
-	TF_ENABLE_ONEDNN_OPTS=0 $(PY) -m pytest -q -n auto --dist worksteal $(NUMERICS_TESTS)
+	TF_ENABLE_ONEDNN_OPTS=0 $(PY) -m pytest -q -n auto --dist worksteal $(NUMERICS_TESTS) $(PYTEST_ARGS)
 
 demo: install fashion-mnist
 	$(PY) trainers/demo.py
