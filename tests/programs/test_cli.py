@@ -168,40 +168,45 @@ def test_importing_the_package_is_light_and_its_names_load_on_use():
     assert out.stdout.split() == ["False", "bnorder_tf.models", "True"]
 
 
-#: A device that does not exist is refused once TensorFlow is imported,
-#: before anything is trained.
-_NO_SUCH_DEVICE = [
-    "trainers/train.py",
-    "--dataset=synthetic",
-    "--strategy=mirrored",
-    "--devices=/gpu:7",
-]
-_NO_SUCH_DEVICE_LINE = (
-    "train.py: error: --devices: /gpu:7 does not exist here; available: "
-)
+def _no_such_device(tmp_path, **env):
+    """Trains on a device that does not exist.
+
+    The program refuses it once TensorFlow is imported, before anything
+    is trained.
+    """
+    return _run_plain(
+        [
+            "trainers/train.py",
+            "--dataset=synthetic",
+            "--strategy=mirrored",
+            "--devices=/gpu:7",
+            f"--model_dir={tmp_path}/runs",
+        ],
+        **env,
+    )
 
 
 def test_tensorflows_start_up_lines_are_hidden_unless_asked_for(tmp_path):
-    quiet = _run_plain([*_NO_SUCH_DEVICE, f"--model_dir={tmp_path}/runs"])
+    quiet = _no_such_device(tmp_path)
     assert quiet.returncode == 2
     lines = quiet.stderr.splitlines()
     assert len(lines) == 1, quiet.stderr[-2000:]
-    assert lines[0].startswith(_NO_SUCH_DEVICE_LINE)
+    assert lines[0].startswith(
+        "train.py: error: --devices: /gpu:7 does not exist here; available: "
+    )
 
 
 @pytest.mark.large
 def test_a_user_who_sets_the_log_level_sees_tensorflows_lines(tmp_path):
     # which notices TensorFlow prints depends on the CPU (oneDNN's, the
-    # CPU features'), so only their presence is checked, with the same
-    # one line last
-    verbose = _run_plain(
-        [*_NO_SUCH_DEVICE, f"--model_dir={tmp_path}/runs"],
-        TF_CPP_MIN_LOG_LEVEL="0",
-    )
+    # CPU features'), so only their presence is checked, with the quiet
+    # run's one line last
+    (line,) = _no_such_device(tmp_path).stderr.splitlines()
+    verbose = _no_such_device(tmp_path, TF_CPP_MIN_LOG_LEVEL="0")
     assert verbose.returncode == 2
-    lines = verbose.stderr.splitlines()
-    assert len(lines) > 1, verbose.stderr[-2000:]
-    assert lines[-1].startswith(_NO_SUCH_DEVICE_LINE)
+    verbose_lines = verbose.stderr.splitlines()
+    assert len(verbose_lines) > 1, verbose.stderr[-2000:]
+    assert verbose_lines[-1] == line
 
 
 def test_user_errors_are_one_line_and_bugs_keep_their_traceback():

@@ -109,9 +109,12 @@ def test_predict_bad_input_is_one_clear_line(
             extra = ["--version=9"]
     # an error found before TensorFlow is imported: watched in a fresh
     # interpreter that lists its imports
-    start = [PREDICT] if needs_tensorflow else ["-X", "importtime", "-m"]
-    program = [] if needs_tensorflow else ["bnorder_tf.predict"]
-    out = run_program([*start, *program, model_path, str(path), *extra])
+    program = (
+        [PREDICT]
+        if needs_tensorflow
+        else ["-X", "importtime", "-m", "bnorder_tf.predict"]
+    )
+    out = run_program([*program, model_path, str(path), *extra])
     assert out.returncode == 2
     lines = error_lines(out.stderr)
     assert len(lines) == 1 and message in lines[0], out.stderr[-2000:]
